@@ -1,1 +1,27 @@
-//! placeholder while the crate is written
+//! The assistant: ingestion, retrieval-augmented answering with citations, prompts, settings, events.
+//!
+//! This crate never prints: progress and answers reach the caller as events through callbacks,
+//! so the command line, the desktop shell and the HTTP server all present the same facts.
+
+mod assistant;
+mod citations;
+pub mod eval;
+mod error;
+mod events;
+mod ingest;
+mod paths;
+mod prompt;
+mod retrieval;
+mod settings;
+
+pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
+pub use almanac_indexes::SearchMode;
+pub use assistant::{load_embedder, Answer, Assistant, Timings};
+pub use citations::cited_sources;
+pub use error::{Error, Result};
+pub use events::{AnswerEvent, IngestEvent};
+pub use ingest::{IngestReport, SUPPORTED_EXTENSIONS};
+pub use paths::Paths;
+pub use prompt::{PromptParts, SYSTEM_INSTRUCTIONS};
+pub use retrieval::{Passage, Retrieval};
+pub use settings::Settings;

@@ -1,0 +1,55 @@
+use std::path::PathBuf;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Every message is one line that names the file, field or limit involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Engine(#[from] almanac_engine::Error),
+    #[error(transparent)]
+    Index(#[from] almanac_indexes::Error),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not valid UTF-8 text (first invalid byte at offset {offset}); only UTF-8 text is supported for now", path.display())]
+    NotUtf8 { path: PathBuf, offset: usize },
+    #[error("{}: looks like a binary file (it contains NUL bytes), not text", path.display())]
+    Binary { path: PathBuf },
+    #[error("{}: {size} bytes is over the {limit}-byte limit for one document", path.display())]
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    #[error("{}: unsupported file type; supported: {}", path.display(), crate::ingest::SUPPORTED_EXTENSIONS.join(", "))]
+    Unsupported { path: PathBuf },
+    #[error("no {} files found in {}", crate::ingest::SUPPORTED_EXTENSIONS.join(" or "), path.display())]
+    NothingToIngest { path: PathBuf },
+    #[error("settings file {}: {message}", path.display())]
+    Settings { path: PathBuf, message: String },
+    #[error("model file {} not found; run scripts/install-models.sh or set ALMANAC_MODELS_DIR", path.display())]
+    ModelMissing { path: PathBuf },
+    #[error("the question has {tokens} tokens but the model's context window is {limit} tokens, {reserved} of which are kept for the answer")]
+    QuestionTooLong { tokens: usize, limit: usize, reserved: usize },
+    #[error("the question is empty")]
+    EmptyQuestion,
+}
+
+impl Error {
+    /// A stable machine-readable code for the `{code, message}` shape at IPC and HTTP boundaries.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Engine(_) => "engine",
+            Error::Index(_) => "index",
+            Error::Io { .. } => "io",
+            Error::NotUtf8 { .. } | Error::Binary { .. } | Error::Unsupported { .. } => "bad_document",
+            Error::TooLarge { .. } => "document_too_large",
+            Error::NothingToIngest { .. } => "nothing_to_ingest",
+            Error::Settings { .. } => "bad_settings",
+            Error::ModelMissing { .. } => "model_missing",
+            Error::QuestionTooLong { .. } => "question_too_long",
+            Error::EmptyQuestion => "empty_question",
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

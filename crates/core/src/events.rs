@@ -1,0 +1,25 @@
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::retrieval::Retrieval;
+use crate::{StopReason, Timings};
+
+/// Progress of an ingestion run, one event per file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum IngestEvent {
+    Planned { files: usize, skipped: Vec<PathBuf> },
+    Indexed { path: PathBuf, chunks: usize },
+    Unchanged { path: PathBuf },
+    Failed { path: PathBuf, error: String },
+}
+
+/// What an answer run emits, in order: `Sources` once, `Token` per text delta, then `Done`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AnswerEvent {
+    Sources { retrieval: Retrieval },
+    Token { text: String },
+    Done { stop_reason: StopReason, cited: Vec<usize>, timings: Timings },
+}

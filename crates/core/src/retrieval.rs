@@ -1,0 +1,119 @@
+//! Finding the passages a question needs: hybrid search, then a relevance threshold.
+
+use std::time::Instant;
+
+use almanac_engine::Embedder;
+use almanac_indexes::{Hit, Index, SearchMode, SearchQuery};
+use serde::Serialize;
+
+use crate::{Result, Settings};
+
+/// Ranked candidates fetched per ranking before fusion.
+const CANDIDATES_PER_RANKING: usize = 50;
+
+/// What retrieval did for one question, shown with every answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retrieval {
+    /// Whether any passage went into the prompt.
+    pub used: bool,
+    /// Why not, when `used` is false.
+    pub reason: Option<String>,
+    /// The query that was searched (the question, or the question with the previous one for follow-ups).
+    pub query: String,
+    /// Chunks in the library when the search ran.
+    pub library_chunks: usize,
+    /// Fused candidates the search returned before the threshold.
+    pub candidates: usize,
+    pub min_similarity: f32,
+    pub passages: Vec<Passage>,
+    pub elapsed_ms: f64,
+}
+
+/// One numbered source in the prompt, with every score that ranked it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Passage {
+    pub n: usize,
+    pub title: String,
+    pub path: String,
+    pub heading: String,
+    pub line_start: usize,
+    pub line_end: usize,
+    pub snippet: String,
+    pub text: String,
+    /// Reciprocal-rank-fusion score: the ranking that ordered the sources.
+    pub score: f32,
+    pub bm25: Option<f32>,
+    pub bm25_rank: Option<usize>,
+    pub vector: Option<f32>,
+    pub vector_rank: Option<usize>,
+}
+
+impl Passage {
+    fn from_hit(n: usize, hit: Hit) -> Passage {
+        Passage {
+            n,
+            title: hit.title,
+            path: hit.document_path,
+            heading: hit.heading,
+            line_start: hit.line_start,
+            line_end: hit.line_end,
+            snippet: hit.snippet,
+            text: hit.text,
+            score: hit.fused,
+            bm25: hit.bm25,
+            bm25_rank: hit.bm25_rank,
+            vector: hit.vector,
+            vector_rank: hit.vector_rank,
+        }
+    }
+
+    /// Where in its document the passage is, as a person reads it.
+    pub fn location(&self) -> String {
+        let lines = if self.line_start == self.line_end {
+            format!("line {}", self.line_start)
+        } else {
+            format!("lines {}-{}", self.line_start, self.line_end)
+        };
+        if self.heading.is_empty() {
+            lines
+        } else {
+            format!("{} ({lines})", self.heading)
+        }
+    }
+}
+
+pub fn retrieve(index: &Index, embedder: &Embedder, settings: &Settings, query: &str) -> Result<Retrieval> {
+    let started = Instant::now();
+    let library_chunks = index.stats()?.chunks;
+    let mut retrieval = Retrieval {
+        used: false,
+        reason: None,
+        query: query.to_owned(),
+        library_chunks,
+        candidates: 0,
+        min_similarity: settings.min_similarity,
+        passages: Vec::new(),
+        elapsed_ms: 0.0,
+    };
+    if library_chunks == 0 || settings.sources == 0 {
+        retrieval.reason = Some(if library_chunks == 0 { "the library is empty" } else { "sources are turned off (sources = 0)" }.into());
+        return Ok(retrieval);
+    }
+    let embedding = embedder.embed(&[query])?.pop().unwrap_or_default();
+    let hits = index.search(&SearchQuery {
+        text: query,
+        embedding: Some(&embedding),
+        limit: settings.sources * 4,
+        candidates: CANDIDATES_PER_RANKING,
+        mode: SearchMode::Hybrid,
+    })?;
+    retrieval.candidates = hits.len();
+    let relevant = hits.into_iter().filter(|h| h.vector.unwrap_or(0.0) >= settings.min_similarity);
+    retrieval.passages = relevant.take(settings.sources).enumerate().map(|(i, h)| Passage::from_hit(i + 1, h)).collect();
+    retrieval.used = !retrieval.passages.is_empty();
+    if !retrieval.used {
+        retrieval.reason = Some(format!("no passage reached the similarity threshold of {}", settings.min_similarity));
+    }
+    retrieval.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(retrieval)
+}

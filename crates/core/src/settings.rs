@@ -1,0 +1,67 @@
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// User settings, stored as `settings.json` in the data directory. Every field is optional in the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// GGUF chat model: a path, or a file name inside the models directory.
+    pub chat_model: PathBuf,
+    /// Folder with a BERT-family model.safetensors, config.json and tokenizer.json.
+    pub embedding_model: PathBuf,
+    /// Used when the GGUF carries no `tokenizer.chat_template`.
+    pub chat_template: Option<String>,
+    pub context_length: usize,
+    pub max_answer_tokens: usize,
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    pub top_k: Option<usize>,
+    pub repeat_penalty: f32,
+    pub seed: u64,
+    pub system_prompt: Option<String>,
+    /// Passages put into the prompt at most.
+    pub sources: usize,
+    /// Passages whose cosine similarity to the question is below this are not used.
+    pub min_similarity: f32,
+    pub chunk_tokens: usize,
+    pub chunk_overlap_tokens: usize,
+    pub max_document_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            chat_model: PathBuf::from("SmolLM2-135M-Instruct.Q4_1.gguf"),
+            embedding_model: PathBuf::from("all-MiniLM-L6-v2"),
+            chat_template: None,
+            context_length: 2048,
+            max_answer_tokens: 256,
+            temperature: 0.0,
+            top_p: None,
+            top_k: None,
+            repeat_penalty: 1.0,
+            seed: 42,
+            system_prompt: None,
+            sources: 4,
+            min_similarity: 0.2,
+            chunk_tokens: 200,
+            chunk_overlap_tokens: 40,
+            max_document_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings file if there is one; defaults otherwise.
+    pub fn load(path: &Path) -> Result<Settings> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => return Err(Error::io(path)(e)),
+        };
+        serde_json::from_str(&text).map_err(|e| Error::Settings { path: path.to_path_buf(), message: e.to_string() })
+    }
+}
