@@ -1,0 +1,114 @@
+//! Opens a GGUF file and checks it before candle reads any tensor, so that a missing, foreign,
+//! truncated or corrupt file gives a one-line error that names it.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::Content;
+
+use crate::error::{Error, Result};
+use crate::gguf_metadata as md;
+
+const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+
+/// A GGUF file whose header parsed and whose tensors all lie inside the file.
+pub(crate) struct CheckedGguf {
+    pub content: Content,
+    pub reader: BufReader<File>,
+}
+
+pub(crate) fn open(path: &Path) -> Result<CheckedGguf> {
+    let io_error = |err: std::io::Error| Error::Io { path: path.to_path_buf(), reason: err.to_string() };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::ModelNotFound { path: path.to_path_buf() })
+        }
+        Err(err) => return Err(io_error(err)),
+    };
+    let file_len = file.metadata().map_err(io_error)?.len();
+    if file.metadata().map_err(io_error)?.is_dir() {
+        return Err(Error::Io { path: path.to_path_buf(), reason: "it is a directory".into() });
+    }
+    let mut reader = BufReader::new(file);
+
+    let mut magic = [0u8; 4];
+    let read = read_up_to(&mut reader, &mut magic).map_err(io_error)?;
+    if read < magic.len() || &magic != GGUF_MAGIC {
+        return Err(Error::NotGguf { path: path.to_path_buf() });
+    }
+    use std::io::Seek;
+    reader.rewind().map_err(io_error)?;
+
+    let content = Content::read(&mut reader).map_err(|err| header_error(path, err))?;
+    check_tensors_fit(path, &content, file_len)?;
+    Ok(CheckedGguf { content, reader })
+}
+
+/// Fails unless `general.architecture` is "llama" (the one candle's `quantized_llama` runs).
+pub(crate) fn require_llama(path: &Path, content: &Content) -> Result<()> {
+    match md::string(content, "general.architecture") {
+        Some("llama") => Ok(()),
+        Some(other) => Err(Error::UnsupportedArchitecture {
+            path: path.to_path_buf(),
+            architecture: other.to_string(),
+        }),
+        None => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: "general.architecture is missing".into(),
+        }),
+    }
+}
+
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// A header that ends early is a truncated file; anything else that fails to parse is corrupt.
+fn header_error(path: &Path, err: candle_core::Error) -> Error {
+    let detail = crate::error::one_line(&err);
+    let eof = matches!(&err, candle_core::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+        || detail.contains("remaining")
+        || detail.contains("fill whole buffer");
+    if eof {
+        Error::Truncated { path: path.to_path_buf(), detail: format!("the header ends early ({detail})") }
+    } else {
+        Error::Corrupt { path: path.to_path_buf(), detail: format!("bad header ({detail})") }
+    }
+}
+
+fn check_tensors_fit(path: &Path, content: &Content, file_len: u64) -> Result<()> {
+    let corrupt = |detail: String| Error::Corrupt { path: path.to_path_buf(), detail };
+    for (name, info) in &content.tensor_infos {
+        let elements = info.shape.elem_count() as u64;
+        let block = info.ggml_dtype.block_size() as u64;
+        if block == 0 || elements % block != 0 {
+            return Err(corrupt(format!(
+                "tensor {name} has {elements} elements, not a multiple of its block size {block}"
+            )));
+        }
+        let size = (elements / block)
+            .checked_mul(info.ggml_dtype.type_size() as u64)
+            .ok_or_else(|| corrupt(format!("tensor {name} has an impossible size")))?;
+        let end = content
+            .tensor_data_offset
+            .checked_add(info.offset)
+            .and_then(|start| start.checked_add(size))
+            .ok_or_else(|| corrupt(format!("tensor {name} has an impossible offset")))?;
+        if end > file_len {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                detail: format!("tensor {name} ends at byte {end} but the file has {file_len} bytes"),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! all-MiniLM-L6-v2 through `Embedder`: shape, normalisation, similarity, batching, limits and
+//! broken model folders.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use almanac_engine::{Embedder, Error};
+use common::cosine;
+
+fn embedder() -> &'static Embedder {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| Embedder::load(&common::embedder_dir()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+#[test]
+fn vectors_have_the_model_dimension_and_unit_length() {
+    let e = embedder();
+    assert_eq!(e.dim(), 384);
+    let vectors = e.embed(&["A man is eating food.", "", "Zebras graze."]).unwrap();
+    assert_eq!(vectors.len(), 3);
+    for v in &vectors {
+        assert_eq!(v.len(), 384);
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    }
+    assert!(e.embed(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn similar_sentences_are_close_and_unrelated_ones_are_not() {
+    let v = embedder()
+        .embed(&["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell."])
+        .unwrap();
+    let related = cosine(&v[0], &v[1]);
+    let unrelated = cosine(&v[0], &v[2]);
+    assert!(related > 0.6, "related {related}");
+    assert!(unrelated < 0.2, "unrelated {unrelated}");
+}
+
+#[test]
+fn padding_and_batching_do_not_change_vectors() {
+    let e = embedder();
+    let short = "Paris is the capital of France.";
+    let long = "The quick brown fox jumps over the lazy dog while the cat watches from the warm windowsill, unimpressed.";
+    let alone = e.embed(&[short]).unwrap();
+    let batched = e.embed(&[long, short, long]).unwrap();
+    assert!(cosine(&alone[0], &batched[1]) > 0.9999);
+    assert_eq!(batched[0], batched[2]);
+    // A batch size smaller than the input still keeps the order.
+    let small_batches = Embedder::load(&common::embedder_dir()).unwrap().with_batch_size(1);
+    let again = small_batches.embed(&[long, short]).unwrap();
+    assert!(cosine(&again[1], &alone[0]) > 0.9999);
+    assert!(cosine(&again[0], &batched[0]) > 0.9999);
+}
+
+#[test]
+fn token_counts_and_truncation() {
+    let e = embedder();
+    assert_eq!(e.max_tokens(), 256);
+    assert_eq!(e.max_text_tokens(), 254);
+    assert_eq!(e.count_tokens("hello world"), 2);
+    let long = "retrieval ".repeat(400);
+    assert!(e.count_tokens(&long) >= 400);
+    // Only the first 254 tokens count: extra text beyond that changes nothing.
+    let longer = format!("{long} and something entirely different about volcanoes");
+    let v = e.embed(&[&long, &longer]).unwrap();
+    assert!(cosine(&v[0], &v[1]) > 0.9999);
+}
+
+fn copy_model_dir(to: &std::path::Path) {
+    for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(common::embedder_dir().join(name), to.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn truncated_safetensors_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_model_dir(dir.path());
+    let weights = dir.path().join("model.safetensors");
+    let file = std::fs::OpenOptions::new().write(true).open(&weights).unwrap();
+    file.set_len(50_000_000).unwrap();
+    let err = Embedder::load(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::EmbeddingModel { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&weights.display().to_string()), "{message}");
+    assert!(message.contains("truncated"), "{message}");
+    assert!(!message.contains('\n'));
+
+    std::fs::write(&weights, b"garbage").unwrap();
+    let message = Embedder::load(dir.path()).unwrap_err().to_string();
+    assert!(message.contains("model.safetensors") && message.contains("truncated"), "{message}");
+}
+
+#[test]
+fn missing_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_model_dir(dir.path());
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let message = Embedder::load(dir.path()).unwrap_err().to_string();
+    assert!(message.contains("tokenizer.json") && message.contains("missing"), "{message}");
+
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    let message = Embedder::load(dir.path()).unwrap_err().to_string();
+    assert!(message.contains("config.json") && message.contains("missing"), "{message}");
+
+    let message = Embedder::load(&dir.path().join("nope")).unwrap_err().to_string();
+    assert!(message.contains("does not exist"), "{message}");
+}
