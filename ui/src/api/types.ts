@@ -1,0 +1,170 @@
+// The data the backend serves, the same over Tauri IPC and over HTTP (`almanac serve`).
+// ui/README.md describes each operation; the field names are the Rust structs' serde names.
+
+/** Every failure the UI sees: a stable machine-readable code and a one-line message for people. */
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+}
+
+export interface Passage {
+  n: number;
+  title: string;
+  path: string;
+  heading: string;
+  line_start: number;
+  line_end: number;
+  /** HTML: escaped text with query terms in <b>…</b>. The UI never inserts it as markup. */
+  snippet: string;
+  text: string;
+  /** Reciprocal-rank-fusion score. */
+  score: number;
+  bm25: number | null;
+  bm25_rank: number | null;
+  vector: number | null;
+  vector_rank: number | null;
+}
+
+export interface Retrieval {
+  used: boolean;
+  reason: string | null;
+  query: string;
+  library_chunks: number;
+  candidates: number;
+  min_similarity: number;
+  elapsed_ms: number;
+  passages: Passage[];
+}
+
+export interface Timings {
+  retrieval_ms: number;
+  prompt_tokens: number;
+  ttft_ms: number;
+  tokens: number;
+  tokens_per_s: number;
+  total_ms: number;
+}
+
+export type StopReason =
+  | 'end_of_turn'
+  | 'stop_string'
+  | 'max_tokens'
+  | 'context_full'
+  | 'cancelled'
+  | (string & {});
+
+export interface AskOptions {
+  web?: boolean;
+}
+
+export type StartedEvent = {
+  event: 'started';
+  run_id: string;
+  conversation_id: string;
+  message_id: string;
+};
+export type SourcesEvent = { event: 'sources'; retrieval: Retrieval };
+export type TokenEvent = { event: 'token'; text: string };
+export type DoneEvent = {
+  event: 'done';
+  stop_reason: StopReason;
+  cited: number[];
+  timings: Timings;
+};
+export type ErrorEvent = { event: 'error'; code: string; message: string };
+
+/** What ask and regenerate stream: started, sources, token…, then exactly one of done or error. */
+export type AnswerEvent = StartedEvent | SourcesEvent | TokenEvent | DoneEvent | ErrorEvent;
+
+export interface ConversationSummary {
+  id: string;
+  title: string;
+  /** RFC 3339. */
+  updated_at: string;
+  created_at?: string;
+  message_count?: number;
+}
+
+export interface Message {
+  id: string;
+  role: 'user' | 'assistant';
+  text: string;
+  created_at?: string;
+  /** Assistant messages: what retrieval found for this answer. */
+  retrieval?: Retrieval | null;
+  cited?: number[];
+  timings?: Timings | null;
+  stop_reason?: StopReason | null;
+  /** True when generation was cut off (the app was killed or the run failed) before `done`. */
+  interrupted?: boolean;
+  error?: ApiErrorBody | null;
+}
+
+export interface Conversation extends ConversationSummary {
+  messages: Message[];
+}
+
+export type DocumentStatus = 'queued' | 'indexing' | 'indexed' | 'failed';
+
+export interface LibraryDocument {
+  path: string;
+  title: string;
+  status: DocumentStatus;
+  error?: string | null;
+  chunks: number;
+}
+
+export type IngestEvent =
+  | { event: 'planned'; files: number; skipped: string[] }
+  | { event: 'indexing'; path: string }
+  | { event: 'indexed'; path: string; chunks: number }
+  | { event: 'unchanged'; path: string }
+  | { event: 'failed'; path: string; error: string }
+  | ({ event: 'finished' } & Record<string, unknown>)
+  | ErrorEvent;
+
+export interface DocumentText {
+  path: string;
+  title: string;
+  /** The whole document; line numbers are 1-based. */
+  text: string;
+  line_start: number;
+  line_end: number;
+}
+
+export interface ModelFile {
+  path: string;
+  name: string;
+  kind?: 'chat' | 'embedding' | (string & {});
+  size_bytes?: number;
+}
+
+export interface Models {
+  chat: { path: string; name: string; context_length: number } | null;
+  embedding: { path: string; dim: number } | null;
+  available: ModelFile[];
+}
+
+export interface Settings {
+  context_length: number;
+  max_answer_tokens: number;
+  temperature: number;
+  top_p: number | null;
+  top_k: number | null;
+  repeat_penalty: number;
+  seed: number;
+  system_prompt: string | null;
+  sources: number;
+  min_similarity: number;
+  chat_model?: string;
+  embedding_model?: string;
+  [other: string]: unknown;
+}
+
+export interface Token {
+  id: number;
+  /** The vocabulary entry as stored, e.g. "Ġthe" or "▁계획". */
+  piece: string;
+  /** The text this token decodes to (may be part of a UTF-8 character, then shown as bytes). */
+  text: string;
+}

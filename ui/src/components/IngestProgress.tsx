@@ -1,0 +1,48 @@
+import { useApp } from '../context';
+import { useStore } from '../stores/store';
+
+/** Progress of the current ingestion: files done of planned, failures, the final report. */
+export function IngestProgress() {
+  const { library } = useApp();
+  const ingest = useStore(library, (s) => s.ingest);
+  if (!ingest) return null;
+  const { running, total, done, failed, skipped, report } = ingest;
+  return (
+    <div className="progress" data-testid="library-progress" data-running={running ? 'true' : 'false'}>
+      <div className="progress-line">
+        <span>
+          {running ? 'Indexing' : 'Finished'}: {done}
+          {total !== null && ` of ${total}`} files
+          {failed > 0 && <span className="answer-error"> · {failed} failed</span>}
+          {skipped.length > 0 && <span className="muted"> · {skipped.length} skipped</span>}
+        </span>
+        {!running && (
+          <button type="button" className="ghost small" onClick={() => library.dismissProgress()}>
+            Dismiss
+          </button>
+        )}
+      </div>
+      <progress max={total ?? undefined} value={total === null ? undefined : done} aria-label="Indexing progress" />
+      {report && <p className="muted small">{summarise(report)}</p>}
+      {skipped.length > 0 && (
+        <details className="small">
+          <summary>Skipped files</summary>
+          <ul>
+            {skipped.map((p) => (
+              <li key={p} className="path">
+                {p}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </div>
+  );
+}
+
+function summarise(report: Record<string, unknown>): string {
+  return Object.entries(report)
+    .filter(([, v]) => typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')
+    .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v)}`)
+    .join(' · ');
+}

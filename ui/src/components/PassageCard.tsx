@@ -1,0 +1,40 @@
+import { useState } from 'react';
+import type { Passage } from '../api/types';
+import { useApp } from '../context';
+import { Markdown } from './Markdown';
+import { Snippet } from './Snippet';
+
+/** One numbered source: document, location, scores, cited or not; opens in the passage view. */
+export function PassageCard({ passage: p, cited }: { passage: Passage; cited: boolean }) {
+  const { passage } = useApp();
+  const [expanded, setExpanded] = useState(false);
+  return (
+    <li className={`passage${cited ? ' cited' : ''}`} data-testid="source" data-n={p.n} data-cited={cited ? 'true' : 'false'}>
+      <div className="passage-head">
+        <button type="button" className="passage-n" data-testid="source-open" title="Show in its document" onClick={() => void passage.open(p)}>
+          [{p.n}]
+        </button>
+        <span className="passage-title">{p.title}</span>
+        {cited ? <span className="badge cited-badge">cited</span> : <span className="badge">not cited</span>}
+      </div>
+      <div className="passage-where muted small">
+        <span className="path" title={p.path}>{p.path}</span>
+        {p.heading && <span> · {p.heading}</span>}
+        <span>
+          {' '}
+          · lines {p.line_start}–{p.line_end}
+        </span>
+      </div>
+      <div className="scores small" data-testid="scores">
+        <span title="Reciprocal rank fusion of the BM25 and vector rankings">fused {p.score.toFixed(4)}</span>
+        <span>BM25 {p.bm25 === null ? '—' : `${p.bm25.toFixed(2)} (#${p.bm25_rank ?? '?'})`}</span>
+        <span>vector {p.vector === null ? '—' : `${p.vector.toFixed(3)}${p.vector_rank === null ? '' : ` (#${p.vector_rank})`}`}</span>
+      </div>
+      <Snippet html={p.snippet} />
+      <button type="button" className="ghost small" onClick={() => setExpanded(!expanded)} aria-expanded={expanded}>
+        {expanded ? 'Hide passage' : 'Show passage'}
+      </button>
+      {expanded && <Markdown className="passage-text" testId="passage-text" text={p.text} />}
+    </li>
+  );
+}

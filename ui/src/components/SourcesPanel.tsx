@@ -1,0 +1,46 @@
+import type { Retrieval } from '../api/types';
+import { PassageCard } from './PassageCard';
+
+interface Props {
+  retrieval: Retrieval;
+  cited: number[];
+}
+
+/** Whether retrieval ran for this answer, why not if it did not, and every passage with its scores. */
+export function SourcesPanel({ retrieval, cited }: Props) {
+  const n = retrieval.passages.length;
+  const citedSet = new Set(cited);
+  return (
+    <details className="sources" data-testid="sources-panel" data-used={retrieval.used ? 'true' : 'false'} open={retrieval.used}>
+      <summary data-testid="retrieval-summary">
+        {retrieval.used ? (
+          <>
+            <strong>{n === 1 ? '1 source' : `${n} sources`}</strong>
+            <span className="muted">
+              {' '}
+              from {retrieval.library_chunks} chunks · {retrieval.candidates} candidates · {Math.round(retrieval.elapsed_ms)} ms
+            </span>
+          </>
+        ) : (
+          <>
+            <strong>Retrieval not used</strong>
+            <span className="muted" data-testid="retrieval-reason">
+              {' '}
+              — {retrieval.reason ?? 'no reason given'}
+            </span>
+          </>
+        )}
+      </summary>
+      <p className="muted small query">
+        Searched for “{retrieval.query}” · minimum similarity {retrieval.min_similarity}
+      </p>
+      {n > 0 && (
+        <ol className="passages">
+          {retrieval.passages.map((p) => (
+            <PassageCard key={p.n} passage={p} cited={citedSet.has(p.n)} />
+          ))}
+        </ol>
+      )}
+    </details>
+  );
+}

@@ -1,0 +1,40 @@
+import type { Host } from '../host/types';
+import type { Transport } from '../transport/types';
+import { ChatStore } from './chat';
+import { ConversationsStore } from './conversations';
+import { LibraryStore } from './library';
+import { NoticesStore } from './notices';
+import { PassageStore } from './passage';
+import { SettingsStore } from './settings';
+import { TokensStore } from './tokens';
+
+export interface App {
+  transport: Transport;
+  host: Host;
+  notices: NoticesStore;
+  conversations: ConversationsStore;
+  chat: ChatStore;
+  library: LibraryStore;
+  settings: SettingsStore;
+  passage: PassageStore;
+  tokens: TokensStore;
+}
+
+/** Builds every store over one transport and host, wired together. */
+export function createApp(transport: Transport, host: Host): App {
+  const notices = new NoticesStore();
+  const conversations = new ConversationsStore(transport, notices);
+  const chat = new ChatStore(transport, conversations, notices);
+  conversations.onDeleted = (id) => chat.forget(id);
+  return {
+    transport,
+    host,
+    notices,
+    conversations,
+    chat,
+    library: new LibraryStore(transport, notices),
+    settings: new SettingsStore(transport, notices),
+    passage: new PassageStore(transport, notices),
+    tokens: new TokensStore(transport),
+  };
+}

@@ -1,0 +1,59 @@
+import type {
+  AnswerEvent,
+  AskOptions,
+  Conversation,
+  ConversationSummary,
+  DocumentText,
+  IngestEvent,
+  LibraryDocument,
+  Models,
+  Settings,
+  Token,
+} from '../api/types';
+
+export type Listener<E> = (event: E) => void;
+
+/**
+ * How the UI talks to the backend. Two implementations: Tauri IPC (`tauri.ts`) and HTTP to
+ * `almanac serve` (`http.ts`). Plain calls resolve with their result or reject with an ApiError.
+ *
+ * Streaming calls (ask, regenerate, addDocuments) report everything through `onEvent`, failures
+ * included, and never reject: each stream ends with exactly one terminal event (`done` or `error`
+ * for answers, `finished` or `error` for ingestion); the promise resolves after it.
+ */
+export interface Transport {
+  readonly kind: 'tauri' | 'http';
+
+  ask(
+    conversationId: string | null,
+    text: string,
+    options: AskOptions,
+    onEvent: Listener<AnswerEvent>,
+  ): Promise<void>;
+  regenerate(conversationId: string, onEvent: Listener<AnswerEvent>): Promise<void>;
+  cancel(runId: string): Promise<void>;
+
+  listConversations(query?: string): Promise<ConversationSummary[]>;
+  getConversation(id: string): Promise<Conversation>;
+  renameConversation(id: string, title: string): Promise<void>;
+  deleteConversation(id: string): Promise<void>;
+  /** The conversation as Markdown. `path` (Tauri only, from the native save dialog): also write it there. */
+  exportConversation(id: string, path?: string): Promise<string>;
+
+  listDocuments(): Promise<LibraryDocument[]>;
+  addDocuments(paths: string[], onEvent: Listener<IngestEvent>): Promise<void>;
+  removeDocument(path: string): Promise<void>;
+  reindexDocument(path: string): Promise<void>;
+  getDocument(path: string, lineStart: number, lineEnd: number): Promise<DocumentText>;
+
+  getModels(): Promise<Models>;
+  getSettings(): Promise<Settings>;
+  putSettings(settings: Settings): Promise<Settings>;
+  importModel(path: string): Promise<void>;
+
+  tokenize(text: string): Promise<Token[]>;
+}
+
+/** Terminal events of each stream kind. */
+export const isAnswerEnd = (e: { event: string }): boolean => e.event === 'done' || e.event === 'error';
+export const isIngestEnd = (e: { event: string }): boolean => e.event === 'finished' || e.event === 'error';

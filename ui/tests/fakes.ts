@@ -1,0 +1,214 @@
+import type {
+  AnswerEvent,
+  Conversation,
+  ConversationSummary,
+  DocumentText,
+  IngestEvent,
+  LibraryDocument,
+  Models,
+  Passage,
+  Retrieval,
+  Settings,
+  Token,
+} from '../src/api/types';
+import type { Host } from '../src/host/types';
+import type { Listener, Transport } from '../src/transport/types';
+
+/** A stream the test drives by hand: push events, then end it. */
+export class ManualStream<E> {
+  onEvent: Listener<E> = () => {};
+  private resolve: () => void = () => {};
+  readonly finished = new Promise<void>((r) => (this.resolve = r));
+
+  attach(onEvent: Listener<E>): Promise<void> {
+    this.onEvent = onEvent;
+    return this.finished;
+  }
+
+  push(...events: E[]): void {
+    for (const e of events) this.onEvent(e);
+  }
+
+  end(): void {
+    this.resolve();
+  }
+}
+
+/** An in-memory backend: records calls, answers from its fields, lets tests drive the streams. */
+export class FakeTransport implements Transport {
+  readonly kind = 'http' as const;
+  calls: { op: string; args: unknown[] }[] = [];
+  conversations: ConversationSummary[] = [];
+  conversation: Record<string, Conversation> = {};
+  documents: LibraryDocument[] = [];
+  asks: ManualStream<AnswerEvent>[] = [];
+  ingests: ManualStream<IngestEvent>[] = [];
+  fail: Partial<Record<string, { code: string; message: string }>> = {};
+  document: DocumentText | null = null;
+  tokens: Token[] = [];
+  settings: Settings = defaultSettings();
+
+  private record(op: string, ...args: unknown[]): void {
+    this.calls.push({ op, args });
+    const failure = this.fail[op];
+    if (failure) throw failure;
+  }
+
+  private async op<T>(op: string, args: unknown[], value: () => T): Promise<T> {
+    await Promise.resolve();
+    this.record(op, ...args);
+    return value();
+  }
+
+  ask(conversationId: string | null, text: string, options: object, onEvent: Listener<AnswerEvent>) {
+    this.calls.push({ op: 'ask', args: [conversationId, text, options] });
+    const stream = new ManualStream<AnswerEvent>();
+    this.asks.push(stream);
+    return stream.attach(onEvent);
+  }
+  regenerate(conversationId: string, onEvent: Listener<AnswerEvent>) {
+    this.calls.push({ op: 'regenerate', args: [conversationId] });
+    const stream = new ManualStream<AnswerEvent>();
+    this.asks.push(stream);
+    return stream.attach(onEvent);
+  }
+  cancel(runId: string) {
+    return this.op('cancel', [runId], () => undefined);
+  }
+  listConversations(query?: string) {
+    return this.op('listConversations', [query], () =>
+      this.conversations.filter((c) => !query || c.title.toLowerCase().includes(query.toLowerCase())),
+    );
+  }
+  getConversation(id: string) {
+    return this.op('getConversation', [id], () => {
+      const c = this.conversation[id];
+      if (!c) throw { code: 'not_found', message: `no conversation ${id}` };
+      return c;
+    });
+  }
+  renameConversation(id: string, title: string) {
+    return this.op('renameConversation', [id, title], () => {
+      this.conversations = this.conversations.map((c) => (c.id === id ? { ...c, title } : c));
+    });
+  }
+  deleteConversation(id: string) {
+    return this.op('deleteConversation', [id], () => {
+      this.conversations = this.conversations.filter((c) => c.id !== id);
+    });
+  }
+  exportConversation(id: string, path?: string) {
+    return this.op('exportConversation', [id, path], () => `# ${id}\n`);
+  }
+  listDocuments() {
+    return this.op('listDocuments', [], () => this.documents);
+  }
+  addDocuments(paths: string[], onEvent: Listener<IngestEvent>) {
+    this.calls.push({ op: 'addDocuments', args: [paths] });
+    const stream = new ManualStream<IngestEvent>();
+    this.ingests.push(stream);
+    return stream.attach(onEvent);
+  }
+  removeDocument(path: string) {
+    return this.op('removeDocument', [path], () => {
+      this.documents = this.documents.filter((d) => d.path !== path);
+    });
+  }
+  reindexDocument(path: string) {
+    return this.op('reindexDocument', [path], () => undefined);
+  }
+  getDocument(path: string, lineStart: number, lineEnd: number) {
+    return this.op('getDocument', [path, lineStart, lineEnd], () => {
+      if (!this.document) throw { code: 'not_found', message: `no document ${path}` };
+      return this.document;
+    });
+  }
+  getModels(): Promise<Models> {
+    return this.op('getModels', [], () => ({
+      chat: { path: '/models/smollm2.gguf', name: 'SmolLM2-135M-Instruct', context_length: 8192 },
+      embedding: { path: '/models/minilm', dim: 384 },
+      available: [{ path: '/models/smollm2.gguf', name: 'SmolLM2-135M-Instruct', kind: 'chat', size_bytes: 99_000_000 }],
+    }));
+  }
+  getSettings() {
+    return this.op('getSettings', [], () => this.settings);
+  }
+  putSettings(settings: Settings) {
+    return this.op('putSettings', [settings], () => (this.settings = settings));
+  }
+  importModel(path: string) {
+    return this.op('importModel', [path], () => undefined);
+  }
+  tokenize(text: string) {
+    return this.op('tokenize', [text], () => this.tokens);
+  }
+
+  callsOf(op: string): unknown[][] {
+    return this.calls.filter((c) => c.op === op).map((c) => c.args);
+  }
+}
+
+export function defaultSettings(): Settings {
+  return {
+    context_length: 2048,
+    max_answer_tokens: 256,
+    temperature: 0,
+    top_p: null,
+    top_k: null,
+    repeat_penalty: 1.1,
+    seed: 42,
+    system_prompt: null,
+    sources: 4,
+    min_similarity: 0.2,
+  };
+}
+
+export function fakeHost(): Host & { opened: string[] } {
+  const opened: string[] = [];
+  return {
+    kind: 'browser',
+    opened,
+    async openExternal(url) {
+      opened.push(url);
+    },
+    download() {},
+  };
+}
+
+export function passage(n: number, patch: Partial<Passage> = {}): Passage {
+  return {
+    n,
+    title: `Doc ${n}`,
+    path: `/library/doc${n}.md`,
+    heading: `Section ${n}`,
+    line_start: 3,
+    line_end: 4,
+    snippet: `the <b>bridge</b> &amp; more ${n}`,
+    text: `Passage ${n} text`,
+    score: 0.0321,
+    bm25: 4.2,
+    bm25_rank: n,
+    vector: 0.61,
+    vector_rank: n,
+    ...patch,
+  };
+}
+
+export function retrieval(passages: Passage[], patch: Partial<Retrieval> = {}): Retrieval {
+  return {
+    used: passages.length > 0,
+    reason: passages.length > 0 ? null : 'the library is empty',
+    query: 'who designed the bridge',
+    library_chunks: 120,
+    candidates: 10,
+    min_similarity: 0.2,
+    elapsed_ms: 12.5,
+    passages,
+    ...patch,
+  };
+}
+
+export const timings = { retrieval_ms: 10, prompt_tokens: 300, ttft_ms: 400, tokens: 20, tokens_per_s: 25, total_ms: 1200 };
+
+/** Lets pending promise callbacks run. */
+export const flush = () => new Promise((r) => setTimeout(r, 0));
