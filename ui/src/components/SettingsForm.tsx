@@ -6,7 +6,8 @@ import { useStore } from '../stores/store';
 interface NumberField {
   key: keyof Settings & string;
   label: string;
-  step: number;
+  /** 'any' for real numbers: a step would reject values such as 0.73. */
+  step: number | 'any';
   min?: number;
   max?: number;
   /** May be empty (null: the backend's default). */
@@ -15,15 +16,15 @@ interface NumberField {
 }
 
 const FIELDS: NumberField[] = [
-  { key: 'context_length', label: 'Context size (tokens)', step: 256, min: 256 },
-  { key: 'max_answer_tokens', label: 'Answer length (tokens)', step: 16, min: 1 },
-  { key: 'temperature', label: 'Temperature', step: 0.05, min: 0, max: 2, help: '0 = always the likeliest token' },
-  { key: 'top_p', label: 'Top p', step: 0.05, min: 0, max: 1, optional: true },
+  { key: 'context_length', label: 'Context size (tokens)', step: 1, min: 256 },
+  { key: 'max_answer_tokens', label: 'Answer length (tokens)', step: 1, min: 1 },
+  { key: 'temperature', label: 'Temperature', step: 'any', min: 0, max: 2, help: '0 = always the likeliest token' },
+  { key: 'top_p', label: 'Top p', step: 'any', min: 0, max: 1, optional: true },
   { key: 'top_k', label: 'Top k', step: 1, min: 1, optional: true },
-  { key: 'repeat_penalty', label: 'Repeat penalty', step: 0.05, min: 0 },
+  { key: 'repeat_penalty', label: 'Repeat penalty', step: 'any', min: 0 },
   { key: 'seed', label: 'Seed', step: 1, min: 0 },
   { key: 'sources', label: 'Sources per answer', step: 1, min: 0, max: 20 },
-  { key: 'min_similarity', label: 'Minimum similarity', step: 0.05, min: -1, max: 1 },
+  { key: 'min_similarity', label: 'Minimum similarity', step: 'any', min: -1, max: 1 },
 ];
 
 /** Context size, sampling, retrieval and the system prompt; the backend validates what is saved. */

@@ -1,0 +1,197 @@
+import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { App } from '../src/components/App';
+import { AppProvider } from '../src/context';
+import { createApp } from '../src/stores';
+import { FakeTransport, fakeHost, flush, passage, retrieval, timings } from './fakes';
+
+async function mount() {
+  const transport = new FakeTransport();
+  transport.conversations = [{ id: 'c1', title: 'Bridges', updated_at: '' }];
+  const host = fakeHost();
+  const app = createApp(transport, host);
+  render(
+    <AppProvider app={app}>
+      <App />
+    </AppProvider>,
+  );
+  await act(flush);
+  return { transport, app, host };
+}
+
+const question = () => screen.getByTestId('question') as HTMLTextAreaElement;
+
+describe('the chat view', () => {
+  it('sends on Enter, not on Shift+Enter, and streams the answer with its sources', async () => {
+    const { transport } = await mount();
+    fireEvent.change(question(), { target: { value: 'Who designed it?' } });
+    fireEvent.keyDown(question(), { key: 'Enter', shiftKey: true });
+    expect(transport.callsOf('ask')).toHaveLength(0);
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    expect(transport.callsOf('ask')).toEqual([[null, 'Who designed it?', {}]]);
+    expect(question().value).toBe('');
+    expect(screen.getByTestId('stop')).toBeTruthy();
+
+    const s = transport.asks[0]!;
+    act(() => {
+      s.push({ event: 'started', run_id: 'r1', conversation_id: 'c2', message_id: 'm1' });
+      s.push({ event: 'sources', retrieval: retrieval([passage(1), passage(2)]) });
+      s.push({ event: 'token', text: 'It was **Ada** [1]' });
+    });
+    expect(screen.getByTestId('answer-text').innerHTML).toContain('<strong>Ada</strong>');
+    act(() => s.push({ event: 'done', stop_reason: 'end_of_turn', cited: [1], timings }));
+
+    const panel = screen.getByTestId('sources-panel');
+    expect(panel.dataset.used).toBe('true');
+    const sources = within(panel).getAllByTestId('source');
+    expect(sources.map((el) => [el.dataset.n, el.dataset.cited])).toEqual([
+      ['1', 'true'],
+      ['2', 'false'],
+    ]);
+    expect(within(sources[0]!).getByTestId('scores').textContent).toContain('BM25 4.20 (#1)');
+    expect(screen.getByTestId('timings').textContent).toContain('20 tokens');
+    expect(screen.queryByTestId('stop')).toBeNull();
+  });
+
+  it('opens a citation as the passage highlighted in its document; Esc closes it', async () => {
+    const { transport } = await mount();
+    transport.document = {
+      path: '/library/doc1.md',
+      title: 'Doc 1',
+      text: 'one\ntwo\nthe bridge was designed\nby Ada\nfive',
+      line_start: 3,
+      line_end: 4,
+    };
+    fireEvent.change(question(), { target: { value: 'q' } });
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    const s = transport.asks[0]!;
+    act(() => {
+      s.push({ event: 'sources', retrieval: retrieval([passage(1)]) });
+      s.push({ event: 'token', text: 'Ada [1].' });
+      s.push({ event: 'done', stop_reason: 'end_of_turn', cited: [1], timings });
+    });
+    const citation = within(screen.getByTestId('answer-text')).getByTestId('citation');
+    await act(async () => {
+      fireEvent.click(citation);
+      await flush();
+    });
+    expect(transport.callsOf('getDocument')).toEqual([['/library/doc1.md', 3, 4]]);
+    const view = screen.getByTestId('passage-view');
+    expect(within(view).getByTestId('passage-highlight').textContent).toBe('3the bridge was designed4by Ada');
+    fireEvent.keyDown(window, { key: 'Escape' });
+    expect(screen.queryByTestId('passage-view')).toBeNull();
+  });
+
+  it('stops with the Stop button and with Esc', async () => {
+    const { transport } = await mount();
+    fireEvent.change(question(), { target: { value: 'long' } });
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    act(() => transport.asks[0]!.push({ event: 'started', run_id: 'r1', conversation_id: 'c', message_id: 'm' }));
+    await act(async () => {
+      fireEvent.keyDown(question(), { key: 'Escape' });
+      await flush();
+    });
+    expect(transport.callsOf('cancel')).toEqual([['r1']]);
+    act(() => transport.asks[0]!.push({ event: 'done', stop_reason: 'cancelled', cited: [], timings }));
+    expect(screen.getByTestId('stop-reason').textContent).toBe('Stopped.');
+
+    fireEvent.change(question(), { target: { value: 'again' } });
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    act(() => transport.asks[1]!.push({ event: 'started', run_id: 'r2', conversation_id: 'c', message_id: 'm2' }));
+    await act(async () => {
+      fireEvent.click(screen.getByTestId('stop'));
+      await flush();
+    });
+    expect(transport.callsOf('cancel')).toEqual([['r1'], ['r2']]);
+  });
+
+  it('says when retrieval was not used, and why', async () => {
+    const { transport } = await mount();
+    fireEvent.change(question(), { target: { value: 'q' } });
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    act(() => transport.asks[0]!.push({ event: 'sources', retrieval: retrieval([], { reason: 'nothing above the similarity threshold' }) }));
+    expect(screen.getByTestId('sources-panel').dataset.used).toBe('false');
+    expect(screen.getByTestId('retrieval-reason').textContent).toContain('nothing above the similarity threshold');
+  });
+
+  it('shows an error from the stream on the answer and in the banner', async () => {
+    const { transport } = await mount();
+    fireEvent.change(question(), { target: { value: 'q' } });
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    act(() => transport.asks[0]!.push({ event: 'error', code: 'model_missing', message: 'no chat model at /m.gguf' }));
+    expect(screen.getByTestId('answer-error').textContent).toContain('no chat model at /m.gguf');
+    expect(screen.getByTestId('error').textContent).toContain('model_missing');
+  });
+});
+
+describe('the sidebar', () => {
+  it('lists, renames and deletes conversations', async () => {
+    const { transport } = await mount();
+    const item = () => screen.getByTestId('conversation-item');
+    expect(item().textContent).toContain('Bridges');
+    fireEvent.click(within(item()).getByTestId('rename'));
+    const input = screen.getByTestId('rename-input');
+    fireEvent.change(input, { target: { value: 'Famous bridges' } });
+    await act(async () => {
+      fireEvent.keyDown(input, { key: 'Enter' });
+      await flush();
+    });
+    expect(transport.callsOf('renameConversation')).toEqual([['c1', 'Famous bridges']]);
+    expect(item().textContent).toContain('Famous bridges');
+    fireEvent.click(within(item()).getByTestId('delete'));
+    await act(async () => {
+      fireEvent.click(within(item()).getByTestId('confirm-delete'));
+      await flush();
+    });
+    expect(screen.queryByTestId('conversation-item')).toBeNull();
+  });
+});
+
+describe('the library, models and token views', () => {
+  it('adds paths and shows per-file progress and errors', async () => {
+    const { transport } = await mount();
+    fireEvent.click(screen.getByTestId('tab-library'));
+    await act(flush);
+    fireEvent.change(screen.getByTestId('library-paths'), { target: { value: '/docs\n/notes.md' } });
+    fireEvent.click(screen.getByTestId('library-add'));
+    expect(transport.callsOf('addDocuments')).toEqual([[['/docs', '/notes.md']]]);
+    const s = transport.ingests[0]!;
+    act(() => {
+      s.push({ event: 'planned', files: 2, skipped: [] });
+      s.push({ event: 'indexed', path: '/docs/a.md', chunks: 5 });
+      s.push({ event: 'failed', path: '/notes.md', error: 'not valid UTF-8' });
+    });
+    expect(screen.getByTestId('library-progress').textContent).toContain('2 of 2 files');
+    const rows = screen.getAllByTestId('library-row');
+    expect(rows.map((r) => r.dataset.status)).toEqual(['indexed', 'failed']);
+    expect(within(rows[1]!).getByTestId('library-error').textContent).toBe('not valid UTF-8');
+  });
+
+  it('shows the token pieces and ids', async () => {
+    const { transport } = await mount();
+    transport.tokens = [
+      { id: 17, piece: '▁계', text: ' 계' },
+      { id: 254, piece: '획', text: '획' },
+    ];
+    fireEvent.click(screen.getByTestId('tab-tokens'));
+    await act(() => new Promise((r) => setTimeout(r, 200)));
+    expect(transport.callsOf('tokenize')[0]).toEqual(['계획이 있다']);
+    expect(screen.getAllByTestId('token').map((t) => t.textContent)).toEqual(['▁계·계17', '획획254']);
+    expect(screen.getByTestId('token-ids').textContent).toBe('[17, 254]');
+  });
+
+  it('shows the models in use and saves settings', async () => {
+    const { transport } = await mount();
+    fireEvent.click(screen.getByTestId('tab-models'));
+    await act(flush);
+    expect(screen.getByTestId('chat-model').textContent).toContain('SmolLM2-135M-Instruct');
+    expect(screen.getByTestId('embedding-model').textContent).toContain('384 dimensions');
+    fireEvent.change(screen.getByTestId('setting-temperature'), { target: { value: '0.7' } });
+    fireEvent.change(screen.getByTestId('setting-top_k'), { target: { value: '' } });
+    await act(async () => {
+      fireEvent.click(screen.getByTestId('save-settings'));
+      await flush();
+    });
+    expect(transport.callsOf('putSettings')[0]?.[0]).toMatchObject({ temperature: 0.7, top_k: null, context_length: 2048 });
+  });
+});
