@@ -1,0 +1,584 @@
+//! The library index: one directory holding the catalog and the two search indexes derived from it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::chunking::ChunkDraft;
+use crate::error::{Error, Result};
+use crate::text::{TextIndex, SNIPPET_CHARS};
+use crate::vectors::{HnswParams, VectorIndex};
+
+/// Reciprocal rank fusion constant: a hit at rank r (1-based) in a ranking scores 1 / (RRF_K + r).
+pub const RRF_K: f32 = 60.0;
+/// Default number of candidates taken from each ranking before fusion.
+pub const DEFAULT_CANDIDATES: usize = 50;
+/// Default number of hits returned.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Upper bound on candidates per ranking, whatever the query asks.
+const MAX_CANDIDATES: usize = 1000;
+
+const CATALOG_FILE: &str = "catalog.sqlite";
+const TEXT_DIR: &str = "text";
+const VECTOR_DIR: &str = "vectors";
+
+/// A document's row id in the catalog. Stable across re-indexing of the same path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DocumentId(pub i64);
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A document as the caller describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DocumentInput {
+    /// Canonical source path or URL; the unique key.
+    pub path: String,
+    pub title: String,
+    /// Whatever the caller uses to tell whether the source changed (e.g. a SHA-256 of the bytes).
+    pub content_hash: String,
+    /// Source modification time, Unix seconds.
+    pub modified: Option<i64>,
+}
+
+/// A chunk with its embedding (of [`crate::chunk_context`] of the chunk, by convention).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkInput {
+    pub draft: ChunkDraft,
+    pub embedding: Vec<f32>,
+}
+
+/// A document as the catalog holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    pub id: DocumentId,
+    pub path: String,
+    pub title: String,
+    pub content_hash: String,
+    pub modified: Option<i64>,
+    pub chunk_count: usize,
+    /// When the current version was stored, Unix seconds.
+    pub indexed_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexStats {
+    pub documents: usize,
+    pub chunks: usize,
+    pub dim: usize,
+    /// Points in the vector graph, removed ones (tombstones) included.
+    pub vector_points: usize,
+    pub vector_tombstones: usize,
+    /// Chunks visible to full-text search (as of the last commit).
+    pub text_chunks: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SearchMode {
+    /// BM25 and vector rankings fused with reciprocal rank fusion. Without a query embedding this is
+    /// BM25 alone; with text that has no searchable terms it is vector search alone.
+    #[default]
+    Hybrid,
+    /// Full-text BM25 only.
+    Bm25,
+    /// Vector (cosine) only; needs `embedding`.
+    Dense,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SearchQuery<'a> {
+    /// The user's words. No query syntax: punctuation, quotes, colons and operators are just text.
+    pub text: &'a str,
+    /// The query's embedding, from the same model as the chunks' (any scale: cosine is used).
+    pub embedding: Option<&'a [f32]>,
+    /// Hits returned (0 returns none).
+    pub limit: usize,
+    /// Candidates taken from each ranking before fusion (0 means [`DEFAULT_CANDIDATES`]; raised to
+    /// `limit`, capped at 1000).
+    pub candidates: usize,
+    pub mode: SearchMode,
+}
+
+impl Default for SearchQuery<'_> {
+    fn default() -> Self {
+        SearchQuery { text: "", embedding: None, limit: DEFAULT_LIMIT, candidates: DEFAULT_CANDIDATES, mode: SearchMode::Hybrid }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub chunk_id: u64,
+    pub document_path: String,
+    pub title: String,
+    pub heading: String,
+    pub text: String,
+    pub line_start: usize,
+    pub line_end: usize,
+    /// The document's modification time (Unix seconds), if the caller gave one.
+    pub modified: Option<i64>,
+    /// HTML: the best passage of about 200 characters with query terms wrapped in `<b>`…`</b>` and
+    /// everything else escaped (`&`, `<`, `>`, `"`, `'`), so it can be inserted as markup as is.
+    /// When no query term occurs in the text it is the text's beginning (escaped, "…" if cut).
+    /// [`snippet_to_plain`] turns it back into plain text.
+    pub snippet: String,
+    /// BM25 score, when the chunk was among the BM25 candidates.
+    pub bm25: Option<f32>,
+    /// 1-based rank in the BM25 candidates.
+    pub bm25_rank: Option<usize>,
+    /// Cosine similarity to the query embedding (1 = same direction); present for every hit when
+    /// the query had an embedding, whether or not the chunk was among the vector candidates.
+    pub vector: Option<f32>,
+    /// 1-based rank in the vector candidates.
+    pub vector_rank: Option<usize>,
+    /// Sum over the rankings of 1 / (RRF_K + rank); hits are sorted by it (ties: lower chunk id first).
+    pub fused: f32,
+}
+
+/// What opening did to a derived index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Repair {
+    /// Loaded as stored; it agreed with the catalog.
+    Loaded,
+    /// Loaded, then brought in line with the catalog (e.g. after a crash between upsert and commit).
+    Repaired { added: usize, removed: usize },
+    /// Built again from the catalog (missing, damaged, foreign, or mostly stale).
+    Rebuilt { reason: String, chunks: usize },
+}
+
+/// What [`Index::open`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenReport {
+    pub text: Repair,
+    pub vectors: Repair,
+}
+
+/// The library index in one directory: `catalog.sqlite` (source of truth), `text/` (tantivy) and
+/// `vectors/` (hnsw_rs dump). One `Index` per directory at a time (a second gets
+/// [`Error::Locked`]). `Index` is `Send + Sync`: share it behind an `RwLock` (searches take `&self`).
+///
+/// Durability: each [`upsert_document`](Index::upsert_document) / [`remove_document`](Index::remove_document)
+/// is one durable SQLite transaction. The search indexes are batched: changes show in vector search
+/// and removals vanish from all search at once, but new chunks reach BM25 search, and both derived
+/// indexes reach the disk, only at [`commit`](Index::commit). Commit after a batch, not after each
+/// document: it writes the whole vector graph. Anything not committed is recovered from the catalog
+/// on the next open.
+pub struct Index {
+    dir: PathBuf,
+    dim: usize,
+    catalog: Mutex<Catalog>,
+    text: TextIndex,
+    vectors: VectorIndex,
+    report: OpenReport,
+}
+
+fn check_vector(field: &str, v: &[f32], dim: usize) -> Result<()> {
+    if v.len() != dim {
+        return Err(Error::InvalidInput(format!("{field}: expected {dim} values, got {}", v.len())));
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidInput(format!("{field}: value {i} is not finite")));
+    }
+    if v.iter().all(|&x| x == 0.0) {
+        return Err(Error::InvalidInput(format!("{field}: all zeros (no direction for cosine similarity)")));
+    }
+    Ok(())
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> Option<f32> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    (na > 0.0 && nb > 0.0).then(|| (dot / (na.sqrt() * nb.sqrt())) as f32)
+}
+
+impl Index {
+    /// Opens the index in `dir`, creating it if needed, for `dim`-dimensional embeddings.
+    ///
+    /// Errors name the directory or file: `dim` differs from the stored one, the catalog is damaged
+    /// or in use. Derived indexes that are missing, stale or damaged are repaired or rebuilt from the
+    /// catalog instead (see [`Index::open_report`]).
+    pub fn open(dir: &Path, dim: usize) -> Result<Index> {
+        Self::open_with(dir, dim, HnswParams::default())
+    }
+
+    /// [`Index::open`] with explicit vector graph parameters (they apply to points inserted from now on).
+    pub fn open_with(dir: &Path, dim: usize, params: HnswParams) -> Result<Index> {
+        if dim == 0 {
+            return Err(Error::InvalidInput(format!("index {}: dim must be at least 1", dir.display())));
+        }
+        if params.max_nb_connection == 0 || params.max_nb_connection > 255 || params.ef_construction == 0 {
+            return Err(Error::InvalidInput(format!(
+                "HnswParams: max_nb_connection must be 1..=255 and ef_construction at least 1 (got {} and {})",
+                params.max_nb_connection, params.ef_construction
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let catalog = Catalog::open(&dir.join(CATALOG_FILE), dim)?;
+        let (text, text_repair) = TextIndex::open(&dir.join(TEXT_DIR), &catalog)?;
+        let (vectors, vector_repair) = VectorIndex::open(&dir.join(VECTOR_DIR), dim, params, &catalog)?;
+        Ok(Index {
+            dir: dir.into(),
+            dim,
+            catalog: Mutex::new(catalog),
+            text,
+            vectors,
+            report: OpenReport { text: text_repair, vectors: vector_repair },
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// What opening found and did to the derived indexes.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        // A panic while holding the lock cannot leave the catalog half-written (SQLite transactions).
+        self.catalog.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stores a document and its chunks, replacing any previous version of the same path (its old
+    /// chunks leave all three stores). The document keeps its id; chunks get new ids. Durable in the
+    /// catalog on return; see the type's documentation for when search and disk see it.
+    pub fn upsert_document(&mut self, doc: &DocumentInput, chunks: Vec<ChunkInput>) -> Result<DocumentId> {
+        if doc.path.trim().is_empty() {
+            return Err(Error::InvalidInput("DocumentInput.path: empty".into()));
+        }
+        for (i, c) in chunks.iter().enumerate() {
+            check_vector(&format!("chunks[{i}].embedding"), &c.embedding, self.dim)?;
+        }
+        let rows: Vec<(&ChunkDraft, &[f32])> = chunks.iter().map(|c| (&c.draft, c.embedding.as_slice())).collect();
+        let done = self
+            .catalog
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .upsert(&doc.path, &doc.title, &doc.content_hash, doc.modified, &rows)?;
+        self.text.delete_document(&doc.path, &done.removed)?;
+        self.vectors.remove(&done.removed);
+        for (id, c) in done.added.iter().zip(&chunks) {
+            self.text.add_chunk(&crate::catalog::ChunkRow {
+                id: *id,
+                path: doc.path.clone(),
+                title: doc.title.clone(),
+                modified: doc.modified,
+                heading: c.draft.heading.clone(),
+                text: c.draft.text.clone(),
+                line_start: c.draft.line_start,
+                line_end: c.draft.line_end,
+                embedding: Vec::new(),
+            })?;
+            self.vectors.insert(*id, &c.embedding);
+        }
+        Ok(DocumentId(done.document_id))
+    }
+
+    /// Removes a document and its chunks; `false` if the path was not indexed.
+    pub fn remove_document(&mut self, path: &str) -> Result<bool> {
+        let removed = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner()).remove(path)?;
+        let Some(removed) = removed else { return Ok(false) };
+        self.text.delete_document(path, &removed)?;
+        self.vectors.remove(&removed);
+        Ok(true)
+    }
+
+    pub fn document_by_path(&self, path: &str) -> Result<Option<DocumentInfo>> {
+        Ok(self.catalog().document_by_path(path)?.map(info))
+    }
+
+    /// All documents, by path.
+    pub fn documents(&self) -> Result<Vec<DocumentInfo>> {
+        Ok(self.catalog().documents()?.into_iter().map(info).collect())
+    }
+
+    pub fn stats(&self) -> Result<IndexStats> {
+        let (documents, chunks) = self.catalog().counts()?;
+        Ok(IndexStats {
+            documents,
+            chunks,
+            dim: self.dim,
+            vector_points: self.vectors.points(),
+            vector_tombstones: self.vectors.tombstones(),
+            text_chunks: self.text.num_docs() as usize,
+        })
+    }
+
+    /// Makes the full-text and vector indexes agree with the catalog on disk (the catalog itself is
+    /// already durable): commits tantivy, compacts the vector graph if removed points outnumber live
+    /// ones, and writes a new vector dump if it changed. Cheap when nothing changed.
+    pub fn commit(&mut self) -> Result<()> {
+        let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
+        self.text.commit(&catalog.instance_id)?;
+        self.vectors.commit(catalog)?;
+        Ok(())
+    }
+
+    /// Rebuilds the vector graph from the catalog now (drops all tombstones) and writes it.
+    pub fn rebuild_vectors(&mut self) -> Result<usize> {
+        let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
+        let n = self.vectors.rebuild(catalog)?;
+        self.vectors.commit(catalog)?;
+        Ok(n)
+    }
+
+    /// Searches; see [`SearchQuery`] and [`Hit`].
+    pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(e) = query.embedding {
+            check_vector("SearchQuery.embedding", e, self.dim)?;
+        }
+        if query.mode == SearchMode::Dense && query.embedding.is_none() {
+            return Err(Error::InvalidInput("SearchQuery.embedding: required for SearchMode::Dense".into()));
+        }
+        let candidates =
+            if query.candidates == 0 { DEFAULT_CANDIDATES } else { query.candidates }.max(query.limit).min(MAX_CANDIDATES);
+        let text_query = self.text.query(query.text);
+
+        let bm25 = match (&text_query, query.mode) {
+            (Some(q), SearchMode::Hybrid | SearchMode::Bm25) => self.text.search(q, candidates)?,
+            _ => Vec::new(),
+        };
+        let dense = match (query.embedding, query.mode) {
+            (Some(e), SearchMode::Hybrid | SearchMode::Dense) => self.vectors.search(e, candidates),
+            _ => Vec::new(),
+        };
+        let fused = fuse(&bm25, &dense);
+        let top: Vec<Fused> = fused.into_iter().take(query.limit).collect();
+        if top.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<u64> = top.iter().map(|f| f.id).collect();
+        let mut rows = self.catalog().chunks(&ids)?;
+        let snippets = match &text_query {
+            Some(q) => Some(self.text.snippet_generator(q)?),
+            None => None,
+        };
+        let mut hits = Vec::with_capacity(top.len());
+        for f in top {
+            let Some(row) = rows.remove(&f.id) else { continue };
+            let snippet = match &snippets {
+                Some(g) => {
+                    let s = g.snippet(&row.text);
+                    if s.highlighted().is_empty() {
+                        leading_snippet(&row.text)
+                    } else {
+                        marked_snippet(s.fragment(), s.highlighted())
+                    }
+                }
+                None => leading_snippet(&row.text),
+            };
+            let vector = f.vector.or_else(|| query.embedding.and_then(|e| cosine(e, &row.embedding)));
+            hits.push(Hit {
+                chunk_id: row.id,
+                document_path: row.path,
+                title: row.title,
+                heading: row.heading,
+                text: row.text,
+                line_start: row.line_start,
+                line_end: row.line_end,
+                modified: row.modified,
+                snippet,
+                bm25: f.bm25,
+                bm25_rank: f.bm25_rank,
+                vector,
+                vector_rank: f.vector_rank,
+                fused: f.fused,
+            });
+        }
+        Ok(hits)
+    }
+
+    /// The full-text index's stored body of a chunk (tests only).
+    #[cfg(test)]
+    pub(crate) fn text_body(&self, chunk_id: u64) -> Option<String> {
+        self.text.stored_body(chunk_id)
+    }
+}
+
+fn info(d: crate::catalog::DocumentRow) -> DocumentInfo {
+    DocumentInfo {
+        id: DocumentId(d.id),
+        path: d.path,
+        title: d.title,
+        content_hash: d.content_hash,
+        modified: d.modified,
+        chunk_count: d.chunk_count,
+        indexed_at: d.indexed_at,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Fused {
+    id: u64,
+    bm25: Option<f32>,
+    bm25_rank: Option<usize>,
+    vector: Option<f32>,
+    vector_rank: Option<usize>,
+    fused: f32,
+}
+
+/// Reciprocal rank fusion of two rankings (best first), sorted by fused score, then chunk id.
+fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)]) -> Vec<Fused> {
+    let mut acc: HashMap<u64, (Fused, f64)> = HashMap::new();
+    let blank = |id| Fused { id, bm25: None, bm25_rank: None, vector: None, vector_rank: None, fused: 0.0 };
+    for (i, &(id, score)) in bm25.iter().enumerate() {
+        let e = acc.entry(id).or_insert_with(|| (blank(id), 0.0));
+        if e.0.bm25_rank.is_none() {
+            e.0.bm25 = Some(score);
+            e.0.bm25_rank = Some(i + 1);
+            e.1 += 1.0 / (f64::from(RRF_K) + (i + 1) as f64);
+        }
+    }
+    for (i, &(id, sim)) in dense.iter().enumerate() {
+        let e = acc.entry(id).or_insert_with(|| (blank(id), 0.0));
+        if e.0.vector_rank.is_none() {
+            e.0.vector = Some(sim);
+            e.0.vector_rank = Some(i + 1);
+            e.1 += 1.0 / (f64::from(RRF_K) + (i + 1) as f64);
+        }
+    }
+    let mut out: Vec<Fused> = acc
+        .into_values()
+        .map(|(mut f, score)| {
+            f.fused = score as f32;
+            f
+        })
+        .collect();
+    out.sort_by(|a, b| b.fused.total_cmp(&a.fused).then(a.id.cmp(&b.id)));
+    out
+}
+
+fn escape_html(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn marked_snippet(fragment: &str, highlighted: &[std::ops::Range<usize>]) -> String {
+    let mut ranges: Vec<std::ops::Range<usize>> = highlighted.to_vec();
+    ranges.sort_by_key(|r| r.start);
+    let mut out = String::with_capacity(fragment.len() + 16);
+    let mut pos = 0;
+    for r in ranges {
+        let (start, end) = (r.start.max(pos), r.end.min(fragment.len()));
+        if start >= end || !fragment.is_char_boundary(start) || !fragment.is_char_boundary(end) {
+            continue;
+        }
+        escape_html(&fragment[pos..start], &mut out);
+        out.push_str("<b>");
+        escape_html(&fragment[start..end], &mut out);
+        out.push_str("</b>");
+        pos = end;
+    }
+    escape_html(&fragment[pos..], &mut out);
+    out
+}
+
+/// The first ~200 characters, cut at a word boundary, escaped.
+fn leading_snippet(text: &str) -> String {
+    let text = text.trim();
+    let mut out = String::new();
+    match text.char_indices().nth(SNIPPET_CHARS) {
+        None => escape_html(text, &mut out),
+        Some((cut, _)) => {
+            let head = &text[..cut];
+            let head = match head.rfind(char::is_whitespace) {
+                Some(i) if i > cut / 2 => &head[..i],
+                _ => head,
+            };
+            escape_html(head.trim_end(), &mut out);
+            out.push('…');
+        }
+    }
+    out
+}
+
+/// Plain text from a [`Hit::snippet`]: the `<b>` marks removed and the escapes undone.
+pub fn snippet_to_plain(snippet: &str) -> String {
+    snippet
+        .replace("<b>", "")
+        .replace("</b>", "")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn index_is_send_and_sync() {
+        assert_send_sync::<Index>();
+    }
+
+    #[test]
+    fn rrf_orders_by_fused_score_then_id() {
+        // bm25: 10, 20, 30 ; dense: 30, 40, 10
+        let bm25 = [(10, 9.0), (20, 5.0), (30, 1.0)];
+        let dense = [(30, 0.9), (40, 0.8), (10, 0.7)];
+        let fused = fuse(&bm25, &dense);
+        let ids: Vec<u64> = fused.iter().map(|f| f.id).collect();
+        // 10: 1/61 + 1/63; 30: 1/63 + 1/61 (tie, lower id first); 20: 1/62; 40: 1/62 (tie)
+        assert_eq!(ids, [10, 30, 20, 40]);
+        let f10 = &fused[0];
+        assert_eq!((f10.bm25_rank, f10.vector_rank), (Some(1), Some(3)));
+        assert!((f10.fused - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-6);
+        assert_eq!((fused[3].bm25_rank, fused[3].vector_rank), (None, Some(2)));
+    }
+
+    #[test]
+    fn snippets_escape_and_mark() {
+        let s = marked_snippet("a <tag> & rust", &[8..9, 10..14]);
+        assert_eq!(s, "a &lt;tag&gt; <b>&amp;</b> <b>rust</b>");
+        assert_eq!(snippet_to_plain(&s), "a <tag> & rust");
+        let long = "word ".repeat(100);
+        let lead = leading_snippet(&long);
+        assert!(lead.ends_with('…'));
+        assert!(lead.chars().count() <= SNIPPET_CHARS + 1);
+        assert!(!lead.contains("wor…"));
+    }
+
+    #[test]
+    fn vectors_are_checked() {
+        assert!(check_vector("q", &[1.0, 0.0], 2).is_ok());
+        let e = check_vector("chunks[2].embedding", &[1.0], 2).unwrap_err().to_string();
+        assert!(e.contains("chunks[2].embedding") && e.contains("expected 2"), "{e}");
+        assert!(check_vector("q", &[f32::NAN, 1.0], 2).is_err());
+        assert!(check_vector("q", &[0.0, 0.0], 2).is_err());
+    }
+}
