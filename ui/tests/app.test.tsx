@@ -195,3 +195,16 @@ describe('the library, models and token views', () => {
     expect(transport.callsOf('putSettings')[0]?.[0]).toMatchObject({ temperature: 0.7, top_k: null, context_length: 2048 });
   });
 });
+
+describe('the token inspector with byte-level pieces', () => {
+  it('shows the bytes of a token that holds part of a character', async () => {
+    const { transport } = await mount();
+    transport.tokens = [
+      { id: 166, piece: 'ê³', text: '\uFFFD', bytes: [0xea, 0xb3] },
+      { id: 250, piece: 'Ħ', text: '\uFFFD', bytes: [0x84] },
+    ];
+    fireEvent.click(screen.getByTestId('tab-tokens'));
+    await act(() => new Promise((r) => setTimeout(r, 200)));
+    expect(screen.getAllByTestId('token').map((t) => t.textContent)).toEqual(['ê³EA B3166', 'Ħ84250']);
+  });
+});

@@ -165,6 +165,8 @@ export interface Token {
   id: number;
   /** The vocabulary entry as stored, e.g. "Ġthe" or "▁계획". */
   piece: string;
-  /** The text this token decodes to (may be part of a UTF-8 character, then shown as bytes). */
+  /** The text this token decodes to; U+FFFD where it holds only part of a UTF-8 character. */
   text: string;
+  /** The token's bytes, when it stands for bytes rather than whole characters (byte-level BPE). */
+  bytes?: number[];
 }

@@ -40,7 +40,7 @@ export function App() {
   }, [app]);
 
   return (
-    <div className="app">
+    <div className={`app${passageOpen ? ' with-passage' : ''}`}>
       <Sidebar onOpen={() => setView('chat')} />
       <div className="main">
         <header className="topbar">

@@ -10,15 +10,17 @@ interface Props {
 export function SourcesPanel({ retrieval, cited }: Props) {
   const n = retrieval.passages.length;
   const citedSet = new Set(cited);
+  const citedCount = retrieval.passages.filter((p) => citedSet.has(p.n)).length;
   return (
-    <details className="sources" data-testid="sources-panel" data-used={retrieval.used ? 'true' : 'false'} open={retrieval.used}>
+    <details className="sources" data-testid="sources-panel" data-used={retrieval.used ? 'true' : 'false'}>
       <summary data-testid="retrieval-summary">
         {retrieval.used ? (
           <>
             <strong>{n === 1 ? '1 source' : `${n} sources`}</strong>
+            {cited.length > 0 && <span> · {citedCount} cited</span>}
             <span className="muted">
               {' '}
-              from {retrieval.library_chunks} chunks · {retrieval.candidates} candidates · {Math.round(retrieval.elapsed_ms)} ms
+              · searched {retrieval.library_chunks} chunks, {retrieval.candidates} candidates, {Math.round(retrieval.elapsed_ms)} ms
             </span>
           </>
         ) : (

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import type { Token } from '../api/types';
 import { useApp } from '../context';
 import { useStore } from '../stores/store';
 
@@ -27,11 +28,12 @@ export function TokenInspector() {
           {error}
         </p>
       )}
+      {tokens.length > 0 && <p className="muted small">Each box: the vocabulary piece, the text it stands for, its id.</p>}
       <ol className="token-list" data-testid="token-list">
         {tokens.map((t, i) => (
           <li key={i} className="token" data-testid="token" title={`id ${t.id}`}>
             <span className="token-piece">{visible(t.piece)}</span>
-            <span className="token-text">{visible(t.text)}</span>
+            <span className="token-text">{shown(t)}</span>
             <span className="token-id">{t.id}</span>
           </li>
         ))}
@@ -43,6 +45,14 @@ export function TokenInspector() {
       )}
     </section>
   );
+}
+
+/** The token's text, or its bytes in hex when it holds only part of a character. */
+function shown(t: Token): string {
+  if (t.text.includes('\uFFFD') && t.bytes && t.bytes.length > 0) {
+    return t.bytes.map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join(' ');
+  }
+  return visible(t.text);
 }
 
 /** Makes spaces, newlines and tabs visible in a piece. */

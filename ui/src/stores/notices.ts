@@ -25,17 +25,20 @@ export class NoticesStore extends Store<{ items: Notice[] }> {
     return { code: e.code, message: e.message };
   }
 
-  info(context: string, message: string): void {
-    this.push({ kind: 'info', context, message });
+  /** A confirmation; it goes away by itself after a few seconds. Errors stay until dismissed. */
+  info(context: string, message: string, ttlMs = 4000): void {
+    const id = this.push({ kind: 'info', context, message });
+    setTimeout(() => this.dismiss(id), ttlMs);
   }
 
   dismiss(id: number): void {
     this.set((s) => ({ items: s.items.filter((n) => n.id !== id) }));
   }
 
-  private push(notice: Omit<Notice, 'id'>): void {
+  private push(notice: Omit<Notice, 'id'>): number {
     const id = this.next++;
     // Keep the last few; older ones scroll away rather than pile up.
     this.set((s) => ({ items: [...s.items, { ...notice, id }].slice(-5) }));
+    return id;
   }
 }

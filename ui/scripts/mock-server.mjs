@@ -1,0 +1,391 @@
+#!/usr/bin/env node
+// A stand-in for `almanac serve`: serves ui/dist and the API contract (ui/README.md) from memory,
+// with a naive keyword "retrieval" over real files and a canned, streamed answer. It exists to
+// develop and test the UI in a browser without the Rust backend, and as a reference for the
+// contract. Not a backend: nothing is embedded or generated.
+//
+//   node scripts/mock-server.mjs [--port 5174] [--dist dist]
+import { createServer } from 'node:http';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { extname, join, resolve, basename } from 'node:path';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const PORT = Number(args.port ?? 5174);
+const DIST = resolve(args.dist ?? 'dist');
+
+// The CSP the desktop window uses; the mock sends it so a violation shows in a browser test.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+const state = {
+  conversations: new Map(), // id -> {id, title, created_at, updated_at, messages}
+  documents: new Map(), // path -> {path, title, status, error, chunks, passages}
+  runs: new Map(), // run id -> {cancelled}
+  settings: {
+    context_length: 2048, max_answer_tokens: 256, temperature: 0, top_p: null, top_k: null,
+    repeat_penalty: 1.1, seed: 42, system_prompt: null, sources: 4, min_similarity: 0.2,
+  },
+  models: [
+    { path: '/models/SmolLM2-135M-Instruct.Q4_1.gguf', name: 'SmolLM2-135M-Instruct', kind: 'chat', size_bytes: 99_000_000 },
+    { path: '/models/all-MiniLM-L6-v2', name: 'all-MiniLM-L6-v2', kind: 'embedding', size_bytes: 90_900_000 },
+  ],
+  next: 1,
+};
+const id = (prefix) => `${prefix}${state.next++}`;
+const now = () => new Date().toISOString();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class HttpError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// --- library ------------------------------------------------------------------------------------
+
+async function listFiles(path) {
+  const info = await stat(path);
+  if (info.isFile()) return [path];
+  const out = [];
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(child)));
+    else out.push(child);
+  }
+  return out.sort();
+}
+
+/** Chunks of up to 6 lines, keeping the nearest heading and the line range. */
+function chunk(path, text) {
+  const lines = text.split(/\r\n|\n|\r/);
+  const title = lines.find((l) => l.startsWith('# '))?.slice(2) ?? basename(path);
+  const chunks = [];
+  let heading = '';
+  let start = -1;
+  const flush = (end) => {
+    if (start >= 0) {
+      const body = lines.slice(start, end).join('\n').trim();
+      if (body) chunks.push({ title, path, heading, line_start: start + 1, line_end: end, text: body });
+    }
+    start = -1;
+  };
+  lines.forEach((line, i) => {
+    if (/^#{1,6} /.test(line)) {
+      flush(i);
+      heading = line.replace(/^#+ /, '');
+      return;
+    }
+    if (line.trim() === '') return flush(i);
+    if (start < 0) start = i;
+    if (i - start >= 5) flush(i + 1);
+  });
+  flush(lines.length);
+  return { title, chunks };
+}
+
+async function ingest(paths, send) {
+  const files = [];
+  const skipped = [];
+  for (const p of paths) {
+    try {
+      for (const f of await listFiles(p)) (['.md', '.txt'].includes(extname(f)) ? files : skipped).push(f);
+    } catch {
+      files.push(p); // fails below with its own error
+    }
+  }
+  send({ event: 'planned', files: files.length, skipped });
+  let indexed = 0, failed = 0, unchanged = 0, chunks = 0;
+  const started = Date.now();
+  for (const path of files) {
+    send({ event: 'indexing', path });
+    await sleep(150);
+    try {
+      const text = await readFile(path, 'utf8');
+      if (text.includes('\uFFFD')) throw new Error('not valid UTF-8');
+      const known = state.documents.get(path);
+      const parsed = chunk(path, text);
+      if (known && known.status === 'indexed' && known.text === text) {
+        unchanged++;
+        send({ event: 'unchanged', path });
+        continue;
+      }
+      state.documents.set(path, { path, title: parsed.title, status: 'indexed', error: null, chunks: parsed.chunks.length, passages: parsed.chunks, text });
+      indexed++;
+      chunks += parsed.chunks.length;
+      send({ event: 'indexed', path, chunks: parsed.chunks.length });
+    } catch (e) {
+      failed++;
+      const error = e.code === 'ENOENT' ? `${path} does not exist` : e.message;
+      state.documents.set(path, { path, title: basename(path), status: 'failed', error, chunks: 0, passages: [] });
+      send({ event: 'failed', path, error });
+    }
+  }
+  send({ event: 'finished', files: files.length, indexed, unchanged, failed, chunks, elapsed_ms: Date.now() - started });
+}
+
+function retrieve(question) {
+  const all = [...state.documents.values()].flatMap((d) => d.passages);
+  const terms = question.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) ?? [];
+  const base = { query: question, library_chunks: all.length, min_similarity: state.settings.min_similarity, elapsed_ms: 3.2 };
+  if (all.length === 0) return { ...base, used: false, reason: 'the library is empty', candidates: 0, passages: [] };
+  const scored = all
+    .map((p) => ({ p, hits: terms.filter((t) => p.text.toLowerCase().includes(t) || p.title.toLowerCase().includes(t)).length }))
+    .filter((x) => x.hits > 0)
+    .sort((a, b) => b.hits - a.hits)
+    .slice(0, state.settings.sources);
+  if (scored.length === 0) return { ...base, used: false, reason: 'nothing above the similarity threshold', candidates: all.length, passages: [] };
+  const passages = scored.map(({ p, hits }, i) => ({
+    n: i + 1, title: p.title, path: p.path, heading: p.heading, line_start: p.line_start, line_end: p.line_end,
+    snippet: escapeHtml(p.text.slice(0, 200)).replace(new RegExp(`(${terms.map(escapeRegExp).join('|')})`, 'gi'), '<b>$1</b>'),
+    text: p.text, score: 1 / (61 + i) + 1 / (61 + i), bm25: 2.5 * hits, bm25_rank: i + 1, vector: 0.8 - i * 0.1, vector_rank: i + 1,
+  }));
+  return { ...base, used: true, reason: null, candidates: scored.length, passages };
+}
+
+const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+// --- answers ------------------------------------------------------------------------------------
+
+function cannedAnswer(question, retrieval) {
+  if (/\blong\b/i.test(question)) return Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+  if (!retrieval.used) return `I could not find anything about that in your library (${retrieval.reason}).`;
+  const [first, second] = retrieval.passages;
+  let text = `According to **${first.title}**, ${first.text.split('\n')[0].replace(/^[#*\- ]+/, '')} [1].`;
+  if (second) text += `\n\nSee also *${second.title}* [2].`;
+  return text + '\n\n```rust\nfn main() { println!("cited"); }\n```';
+}
+
+async function answer(conversation, question, send, replaceLast = false) {
+  const runId = id('run-');
+  const run = { cancelled: false };
+  state.runs.set(runId, run);
+  const messageId = id('m');
+  send({ event: 'started', run_id: runId, conversation_id: conversation.id, message_id: messageId });
+  const t0 = Date.now();
+  const retrieval = retrieve(question);
+  send({ event: 'sources', retrieval });
+  const words = cannedAnswer(question, retrieval).split(/(?<=\s)/);
+  let text = '';
+  let stop = 'end_of_turn';
+  let ttft = 0;
+  for (const w of words) {
+    if (run.cancelled) {
+      stop = 'cancelled';
+      break;
+    }
+    await sleep(/\blong\b/i.test(question) ? 60 : 25);
+    if (!ttft) ttft = Date.now() - t0;
+    text += w;
+    send({ event: 'token', text: w });
+  }
+  const cited = [...new Set([...text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))];
+  const total = Date.now() - t0;
+  const timings = { retrieval_ms: 3.2, prompt_tokens: 320, ttft_ms: ttft, tokens: words.length, tokens_per_s: words.length / (total / 1000), total_ms: total };
+  const message = { id: messageId, role: 'assistant', text, retrieval, cited, timings, stop_reason: stop, created_at: now() };
+  if (replaceLast) conversation.messages.pop();
+  conversation.messages.push(message);
+  conversation.updated_at = now();
+  state.runs.delete(runId);
+  send({ event: 'done', stop_reason: stop, cited, timings });
+}
+
+function conversationOr404(cid) {
+  const c = state.conversations.get(cid);
+  if (!c) throw new HttpError(404, 'not_found', `no conversation ${cid}`);
+  return c;
+}
+
+const summary = ({ messages, ...rest }) => ({ ...rest, message_count: messages.length });
+
+function toMarkdown(c) {
+  const parts = [`# ${c.title}`];
+  for (const m of c.messages) {
+    parts.push(m.role === 'user' ? `## Question\n\n${m.text}` : `## Answer\n\n${m.text}`);
+    if (m.retrieval?.passages?.length) {
+      parts.push('Sources:\n\n' + m.retrieval.passages.map((p) => `${p.n}. ${p.title} — ${p.path}, lines ${p.line_start}–${p.line_end}`).join('\n'));
+    }
+  }
+  return parts.join('\n\n') + '\n';
+}
+
+// --- HTTP ---------------------------------------------------------------------------------------
+
+async function body(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  if (chunks.length === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'bad_request', 'the request body is not JSON');
+  }
+}
+
+function json(res, status, value) {
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' });
+  res.end(value === undefined ? '' : JSON.stringify(value));
+}
+
+async function stream(res, work) {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store' });
+  const send = (event) => res.write(`data: ${JSON.stringify(event)}\n\n`);
+  try {
+    await work(send);
+  } catch (e) {
+    send({ event: 'error', code: e.code ?? 'internal', message: e.message });
+  }
+  res.end();
+}
+
+const routes = [
+  ['POST', /^\/api\/ask$/, async (req, res) => {
+    const { conversation_id, text } = await body(req);
+    if (typeof text !== 'string' || text.trim() === '') throw new HttpError(400, 'invalid_text', 'text must be a non-empty string');
+    let c = conversation_id ? conversationOr404(conversation_id) : null;
+    if (!c) {
+      c = { id: id('c'), title: text.slice(0, 60), created_at: now(), updated_at: now(), messages: [] };
+      state.conversations.set(c.id, c);
+    }
+    c.messages.push({ id: id('m'), role: 'user', text, created_at: now() });
+    await stream(res, (send) => answer(c, text, send));
+  }],
+  ['POST', /^\/api\/runs\/([^/]+)\/cancel$/, async (_req, res, [runId]) => {
+    const run = state.runs.get(runId);
+    if (!run) throw new HttpError(404, 'no_run', `no run ${runId} is in progress`);
+    run.cancelled = true;
+    json(res, 204);
+  }],
+  ['GET', /^\/api\/conversations$/, async (_req, res, _m, url) => {
+    const q = (url.searchParams.get('q') ?? '').toLowerCase();
+    const list = [...state.conversations.values()]
+      .filter((c) => !q || c.title.toLowerCase().includes(q) || c.messages.some((m) => m.text.toLowerCase().includes(q)))
+      .sort((a, b) => b.updated_at.localeCompare(a.updated_at))
+      .map(summary);
+    json(res, 200, list);
+  }],
+  ['GET', /^\/api\/conversations\/([^/]+)$/, async (_req, res, [cid]) => json(res, 200, conversationOr404(cid))],
+  ['PATCH', /^\/api\/conversations\/([^/]+)$/, async (req, res, [cid]) => {
+    const c = conversationOr404(cid);
+    const { title } = await body(req);
+    if (typeof title !== 'string' || title.trim() === '' || title.length > 200) throw new HttpError(400, 'invalid_title', 'the title must be 1 to 200 characters');
+    c.title = title.trim();
+    json(res, 200, summary(c));
+  }],
+  ['DELETE', /^\/api\/conversations\/([^/]+)$/, async (_req, res, [cid]) => {
+    conversationOr404(cid);
+    state.conversations.delete(cid);
+    json(res, 204);
+  }],
+  ['GET', /^\/api\/conversations\/([^/]+)\/export$/, async (_req, res, [cid]) => {
+    res.writeHead(200, { 'Content-Type': 'text/markdown; charset=utf-8' });
+    res.end(toMarkdown(conversationOr404(cid)));
+  }],
+  ['POST', /^\/api\/conversations\/([^/]+)\/regenerate$/, async (_req, res, [cid]) => {
+    const c = conversationOr404(cid);
+    const lastUser = [...c.messages].reverse().find((m) => m.role === 'user');
+    if (!lastUser || c.messages.at(-1)?.role !== 'assistant') throw new HttpError(409, 'nothing_to_regenerate', 'the conversation has no answer to regenerate');
+    await stream(res, (send) => answer(c, lastUser.text, send, true));
+  }],
+  ['GET', /^\/api\/library$/, async (_req, res) => {
+    json(res, 200, [...state.documents.values()].map(({ passages, text, ...d }) => d));
+  }],
+  ['POST', /^\/api\/library$/, async (req, res) => {
+    const { paths } = await body(req);
+    if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string' && p.startsWith('/'))) {
+      throw new HttpError(400, 'invalid_paths', 'paths must be a non-empty list of absolute paths');
+    }
+    await stream(res, (send) => ingest(paths, send));
+  }],
+  ['DELETE', /^\/api\/library$/, async (_req, res, _m, url) => {
+    const path = url.searchParams.get('path');
+    if (!state.documents.delete(path)) throw new HttpError(404, 'not_found', `${path} is not in the library`);
+    json(res, 204);
+  }],
+  ['POST', /^\/api\/library\/reindex$/, async (req, res) => {
+    const { path } = await body(req);
+    if (!state.documents.has(path)) throw new HttpError(404, 'not_found', `${path} is not in the library`);
+    state.documents.delete(path);
+    let report;
+    await ingest([path], (e) => (report = e));
+    json(res, 200, report);
+  }],
+  ['GET', /^\/api\/document$/, async (_req, res, _m, url) => {
+    const path = url.searchParams.get('path');
+    const doc = state.documents.get(path);
+    if (!doc || doc.status !== 'indexed') throw new HttpError(404, 'not_found', `${path} is not in the library`);
+    json(res, 200, { path, title: doc.title, text: doc.text, line_start: Number(url.searchParams.get('line_start')), line_end: Number(url.searchParams.get('line_end')) });
+  }],
+  ['GET', /^\/api\/models$/, async (_req, res) => {
+    json(res, 200, {
+      chat: { path: state.models[0].path, name: state.models[0].name, context_length: 8192 },
+      embedding: { path: state.models[1].path, dim: 384 },
+      available: state.models,
+    });
+  }],
+  ['POST', /^\/api\/models\/import$/, async (req, res) => {
+    const { path } = await body(req);
+    if (typeof path !== 'string' || !path.endsWith('.gguf')) throw new HttpError(400, 'invalid_model', 'the path must name a .gguf file');
+    state.models.push({ path, name: basename(path, '.gguf'), kind: 'chat', size_bytes: 0 });
+    json(res, 200, {});
+  }],
+  ['GET', /^\/api\/settings$/, async (_req, res) => json(res, 200, state.settings)],
+  ['PUT', /^\/api\/settings$/, async (req, res) => {
+    const next = await body(req);
+    if (typeof next.temperature !== 'number' || next.temperature < 0 || next.temperature > 2) {
+      throw new HttpError(400, 'invalid_setting', 'temperature must be between 0 and 2');
+    }
+    state.settings = { ...state.settings, ...next };
+    json(res, 200, state.settings);
+  }],
+  ['POST', /^\/api\/tokenize$/, async (req, res) => {
+    const { text } = await body(req);
+    // Not a real tokenizer: words split into pieces of up to two characters, ids from a hash.
+    const tokens = [];
+    for (const m of String(text).matchAll(/\s?[^\s]+/gu)) {
+      const word = m[0];
+      for (let i = 0; i < word.length; ) {
+        const size = word[i] === ' ' ? 3 : 2;
+        const piece = word.slice(i, i + size);
+        tokens.push({ id: [...piece].reduce((h, c) => (h * 31 + c.codePointAt(0)) % 49152, 7), piece: piece.replace(/^ /, 'Ġ'), text: piece });
+        i += size;
+      }
+    }
+    json(res, 200, { tokens });
+  }],
+];
+
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png' };
+
+async function serveStatic(res, pathname) {
+  const file = resolve(DIST, '.' + (pathname === '/' ? '/index.html' : pathname));
+  if (!file.startsWith(DIST)) throw new HttpError(404, 'not_found', 'not found');
+  try {
+    const data = await readFile(file);
+    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Security-Policy': CSP });
+    res.end(data);
+  } catch {
+    throw new HttpError(404, 'not_found', `${pathname} not found`);
+  }
+}
+
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://localhost');
+  try {
+    if (!url.pathname.startsWith('/api/')) return await serveStatic(res, url.pathname);
+    for (const [method, pattern, handler] of routes) {
+      const m = url.pathname.match(pattern);
+      if (m && req.method === method) return await handler(req, res, m.slice(1).map(decodeURIComponent), url);
+    }
+    throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`);
+  } catch (e) {
+    if (res.headersSent) return res.end();
+    json(res, e.status ?? 500, { code: e.code ?? 'internal', message: e.message });
+  }
+});
+
+server.listen(PORT, '127.0.0.1', () => console.log(`mock almanac serve on http://127.0.0.1:${PORT}`));
