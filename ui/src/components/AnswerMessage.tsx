@@ -1,9 +1,12 @@
 import { useMemo, useState } from 'react';
+import type { Passage } from '../api/types';
 import { useApp } from '../context';
 import type { ChatMessage } from '../stores/chat';
 import { AnswerStatus } from './AnswerStatus';
 import { Markdown } from './Markdown';
 import { SourcesPanel } from './SourcesPanel';
+
+const NO_PASSAGES: Passage[] = [];
 
 interface Props {
   message: ChatMessage;
@@ -16,7 +19,7 @@ interface Props {
 export function AnswerMessage({ message, last, busy }: Props) {
   const { chat, passage, notices } = useApp();
   const [copied, setCopied] = useState(false);
-  const passages = message.retrieval?.passages ?? [];
+  const passages = message.retrieval?.passages ?? NO_PASSAGES;
   const known = useMemo(() => new Set(passages.map((p) => p.n)), [passages]);
 
   const cite = (n: number) => {
