@@ -342,9 +342,10 @@ impl<'a> Packer<'a> {
     }
 
     /// Halves `text[s..e]` at word boundaries (or, for a single word, at character boundaries) until
-    /// each piece fits the budget.
+    /// each piece fits the budget less the overlap.
     fn split_long(&self, s: usize, e: usize, tokens: usize, out: &mut Vec<Unit>) {
-        if tokens <= self.avail {
+        // Pieces leave room for the overlap, so that a chunk can start with it.
+        if tokens <= (self.avail - self.overlap).max(1) {
             out.push(Unit { start: s, end: e, before: Boundary::Word, tokens });
             return;
         }

@@ -385,7 +385,7 @@ impl Index {
                     if s.highlighted().is_empty() {
                         leading_snippet(&row.text)
                     } else {
-                        marked_snippet(s.fragment(), s.highlighted())
+                        marked_snippet(&row.text, s.fragment_range(), s.highlighted())
                     }
                 }
                 None => leading_snippet(&row.text),
@@ -409,12 +409,6 @@ impl Index {
             });
         }
         Ok(hits)
-    }
-
-    /// The full-text index's stored body of a chunk (tests only).
-    #[cfg(test)]
-    pub(crate) fn text_body(&self, chunk_id: u64) -> Option<String> {
-        self.text.stored_body(chunk_id)
     }
 }
 
@@ -484,23 +478,42 @@ fn escape_html(s: &str, out: &mut String) {
     }
 }
 
-fn marked_snippet(fragment: &str, highlighted: &[std::ops::Range<usize>]) -> String {
-    let mut ranges: Vec<std::ops::Range<usize>> = highlighted.to_vec();
+/// The fragment tantivy chose (`range` of `text`, marks relative to it), widened to the whole text
+/// when that is short, else over the punctuation right after it, with "…" where text was cut.
+fn marked_snippet(text: &str, range: std::ops::Range<usize>, highlighted: &[std::ops::Range<usize>]) -> String {
+    let full = text.trim_end().len();
+    if range.start > range.end || range.end > text.len() {
+        return leading_snippet(text);
+    }
+    let (start, end) = if text[..full].chars().count() <= SNIPPET_CHARS + SNIPPET_CHARS / 5 {
+        (0, full)
+    } else {
+        let tail = text[range.end..].find(char::is_whitespace).map_or(text.len(), |i| range.end + i);
+        (range.start, tail.min(full).max(range.end))
+    };
+    let mut ranges: Vec<std::ops::Range<usize>> =
+        highlighted.iter().map(|r| r.start + range.start..r.end + range.start).collect();
     ranges.sort_by_key(|r| r.start);
-    let mut out = String::with_capacity(fragment.len() + 16);
-    let mut pos = 0;
+    let mut out = String::with_capacity(end - start + 16);
+    if start > 0 {
+        out.push('…');
+    }
+    let mut pos = start;
     for r in ranges {
-        let (start, end) = (r.start.max(pos), r.end.min(fragment.len()));
-        if start >= end || !fragment.is_char_boundary(start) || !fragment.is_char_boundary(end) {
+        let (a, b) = (r.start.max(pos), r.end.min(end));
+        if a >= b || !text.is_char_boundary(a) || !text.is_char_boundary(b) {
             continue;
         }
-        escape_html(&fragment[pos..start], &mut out);
+        escape_html(&text[pos..a], &mut out);
         out.push_str("<b>");
-        escape_html(&fragment[start..end], &mut out);
+        escape_html(&text[a..b], &mut out);
         out.push_str("</b>");
-        pos = end;
+        pos = b;
     }
-    escape_html(&fragment[pos..], &mut out);
+    escape_html(&text[pos..end], &mut out);
+    if end < full {
+        out.push('…');
+    }
     out
 }
 
@@ -563,9 +576,14 @@ mod tests {
 
     #[test]
     fn snippets_escape_and_mark() {
-        let s = marked_snippet("a <tag> & rust", &[8..9, 10..14]);
-        assert_eq!(s, "a &lt;tag&gt; <b>&amp;</b> <b>rust</b>");
-        assert_eq!(snippet_to_plain(&s), "a <tag> & rust");
+        let s = marked_snippet("a <tag> & rust.", 0..14, &[8..9, 10..14]);
+        assert_eq!(s, "a &lt;tag&gt; <b>&amp;</b> <b>rust</b>.");
+        assert_eq!(snippet_to_plain(&s), "a <tag> & rust.");
+        // A long text: the fragment, widened over trailing punctuation, with ellipses.
+        let text = format!("{}needle, here. {}", "hay ".repeat(100), "straw ".repeat(100));
+        let at = text.find("needle").unwrap();
+        let s = marked_snippet(&text, at - 8..at + 6, &[8..14]);
+        assert_eq!(s, "…hay hay <b>needle</b>,…");
         let long = "word ".repeat(100);
         let lead = leading_snippet(&long);
         assert!(lead.ends_with('…'));

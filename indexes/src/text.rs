@@ -9,7 +9,7 @@ use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::TextAnalyzer;
+use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer};
 use tantivy::{doc, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 use crate::catalog::{Catalog, ChunkRow};
@@ -24,6 +24,26 @@ const HEADING_BOOST: f32 = 1.5;
 /// At most this many distinct query terms are used (a pasted page should not make a huge query).
 const MAX_QUERY_TERMS: usize = 64;
 pub(crate) const SNIPPET_CHARS: usize = 200;
+
+/// Dropped from queries (not from the index): Lucene's English list plus the words questions are
+/// made of. A query made only of these keeps them.
+const QUERY_STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
+    "will", "with", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
+    "i", "me", "my", "you", "your", "we", "our", "us", "he", "she", "him", "her", "its", "them", "am", "were",
+    "been", "has", "have", "had", "can", "could", "would", "should", "tell", "please", "s", "t",
+];
+
+/// The index analyzer (`en_stem`) with query stop words removed before stemming.
+fn query_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove(QUERY_STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -60,7 +80,10 @@ pub(crate) struct TextIndex {
     writer: Option<IndexWriter<TantivyDocument>>,
     reader: IndexReader,
     fields: Fields,
+    /// Analyses the index's text (`en_stem`).
     analyzer: TextAnalyzer,
+    /// Same, less stop words: for queries.
+    query_analyzer: TextAnalyzer,
     /// Uncommitted changes exist.
     dirty: bool,
     /// Chunks deleted since the last commit: the reader still sees them, search drops them.
@@ -147,6 +170,7 @@ impl TextIndex {
             reader,
             fields,
             analyzer,
+            query_analyzer: query_analyzer(),
             dirty: false,
             pending_deleted: HashSet::new(),
         })
@@ -264,9 +288,19 @@ impl TextIndex {
         Ok(())
     }
 
-    /// Distinct analysed terms of the query text, in order of first appearance.
+    /// Distinct analysed terms of the query text, in order of first appearance, stop words left out
+    /// unless there is nothing else.
     fn query_terms(&self, text: &str) -> Vec<String> {
-        let mut analyzer = self.analyzer.clone();
+        let terms = Self::terms(&self.query_analyzer, text);
+        if terms.is_empty() {
+            Self::terms(&self.analyzer, text)
+        } else {
+            terms
+        }
+    }
+
+    fn terms(analyzer: &TextAnalyzer, text: &str) -> Vec<String> {
+        let mut analyzer = analyzer.clone();
         let mut stream = analyzer.token_stream(text);
         let mut seen = HashSet::new();
         let mut terms = Vec::new();
@@ -334,24 +368,12 @@ impl TextIndex {
         Ok(out)
     }
 
-    /// Snippet maker for the body field, or `None` if none of the terms occurs in the index.
+    /// Snippet maker for the body field (it marks nothing when no term occurs in the index).
     pub(crate) fn snippet_generator(&self, query: &BooleanQuery) -> Result<SnippetGenerator> {
         let searcher = self.reader.searcher();
         let mut generator = SnippetGenerator::create(&searcher, query, self.fields.body).map_err(|e| self.err(e))?;
         generator.set_max_num_chars(SNIPPET_CHARS);
         Ok(generator)
-    }
-
-    /// The stored body text of a committed chunk (used by tests to check what tantivy holds).
-    #[cfg(test)]
-    pub(crate) fn stored_body(&self, chunk_id: u64) -> Option<String> {
-        let searcher = self.reader.searcher();
-        let q = TermQuery::new(Term::from_field_u64(self.fields.chunk_id, chunk_id), IndexRecordOption::Basic);
-        let top = searcher.search(&q, &TopDocs::with_limit(1).order_by_score()).ok()?;
-        let (_, addr) = top.first()?;
-        use tantivy::schema::Value;
-        let doc: TantivyDocument = searcher.doc(*addr).ok()?;
-        doc.get_first(self.fields.body).and_then(|v| v.as_str()).map(String::from)
     }
 }
 

@@ -1,0 +1,610 @@
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+
+use almanac_indexes::{
+    snippet_to_plain, ChunkDraft, ChunkInput, DocumentInput, Error, Hit, Index, Repair, SearchMode, SearchQuery,
+};
+
+const DIM: usize = 8;
+
+/// splitmix64
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn vector(&mut self, dim: usize) -> Vec<f32> {
+        (0..dim).map(|_| self.f32()).collect()
+    }
+}
+
+fn doc(path: &str, title: &str) -> DocumentInput {
+    DocumentInput { path: path.into(), title: title.into(), content_hash: format!("hash-of-{path}"), modified: Some(1_700_000_000) }
+}
+
+fn chunk(heading: &str, text: &str, line: usize, embedding: Vec<f32>) -> ChunkInput {
+    ChunkInput { draft: ChunkDraft { heading: heading.into(), text: text.into(), line_start: line, line_end: line + 1 }, embedding }
+}
+
+/// Axis-aligned unit vector, a little tilted towards the next axis.
+fn axis(i: usize) -> Vec<f32> {
+    let mut v = vec![0.0; DIM];
+    v[i % DIM] = 1.0;
+    v[(i + 1) % DIM] = 0.1;
+    v
+}
+
+fn bm25<'a>(text: &'a str) -> SearchQuery<'a> {
+    SearchQuery { text, mode: SearchMode::Bm25, ..SearchQuery::default() }
+}
+
+fn dense(embedding: &[f32]) -> SearchQuery<'_> {
+    SearchQuery { embedding: Some(embedding), mode: SearchMode::Dense, ..SearchQuery::default() }
+}
+
+fn ids(hits: &[Hit]) -> Vec<u64> {
+    hits.iter().map(|h| h.chunk_id).collect()
+}
+
+const FACTS: [&str; 6] = [
+    "The walrus is a large flippered marine mammal of the Arctic.",
+    "Penguins are flightless birds living almost exclusively in the Southern Hemisphere.",
+    "Zanzibarite is a rare mineral named after the island where it was first described.",
+    "Rust is a systems programming language focused on safety and speed.",
+    "The Arctic Ocean is the smallest and shallowest of the five oceans.",
+    "Sourdough bread is leavened by wild yeast and lactic acid bacteria.",
+];
+
+/// Six one-chunk documents: a0.md .. a5.md, chunk i embedded along axis i.
+fn small_library(dir: &Path) -> Index {
+    let mut index = Index::open(dir, DIM).unwrap();
+    for (i, fact) in FACTS.iter().enumerate() {
+        let path = format!("/lib/a{i}.md");
+        index.upsert_document(&doc(&path, &format!("Note {i}")), vec![chunk("Facts", fact, 3, axis(i))]).unwrap();
+    }
+    index.commit().unwrap();
+    index
+}
+
+#[test]
+fn bm25_finds_an_exact_rare_term_and_marks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = small_library(dir.path());
+    let hits = index.search(&bm25("What is zanzibarite?")).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let h = &hits[0];
+    assert_eq!(h.document_path, "/lib/a2.md");
+    assert_eq!(h.title, "Note 2");
+    assert_eq!(h.heading, "Facts");
+    assert_eq!((h.line_start, h.line_end), (3, 4));
+    assert_eq!(h.modified, Some(1_700_000_000));
+    assert_eq!(h.bm25_rank, Some(1));
+    assert!(h.bm25.unwrap() > 0.0);
+    assert_eq!((h.vector, h.vector_rank), (None, None));
+    assert!(h.snippet.contains("<b>Zanzibarite</b>"), "{}", h.snippet);
+    assert_eq!(snippet_to_plain(&h.snippet), FACTS[2]);
+}
+
+#[test]
+fn bm25_ranks_by_term_weight_and_stems() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = small_library(dir.path());
+    // "oceans" stems to "ocean"; "arctic" appears in two chunks, "shallowest" in one.
+    let hits = index.search(&bm25("shallowest arctic oceans")).unwrap();
+    assert_eq!(hits[0].document_path, "/lib/a4.md");
+    assert_eq!(hits[1].document_path, "/lib/a0.md");
+    assert_eq!(hits.len(), 2);
+    assert!(hits[0].bm25.unwrap() > hits[1].bm25.unwrap());
+    assert_eq!((hits[0].bm25_rank, hits[1].bm25_rank), (Some(1), Some(2)));
+}
+
+#[test]
+fn query_syntax_and_punctuation_never_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = small_library(dir.path());
+    for q in [
+        "what's \"rust\": a language?",
+        "title:(walrus AND -penguin) OR [bread",
+        "+++ --- *** ::: \\ / ) ( } {",
+        "",
+        "?!",
+        "penguins' \"southern hemisphere\"~2^3",
+    ] {
+        let hits = index.search(&bm25(q)).unwrap();
+        assert!(hits.len() <= 6, "{q}");
+    }
+    let hits = index.search(&bm25("title:(walrus AND -penguin)")).unwrap();
+    // No operators: "penguin" is a term like any other, so both documents match.
+    let paths: HashSet<&str> = hits.iter().map(|h| h.document_path.as_str()).collect();
+    assert!(paths.contains("/lib/a0.md") && paths.contains("/lib/a1.md"), "{paths:?}");
+}
+
+#[test]
+fn question_words_do_not_match_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = small_library(dir.path());
+    let hits = index.search(&bm25("What is the thing that they call a walrus, and where is it?")).unwrap();
+    assert_eq!(hits.iter().map(|h| h.document_path.as_str()).collect::<Vec<_>>(), ["/lib/a0.md"]);
+    assert!(!hits[0].snippet.contains("<b>is</b>"), "{}", hits[0].snippet);
+    // A query of nothing but stop words still searches them.
+    let hits = index.search(&bm25("The Who")).unwrap();
+    assert!(!hits.is_empty());
+}
+
+#[test]
+fn title_matches_count_more_than_body_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    index.upsert_document(&doc("/t/body.md", "Misc"), vec![chunk("", "A note about kayaks and other things.", 1, axis(0))]).unwrap();
+    index.upsert_document(&doc("/t/title.md", "Kayaks"), vec![chunk("", "A note about boats and other things.", 1, axis(1))]).unwrap();
+    index.commit().unwrap();
+    let hits = index.search(&bm25("kayaks")).unwrap();
+    assert_eq!(hits.iter().map(|h| h.document_path.as_str()).collect::<Vec<_>>(), ["/t/title.md", "/t/body.md"]);
+}
+
+#[test]
+fn dense_search_ranks_the_nearest_vector_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = small_library(dir.path());
+    for i in 0..FACTS.len() {
+        let mut q = axis(i);
+        q[(i + 3) % DIM] += 0.05; // a bit off, and scaled: cosine ignores length
+        let q: Vec<f32> = q.iter().map(|x| x * 3.0).collect();
+        let hits = index.search(&dense(&q)).unwrap();
+        assert_eq!(hits[0].document_path, format!("/lib/a{i}.md"));
+        assert_eq!(hits[0].vector_rank, Some(1));
+        assert!(hits[0].vector.unwrap() > 0.99);
+        assert_eq!(hits.len(), FACTS.len());
+        let sims: Vec<f32> = hits.iter().map(|h| h.vector.unwrap()).collect();
+        assert!(sims.windows(2).all(|w| w[0] >= w[1]), "{sims:?}");
+        assert!(hits.iter().all(|h| h.bm25.is_none()));
+    }
+}
+
+#[test]
+fn hybrid_fusion_follows_reciprocal_rank_fusion() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(dir.path(), 2).unwrap();
+    // BM25 for "heron": A (three times), B (once). Vectors against q = [1, 0]: C, B, A, D.
+    let docs = [
+        ("/h/A.md", "heron heron heron by the lake", [1.0, 1.0]),
+        ("/h/B.md", "a heron and a duck", [1.0, 0.5]),
+        ("/h/C.md", "swans on a pond", [1.0, 0.1]),
+        ("/h/D.md", "nothing to do with birds", [0.0, 1.0]),
+    ];
+    for (path, text, v) in docs {
+        index.upsert_document(&doc(path, "Birds"), vec![chunk("", text, 1, v.to_vec())]).unwrap();
+    }
+    index.commit().unwrap();
+    let q = [1.0f32, 0.0];
+    let hits = index.search(&SearchQuery { text: "heron", embedding: Some(&q), ..Default::default() }).unwrap();
+    let order: Vec<&str> = hits.iter().map(|h| h.document_path.as_str()).collect();
+    // A: 1/61 + 1/63 = 0.0322664; B: 1/62 + 1/62 = 0.0322581; C: 1/61; D: 1/64.
+    assert_eq!(order, ["/h/A.md", "/h/B.md", "/h/C.md", "/h/D.md"]);
+    let ranks: Vec<(Option<usize>, Option<usize>)> = hits.iter().map(|h| (h.bm25_rank, h.vector_rank)).collect();
+    assert_eq!(ranks, [(Some(1), Some(3)), (Some(2), Some(2)), (None, Some(1)), (None, Some(4))]);
+    let expect = [1.0 / 61.0 + 1.0 / 63.0, 2.0 / 62.0, 1.0 / 61.0, 1.0 / 64.0];
+    for (h, e) in hits.iter().zip(expect) {
+        assert!((h.fused - e).abs() < 1e-6, "{} {} vs {e}", h.document_path, h.fused);
+    }
+    // Every hit has its cosine similarity, ranked or not.
+    assert!(hits.iter().all(|h| h.vector.is_some()));
+    // limit applies after fusion
+    let two = index.search(&SearchQuery { text: "heron", embedding: Some(&q), limit: 2, ..Default::default() }).unwrap();
+    assert_eq!(ids(&two), ids(&hits[..2]));
+    // Hybrid without an embedding is BM25 alone; with no terms, vectors alone.
+    let text_only = index.search(&SearchQuery { text: "heron", ..Default::default() }).unwrap();
+    assert_eq!(text_only.iter().map(|h| h.document_path.as_str()).collect::<Vec<_>>(), ["/h/A.md", "/h/B.md"]);
+    let vec_only = index.search(&SearchQuery { text: "??", embedding: Some(&q), ..Default::default() }).unwrap();
+    assert_eq!(vec_only[0].document_path, "/h/C.md");
+}
+
+#[test]
+fn fused_ties_are_broken_by_chunk_id() {
+    // X is first for BM25 and second for vectors, Y the reverse: both score 1/61 + 1/62 exactly.
+    let order_for = |x_first: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::open(dir.path(), 2).unwrap();
+        let x = (doc("/x", "x"), vec![chunk("", "otter otter otter", 1, vec![0.0, 1.0])]);
+        let y = (doc("/y", "y"), vec![chunk("", "an otter", 1, vec![1.0, 0.0])]);
+        let (a, b) = if x_first { (x, y) } else { (y, x) };
+        index.upsert_document(&a.0, a.1).unwrap();
+        index.upsert_document(&b.0, b.1).unwrap();
+        index.commit().unwrap();
+        let q = [1.0f32, 0.0];
+        let hits = index.search(&SearchQuery { text: "otter", embedding: Some(&q), ..Default::default() }).unwrap();
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].fused, hits[1].fused);
+        assert!(hits[0].chunk_id < hits[1].chunk_id);
+        hits.iter().map(|h| h.document_path.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(order_for(true), ["/x", "/y"]);
+    assert_eq!(order_for(false), ["/y", "/x"]);
+}
+
+#[test]
+fn upsert_replaces_the_previous_version_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = small_library(dir.path());
+    let old = index.search(&bm25("walrus")).unwrap();
+    assert_eq!(old.len(), 1);
+    let old_id = old[0].chunk_id;
+    let before = index.document_by_path("/lib/a0.md").unwrap().unwrap();
+
+    let new_doc = DocumentInput { content_hash: "v2".into(), ..doc("/lib/a0.md", "Note 0, revised") };
+    let id = index
+        .upsert_document(&new_doc, vec![chunk("", "Narwhals have a long tusk.", 1, axis(0)), chunk("", "They live in the Arctic.", 2, axis(7))])
+        .unwrap();
+    assert_eq!(id, before.id, "the document keeps its id");
+    // Before commit the old chunk is already gone from every ranking.
+    assert!(index.search(&bm25("walrus")).unwrap().is_empty());
+    assert!(!ids(&index.search(&dense(&axis(0))).unwrap()).contains(&old_id));
+    index.commit().unwrap();
+    assert!(index.search(&bm25("walrus")).unwrap().is_empty());
+    let narwhal = index.search(&bm25("narwhals")).unwrap();
+    assert_eq!(narwhal.len(), 1);
+    assert_eq!(narwhal[0].title, "Note 0, revised");
+    let near = index.search(&dense(&axis(0))).unwrap();
+    assert_eq!(near[0].chunk_id, narwhal[0].chunk_id);
+    assert!(!ids(&near).contains(&old_id));
+
+    let info = index.document_by_path("/lib/a0.md").unwrap().unwrap();
+    assert_eq!((info.chunk_count, info.content_hash.as_str(), info.title.as_str()), (2, "v2", "Note 0, revised"));
+    let stats = index.stats().unwrap();
+    assert_eq!((stats.documents, stats.chunks, stats.text_chunks), (6, 7, 7));
+    assert_eq!((stats.vector_points, stats.vector_tombstones), (8, 1));
+}
+
+#[test]
+fn new_chunks_reach_bm25_at_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = small_library(dir.path());
+    let mut v = axis(5);
+    v[0] = 0.5;
+    index.upsert_document(&doc("/lib/new.md", "New"), vec![chunk("", "Capybaras are large rodents.", 1, v.clone())]).unwrap();
+    assert!(index.search(&bm25("capybaras")).unwrap().is_empty(), "documented: BM25 sees additions at commit");
+    assert_eq!(index.search(&dense(&v)).unwrap()[0].document_path, "/lib/new.md");
+    index.commit().unwrap();
+    assert_eq!(index.search(&bm25("capybaras")).unwrap().len(), 1);
+}
+
+#[test]
+fn remove_document_removes_it_from_all_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = small_library(dir.path());
+    assert!(index.remove_document("/lib/a3.md").unwrap());
+    assert!(!index.remove_document("/lib/a3.md").unwrap());
+    assert!(!index.remove_document("/lib/never.md").unwrap());
+    assert!(index.document_by_path("/lib/a3.md").unwrap().is_none());
+    assert!(index.search(&bm25("rust programming")).unwrap().is_empty());
+    assert!(index.search(&dense(&axis(3))).unwrap().iter().all(|h| h.document_path != "/lib/a3.md"));
+    index.commit().unwrap();
+    assert!(index.search(&bm25("rust programming")).unwrap().is_empty());
+    let docs = index.documents().unwrap();
+    assert_eq!(docs.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), ["/lib/a0.md", "/lib/a1.md", "/lib/a2.md", "/lib/a4.md", "/lib/a5.md"]);
+    let stats = index.stats().unwrap();
+    assert_eq!((stats.documents, stats.chunks, stats.text_chunks), (5, 5, 5));
+}
+
+#[test]
+fn documents_without_chunks_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    index.upsert_document(&doc("/empty.txt", "Empty"), Vec::new()).unwrap();
+    index.commit().unwrap();
+    let info = index.document_by_path("/empty.txt").unwrap().unwrap();
+    assert_eq!(info.chunk_count, 0);
+    assert_eq!(info.content_hash, "hash-of-/empty.txt");
+    assert!(info.indexed_at > 1_600_000_000);
+    assert!(index.search(&dense(&axis(0))).unwrap().is_empty());
+    drop(index);
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.stats().unwrap().documents, 1);
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+}
+
+fn snapshot(index: &Index) -> Vec<Vec<(u64, String, Option<usize>, Option<usize>, u32)>> {
+    let queries: [(&str, Vec<f32>); 4] =
+        [("arctic walrus", axis(0)), ("zanzibarite mineral", axis(4)), ("bread", axis(5)), ("flightless birds", axis(2))];
+    queries
+        .iter()
+        .map(|(t, e)| {
+            index
+                .search(&SearchQuery { text: t, embedding: Some(e), ..Default::default() })
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.chunk_id, h.snippet, h.bm25_rank, h.vector_rank, h.fused.to_bits()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn reopening_gives_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = small_library(dir.path());
+    let before = snapshot(&index);
+    let stats = index.stats().unwrap();
+    drop(index);
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.open_report().text, Repair::Loaded);
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+    assert_eq!(snapshot(&index), before);
+    assert_eq!(index.stats().unwrap(), stats);
+    // and a document added after reopening gets a fresh chunk id
+    drop(index);
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    index.upsert_document(&doc("/lib/z.md", "Z"), vec![chunk("", "zebra", 1, axis(6))]).unwrap();
+    index.commit().unwrap();
+    let z = index.search(&bm25("zebra")).unwrap();
+    assert!(before.iter().flatten().all(|(id, ..)| *id != z[0].chunk_id));
+}
+
+#[test]
+fn a_second_index_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    let err = Index::open(dir.path(), DIM).err().expect("second open must fail");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
+    drop(index);
+    Index::open(dir.path(), DIM).unwrap();
+}
+
+fn vector_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(dir.join("vectors"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".hnsw."))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_deleted_vector_dump_is_rebuilt_from_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = snapshot(&small_library(dir.path()));
+    fs::remove_dir_all(dir.path().join("vectors")).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert!(matches!(index.open_report().vectors, Repair::Rebuilt { chunks: 6, .. }), "{:?}", index.open_report());
+    assert_eq!(index.open_report().text, Repair::Loaded);
+    assert_eq!(snapshot(&index), before);
+    drop(index);
+    // the rebuilt dump was written: the next open just loads it
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+}
+
+#[test]
+fn a_corrupted_vector_dump_is_rebuilt_from_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = snapshot(&small_library(dir.path()));
+    let files = vector_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    // Flip one byte in the middle of each file (data, graph): a checksum mismatch, no panic.
+    for f in &files {
+        let mut bytes = fs::read(f).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x5a;
+        fs::write(f, bytes).unwrap();
+    }
+    let index = Index::open(dir.path(), DIM).unwrap();
+    match &index.open_report().vectors {
+        Repair::Rebuilt { reason, chunks } => {
+            assert_eq!(*chunks, 6);
+            assert!(reason.contains("checksum"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&index), before);
+    drop(index);
+
+    // Truncated graph file.
+    let graph = vector_files(dir.path()).into_iter().find(|p| p.to_string_lossy().ends_with(".hnsw.graph")).unwrap();
+    let bytes = fs::read(&graph).unwrap();
+    fs::write(&graph, &bytes[..bytes.len() / 3]).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert!(matches!(index.open_report().vectors, Repair::Rebuilt { .. }));
+    assert_eq!(snapshot(&index), before);
+    drop(index);
+
+    // A damaged manifest.
+    fs::write(dir.path().join("vectors/manifest.json"), b"{ not json").unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert!(matches!(index.open_report().vectors, Repair::Rebuilt { .. }));
+    assert_eq!(snapshot(&index), before);
+}
+
+#[test]
+fn a_stale_index_catches_up_with_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = small_library(dir.path());
+    // Catalog changes that never reach commit (a crash, or a forgotten commit).
+    index.upsert_document(&doc("/lib/late.md", "Late"), vec![chunk("", "Axolotls regrow limbs.", 1, axis(6))]).unwrap();
+    index.remove_document("/lib/a5.md").unwrap();
+    drop(index);
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.open_report().vectors, Repair::Repaired { added: 1, removed: 1 });
+    assert_eq!(index.open_report().text, Repair::Repaired { added: 1, removed: 1 });
+    assert_eq!(index.search(&bm25("axolotls")).unwrap()[0].document_path, "/lib/late.md");
+    assert!(index.search(&bm25("sourdough")).unwrap().is_empty());
+    let mut v = axis(6);
+    v[7] = 0.0;
+    assert_eq!(index.search(&dense(&v)).unwrap()[0].document_path, "/lib/late.md");
+    assert!(index.search(&dense(&axis(5))).unwrap().iter().all(|h| h.document_path != "/lib/a5.md"));
+    let stats = index.stats().unwrap();
+    assert_eq!((stats.chunks, stats.text_chunks, stats.vector_points - stats.vector_tombstones), (6, 6, 6));
+}
+
+#[test]
+fn a_damaged_or_missing_text_index_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = snapshot(&small_library(dir.path()));
+    // Damage every segment file.
+    for entry in fs::read_dir(dir.path().join("text")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") && !name.starts_with('.') {
+            let mut bytes = fs::read(&p).unwrap();
+            if bytes.is_empty() {
+                continue;
+            }
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+            fs::write(&p, bytes).unwrap();
+        }
+    }
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert!(matches!(index.open_report().text, Repair::Rebuilt { chunks: 6, .. }), "{:?}", index.open_report());
+    assert_eq!(snapshot(&index), before);
+    drop(index);
+
+    fs::remove_dir_all(dir.path().join("text")).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert!(matches!(index.open_report().text, Repair::Rebuilt { chunks: 6, .. }));
+    assert_eq!(snapshot(&index), before);
+    drop(index);
+
+    fs::write(dir.path().join("text/meta.json"), b"garbage").unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert!(matches!(index.open_report().text, Repair::Rebuilt { .. }));
+    assert_eq!(snapshot(&index), before);
+}
+
+#[test]
+fn derived_indexes_of_another_catalog_are_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_library(dir.path()));
+    // A new, empty catalog under old derived indexes: chunk ids would start at 1 again.
+    for f in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"] {
+        let _ = fs::remove_file(dir.path().join(f));
+    }
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    assert!(matches!(index.open_report().text, Repair::Rebuilt { chunks: 0, .. }), "{:?}", index.open_report());
+    assert!(matches!(index.open_report().vectors, Repair::Rebuilt { chunks: 0, .. }));
+    assert!(index.search(&bm25("walrus")).unwrap().is_empty());
+    index.upsert_document(&doc("/n.md", "N"), vec![chunk("", "fresh start", 1, axis(0))]).unwrap();
+    index.commit().unwrap();
+    let hits = index.search(&SearchQuery { text: "walrus fresh", embedding: Some(&axis(0)), ..Default::default() }).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].document_path, "/n.md");
+}
+
+#[test]
+fn a_different_dimension_is_an_error_naming_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Index::open(dir.path(), DIM).unwrap());
+    let err = Index::open(dir.path(), 384).err().expect("dim mismatch must fail");
+    assert!(matches!(err, Error::DimensionMismatch { stored: DIM, requested: 384, .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&dir.path().display().to_string()) && msg.contains("8") && msg.contains("384"), "{msg}");
+    assert!(!msg.contains('\n'));
+    // The index is untouched.
+    assert!(Index::open(dir.path(), DIM).is_ok());
+}
+
+#[test]
+fn a_damaged_catalog_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_library(dir.path()));
+    let catalog = dir.path().join("catalog.sqlite");
+    let _ = fs::remove_file(dir.path().join("catalog.sqlite-wal"));
+    fs::write(&catalog, vec![0x42u8; 8192]).unwrap();
+    let err = Index::open(dir.path(), DIM).err().expect("damaged catalog must fail");
+    assert!(matches!(err, Error::Damaged { .. }), "{err:?}");
+    assert!(err.to_string().contains(&catalog.display().to_string()), "{err}");
+}
+
+#[test]
+fn bad_input_is_refused_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = small_library(dir.path());
+    let e = index.upsert_document(&doc("/lib/a0.md", "x"), vec![chunk("", "ok", 1, axis(0)), chunk("", "short", 1, vec![1.0; 3])]);
+    let msg = e.unwrap_err().to_string();
+    assert!(msg.contains("chunks[1].embedding") && msg.contains("expected 8"), "{msg}");
+    let e = index.upsert_document(&doc("/lib/a0.md", "x"), vec![chunk("", "nan", 1, vec![f32::NAN; DIM])]);
+    assert!(e.unwrap_err().to_string().contains("chunks[0].embedding"));
+    let e = index.upsert_document(&doc("/lib/a0.md", "x"), vec![chunk("", "zero", 1, vec![0.0; DIM])]);
+    assert!(e.unwrap_err().to_string().contains("chunks[0].embedding"));
+    let e = index.upsert_document(&doc("  ", "x"), vec![]);
+    assert!(e.unwrap_err().to_string().contains("DocumentInput.path"));
+    // a0 is unchanged
+    assert_eq!(index.search(&bm25("walrus")).unwrap().len(), 1);
+    assert_eq!(index.stats().unwrap().chunks, 6);
+
+    let e = index.search(&SearchQuery { mode: SearchMode::Dense, text: "walrus", ..Default::default() });
+    assert!(e.unwrap_err().to_string().contains("SearchQuery.embedding"));
+    let short = [1.0f32; 3];
+    let e = index.search(&SearchQuery { embedding: Some(&short), ..Default::default() });
+    assert!(e.unwrap_err().to_string().contains("SearchQuery.embedding"));
+    assert!(Index::open(&dir.path().join("other"), 0).is_err());
+    assert!(index.search(&SearchQuery { text: "walrus", limit: 0, ..Default::default() }).unwrap().is_empty());
+}
+
+#[test]
+fn many_removed_chunks_are_compacted_at_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    let mut rng = Rng(11);
+    let big: Vec<ChunkInput> = (0..1100).map(|i| chunk("", &format!("chunk number {i}"), i + 1, rng.vector(DIM))).collect();
+    index.upsert_document(&doc("/big.txt", "Big"), big).unwrap();
+    index.commit().unwrap();
+    let small: Vec<ChunkInput> = (0..10).map(|i| chunk("", &format!("piece {i}"), i + 1, rng.vector(DIM))).collect();
+    let keep = small[3].embedding.clone();
+    index.upsert_document(&doc("/big.txt", "Big"), small).unwrap();
+    let s = index.stats().unwrap();
+    assert_eq!((s.vector_points, s.vector_tombstones), (1110, 1100));
+    // Searching through 1100 tombstones still returns the 10 live chunks, nearest first.
+    let hits = index.search(&SearchQuery { embedding: Some(&keep), mode: SearchMode::Dense, limit: 20, ..Default::default() }).unwrap();
+    assert_eq!(hits.len(), 10);
+    assert!(hits[0].text == "piece 3");
+    index.commit().unwrap();
+    let s = index.stats().unwrap();
+    assert_eq!((s.vector_points, s.vector_tombstones, s.chunks), (10, 0, 10));
+    drop(index);
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+    assert_eq!(index.search(&dense(&keep)).unwrap()[0].text, "piece 3");
+}
+
+#[test]
+fn dense_recall_at_10_through_the_index_matches_exact_search() {
+    let dim = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(dir.path(), dim).unwrap();
+    let mut rng = Rng(2024);
+    let vectors: Vec<Vec<f32>> = (0..2500).map(|_| rng.vector(dim)).collect();
+    let chunks: Vec<ChunkInput> = vectors.iter().enumerate().map(|(i, v)| chunk("", &format!("c{i}"), i + 1, v.clone())).collect();
+    index.upsert_document(&doc("/random.txt", "Random"), chunks).unwrap();
+    let texts: Vec<String> = (0..2500).map(|i| format!("c{i}")).collect();
+    let cos = |a: &[f32], b: &[f32]| {
+        let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        d / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
+    };
+    let queries = 60;
+    let mut found = 0;
+    for _ in 0..queries {
+        let q = rng.vector(dim);
+        let mut exact: Vec<(usize, f32)> = vectors.iter().enumerate().map(|(i, v)| (i, cos(&q, v))).collect();
+        exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let truth: HashSet<&str> = exact[..10].iter().map(|(i, _)| texts[*i].as_str()).collect();
+        let hits = index.search(&SearchQuery { embedding: Some(&q), mode: SearchMode::Dense, limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(hits.len(), 10);
+        found += hits.iter().filter(|h| truth.contains(h.text.as_str())).count();
+        // reported similarity is the true cosine
+        let top = &hits[0];
+        let i: usize = top.text[1..].parse().unwrap();
+        assert!((top.vector.unwrap() - cos(&q, &vectors[i])).abs() < 1e-4);
+    }
+    let recall = found as f64 / (queries * 10) as f64;
+    assert!(recall >= 0.95, "recall@10 = {recall}");
+}
