@@ -173,6 +173,7 @@ async function answer(conversation, question, send, replaceLast = false) {
   let text = '';
   let stop = 'end_of_turn';
   let ttft = 0;
+  let emitted = 0;
   for (const w of words) {
     if (run.cancelled) {
       stop = 'cancelled';
@@ -181,11 +182,12 @@ async function answer(conversation, question, send, replaceLast = false) {
     await sleep(/\blong\b/i.test(question) ? 60 : 25);
     if (!ttft) ttft = Date.now() - t0;
     text += w;
+    emitted++;
     send({ event: 'token', text: w });
   }
   const cited = [...new Set([...text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))];
   const total = Date.now() - t0;
-  const timings = { retrieval_ms: 3.2, prompt_tokens: 320, ttft_ms: ttft, tokens: words.length, tokens_per_s: words.length / (total / 1000), total_ms: total };
+  const timings = { retrieval_ms: 3.2, prompt_tokens: 320, ttft_ms: ttft, tokens: emitted, tokens_per_s: emitted / (total / 1000), total_ms: total };
   const message = { id: messageId, role: 'assistant', text, retrieval, cited, timings, stop_reason: stop, created_at: now() };
   if (replaceLast) conversation.messages.pop();
   conversation.messages.push(message);
