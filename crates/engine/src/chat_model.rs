@@ -30,6 +30,11 @@ pub struct LoadOptions {
 
 pub struct ChatModel {
     path: PathBuf,
+    /// As loaded: no KV cache and no cached attention masks. Cloning it is cheap (tensors are
+    /// shared), and each generation starts from a clone because candle caches one mask per
+    /// (prompt length, position) and never frees them: over a long session with many prompt
+    /// lengths that cache would grow without bound.
+    pristine: ModelWeights,
     weights: ModelWeights,
     tokenizer: GgufTokenizer,
     /// `Err` holds why the file's own template could not be compiled.
@@ -77,7 +82,15 @@ impl ChatModel {
             path: path.to_path_buf(),
             detail: format!("cannot load the weights: {}", one_line(e)),
         })?;
-        Ok(ChatModel { path: path.to_path_buf(), weights, tokenizer, template, context_length, device })
+        Ok(ChatModel {
+            path: path.to_path_buf(),
+            pristine: weights.clone(),
+            weights,
+            tokenizer,
+            template,
+            context_length,
+            device,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -149,7 +162,7 @@ impl ChatModel {
         let mut sampler = TokenSampler::new(params)?;
         self.check_prompt(prompt_ids)?;
 
-        let mut run = Run::new(prompt_ids.len(), started);
+        let mut run = Run::new(prompt_ids.len());
         if params.max_tokens == 0 {
             return Ok(run.finish(StopReason::MaxTokens));
         }
@@ -178,8 +191,7 @@ impl ChatModel {
             run.generated += 1;
             history.push(next);
             let delta = detokenizer.push(&self.tokenizer, next)?;
-            if let Filtered::Stop(before) = run.emit(stops.push(&delta), on_delta) {
-                let _ = before;
+            if matches!(run.emit(stops.push(&delta), on_delta), Filtered::Stop(_)) {
                 break StopReason::StopString;
             }
             if run.generated >= params.max_tokens {
@@ -258,10 +270,10 @@ impl ChatModel {
         }
     }
 
-    /// Runs the prompt from position 0 (which resets candle's KV cache) in chunks; `None` if
-    /// cancelled between chunks.
+    /// Runs the prompt in chunks from a fresh model state (empty KV cache, no cached masks);
+    /// `None` if cancelled between chunks.
     fn prefill(&mut self, ids: &[u32], cancel: &CancelFlag) -> Result<Option<Tensor>> {
-        self.weights.clear_kv_cache();
+        self.weights = self.pristine.clone();
         let mut logits = None;
         for (i, chunk) in ids.chunks(PREFILL_CHUNK).enumerate() {
             if i > 0 && cancel.is_cancelled() {
@@ -283,19 +295,17 @@ struct Run {
     text: String,
     prompt_tokens: usize,
     generated: usize,
-    started: Instant,
     time_to_first_token: Duration,
     prefill: Duration,
     decode: Duration,
 }
 
 impl Run {
-    fn new(prompt_tokens: usize, started: Instant) -> Run {
+    fn new(prompt_tokens: usize) -> Run {
         Run {
             text: String::new(),
             prompt_tokens,
             generated: 0,
-            started,
             time_to_first_token: Duration::ZERO,
             prefill: Duration::ZERO,
             decode: Duration::ZERO,
@@ -315,7 +325,6 @@ impl Run {
     }
 
     fn finish(self, stop_reason: StopReason) -> Generation {
-        let _ = self.started;
         Generation {
             text: self.text,
             stop_reason,
@@ -345,12 +354,8 @@ fn check_hyperparameters(path: &Path, content: &candle_core::quantized::gguf_fil
             "embedding length {embedding}, {heads} heads and rope dimension {rope_dim} do not fit together"
         )));
     }
-    if md::integer(content, "llama.attention.layer_norm_rms_epsilon").is_none()
-        && !matches!(
-            content.metadata.get("llama.attention.layer_norm_rms_epsilon"),
-            Some(candle_core::quantized::gguf_file::Value::F32(_))
-        )
-    {
+    let epsilon = content.metadata.get("llama.attention.layer_norm_rms_epsilon").and_then(md::value_as_f32);
+    if epsilon.is_none() {
         return Err(corrupt("llama.attention.layer_norm_rms_epsilon is missing".into()));
     }
     Ok(())

@@ -88,7 +88,7 @@ impl ChatTemplate {
         context.insert("bos_token".into(), Value::from(self.bos_token.clone()));
         context.insert("eos_token".into(), Value::from(self.eos_token.clone()));
         template
-            .render(Value::from_iter(context))
+            .render(Value::from(context))
             .map_err(|e| Error::ChatTemplate(format!("rendering failed: {}", one_line(describe(&e)))))
     }
 }
@@ -209,10 +209,11 @@ mod tests {
 
     #[test]
     fn bos_token_python_methods_and_namespace() {
-        let source = "{{ bos_token }}{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}[{{ m.role.upper() }}] {{ m.content.strip() }}{% if m.content.startswith('x') %}!{% endif %}\n{% endfor %}{{ ns.n }}";
+        let source = "{{ bos_token }}{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}[{{ m.role.upper() }}] {{ m.content.strip() }}{% if m.content.strip().startswith('x') %}!{% endif %}\n{% endfor %}{{ ns.n }}";
         let t = ChatTemplate::new(source, "<s>", "</s>").unwrap();
         let text = t.render(&[ChatMessage::user("  xy  "), ChatMessage::assistant("z")], false).unwrap();
-        assert_eq!(text, "<s>[USER] xy!\n[ASSISTANT] z\n2");
+        // trim_blocks eats the newline after `{% endif %}`, as in Jinja2.
+        assert_eq!(text, "<s>[USER] xy![ASSISTANT] z2");
     }
 
     #[test]

@@ -24,3 +24,24 @@ pub use tokenizer::{GgufTokenizer, TokenType};
 
 /// The longest context candle's quantized Llama supports.
 pub const MAX_CONTEXT_LENGTH: usize = candle_transformers::models::quantized_llama::MAX_SEQ_LEN;
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! The real chat model's tokenizer, for unit tests that need a full vocabulary.
+    use std::path::PathBuf;
+
+    pub(crate) fn chat_model_path() -> PathBuf {
+        let dir = match std::env::var_os("ALMANAC_MODELS_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/almanac/models"),
+        };
+        let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+        assert!(path.exists(), "{} is missing: run scripts/install-models.sh", path.display());
+        path
+    }
+
+    pub(crate) fn smollm_tokenizer() -> crate::GgufTokenizer {
+        let checked = crate::model_file::open(&chat_model_path()).unwrap();
+        crate::GgufTokenizer::from_gguf(&checked.content).unwrap()
+    }
+}

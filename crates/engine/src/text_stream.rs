@@ -47,3 +47,45 @@ impl IncrementalDecoder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(tokenizer: &GgufTokenizer, ids: &[u32]) -> (Vec<String>, String) {
+        let mut decoder = IncrementalDecoder::default();
+        let deltas = ids
+            .iter()
+            .map(|&id| decoder.push(tokenizer, id).unwrap())
+            .filter(|d| !d.is_empty())
+            .collect();
+        (deltas, decoder.finish(tokenizer).unwrap())
+    }
+
+    #[test]
+    fn characters_split_across_byte_level_tokens_are_emitted_whole() {
+        let tokenizer = crate::test_support::smollm_tokenizer();
+        let text = "안녕하세요 🙂👍🏽 naïve 🇰🇷 done";
+        let ids = tokenizer.encode_without_bos(text, false).unwrap();
+        let split = ids.iter().filter(|&&id| tokenizer.token_piece(id).unwrap().contains('\u{fffd}')).count();
+        assert!(split >= 4, "the text should have tokens holding part of a character");
+        let (deltas, rest) = stream(&tokenizer, &ids);
+        assert_eq!(rest, "");
+        assert!(deltas.iter().all(|d| !d.contains('\u{fffd}')), "{deltas:?}");
+        assert_eq!(deltas.concat(), text);
+        assert!(deltas.len() >= 6, "{deltas:?}");
+    }
+
+    #[test]
+    fn an_unfinished_character_is_held_then_flushed() {
+        let tokenizer = crate::test_support::smollm_tokenizer();
+        let ids = tokenizer.encode_without_bos("ok 🦩🦩", false).unwrap();
+        // Stop right after the first token that leaves a character unfinished.
+        let cut = (1..=ids.len())
+            .find(|&n| tokenizer.decode(&ids[..n]).unwrap().ends_with('\u{fffd}'))
+            .expect("the flamingo emoji spans several tokens");
+        let (deltas, rest) = stream(&tokenizer, &ids[..cut]);
+        assert_eq!(deltas.concat(), "ok");
+        assert!(rest.starts_with(' ') && rest.ends_with('\u{fffd}'), "{rest:?}");
+    }
+}

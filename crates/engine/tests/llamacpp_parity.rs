@@ -43,9 +43,9 @@ fn fixture() -> Fixture {
     let path = fixture_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "the llama.cpp parity fixture {} cannot be read ({e}). Generate it with llama-cpp-python \
-             (tokenize(text, add_bos=False, special=True) for each string; greedy 32-token runs with \
-             top-1/top-2 margins) from {} — see the fixture generator under scripts/.",
+            "the llama.cpp parity fixture {} cannot be read ({e}); generate it with \
+             `pip install llama-cpp-python==0.3.36 gguf jinja2` and \
+             `python3 scripts/reference/make_llamacpp_fixture.py <models dir>/{}`",
             path.display(),
             common::CHAT_MODEL_FILE
         )
@@ -100,7 +100,8 @@ fn chat_prompt_and_greedy_choices_match_llama_cpp() {
             failures.push(format!("case {n}: rendered prompt differs\n   ours:   {prompt:?}\n   jinja2: {:?}", case.prompt));
             continue;
         }
-        let prompt_ids = model.tokenizer().encode(&case.prompt, true).unwrap();
+        // llama.cpp tokenized the prompt with add_bos=False, special=True.
+        let prompt_ids = model.tokenizer().encode_without_bos(&case.prompt, true).unwrap();
         if prompt_ids != case.prompt_ids {
             failures.push(format!(
                 "case {n}: prompt ids differ\n   ours:      {prompt_ids:?}\n   llama.cpp: {:?}",

@@ -217,3 +217,14 @@ fn unknown_pre_tokenizer_and_model_are_errors() {
     .unwrap_err();
     assert!(err.to_string().contains("\"t5\""), "{err}");
 }
+
+#[test]
+fn sentencepiece_byte_fallback_streams_whole_characters() {
+    let tok = spm_tokenizer(false);
+    let ids = tok.encode("hello é world", true).unwrap();
+    let mut decoder = crate::text_stream::IncrementalDecoder::default();
+    let mut deltas: Vec<String> = ids.iter().map(|&id| decoder.push(&tok, id).unwrap()).collect();
+    deltas.push(decoder.finish(&tok).unwrap());
+    assert!(deltas.iter().all(|d| !d.contains('\u{fffd}')), "{deltas:?}");
+    assert_eq!(deltas.concat(), "hello é world");
+}
