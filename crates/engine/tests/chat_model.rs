@@ -20,7 +20,10 @@ fn greedy(max_tokens: usize) -> GenerationParams {
     GenerationParams { max_tokens, ..Default::default() }
 }
 
-const CAPITAL: &str = "What is the capital of France?";
+// SmolLM2-135M answers the bare "What is the capital of France?" with "L'Étoile, la
+// Marseillaise, ..." under greedy decoding (llama.cpp too: see the parity fixture); asking for
+// one sentence gets "The capital of France is Paris."
+const CAPITAL: &str = "What is the capital of France? Answer in one sentence.";
 
 #[test]
 fn loads_with_expected_shape() {
@@ -90,10 +93,11 @@ fn greedy_generation_is_deterministic_and_answers_paris() {
 #[test]
 fn streaming_deltas_are_whole_characters_and_join_to_the_text() {
     let mut model = common::chat_model();
-    let params = greedy(48);
     let (generation, deltas) =
-        ask(&mut model, "Write a greeting in Korean (안녕하세요) with two emoji like 🙂🎉.", &params);
+        ask(&mut model, "Write a greeting in Korean (안녕하세요) with two emoji like 🙂🎉.", &greedy(24));
     assert!(!deltas.is_empty());
+    // The reply is emoji made of several byte-level tokens each, so some tokens emitted nothing.
+    assert!(deltas.len() < generation.generated_tokens, "{deltas:?}");
     assert!(deltas.iter().all(|d| !d.is_empty()));
     assert!(!generation.text.contains('\u{fffd}'), "{:?}", generation.text);
     assert_eq!(deltas.concat(), generation.text);
