@@ -62,7 +62,7 @@ fn plain_ask_streams_the_answer_then_numbered_sources() {
     let out = library.ok(&["ask", "Which research ship did Captain Meriel Varkel command?"]);
     let sources_at = out.find("\nSources (").unwrap_or_else(|| panic!("no sources section: {out}"));
     assert!(out[..sources_at].contains("Tessaly Dawn"), "{out}");
-    let first = out[sources_at..].lines().nth(1).unwrap();
+    let first = out[sources_at..].lines().nth(2).unwrap();
     assert!(first.starts_with("[1] Captain Meriel Varkel — ") && first.contains("captain-varkel.md"), "{first}");
     assert!(out.contains("score "), "{out}");
 }
