@@ -55,7 +55,10 @@ impl std::fmt::Debug for ChatModel {
 
 impl ChatModel {
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<ChatModel> {
-        let model_file::CheckedGguf { content, mut reader } = model_file::open(path)?;
+        let model_file::CheckedGguf {
+            content,
+            mut reader,
+        } = model_file::open(path)?;
         model_file::require_llama(path, &content)?;
         check_hyperparameters(path, &content)?;
         let tokenizer = GgufTokenizer::from_gguf(&content)?;
@@ -65,23 +68,33 @@ impl ChatModel {
         let template = match &opts.chat_template {
             Some(source) => Ok(Some(ChatTemplate::new(source, &bos, &eos)?)),
             None => match md::string(&content, "tokenizer.chat_template") {
-                Some(source) => ChatTemplate::new(source, &bos, &eos).map(Some).map_err(|e| e.to_string()),
+                Some(source) => ChatTemplate::new(source, &bos, &eos)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
                 None => Ok(None),
             },
         };
 
         let model_window = md::integer(&content, "llama.context_length").map(|n| n as usize);
         let context_length = match opts.context_length {
-            Some(0) => return Err(Error::InvalidParams("context_length must be at least 1".into())),
-            configured => [model_window, configured, Some(MAX_SEQ_LEN)].into_iter().flatten().min(),
+            Some(0) => {
+                return Err(Error::InvalidParams(
+                    "context_length must be at least 1".into(),
+                ))
+            }
+            configured => [model_window, configured, Some(MAX_SEQ_LEN)]
+                .into_iter()
+                .flatten()
+                .min(),
         }
         .unwrap_or(MAX_SEQ_LEN);
 
         let device = Device::Cpu;
-        let weights = ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| Error::Corrupt {
-            path: path.to_path_buf(),
-            detail: format!("cannot load the weights: {}", one_line(e)),
-        })?;
+        let weights =
+            ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("cannot load the weights: {}", one_line(e)),
+            })?;
         Ok(ChatModel {
             path: path.to_path_buf(),
             pristine: weights.clone(),
@@ -107,8 +120,13 @@ impl ChatModel {
     }
 
     /// The conversation as a prompt, through the model's chat template.
-    pub fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        self.chat_template()?.render(messages, add_generation_prompt)
+    pub fn render_chat(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        self.chat_template()?
+            .render(messages, add_generation_prompt)
     }
 
     /// Like `render_chat`, with extra template variables (`date_string`, `tools`, ...).
@@ -118,13 +136,16 @@ impl ChatModel {
         add_generation_prompt: bool,
         extra: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<String> {
-        self.chat_template()?.render_with(messages, add_generation_prompt, extra)
+        self.chat_template()?
+            .render_with(messages, add_generation_prompt, extra)
     }
 
     fn chat_template(&self) -> Result<&ChatTemplate> {
         match &self.template {
             Ok(Some(template)) => Ok(template),
-            Ok(None) => Err(Error::NoChatTemplate { path: self.path.clone() }),
+            Ok(None) => Err(Error::NoChatTemplate {
+                path: self.path.clone(),
+            }),
             Err(reason) => Err(Error::ChatTemplate(format!(
                 "the template in {} is unusable: {reason}",
                 self.path.display()
@@ -135,7 +156,10 @@ impl ChatModel {
     /// Tokens of a rendered prompt as `generate` will see it (special tokens parsed, BOS added
     /// if the model asks for it). Falls back to the byte length, an upper bound, if encoding fails.
     pub fn count_tokens(&self, text: &str) -> usize {
-        self.tokenizer.encode(text, true).map(|ids| ids.len()).unwrap_or(text.len())
+        self.tokenizer
+            .encode(text, true)
+            .map(|ids| ids.len())
+            .unwrap_or(text.len())
     }
 
     /// Generates a reply to a rendered prompt, streaming text deltas to `on_delta`.
@@ -223,7 +247,11 @@ impl ChatModel {
 
     /// Logits for the token after each prefix of `continuation`: row i follows
     /// `prompt_ids + continuation[..i]`. For comparing with another implementation step by step.
-    pub fn teacher_forced_logits(&mut self, prompt_ids: &[u32], continuation: &[u32]) -> Result<Vec<Vec<f32>>> {
+    pub fn teacher_forced_logits(
+        &mut self,
+        prompt_ids: &[u32],
+        continuation: &[u32],
+    ) -> Result<Vec<Vec<f32>>> {
         self.check_prompt(prompt_ids)?;
         self.check_ids(continuation)?;
         if prompt_ids.len() + continuation.len() > self.context_length {
@@ -233,7 +261,9 @@ impl ChatModel {
             });
         }
         let never = CancelFlag::default();
-        let mut logits = self.prefill(prompt_ids, &never)?.ok_or_else(|| Error::Inference("prefill stopped".into()))?;
+        let mut logits = self
+            .prefill(prompt_ids, &never)?
+            .ok_or_else(|| Error::Inference("prefill stopped".into()))?;
         let mut rows = Vec::with_capacity(continuation.len());
         for (i, &token) in continuation.iter().enumerate() {
             rows.push(logits.flatten_all()?.to_vec1::<f32>()?);
@@ -248,7 +278,9 @@ impl ChatModel {
     pub fn next_token_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         self.check_prompt(ids)?;
         let never = CancelFlag::default();
-        let logits = self.prefill(ids, &never)?.ok_or_else(|| Error::Inference("prefill stopped".into()))?;
+        let logits = self
+            .prefill(ids, &never)?
+            .ok_or_else(|| Error::Inference("prefill stopped".into()))?;
         Ok(logits.flatten_all()?.to_vec1::<f32>()?)
     }
 
@@ -257,7 +289,10 @@ impl ChatModel {
             return Err(Error::InvalidParams("the prompt has no tokens".into()));
         }
         if ids.len() >= self.context_length {
-            return Err(Error::ContextOverflow { tokens: ids.len(), limit: self.context_length });
+            return Err(Error::ContextOverflow {
+                tokens: ids.len(),
+                limit: self.context_length,
+            });
         }
         self.check_ids(ids)
     }
@@ -265,7 +300,9 @@ impl ChatModel {
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
         let vocab = self.tokenizer.vocab_size();
         match ids.iter().find(|&&id| id as usize >= vocab) {
-            Some(id) => Err(Error::InvalidParams(format!("token id {id} is outside the vocabulary of {vocab}"))),
+            Some(id) => Err(Error::InvalidParams(format!(
+                "token id {id} is outside the vocabulary of {vocab}"
+            ))),
             None => Ok(()),
         }
     }
@@ -338,25 +375,39 @@ impl Run {
 }
 
 /// Candle divides by these and indexes with them; a bad file must fail here, not panic there.
-fn check_hyperparameters(path: &Path, content: &candle_core::quantized::gguf_file::Content) -> Result<()> {
-    let corrupt = |detail: String| Error::Corrupt { path: path.to_path_buf(), detail };
-    let get = |key: &str| md::integer(content, key).ok_or_else(|| corrupt(format!("{key} is missing")));
+fn check_hyperparameters(
+    path: &Path,
+    content: &candle_core::quantized::gguf_file::Content,
+) -> Result<()> {
+    let corrupt = |detail: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let get =
+        |key: &str| md::integer(content, key).ok_or_else(|| corrupt(format!("{key} is missing")));
     let heads = get("llama.attention.head_count")?;
     let kv_heads = get("llama.attention.head_count_kv")?;
     let embedding = get("llama.embedding_length")?;
     let rope_dim = get("llama.rope.dimension_count")?;
     get("llama.block_count")?;
     if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(corrupt(format!("{heads} attention heads cannot share {kv_heads} key/value heads")));
+        return Err(corrupt(format!(
+            "{heads} attention heads cannot share {kv_heads} key/value heads"
+        )));
     }
     if embedding == 0 || embedding % heads != 0 || rope_dim == 0 || rope_dim > embedding / heads {
         return Err(corrupt(format!(
             "embedding length {embedding}, {heads} heads and rope dimension {rope_dim} do not fit together"
         )));
     }
-    let epsilon = content.metadata.get("llama.attention.layer_norm_rms_epsilon").and_then(md::value_as_f32);
+    let epsilon = content
+        .metadata
+        .get("llama.attention.layer_norm_rms_epsilon")
+        .and_then(md::value_as_f32);
     if epsilon.is_none() {
-        return Err(corrupt("llama.attention.layer_norm_rms_epsilon is missing".into()));
+        return Err(corrupt(
+            "llama.attention.layer_norm_rms_epsilon is missing".into(),
+        ));
     }
     Ok(())
 }

@@ -19,7 +19,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.into(), content: content.into() }
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new("system", content)
@@ -60,8 +63,14 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", python_tojson);
         env.add_template_owned(TEMPLATE_NAME, source.to_string())
-            .map_err(|e| Error::ChatTemplate(format!("the template does not compile: {}", one_line(e))))?;
-        Ok(ChatTemplate { env, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
+            .map_err(|e| {
+                Error::ChatTemplate(format!("the template does not compile: {}", one_line(e)))
+            })?;
+        Ok(ChatTemplate {
+            env,
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+        })
     }
 
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
@@ -81,21 +90,30 @@ impl ChatTemplate {
             .map_err(|e| Error::ChatTemplate(one_line(e)))?;
         // Messages go in as serialised structs so their keys keep field order (role, content),
         // which `tojson` shows.
-        let mut context: std::collections::BTreeMap<String, Value> =
-            extra.iter().map(|(k, v)| (k.clone(), Value::from(Serde(v)))).collect();
+        let mut context: std::collections::BTreeMap<String, Value> = extra
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(Serde(v))))
+            .collect();
         context.insert("messages".into(), Value::from(Serde(messages)));
-        context.insert("add_generation_prompt".into(), Value::from(add_generation_prompt));
+        context.insert(
+            "add_generation_prompt".into(),
+            Value::from(add_generation_prompt),
+        );
         context.insert("bos_token".into(), Value::from(self.bos_token.clone()));
         context.insert("eos_token".into(), Value::from(self.eos_token.clone()));
-        template
-            .render(Value::from(context))
-            .map_err(|e| Error::ChatTemplate(format!("rendering failed: {}", one_line(describe(&e)))))
+        template.render(Value::from(context)).map_err(|e| {
+            Error::ChatTemplate(format!("rendering failed: {}", one_line(describe(&e))))
+        })
     }
 }
 
 fn describe(err: &minijinja::Error) -> String {
     match err.kind() {
-        ErrorKind::InvalidOperation if err.detail().is_some_and(|d| d.starts_with("template raised")) => {
+        ErrorKind::InvalidOperation
+            if err
+                .detail()
+                .is_some_and(|d| d.starts_with("template raised")) =>
+        {
             err.detail().unwrap_or_default().to_string()
         }
         _ => err.to_string(),
@@ -104,7 +122,10 @@ fn describe(err: &minijinja::Error) -> String {
 
 /// HF templates call `raise_exception("...")` to reject a conversation they cannot format.
 fn raise_exception(message: String) -> std::result::Result<Value, minijinja::Error> {
-    Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("template raised: {message}")))
+    Err(minijinja::Error::new(
+        ErrorKind::InvalidOperation,
+        format!("template raised: {message}"),
+    ))
 }
 
 /// HF's `tojson`: Python's `json.dumps(x, ensure_ascii=False, indent=indent)`, so ", " and ": "
@@ -195,15 +216,22 @@ mod tests {
             text,
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
-        let text = t.render(&[ChatMessage::system("S"), ChatMessage::user("Q")], false).unwrap();
-        assert_eq!(text, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n");
+        let text = t
+            .render(&[ChatMessage::system("S"), ChatMessage::user("Q")], false)
+            .unwrap();
+        assert_eq!(
+            text,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n"
+        );
     }
 
     #[test]
     fn trim_and_lstrip_blocks_like_hf() {
         let source = "{% for m in messages %}\n    {{ m.content }}\n{% endfor %}";
         let t = ChatTemplate::new(source, "", "").unwrap();
-        let text = t.render(&[ChatMessage::user("a"), ChatMessage::user("b")], false).unwrap();
+        let text = t
+            .render(&[ChatMessage::user("a"), ChatMessage::user("b")], false)
+            .unwrap();
         assert_eq!(text, "    a\n    b\n");
     }
 
@@ -211,7 +239,12 @@ mod tests {
     fn bos_token_python_methods_and_namespace() {
         let source = "{{ bos_token }}{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}[{{ m.role.upper() }}] {{ m.content.strip() }}{% if m.content.strip().startswith('x') %}!{% endif %}\n{% endfor %}{{ ns.n }}";
         let t = ChatTemplate::new(source, "<s>", "</s>").unwrap();
-        let text = t.render(&[ChatMessage::user("  xy  "), ChatMessage::assistant("z")], false).unwrap();
+        let text = t
+            .render(
+                &[ChatMessage::user("  xy  "), ChatMessage::assistant("z")],
+                false,
+            )
+            .unwrap();
         // trim_blocks eats the newline after `{% endif %}`, as in Jinja2.
         assert_eq!(text, "<s>[USER] xy![ASSISTANT] z2");
     }
@@ -220,7 +253,10 @@ mod tests {
     fn raise_exception_becomes_an_error_with_its_message() {
         let source = "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok";
         let t = ChatTemplate::new(source, "", "").unwrap();
-        let err = t.render(&[ChatMessage::assistant("x")], false).unwrap_err().to_string();
+        let err = t
+            .render(&[ChatMessage::assistant("x")], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Conversation must start with user"), "{err}");
         assert!(!err.contains('\n'), "{err}");
         assert_eq!(t.render(&[ChatMessage::user("x")], false).unwrap(), "ok");
@@ -231,7 +267,10 @@ mod tests {
         let source = "{{ messages[0] | tojson }}|{{ [1, 'é<'] | tojson(indent=2) }}";
         let t = ChatTemplate::new(source, "", "").unwrap();
         let text = t.render(&[ChatMessage::user("hi")], false).unwrap();
-        assert_eq!(text, "{\"role\": \"user\", \"content\": \"hi\"}|[\n  1,\n  \"é<\"\n]");
+        assert_eq!(
+            text,
+            "{\"role\": \"user\", \"content\": \"hi\"}|[\n  1,\n  \"é<\"\n]"
+        );
     }
 
     #[test]
@@ -244,7 +283,9 @@ mod tests {
 
     #[test]
     fn a_template_that_does_not_compile_is_an_error() {
-        let err = ChatTemplate::new("{% for %}", "", "").unwrap_err().to_string();
+        let err = ChatTemplate::new("{% for %}", "", "")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not compile"), "{err}");
     }
 }

@@ -37,7 +37,10 @@ impl std::fmt::Debug for Embedder {
 }
 
 fn unusable(path: &Path, detail: impl Into<String>) -> Error {
-    Error::EmbeddingModel { path: path.to_path_buf(), detail: detail.into() }
+    Error::EmbeddingModel {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -77,11 +80,17 @@ impl Embedder {
         let mut batch_tokenizer = counting_tokenizer.clone();
         let padding = PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
-            ..counting_tokenizer.get_padding().cloned().unwrap_or_default()
+            ..counting_tokenizer
+                .get_padding()
+                .cloned()
+                .unwrap_or_default()
         };
         batch_tokenizer.with_padding(Some(padding));
         batch_tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
             .map_err(|e| unusable(&tokenizer_path, format!("cannot truncate: {}", one_line(e))))?;
         counting_tokenizer.with_padding(None);
         counting_tokenizer
@@ -93,10 +102,20 @@ impl Embedder {
         let device = Device::Cpu;
         // SAFETY: the file is memory-mapped read-only; it must not change while loaded, which
         // holds for model files that Almanac installs and never rewrites in place.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
-            .map_err(|e| unusable(&weights_path, format!("not a valid safetensors file: {}", one_line(e))))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| unusable(&weights_path, format!("cannot load BERT weights: {}", one_line(e))))?;
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
+                .map_err(|e| {
+                unusable(
+                    &weights_path,
+                    format!("not a valid safetensors file: {}", one_line(e)),
+                )
+            })?;
+        let model = BertModel::load(vb, &config).map_err(|e| {
+            unusable(
+                &weights_path,
+                format!("cannot load BERT weights: {}", one_line(e)),
+            )
+        })?;
         Ok(Embedder {
             model,
             batch_tokenizer,
@@ -157,12 +176,23 @@ impl Embedder {
             .encode_batch_fast(texts.to_vec(), true)
             .map_err(|e| Error::Tokenizer(one_line(e)))?;
         let rows = encodings.len();
-        let width = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let width = encodings
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0);
         let flat = |get: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings.iter().flat_map(|e| get(e).iter().copied()).collect()
+            encodings
+                .iter()
+                .flat_map(|e| get(e).iter().copied())
+                .collect()
         };
         let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, width), &self.device)?;
-        let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, width), &self.device)?;
+        let mask = Tensor::from_vec(
+            flat(&|e| e.get_attention_mask()),
+            (rows, width),
+            &self.device,
+        )?;
         let type_ids = ids.zeros_like()?;
         let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
 
@@ -170,7 +200,11 @@ impl Embedder {
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
         let mean = summed.broadcast_div(&counts)?;
-        let norms = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let norms = mean
+            .sqr()?
+            .sum_keepdim(D::Minus1)?
+            .sqrt()?
+            .clamp(1e-12, f64::MAX)?;
         Ok(mean.broadcast_div(&norms)?.to_vec2::<f32>()?)
     }
 }
@@ -183,10 +217,16 @@ fn check_safetensors(path: &Path) -> Result<()> {
         std::io::ErrorKind::NotFound => unusable(path, "the file is missing"),
         _ => unusable(path, format!("cannot read it: {e}")),
     })?;
-    let file_len = file.metadata().map_err(|e| unusable(path, e.to_string()))?.len();
+    let file_len = file
+        .metadata()
+        .map_err(|e| unusable(path, e.to_string()))?
+        .len();
     let mut len_bytes = [0u8; 8];
     if file_len < 8 || file.read_exact(&mut len_bytes).is_err() {
-        return Err(unusable(path, "the file is truncated: no safetensors header"));
+        return Err(unusable(
+            path,
+            "the file is truncated: no safetensors header",
+        ));
     }
     let header_len = u64::from_le_bytes(len_bytes);
     if header_len > file_len - 8 {
@@ -196,7 +236,8 @@ fn check_safetensors(path: &Path) -> Result<()> {
         ));
     }
     let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header).map_err(|e| unusable(path, e.to_string()))?;
+    file.read_exact(&mut header)
+        .map_err(|e| unusable(path, e.to_string()))?;
     let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
         .map_err(|e| unusable(path, format!("corrupt safetensors header: {}", one_line(e))))?;
     let data_end = header
@@ -209,9 +250,10 @@ fn check_safetensors(path: &Path) -> Result<()> {
     if needed > file_len {
         return Err(unusable(
             path,
-            format!("the file is truncated: tensor data needs {needed} bytes, the file has {file_len}"),
+            format!(
+                "the file is truncated: tensor data needs {needed} bytes, the file has {file_len}"
+            ),
         ));
     }
     Ok(())
 }
-

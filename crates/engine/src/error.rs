@@ -22,10 +22,14 @@ pub enum Error {
     #[error("model file {path} is corrupt: {detail}")]
     Corrupt { path: PathBuf, detail: String },
 
-    #[error("model file {path} has architecture \"{architecture}\" but only \"llama\" is supported")]
+    #[error(
+        "model file {path} has architecture \"{architecture}\" but only \"llama\" is supported"
+    )]
     UnsupportedArchitecture { path: PathBuf, architecture: String },
 
-    #[error("model file {path} has no chat template (tokenizer.chat_template) and none is configured")]
+    #[error(
+        "model file {path} has no chat template (tokenizer.chat_template) and none is configured"
+    )]
     NoChatTemplate { path: PathBuf },
 
     #[error("chat template error: {0}")]

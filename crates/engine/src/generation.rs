@@ -104,8 +104,14 @@ mod tests {
 
     #[test]
     fn stop_reason_serialises_snake_case() {
-        assert_eq!(serde_json::to_string(&StopReason::EndOfTurn).unwrap(), "\"end_of_turn\"");
-        assert_eq!(serde_json::to_string(&StopReason::ContextFull).unwrap(), "\"context_full\"");
+        assert_eq!(
+            serde_json::to_string(&StopReason::EndOfTurn).unwrap(),
+            "\"end_of_turn\""
+        );
+        assert_eq!(
+            serde_json::to_string(&StopReason::ContextFull).unwrap(),
+            "\"context_full\""
+        );
     }
 
     #[test]

@@ -33,10 +33,15 @@ pub(crate) mod test_support {
     pub(crate) fn chat_model_path() -> PathBuf {
         let dir = match std::env::var_os("ALMANAC_MODELS_DIR") {
             Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/almanac/models"),
+            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".local/share/almanac/models"),
         };
         let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-        assert!(path.exists(), "{} is missing: run scripts/install-models.sh", path.display());
+        assert!(
+            path.exists(),
+            "{} is missing: run scripts/install-models.sh",
+            path.display()
+        );
         path
     }
 

@@ -19,24 +19,34 @@ pub(crate) struct CheckedGguf {
 }
 
 pub(crate) fn open(path: &Path) -> Result<CheckedGguf> {
-    let io_error = |err: std::io::Error| Error::Io { path: path.to_path_buf(), reason: err.to_string() };
+    let io_error = |err: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        reason: err.to_string(),
+    };
     let file = match File::open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::ModelNotFound { path: path.to_path_buf() })
+            return Err(Error::ModelNotFound {
+                path: path.to_path_buf(),
+            })
         }
         Err(err) => return Err(io_error(err)),
     };
     let file_len = file.metadata().map_err(io_error)?.len();
     if file.metadata().map_err(io_error)?.is_dir() {
-        return Err(Error::Io { path: path.to_path_buf(), reason: "it is a directory".into() });
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            reason: "it is a directory".into(),
+        });
     }
     let mut reader = BufReader::new(file);
 
     let mut magic = [0u8; 4];
     let read = read_up_to(&mut reader, &mut magic).map_err(io_error)?;
     if read < magic.len() || &magic != GGUF_MAGIC {
-        return Err(Error::NotGguf { path: path.to_path_buf() });
+        return Err(Error::NotGguf {
+            path: path.to_path_buf(),
+        });
     }
     use std::io::Seek;
     reader.rewind().map_err(io_error)?;
@@ -79,18 +89,27 @@ fn header_error(path: &Path, err: candle_core::Error) -> Error {
         || detail.contains("remaining")
         || detail.contains("fill whole buffer");
     if eof {
-        Error::Truncated { path: path.to_path_buf(), detail: format!("the header ends early ({detail})") }
+        Error::Truncated {
+            path: path.to_path_buf(),
+            detail: format!("the header ends early ({detail})"),
+        }
     } else {
-        Error::Corrupt { path: path.to_path_buf(), detail: format!("bad header ({detail})") }
+        Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("bad header ({detail})"),
+        }
     }
 }
 
 fn check_tensors_fit(path: &Path, content: &Content, file_len: u64) -> Result<()> {
-    let corrupt = |detail: String| Error::Corrupt { path: path.to_path_buf(), detail };
+    let corrupt = |detail: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
     for (name, info) in &content.tensor_infos {
         let elements = info.shape.elem_count() as u64;
         let block = info.ggml_dtype.block_size() as u64;
-        if block == 0 || elements % block != 0 {
+        if block == 0 || !elements.is_multiple_of(block) {
             return Err(corrupt(format!(
                 "tensor {name} has {elements} elements, not a multiple of its block size {block}"
             )));
@@ -106,7 +125,9 @@ fn check_tensors_fit(path: &Path, content: &Content, file_len: u64) -> Result<()
         if end > file_len {
             return Err(Error::Truncated {
                 path: path.to_path_buf(),
-                detail: format!("tensor {name} ends at byte {end} but the file has {file_len} bytes"),
+                detail: format!(
+                    "tensor {name} ends at byte {end} but the file has {file_len} bytes"
+                ),
             });
         }
     }

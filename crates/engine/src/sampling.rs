@@ -42,7 +42,11 @@ impl TokenSampler {
         let logits = logits.flatten_all()?;
         let logits = if self.repeat_penalty != 1.0 && self.repeat_last_n > 0 {
             let start = history.len().saturating_sub(self.repeat_last_n);
-            candle_transformers::utils::apply_repeat_penalty(&logits, self.repeat_penalty, &history[start..])?
+            candle_transformers::utils::apply_repeat_penalty(
+                &logits,
+                self.repeat_penalty,
+                &history[start..],
+            )?
         } else {
             logits
         };
@@ -53,7 +57,10 @@ impl TokenSampler {
 fn validate(params: &GenerationParams) -> Result<()> {
     let bad = |what: String| Err(Error::InvalidParams(what));
     if !params.temperature.is_finite() || params.temperature < 0.0 {
-        return bad(format!("temperature must be 0 or more, got {}", params.temperature));
+        return bad(format!(
+            "temperature must be 0 or more, got {}",
+            params.temperature
+        ));
     }
     if let Some(p) = params.top_p {
         if !(p > 0.0 && p <= 1.0) {
@@ -64,7 +71,10 @@ fn validate(params: &GenerationParams) -> Result<()> {
         return bad("top_k must be at least 1".into());
     }
     if !params.repeat_penalty.is_finite() || params.repeat_penalty <= 0.0 {
-        return bad(format!("repeat_penalty must be above 0, got {}", params.repeat_penalty));
+        return bad(format!(
+            "repeat_penalty must be above 0, got {}",
+            params.repeat_penalty
+        ));
     }
     Ok(())
 }
@@ -86,29 +96,56 @@ mod tests {
 
     #[test]
     fn repeat_penalty_can_change_the_greedy_choice() {
-        let params = GenerationParams { repeat_penalty: 2.0, repeat_last_n: 4, ..Default::default() };
+        let params = GenerationParams {
+            repeat_penalty: 2.0,
+            repeat_last_n: 4,
+            ..Default::default()
+        };
         let mut s = TokenSampler::new(&params).unwrap();
         assert_eq!(s.sample(&logits(&[0.1, 3.0, 2.9]), &[1]).unwrap(), 2);
         // Token 1 is outside the last 4 tokens, so it is not penalised.
-        assert_eq!(s.sample(&logits(&[0.1, 3.0, 2.9]), &[1, 0, 0, 0, 0]).unwrap(), 1);
+        assert_eq!(
+            s.sample(&logits(&[0.1, 3.0, 2.9]), &[1, 0, 0, 0, 0])
+                .unwrap(),
+            1
+        );
     }
 
     #[test]
     fn same_seed_same_samples() {
-        let params = GenerationParams { temperature: 1.0, seed: 7, ..Default::default() };
+        let params = GenerationParams {
+            temperature: 1.0,
+            seed: 7,
+            ..Default::default()
+        };
         let draw = |params: &GenerationParams| {
             let mut s = TokenSampler::new(params).unwrap();
-            (0..50).map(|_| s.sample(&logits(&[1.0, 1.1, 0.9, 1.05]), &[]).unwrap()).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| s.sample(&logits(&[1.0, 1.1, 0.9, 1.05]), &[]).unwrap())
+                .collect::<Vec<_>>()
         };
         let a = draw(&params);
         assert_eq!(a, draw(&params));
-        assert!(a.iter().any(|&t| t != a[0]), "sampling at temperature 1 should vary: {a:?}");
-        assert_ne!(a, draw(&GenerationParams { seed: 8, ..params.clone() }));
+        assert!(
+            a.iter().any(|&t| t != a[0]),
+            "sampling at temperature 1 should vary: {a:?}"
+        );
+        assert_ne!(
+            a,
+            draw(&GenerationParams {
+                seed: 8,
+                ..params.clone()
+            })
+        );
     }
 
     #[test]
     fn top_k_one_is_greedy_even_when_sampling() {
-        let params = GenerationParams { temperature: 5.0, top_k: Some(1), ..Default::default() };
+        let params = GenerationParams {
+            temperature: 5.0,
+            top_k: Some(1),
+            ..Default::default()
+        };
         let mut s = TokenSampler::new(&params).unwrap();
         for _ in 0..20 {
             assert_eq!(s.sample(&logits(&[1.0, 1.2, 0.9]), &[]).unwrap(), 1);
@@ -117,7 +154,11 @@ mod tests {
 
     #[test]
     fn top_p_keeps_only_the_nucleus() {
-        let params = GenerationParams { temperature: 1.0, top_p: Some(0.5), ..Default::default() };
+        let params = GenerationParams {
+            temperature: 1.0,
+            top_p: Some(0.5),
+            ..Default::default()
+        };
         let mut s = TokenSampler::new(&params).unwrap();
         for _ in 0..20 {
             assert_eq!(s.sample(&logits(&[5.0, 0.0, 0.0]), &[]).unwrap(), 0);
@@ -127,12 +168,30 @@ mod tests {
     #[test]
     fn bad_parameters_are_rejected() {
         for params in [
-            GenerationParams { temperature: -1.0, ..Default::default() },
-            GenerationParams { temperature: f64::NAN, ..Default::default() },
-            GenerationParams { top_p: Some(0.0), ..Default::default() },
-            GenerationParams { top_p: Some(1.5), ..Default::default() },
-            GenerationParams { top_k: Some(0), ..Default::default() },
-            GenerationParams { repeat_penalty: 0.0, ..Default::default() },
+            GenerationParams {
+                temperature: -1.0,
+                ..Default::default()
+            },
+            GenerationParams {
+                temperature: f64::NAN,
+                ..Default::default()
+            },
+            GenerationParams {
+                top_p: Some(0.0),
+                ..Default::default()
+            },
+            GenerationParams {
+                top_p: Some(1.5),
+                ..Default::default()
+            },
+            GenerationParams {
+                top_k: Some(0),
+                ..Default::default()
+            },
+            GenerationParams {
+                repeat_penalty: 0.0,
+                ..Default::default()
+            },
         ] {
             assert!(TokenSampler::new(&params).is_err(), "{params:?}");
         }

@@ -17,12 +17,20 @@ pub(crate) enum Filtered {
 impl StopStringFilter {
     pub(crate) fn new(stops: &[String]) -> Self {
         let stops = stops.iter().filter(|s| !s.is_empty()).cloned().collect();
-        StopStringFilter { stops, pending: String::new() }
+        StopStringFilter {
+            stops,
+            pending: String::new(),
+        }
     }
 
     pub(crate) fn push(&mut self, text: &str) -> Filtered {
         self.pending.push_str(text);
-        if let Some(at) = self.stops.iter().filter_map(|s| self.pending.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.pending.find(s.as_str()))
+            .min()
+        {
             let before = self.pending[..at].to_string();
             self.pending.clear();
             return Filtered::Stop(before);

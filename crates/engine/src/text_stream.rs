@@ -67,8 +67,14 @@ mod tests {
         let tokenizer = crate::test_support::smollm_tokenizer();
         let text = "안녕하세요 🙂👍🏽 naïve 🇰🇷 done";
         let ids = tokenizer.encode_without_bos(text, false).unwrap();
-        let split = ids.iter().filter(|&&id| tokenizer.token_piece(id).unwrap().contains('\u{fffd}')).count();
-        assert!(split >= 4, "the text should have tokens holding part of a character");
+        let split = ids
+            .iter()
+            .filter(|&&id| tokenizer.token_piece(id).unwrap().contains('\u{fffd}'))
+            .count();
+        assert!(
+            split >= 4,
+            "the text should have tokens holding part of a character"
+        );
         let (deltas, rest) = stream(&tokenizer, &ids);
         assert_eq!(rest, "");
         assert!(deltas.iter().all(|d| !d.contains('\u{fffd}')), "{deltas:?}");
@@ -86,6 +92,9 @@ mod tests {
             .expect("the flamingo emoji spans several tokens");
         let (deltas, rest) = stream(&tokenizer, &ids[..cut]);
         assert_eq!(deltas.concat(), "ok");
-        assert!(rest.starts_with(' ') && rest.ends_with('\u{fffd}'), "{rest:?}");
+        assert!(
+            rest.starts_with(' ') && rest.ends_with('\u{fffd}'),
+            "{rest:?}"
+        );
     }
 }

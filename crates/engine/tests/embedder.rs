@@ -10,14 +10,17 @@ use common::cosine;
 
 fn embedder() -> &'static Embedder {
     static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
-    EMBEDDER.get_or_init(|| Embedder::load(&common::embedder_dir()).unwrap_or_else(|e| panic!("{e}")))
+    EMBEDDER
+        .get_or_init(|| Embedder::load(&common::embedder_dir()).unwrap_or_else(|e| panic!("{e}")))
 }
 
 #[test]
 fn vectors_have_the_model_dimension_and_unit_length() {
     let e = embedder();
     assert_eq!(e.dim(), 384);
-    let vectors = e.embed(&["A man is eating food.", "", "Zebras graze."]).unwrap();
+    let vectors = e
+        .embed(&["A man is eating food.", "", "Zebras graze."])
+        .unwrap();
     assert_eq!(vectors.len(), 3);
     for v in &vectors {
         assert_eq!(v.len(), 384);
@@ -30,7 +33,11 @@ fn vectors_have_the_model_dimension_and_unit_length() {
 #[test]
 fn similar_sentences_are_close_and_unrelated_ones_are_not() {
     let v = embedder()
-        .embed(&["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell."])
+        .embed(&[
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            "The stock market fell.",
+        ])
         .unwrap();
     let related = cosine(&v[0], &v[1]);
     let unrelated = cosine(&v[0], &v[2]);
@@ -48,7 +55,9 @@ fn padding_and_batching_do_not_change_vectors() {
     assert!(cosine(&alone[0], &batched[1]) > 0.9999);
     assert_eq!(batched[0], batched[2]);
     // A batch size smaller than the input still keeps the order.
-    let small_batches = Embedder::load(&common::embedder_dir()).unwrap().with_batch_size(1);
+    let small_batches = Embedder::load(&common::embedder_dir())
+        .unwrap()
+        .with_batch_size(1);
     let again = small_batches.embed(&[long, short]).unwrap();
     assert!(cosine(&again[1], &alone[0]) > 0.9999);
     assert!(cosine(&again[0], &batched[0]) > 0.9999);
@@ -79,18 +88,27 @@ fn truncated_safetensors_is_named() {
     let dir = tempfile::tempdir().unwrap();
     copy_model_dir(dir.path());
     let weights = dir.path().join("model.safetensors");
-    let file = std::fs::OpenOptions::new().write(true).open(&weights).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&weights)
+        .unwrap();
     file.set_len(50_000_000).unwrap();
     let err = Embedder::load(dir.path()).unwrap_err();
     assert!(matches!(err, Error::EmbeddingModel { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains(&weights.display().to_string()), "{message}");
+    assert!(
+        message.contains(&weights.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("truncated"), "{message}");
     assert!(!message.contains('\n'));
 
     std::fs::write(&weights, b"garbage").unwrap();
     let message = Embedder::load(dir.path()).unwrap_err().to_string();
-    assert!(message.contains("model.safetensors") && message.contains("truncated"), "{message}");
+    assert!(
+        message.contains("model.safetensors") && message.contains("truncated"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -99,12 +117,20 @@ fn missing_files_are_named() {
     copy_model_dir(dir.path());
     std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
     let message = Embedder::load(dir.path()).unwrap_err().to_string();
-    assert!(message.contains("tokenizer.json") && message.contains("missing"), "{message}");
+    assert!(
+        message.contains("tokenizer.json") && message.contains("missing"),
+        "{message}"
+    );
 
     std::fs::remove_file(dir.path().join("config.json")).unwrap();
     let message = Embedder::load(dir.path()).unwrap_err().to_string();
-    assert!(message.contains("config.json") && message.contains("missing"), "{message}");
+    assert!(
+        message.contains("config.json") && message.contains("missing"),
+        "{message}"
+    );
 
-    let message = Embedder::load(&dir.path().join("nope")).unwrap_err().to_string();
+    let message = Embedder::load(&dir.path().join("nope"))
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("does not exist"), "{message}");
 }

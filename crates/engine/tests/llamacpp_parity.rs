@@ -36,7 +36,8 @@ struct GreedyCase {
 }
 
 fn fixture_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/llamacpp/smollm2-parity.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/llamacpp/smollm2-parity.json")
 }
 
 fn fixture() -> Fixture {
@@ -50,10 +51,22 @@ fn fixture() -> Fixture {
             common::CHAT_MODEL_FILE
         )
     });
-    let fixture: Fixture = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(fixture.model, common::CHAT_MODEL_FILE, "the fixture was made from another model");
-    assert!(fixture.tokenize.len() >= 100, "the fixture has only {} tokenize cases", fixture.tokenize.len());
-    assert!(!fixture.greedy.is_empty(), "the fixture has no greedy cases");
+    let fixture: Fixture =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        fixture.model,
+        common::CHAT_MODEL_FILE,
+        "the fixture was made from another model"
+    );
+    assert!(
+        fixture.tokenize.len() >= 100,
+        "the fixture has only {} tokenize cases",
+        fixture.tokenize.len()
+    );
+    assert!(
+        !fixture.greedy.is_empty(),
+        "the fixture has no greedy cases"
+    );
     fixture
 }
 
@@ -62,7 +75,11 @@ fn tokenizer_matches_llama_cpp() {
     let fixture = fixture();
     let model = common::chat_model();
     let tok = model.tokenizer();
-    let pieces = |ids: &[u32]| -> Vec<String> { ids.iter().map(|&id| tok.raw_token(id).unwrap_or("?").to_string()).collect() };
+    let pieces = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&id| tok.raw_token(id).unwrap_or("?").to_string())
+            .collect()
+    };
     let mismatches: Vec<String> = fixture
         .tokenize
         .iter()
@@ -97,11 +114,17 @@ fn chat_prompt_and_greedy_choices_match_llama_cpp() {
     for (n, case) in fixture.greedy.iter().enumerate() {
         let prompt = model.render_chat(&case.messages, true).unwrap();
         if prompt != case.prompt {
-            failures.push(format!("case {n}: rendered prompt differs\n   ours:   {prompt:?}\n   jinja2: {:?}", case.prompt));
+            failures.push(format!(
+                "case {n}: rendered prompt differs\n   ours:   {prompt:?}\n   jinja2: {:?}",
+                case.prompt
+            ));
             continue;
         }
         // llama.cpp tokenized the prompt with add_bos=False, special=True.
-        let prompt_ids = model.tokenizer().encode_without_bos(&case.prompt, true).unwrap();
+        let prompt_ids = model
+            .tokenizer()
+            .encode_without_bos(&case.prompt, true)
+            .unwrap();
         if prompt_ids != case.prompt_ids {
             failures.push(format!(
                 "case {n}: prompt ids differ\n   ours:      {prompt_ids:?}\n   llama.cpp: {:?}",
@@ -109,10 +132,23 @@ fn chat_prompt_and_greedy_choices_match_llama_cpp() {
             ));
             continue;
         }
-        assert_eq!(case.tokens.len(), case.margins.len(), "case {n}: tokens and margins differ in length");
-        let rows = model.teacher_forced_logits(&case.prompt_ids, &case.tokens).unwrap();
-        for (step, ((row, &expected), &margin)) in rows.iter().zip(&case.tokens).zip(&case.margins).enumerate() {
-            let ours = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        assert_eq!(
+            case.tokens.len(),
+            case.margins.len(),
+            "case {n}: tokens and margins differ in length"
+        );
+        let rows = model
+            .teacher_forced_logits(&case.prompt_ids, &case.tokens)
+            .unwrap();
+        for (step, ((row, &expected), &margin)) in
+            rows.iter().zip(&case.tokens).zip(&case.margins).enumerate()
+        {
+            let ours = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0 as u32;
             if ours != expected && margin > NEAR_TIE {
                 failures.push(format!(
                     "case {n} step {step}: we pick {ours} ({:?}, logit {:.3}), llama.cpp picks {expected} ({:?}, our logit {:.3}) with margin {margin:.3}",
@@ -125,5 +161,10 @@ fn chat_prompt_and_greedy_choices_match_llama_cpp() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} differences from llama.cpp:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences from llama.cpp:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

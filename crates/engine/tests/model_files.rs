@@ -5,7 +5,9 @@ mod common;
 
 use std::io::{Read, Write};
 
-use almanac_engine::{CancelFlag, ChatMessage, ChatModel, Error, GenerationParams, LoadOptions, StopReason};
+use almanac_engine::{
+    CancelFlag, ChatMessage, ChatModel, Error, GenerationParams, LoadOptions, StopReason,
+};
 
 fn load(path: &std::path::Path) -> Result<ChatModel, Error> {
     ChatModel::load(path, &LoadOptions::default())
@@ -34,7 +36,13 @@ fn wrong_magic_and_empty_file() {
     let path = dir.path().join("model.gguf");
     std::fs::write(&path, b"PK\x03\x04 this is a zip, not a model").unwrap();
     let err = load(&path).unwrap_err();
-    assert_eq!(err.to_string(), format!("model file {} is not a GGUF file: bad magic", path.display()));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "model file {} is not a GGUF file: bad magic",
+            path.display()
+        )
+    );
 
     std::fs::write(&path, b"").unwrap();
     let err = load(&path).unwrap_err();
@@ -43,7 +51,9 @@ fn wrong_magic_and_empty_file() {
 
 /// The first `len` bytes of the real model.
 fn truncated_copy(dir: &std::path::Path, len: u64) -> std::path::PathBuf {
-    let mut source = std::fs::File::open(common::chat_model_path()).unwrap().take(len);
+    let mut source = std::fs::File::open(common::chat_model_path())
+        .unwrap()
+        .take(len);
     let path = dir.join("truncated.gguf");
     let mut out = std::fs::File::create(&path).unwrap();
     std::io::copy(&mut source, &mut out).unwrap();
@@ -94,7 +104,10 @@ fn foreign_architecture_is_named() {
     let path = dir.path().join("bert.gguf");
     common::write_tiny_gguf(&path, "bert", None);
     let err = load(&path).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedArchitecture { .. }), "{err}");
+    assert!(
+        matches!(err, Error::UnsupportedArchitecture { .. }),
+        "{err}"
+    );
     let message = one_line_naming(&err, &path);
     assert!(message.contains("\"bert\""), "{message}");
 }
@@ -106,17 +119,28 @@ fn missing_chat_template_and_configured_one() {
     common::write_tiny_gguf(&path, "llama", None);
     let model = load(&path).unwrap();
     assert_eq!(model.context_length(), 128);
-    let err = model.render_chat(&[ChatMessage::user("hi")], true).unwrap_err();
+    let err = model
+        .render_chat(&[ChatMessage::user("hi")], true)
+        .unwrap_err();
     assert!(matches!(err, Error::NoChatTemplate { .. }), "{err}");
     one_line_naming(&err, &path);
 
     let opts = LoadOptions {
-        chat_template: Some("{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}".into()),
+        chat_template: Some(
+            "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}".into(),
+        ),
         context_length: Some(100_000),
     };
     let model = ChatModel::load(&path, &opts).unwrap();
-    assert_eq!(model.context_length(), 128, "never above the model's own window");
-    assert_eq!(model.render_chat(&[ChatMessage::user("hi")], true).unwrap(), "[user]hi");
+    assert_eq!(
+        model.context_length(),
+        128,
+        "never above the model's own window"
+    );
+    assert_eq!(
+        model.render_chat(&[ChatMessage::user("hi")], true).unwrap(),
+        "[user]hi"
+    );
 }
 
 #[test]
@@ -124,16 +148,37 @@ fn tiny_model_generates_within_its_limits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     common::write_tiny_gguf(&path, "llama", Some("{{ messages[0].content }}"));
-    let mut model = ChatModel::load(&path, &LoadOptions { context_length: Some(40), ..Default::default() }).unwrap();
-    let prompt = model.render_chat(&[ChatMessage::user("hello there")], true).unwrap();
+    let mut model = ChatModel::load(
+        &path,
+        &LoadOptions {
+            context_length: Some(40),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let prompt = model
+        .render_chat(&[ChatMessage::user("hello there")], true)
+        .unwrap();
     assert_eq!(prompt, "hello there");
 
-    let params = GenerationParams { max_tokens: 1000, temperature: 1.0, seed: 3, ..Default::default() };
+    let params = GenerationParams {
+        max_tokens: 1000,
+        temperature: 1.0,
+        seed: 3,
+        ..Default::default()
+    };
     let mut text = String::new();
-    let generation = model.generate(&prompt, &params, &CancelFlag::default(), &mut |d| text.push_str(d)).unwrap();
+    let generation = model
+        .generate(&prompt, &params, &CancelFlag::default(), &mut |d| {
+            text.push_str(d)
+        })
+        .unwrap();
     assert_eq!(text, generation.text);
     assert!(
-        matches!(generation.stop_reason, StopReason::ContextFull | StopReason::EndOfTurn),
+        matches!(
+            generation.stop_reason,
+            StopReason::ContextFull | StopReason::EndOfTurn
+        ),
         "{generation:?}"
     );
     if generation.stop_reason == StopReason::ContextFull {

@@ -24,7 +24,10 @@ pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     let bpe = BPE::builder()
-        .vocab_and_merges(ids.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .vocab_and_merges(
+            ids.into_iter().collect::<tokenizers::models::bpe::Vocab>(),
+            merges,
+        )
         .ignore_merges(spec.ignore_merges)
         .build()
         .map_err(|e| Error::Tokenizer(format!("cannot build the BPE model: {e}")))?;

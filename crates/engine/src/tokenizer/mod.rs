@@ -90,7 +90,11 @@ impl GgufTokenizer {
             .unwrap_or(vocab.model == VocabModel::SentencePiece || llama3_family)
             && vocab.bos.is_some();
 
-        let mut end_of_turn: Vec<u32> = vocab.eos.into_iter().chain(vocab.extra_end_ids.iter().copied()).collect();
+        let mut end_of_turn: Vec<u32> = vocab
+            .eos
+            .into_iter()
+            .chain(vocab.extra_end_ids.iter().copied())
+            .collect();
         for (id, text) in vocab.tokens.iter().enumerate() {
             if END_OF_TURN_TEXTS.contains(&text.as_str()) && vocab.types[id] != TokenType::Normal {
                 end_of_turn.push(id as u32);
@@ -126,21 +130,31 @@ impl GgufTokenizer {
 
     /// Tokens for `text` and nothing else: llama.cpp's `tokenize(text, add_special=false, parse_special)`.
     pub fn encode_without_bos(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
-        let tokenizer = if parse_special { &self.parsing_special } else { &self.literal };
-        let encoding = tokenizer.encode_fast(text, false).map_err(tokenizer_error)?;
+        let tokenizer = if parse_special {
+            &self.parsing_special
+        } else {
+            &self.literal
+        };
+        let encoding = tokenizer
+            .encode_fast(text, false)
+            .map_err(tokenizer_error)?;
         Ok(encoding.get_ids().to_vec())
     }
 
     /// Text of `ids`, leaving out control tokens (as llama.cpp's detokenizer does by default).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.check_ids(ids)?;
-        self.parsing_special.decode(ids, true).map_err(tokenizer_error)
+        self.parsing_special
+            .decode(ids, true)
+            .map_err(tokenizer_error)
     }
 
     /// Text of `ids` with control tokens written out.
     pub fn decode_with_special(&self, ids: &[u32]) -> Result<String> {
         self.check_ids(ids)?;
-        self.parsing_special.decode(ids, false).map_err(tokenizer_error)
+        self.parsing_special
+            .decode(ids, false)
+            .map_err(tokenizer_error)
     }
 
     fn check_ids(&self, ids: &[u32]) -> Result<()> {

@@ -11,8 +11,7 @@ use tokenizers::SplitDelimiterBehavior;
 
 use crate::error::{Error, Result};
 
-const GPT2: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 
 const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
@@ -29,7 +28,10 @@ pub(crate) struct PreTokenizerSpec {
 
 /// Maps a `tokenizer.ggml.pre` name (None when absent) to llama.cpp's regex list.
 pub(crate) fn spec_for(pre: Option<&str>) -> Result<PreTokenizerSpec> {
-    let spec = |regexes: Vec<&'static str>, ignore_merges| PreTokenizerSpec { regexes, ignore_merges };
+    let spec = |regexes: Vec<&'static str>, ignore_merges| PreTokenizerSpec {
+        regexes,
+        ignore_merges,
+    };
     let name = pre.unwrap_or("default");
     Ok(match name {
         // llama.cpp's fallback when the converter recorded no pre-tokenizer.
@@ -40,8 +42,9 @@ pub(crate) fn spec_for(pre: Option<&str>) -> Result<PreTokenizerSpec> {
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
         | "lfm2" => spec(vec![LLAMA3], true),
         "dbrx" | "smaug-bpe" => spec(vec![LLAMA3], false),
-        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
-        | "minerva-7b" => spec(vec![r"\p{N}", GPT2], false),
+        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => {
+            spec(vec![r"\p{N}", GPT2], false)
+        }
         "gpt-2" | "gpt2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
         | "jina-v2-de" | "a.x-4.0" | "mellum" | "mpt" | "olmo" | "jais" | "exaone4" => {
             spec(vec![GPT2], false)
@@ -64,7 +67,11 @@ pub(crate) fn build(spec: &PreTokenizerSpec) -> Result<PreTokenizerWrapper> {
             SplitDelimiterBehavior::Isolated,
             false,
         )
-        .map_err(|e| Error::Tokenizer(format!("pre-tokenizer regex {regex:?} does not compile: {e}")))?;
+        .map_err(|e| {
+            Error::Tokenizer(format!(
+                "pre-tokenizer regex {regex:?} does not compile: {e}"
+            ))
+        })?;
         steps.push(split.into());
     }
     steps.push(ByteLevel::new(false, false, false).into());
@@ -91,7 +98,10 @@ mod tests {
     #[test]
     fn smollm_splits_every_digit_then_applies_gpt2_rules() {
         // Ġ is the byte-level image of a space.
-        assert_eq!(pieces("smollm", "Hello world 123"), ["Hello", "Ġworld", "Ġ", "1", "2", "3"]);
+        assert_eq!(
+            pieces("smollm", "Hello world 123"),
+            ["Hello", "Ġworld", "Ġ", "1", "2", "3"]
+        );
         assert_eq!(pieces("smollm", "I'm ok"), ["I", "'m", "Ġok"]);
     }
 
@@ -102,7 +112,10 @@ mod tests {
 
     #[test]
     fn llama3_groups_digits_by_three_and_newlines() {
-        assert_eq!(pieces("llama-bpe", "12345\n\nHi"), ["123", "45", "ĊĊ", "Hi"]);
+        assert_eq!(
+            pieces("llama-bpe", "12345\n\nHi"),
+            ["123", "45", "ĊĊ", "Hi"]
+        );
     }
 
     #[test]

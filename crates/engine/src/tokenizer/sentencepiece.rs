@@ -28,7 +28,10 @@ pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
     let merges = merges_from_scores(&vocab.tokens, &vocab.scores, &ids);
     let unk = vocab.tokens[vocab.unk.unwrap_or(0) as usize].clone();
     let bpe = BPE::builder()
-        .vocab_and_merges(ids.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .vocab_and_merges(
+            ids.into_iter().collect::<tokenizers::models::bpe::Vocab>(),
+            merges,
+        )
         .unk_token(unk)
         .fuse_unk(true)
         .byte_fallback(true)
@@ -37,7 +40,8 @@ pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
     let mut tokenizer = Tokenizer::new(bpe);
 
     let replace = |from: &str, to: &str| {
-        Replace::new(from, to).map_err(|e| Error::Tokenizer(format!("cannot build a replace step: {e}")))
+        Replace::new(from, to)
+            .map_err(|e| Error::Tokenizer(format!("cannot build a replace step: {e}")))
     };
     // The normalizer runs on each stretch of text between special tokens, so the prefix space is
     // added at the start and after every special token, as llama.cpp does.
@@ -82,7 +86,11 @@ pub(crate) fn merges_from_scores(
             })
             .collect();
         local.sort_by_key(|&(l, r, _, _)| (l, r));
-        merges.extend(local.into_iter().map(|(_, _, l, r)| (l.to_string(), r.to_string(), score)));
+        merges.extend(
+            local
+                .into_iter()
+                .map(|(_, _, l, r)| (l.to_string(), r.to_string(), score)),
+        );
     }
     // Stable sort: equal scores stay in the order built above.
     merges.sort_by(|a, b| b.2.total_cmp(&a.2));

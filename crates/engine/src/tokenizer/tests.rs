@@ -9,7 +9,10 @@ use super::*;
 fn content(entries: Vec<(&str, Value)>) -> Content {
     Content {
         magic: VersionedMagic::GgufV3,
-        metadata: entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<HashMap<_, _>>(),
+        metadata: entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<HashMap<_, _>>(),
         tensor_infos: HashMap::new(),
         tensor_data_offset: 0,
     }
@@ -70,8 +73,14 @@ fn spm_tokenizer(add_bos: bool) -> GgufTokenizer {
     GgufTokenizer::from_gguf(&content(vec![
         ("tokenizer.ggml.model", Value::String("llama".into())),
         ("tokenizer.ggml.tokens", strings(&tokens)),
-        ("tokenizer.ggml.scores", Value::Array(scores.into_iter().map(Value::F32).collect())),
-        ("tokenizer.ggml.token_type", Value::Array(types.into_iter().map(Value::I32).collect())),
+        (
+            "tokenizer.ggml.scores",
+            Value::Array(scores.into_iter().map(Value::F32).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        ),
         ("tokenizer.ggml.bos_token_id", Value::U32(1)),
         ("tokenizer.ggml.eos_token_id", Value::U32(2)),
         ("tokenizer.ggml.unknown_token_id", Value::U32(0)),
@@ -81,7 +90,9 @@ fn spm_tokenizer(add_bos: bool) -> GgufTokenizer {
 }
 
 fn pieces_of(tok: &GgufTokenizer, ids: &[u32]) -> Vec<String> {
-    ids.iter().map(|&id| tok.raw_token(id).unwrap().to_string()).collect()
+    ids.iter()
+        .map(|&id| tok.raw_token(id).unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -97,7 +108,10 @@ fn sentencepiece_merges_follow_scores_and_prefix_space() {
 fn sentencepiece_falls_back_to_bytes_and_decodes_them() {
     let tok = spm_tokenizer(false);
     let ids = tok.encode("hello é", true).unwrap();
-    assert_eq!(pieces_of(&tok, &ids), ["\u{2581}hello", "\u{2581}", "<0xC3>", "<0xA9>"]);
+    assert_eq!(
+        pieces_of(&tok, &ids),
+        ["\u{2581}hello", "\u{2581}", "<0xC3>", "<0xA9>"]
+    );
     assert_eq!(tok.decode(&ids).unwrap(), "hello é");
 }
 
@@ -118,7 +132,8 @@ fn sentencepiece_special_tokens_and_bos() {
 
 /// GPT-2's reversible map from bytes to printable characters.
 fn byte_alphabet() -> Vec<char> {
-    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     let mut next = 256;
     (0..=255u32)
         .map(|b| {
@@ -134,13 +149,19 @@ fn byte_alphabet() -> Vec<char> {
 }
 
 fn bpe_content(pre: Option<&str>) -> Content {
-    let mut tokens = vec!["<|endoftext|>".to_string(), "<|im_start|>".into(), "<|im_end|>".into()];
+    let mut tokens = vec![
+        "<|endoftext|>".to_string(),
+        "<|im_start|>".into(),
+        "<|im_end|>".into(),
+    ];
     let mut types = vec![3, 3, 3];
     for c in byte_alphabet() {
         tokens.push(c.to_string());
         types.push(1);
     }
-    let merges = ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld", "1 2"];
+    let merges = [
+        "h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld", "1 2",
+    ];
     for m in merges {
         tokens.push(m.replace(' ', ""));
         types.push(1);
@@ -148,7 +169,10 @@ fn bpe_content(pre: Option<&str>) -> Content {
     let mut entries = vec![
         ("tokenizer.ggml.model", Value::String("gpt2".into())),
         ("tokenizer.ggml.tokens", strings(&tokens)),
-        ("tokenizer.ggml.token_type", Value::Array(types.into_iter().map(Value::I32).collect())),
+        (
+            "tokenizer.ggml.token_type",
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        ),
         ("tokenizer.ggml.merges", strings(&merges.map(String::from))),
         ("tokenizer.ggml.bos_token_id", Value::U32(1)),
         ("tokenizer.ggml.eos_token_id", Value::U32(2)),
@@ -170,7 +194,10 @@ fn byte_level_merges_and_special_tokens() {
     let ids = tok.encode("hello world<|im_end|>", true).unwrap();
     assert_eq!(pieces_of(&tok, &ids), ["hello", "Ġworld", "<|im_end|>"]);
     assert_eq!(tok.decode(&ids).unwrap(), "hello world");
-    assert_eq!(tok.decode_with_special(&ids).unwrap(), "hello world<|im_end|>");
+    assert_eq!(
+        tok.decode_with_special(&ids).unwrap(),
+        "hello world<|im_end|>"
+    );
 
     let literal = tok.encode("<|im_end|>", false).unwrap();
     assert!(literal.len() > 1 && !literal.contains(&2), "{literal:?}");
@@ -181,7 +208,10 @@ fn byte_level_merges_and_special_tokens() {
 fn byte_level_digits_depend_on_the_pre_tokenizer() {
     // smollm splits digits one by one, so the "12" merge never applies; gpt-2 keeps the run.
     let smollm = bpe_tokenizer(Some("smollm"));
-    assert_eq!(pieces_of(&smollm, &smollm.encode("12", true).unwrap()), ["1", "2"]);
+    assert_eq!(
+        pieces_of(&smollm, &smollm.encode("12", true).unwrap()),
+        ["1", "2"]
+    );
     let gpt2 = bpe_tokenizer(Some("gpt-2"));
     assert_eq!(pieces_of(&gpt2, &gpt2.encode("12", true).unwrap()), ["12"]);
 }
@@ -200,7 +230,10 @@ fn byte_level_round_trips_multibyte_text() {
 fn end_of_turn_and_special_strings() {
     let tok = bpe_tokenizer(Some("smollm"));
     assert_eq!(tok.end_of_turn_ids(), &[0, 2]);
-    assert_eq!(tok.special_token_strings(), ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]);
+    assert_eq!(
+        tok.special_token_strings(),
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    );
     assert_eq!(tok.token_piece(2).as_deref(), Some("<|im_end|>"));
     assert_eq!(tok.token_piece(99_999), None);
     assert!(tok.decode(&[99_999]).is_err());
@@ -209,7 +242,10 @@ fn end_of_turn_and_special_strings() {
 #[test]
 fn unknown_pre_tokenizer_and_model_are_errors() {
     let err = GgufTokenizer::from_gguf(&bpe_content(Some("martian"))).unwrap_err();
-    assert!(err.to_string().contains("pre-tokenizer \"martian\""), "{err}");
+    assert!(
+        err.to_string().contains("pre-tokenizer \"martian\""),
+        "{err}"
+    );
     let err = GgufTokenizer::from_gguf(&content(vec![(
         "tokenizer.ggml.model",
         Value::String("t5".into()),
@@ -223,7 +259,10 @@ fn sentencepiece_byte_fallback_streams_whole_characters() {
     let tok = spm_tokenizer(false);
     let ids = tok.encode("hello é world", true).unwrap();
     let mut decoder = crate::text_stream::IncrementalDecoder::default();
-    let mut deltas: Vec<String> = ids.iter().map(|&id| decoder.push(&tok, id).unwrap()).collect();
+    let mut deltas: Vec<String> = ids
+        .iter()
+        .map(|&id| decoder.push(&tok, id).unwrap())
+        .collect();
     deltas.push(decoder.finish(&tok).unwrap());
     assert!(deltas.iter().all(|d| !d.contains('\u{fffd}')), "{deltas:?}");
     assert_eq!(deltas.concat(), "hello é world");

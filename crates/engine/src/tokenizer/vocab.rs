@@ -31,7 +31,10 @@ impl TokenType {
 
     /// Tokens that llama.cpp cuts out of the text before BPE runs.
     pub fn is_added(self) -> bool {
-        matches!(self, TokenType::Unknown | TokenType::Control | TokenType::UserDefined)
+        matches!(
+            self,
+            TokenType::Unknown | TokenType::Control | TokenType::UserDefined
+        )
     }
 }
 
@@ -65,7 +68,9 @@ fn strings(values: &[Value], key: &str) -> Result<Vec<String>> {
         .iter()
         .map(|v| match v {
             Value::String(s) => Ok(s.clone()),
-            _ => Err(Error::Tokenizer(format!("{key} holds a value that is not a string"))),
+            _ => Err(Error::Tokenizer(format!(
+                "{key} holds a value that is not a string"
+            ))),
         })
         .collect()
 }
@@ -106,9 +111,10 @@ impl GgufVocab {
             None => vec![TokenType::Normal; n],
         };
         let scores = match md::array(content, "tokenizer.ggml.scores") {
-            Some(values) if values.len() == n => {
-                values.iter().map(|v| md::value_as_f32(v).unwrap_or(0.0)).collect()
-            }
+            Some(values) if values.len() == n => values
+                .iter()
+                .map(|v| md::value_as_f32(v).unwrap_or(0.0))
+                .collect(),
             Some(values) => {
                 return Err(Error::Tokenizer(format!(
                     "tokenizer.ggml.scores has {} entries but there are {n} tokens",
@@ -122,20 +128,25 @@ impl GgufVocab {
             None => Vec::new(),
         };
         if model == VocabModel::BytePair && merges.is_empty() {
-            return Err(Error::Tokenizer("tokenizer.ggml.merges is missing for a gpt2 tokenizer".into()));
+            return Err(Error::Tokenizer(
+                "tokenizer.ggml.merges is missing for a gpt2 tokenizer".into(),
+            ));
         }
         if model == VocabModel::SentencePiece && scores.is_empty() {
-            return Err(Error::Tokenizer("tokenizer.ggml.scores is missing for a llama tokenizer".into()));
+            return Err(Error::Tokenizer(
+                "tokenizer.ggml.scores is missing for a llama tokenizer".into(),
+            ));
         }
         let id = |key: &str| {
             md::integer(content, key)
                 .filter(|&id| (id as usize) < n)
                 .map(|id| id as u32)
         };
-        let mut extra_end_ids: Vec<u32> = ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
-            .iter()
-            .filter_map(|key| id(key))
-            .collect();
+        let mut extra_end_ids: Vec<u32> =
+            ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
+                .iter()
+                .filter_map(|key| id(key))
+                .collect();
         extra_end_ids.dedup();
         // llama.cpp's default: SentencePiece models add a prefix space, byte-level ones do not.
         let spm = model == VocabModel::SentencePiece;
@@ -145,7 +156,8 @@ impl GgufVocab {
             eos: id("tokenizer.ggml.eos_token_id"),
             unk: id("tokenizer.ggml.unknown_token_id"),
             add_bos: md::boolean(content, "tokenizer.ggml.add_bos_token"),
-            add_space_prefix: md::boolean(content, "tokenizer.ggml.add_space_prefix").unwrap_or(spm),
+            add_space_prefix: md::boolean(content, "tokenizer.ggml.add_space_prefix")
+                .unwrap_or(spm),
             model,
             tokens,
             types,
