@@ -50,3 +50,15 @@ pub(crate) mod test_support {
         crate::GgufTokenizer::from_gguf(&checked.content).unwrap()
     }
 }
+
+/// The loaded models are meant to be shared across threads (behind a mutex for `ChatModel`,
+/// whose generation needs `&mut`).
+#[allow(dead_code)]
+fn assert_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ChatModel>();
+    send_sync::<Embedder>();
+    send_sync::<GgufTokenizer>();
+    send_sync::<CancelFlag>();
+    send_sync::<Generation>();
+}

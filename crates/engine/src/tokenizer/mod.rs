@@ -58,7 +58,13 @@ fn tokenizer_error(err: impl std::fmt::Display) -> Error {
 
 impl GgufTokenizer {
     pub fn from_gguf(content: &Content) -> Result<Self> {
-        let vocab = GgufVocab::from_gguf(content)?;
+        let mut vocab = GgufVocab::from_gguf(content)?;
+        // As llama.cpp does, an end-of-turn marker stored as an ordinary token is a control token.
+        for (text, ty) in vocab.tokens.iter().zip(vocab.types.iter_mut()) {
+            if END_OF_TURN_TEXTS.contains(&text.as_str()) {
+                *ty = TokenType::Control;
+            }
+        }
         let mut parsing_special = match vocab.model {
             VocabModel::BytePair => byte_level::build(&vocab)?,
             VocabModel::SentencePiece => sentencepiece::build(&vocab)?,
@@ -96,7 +102,7 @@ impl GgufTokenizer {
             .chain(vocab.extra_end_ids.iter().copied())
             .collect();
         for (id, text) in vocab.tokens.iter().enumerate() {
-            if END_OF_TURN_TEXTS.contains(&text.as_str()) && vocab.types[id] != TokenType::Normal {
+            if END_OF_TURN_TEXTS.contains(&text.as_str()) {
                 end_of_turn.push(id as u32);
             }
         }

@@ -267,3 +267,18 @@ fn sentencepiece_byte_fallback_streams_whole_characters() {
     assert!(deltas.iter().all(|d| !d.contains('\u{fffd}')), "{deltas:?}");
     assert_eq!(deltas.concat(), "hello é world");
 }
+
+#[test]
+fn end_of_turn_markers_stored_as_normal_tokens_become_control() {
+    let mut c = bpe_content(Some("smollm"));
+    // An older conversion that typed every token as normal.
+    let n = match c.metadata.get("tokenizer.ggml.tokens") {
+        Some(Value::Array(tokens)) => tokens.len(),
+        _ => unreachable!(),
+    };
+    c.metadata.insert("tokenizer.ggml.token_type".into(), Value::Array(vec![Value::I32(1); n]));
+    let tok = GgufTokenizer::from_gguf(&c).unwrap();
+    assert_eq!(tok.end_of_turn_ids(), &[0, 2]);
+    assert_eq!(tok.encode("hi<|im_end|>", true).unwrap().last(), Some(&2));
+    assert_eq!(tok.special_token_strings(), ["<|endoftext|>", "<|im_end|>"]);
+}
