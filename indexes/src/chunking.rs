@@ -237,7 +237,7 @@ fn fence_marker(line: &str) -> Option<(u8, usize)> {
     if indent > 3 {
         return None;
     }
-    let rest = line[indent..].as_bytes();
+    let rest = &line.as_bytes()[indent..];
     let ch = *rest.first()?;
     if ch != b'`' && ch != b'~' {
         return None;
@@ -521,10 +521,10 @@ fn segments(text: &str, start: usize, end: usize) -> Vec<(usize, usize, Boundary
     }
     push_trimmed(para, start, seg, para.len(), Boundary::Line, &mut out);
     // A line break right after a sentence end is a sentence boundary.
-    for k in 0..out.len() {
-        let (s, e, _) = out[k];
+    for seg in &mut out {
+        let (s, e, _) = *seg;
         if text[s..e].trim_end_matches(CLOSERS).ends_with(['.', '!', '?', '\u{3002}', '\u{ff01}', '\u{ff1f}']) {
-            out[k].2 = Boundary::Sentence;
+            seg.2 = Boundary::Sentence;
         }
     }
     out

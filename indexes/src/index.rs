@@ -582,7 +582,8 @@ mod tests {
         // A long text: the fragment, widened over trailing punctuation, with ellipses.
         let text = format!("{}needle, here. {}", "hay ".repeat(100), "straw ".repeat(100));
         let at = text.find("needle").unwrap();
-        let s = marked_snippet(&text, at - 8..at + 6, &[8..14]);
+        let marks = [std::ops::Range { start: 8, end: 14 }];
+        let s = marked_snippet(&text, at - 8..at + 6, &marks);
         assert_eq!(s, "…hay hay <b>needle</b>,…");
         let long = "word ".repeat(100);
         let lead = leading_snippet(&long);

@@ -348,15 +348,13 @@ impl TextIndex {
         let mut columns = HashMap::new();
         let mut out = Vec::with_capacity(n);
         for (score, addr) in top {
-            if !columns.contains_key(&addr.segment_ord) {
-                let column = searcher
-                    .segment_reader(addr.segment_ord)
-                    .fast_fields()
-                    .u64("chunk_id")
-                    .map_err(|e| self.err(e))?;
-                columns.insert(addr.segment_ord, column);
-            }
-            let Some(id) = columns.get(&addr.segment_ord).and_then(|c| c.first(addr.doc_id)) else { continue };
+            let column = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    searcher.segment_reader(addr.segment_ord).fast_fields().u64("chunk_id").map_err(|e| self.err(e))?,
+                ),
+            };
+            let Some(id) = column.first(addr.doc_id) else { continue };
             if self.pending_deleted.contains(&id) {
                 continue;
             }

