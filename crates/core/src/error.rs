@@ -17,9 +17,9 @@ pub enum Error {
     Binary { path: PathBuf },
     #[error("{}: {size} bytes is over the {limit}-byte limit for one document", path.display())]
     TooLarge { path: PathBuf, size: u64, limit: u64 },
-    #[error("{}: unsupported file type; supported: {}", path.display(), crate::ingest::SUPPORTED_EXTENSIONS.join(", "))]
+    #[error("{}: unsupported file type; supported: {}", path.display(), crate::ingest::extension_list(", "))]
     Unsupported { path: PathBuf },
-    #[error("no {} files found in {}", crate::ingest::SUPPORTED_EXTENSIONS.join(" or "), path.display())]
+    #[error("no {} files found in {}", crate::ingest::extension_list(" or "), path.display())]
     NothingToIngest { path: PathBuf },
     #[error("settings file {}: {message}", path.display())]
     Settings { path: PathBuf, message: String },

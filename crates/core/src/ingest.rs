@@ -11,6 +11,11 @@ use crate::{Error, IngestEvent, Result, Settings};
 
 pub const SUPPORTED_EXTENSIONS: &[&str] = &["txt", "md"];
 
+/// ".txt or .md", for messages.
+pub(crate) fn extension_list(separator: &str) -> String {
+    SUPPORTED_EXTENSIONS.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(separator)
+}
+
 /// Chunks embedded per batch: large enough to keep the matrix multiplications efficient.
 const EMBED_BATCH: usize = 32;
 
