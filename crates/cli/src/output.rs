@@ -44,7 +44,7 @@ pub fn answer_json(answer: &Answer) -> Value {
             json!({
                 "n": p.n, "title": p.title, "path": p.path, "heading": p.heading,
                 "location": p.location(), "line_start": p.line_start, "line_end": p.line_end,
-                "snippet": p.snippet, "score": p.score,
+                "snippet": p.snippet, "snippet_html": p.snippet_html, "date": p.date, "score": p.score,
                 "bm25": p.bm25, "bm25_rank": p.bm25_rank, "vector": p.vector, "vector_rank": p.vector_rank,
                 "cited": answer.cited.contains(&p.n),
             })

@@ -22,6 +22,6 @@ pub use error::{Error, Result};
 pub use events::{AnswerEvent, IngestEvent};
 pub use ingest::{IngestReport, SUPPORTED_EXTENSIONS};
 pub use paths::Paths;
-pub use prompt::{PromptParts, SYSTEM_INSTRUCTIONS};
+pub use prompt::{FittedPrompt, PromptParts, SYSTEM_INSTRUCTIONS};
 pub use retrieval::{Passage, Retrieval};
 pub use settings::Settings;

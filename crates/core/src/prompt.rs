@@ -70,11 +70,12 @@ impl PromptParts<'_> {
     }
 }
 
-/// `[n] title — location — date` and the passage between markers that say it is untrusted.
+/// `[n] title — path, location — date` and the passage between markers that say it is untrusted.
 fn quote_source(passage: &Passage) -> String {
     let n = passage.n;
+    let date = passage.date.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
     format!(
-        "[{n}] {} — {} — {}\n<<<BEGIN UNTRUSTED SOURCE {n}>>>\n{}\n<<<END UNTRUSTED SOURCE {n}>>>\n\n",
+        "[{n}] {} — {}, {}{date}\n<<<BEGIN UNTRUSTED SOURCE {n}>>>\n{}\n<<<END UNTRUSTED SOURCE {n}>>>\n\n",
         passage.title,
         passage.path,
         passage.location(),

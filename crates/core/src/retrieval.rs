@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use almanac_engine::Embedder;
-use almanac_indexes::{Hit, Index, SearchMode, SearchQuery};
+use almanac_indexes::{snippet_to_plain, Hit, Index, SearchMode, SearchQuery};
 use serde::Serialize;
 
 use crate::{Result, Settings};
@@ -38,8 +38,13 @@ pub struct Passage {
     pub heading: String,
     pub line_start: usize,
     pub line_end: usize,
+    /// The best sentences of the passage, plain text.
     pub snippet: String,
+    /// The same with the query's terms marked `<b>…</b>` and everything else HTML-escaped.
+    pub snippet_html: String,
     pub text: String,
+    /// The document's modification date (YYYY-MM-DD), when known.
+    pub date: Option<String>,
     /// Reciprocal-rank-fusion score: the ranking that ordered the sources.
     pub score: f32,
     pub bm25: Option<f32>,
@@ -57,8 +62,10 @@ impl Passage {
             heading: hit.heading,
             line_start: hit.line_start,
             line_end: hit.line_end,
-            snippet: hit.snippet,
+            snippet: snippet_to_plain(&hit.snippet),
+            snippet_html: hit.snippet,
             text: hit.text,
+            date: hit.modified.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|d| d.format("%Y-%m-%d").to_string()),
             score: hit.fused,
             bm25: hit.bm25,
             bm25_rank: hit.bm25_rank,
