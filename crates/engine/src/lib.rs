@@ -1,6 +1,22 @@
 //! Almanac's inference engine: Llama-architecture GGUF chat models on candle (tokenizer and chat
 //! template rebuilt from the file's metadata, sampling, streaming) and BERT-family sentence
 //! embeddings.
+//!
+//! ```no_run
+//! use almanac_engine::{CancelFlag, ChatMessage, ChatModel, Embedder, GenerationParams, LoadOptions};
+//! # fn main() -> almanac_engine::Result<()> {
+//! let mut model = ChatModel::load("SmolLM2-135M-Instruct.Q4_1.gguf".as_ref(), &LoadOptions::default())?;
+//! let prompt = model.render_chat(&[ChatMessage::user("What is the capital of France?")], true)?;
+//! let params = GenerationParams { max_tokens: 64, stop: vec!["\n\n".into()], ..Default::default() };
+//! let reply = model.generate(&prompt, &params, &CancelFlag::default(), &mut |delta| print!("{delta}"))?;
+//! println!("\n{:?} after {} tokens", reply.stop_reason, reply.generated_tokens);
+//!
+//! let embedder = Embedder::load("all-MiniLM-L6-v2".as_ref())?;
+//! let vectors = embedder.embed(&["first passage", "second passage"])?;
+//! assert_eq!(vectors[0].len(), embedder.dim());
+//! # Ok(())
+//! # }
+//! ```
 
 mod chat_model;
 mod chat_template;
@@ -24,6 +40,18 @@ pub use tokenizer::{GgufTokenizer, TokenType};
 
 /// The longest context candle's quantized Llama supports.
 pub const MAX_CONTEXT_LENGTH: usize = candle_transformers::models::quantized_llama::MAX_SEQ_LEN;
+
+/// The loaded models are meant to be shared across threads (behind a mutex for `ChatModel`,
+/// whose generation needs `&mut`).
+#[allow(dead_code)]
+fn assert_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ChatModel>();
+    send_sync::<Embedder>();
+    send_sync::<GgufTokenizer>();
+    send_sync::<CancelFlag>();
+    send_sync::<Generation>();
+}
 
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -49,16 +77,4 @@ pub(crate) mod test_support {
         let checked = crate::model_file::open(&chat_model_path()).unwrap();
         crate::GgufTokenizer::from_gguf(&checked.content).unwrap()
     }
-}
-
-/// The loaded models are meant to be shared across threads (behind a mutex for `ChatModel`,
-/// whose generation needs `&mut`).
-#[allow(dead_code)]
-fn assert_thread_safe() {
-    fn send_sync<T: Send + Sync>() {}
-    send_sync::<ChatModel>();
-    send_sync::<Embedder>();
-    send_sync::<GgufTokenizer>();
-    send_sync::<CancelFlag>();
-    send_sync::<Generation>();
 }

@@ -276,7 +276,10 @@ fn end_of_turn_markers_stored_as_normal_tokens_become_control() {
         Some(Value::Array(tokens)) => tokens.len(),
         _ => unreachable!(),
     };
-    c.metadata.insert("tokenizer.ggml.token_type".into(), Value::Array(vec![Value::I32(1); n]));
+    c.metadata.insert(
+        "tokenizer.ggml.token_type".into(),
+        Value::Array(vec![Value::I32(1); n]),
+    );
     let tok = GgufTokenizer::from_gguf(&c).unwrap();
     assert_eq!(tok.end_of_turn_ids(), &[0, 2]);
     assert_eq!(tok.encode("hi<|im_end|>", true).unwrap().last(), Some(&2));
