@@ -216,7 +216,9 @@ impl Index {
         Self::open_with(dir, dim, HnswParams::default())
     }
 
-    /// [`Index::open`] with explicit vector graph parameters (they apply to points inserted from now on).
+    /// [`Index::open`] with explicit vector graph parameters: `ef_search` applies at once,
+    /// `max_nb_connection` and `ef_construction` when the graph is next built from scratch (a loaded
+    /// graph keeps the ones it was built with).
     pub fn open_with(dir: &Path, dim: usize, params: HnswParams) -> Result<Index> {
         if dim == 0 {
             return Err(Error::InvalidInput(format!("index {}: dim must be at least 1", dir.display())));
@@ -482,7 +484,11 @@ fn escape_html(s: &str, out: &mut String) {
 /// when that is short, else over the punctuation right after it, with "…" where text was cut.
 fn marked_snippet(text: &str, range: std::ops::Range<usize>, highlighted: &[std::ops::Range<usize>]) -> String {
     let full = text.trim_end().len();
-    if range.start > range.end || range.end > text.len() {
+    if range.start > range.end
+        || range.end > text.len()
+        || !text.is_char_boundary(range.start)
+        || !text.is_char_boundary(range.end)
+    {
         return leading_snippet(text);
     }
     let (start, end) = if text[..full].chars().count() <= SNIPPET_CHARS + SNIPPET_CHARS / 5 {
@@ -491,9 +497,17 @@ fn marked_snippet(text: &str, range: std::ops::Range<usize>, highlighted: &[std:
         let tail = text[range.end..].find(char::is_whitespace).map_or(text.len(), |i| range.end + i);
         (range.start, tail.min(full).max(range.end))
     };
-    let mut ranges: Vec<std::ops::Range<usize>> =
+    let mut marks: Vec<std::ops::Range<usize>> =
         highlighted.iter().map(|r| r.start + range.start..r.end + range.start).collect();
-    ranges.sort_by_key(|r| r.start);
+    marks.sort_by_key(|r| r.start);
+    // Overlapping or touching marks (CJK bigrams) become one.
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(marks.len());
+    for r in marks {
+        match ranges.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => ranges.push(r),
+        }
+    }
     let mut out = String::with_capacity(end - start + 16);
     if start > 0 {
         out.push('…');
@@ -576,6 +590,8 @@ mod tests {
 
     #[test]
     fn snippets_escape_and_mark() {
+        let s = marked_snippet("주제로 x", 0..9, &[0..6, 3..9]);
+        assert_eq!(s, "<b>주제로</b> x");
         let s = marked_snippet("a <tag> & rust.", 0..14, &[8..9, 10..14]);
         assert_eq!(s, "a &lt;tag&gt; <b>&amp;</b> <b>rust</b>.");
         assert_eq!(snippet_to_plain(&s), "a <tag> & rust.");

@@ -13,6 +13,7 @@ mod error;
 mod hash;
 mod index;
 mod text;
+mod tokenizer;
 mod vectors;
 
 pub use chunking::{

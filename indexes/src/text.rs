@@ -9,14 +9,14 @@ use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer};
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{doc, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 use crate::catalog::{Catalog, ChunkRow};
 use crate::error::{Error, Result};
 use crate::index::Repair;
+use crate::tokenizer;
 
-const TOKENIZER: &str = "en_stem";
 const WRITER_MEMORY: usize = 50_000_000;
 /// Title matches count double, heading matches one and a half times, body matches once.
 const TITLE_BOOST: f32 = 2.0;
@@ -24,26 +24,6 @@ const HEADING_BOOST: f32 = 1.5;
 /// At most this many distinct query terms are used (a pasted page should not make a huge query).
 const MAX_QUERY_TERMS: usize = 64;
 pub(crate) const SNIPPET_CHARS: usize = 200;
-
-/// Dropped from queries (not from the index): Lucene's English list plus the words questions are
-/// made of. A query made only of these keeps them.
-const QUERY_STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
-    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
-    "will", "with", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
-    "i", "me", "my", "you", "your", "we", "our", "us", "he", "she", "him", "her", "its", "them", "am", "were",
-    "been", "has", "have", "had", "can", "could", "would", "should", "tell", "please", "s", "t",
-];
-
-/// The index analyzer (`en_stem`) with query stop words removed before stemming.
-fn query_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(StopWordFilter::remove(QUERY_STOP_WORDS.iter().map(|w| w.to_string())))
-        .filter(Stemmer::new(Language::English))
-        .build()
-}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -58,7 +38,7 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = |stored: bool| {
         let indexing = TextFieldIndexing::default()
-            .set_tokenizer(TOKENIZER)
+            .set_tokenizer(tokenizer::NAME)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions);
         let o = TextOptions::default().set_indexing_options(indexing);
         if stored {
@@ -80,7 +60,7 @@ pub(crate) struct TextIndex {
     writer: Option<IndexWriter<TantivyDocument>>,
     reader: IndexReader,
     fields: Fields,
-    /// Analyses the index's text (`en_stem`).
+    /// Analyses the index's text.
     analyzer: TextAnalyzer,
     /// Same, less stop words: for queries.
     query_analyzer: TextAnalyzer,
@@ -158,10 +138,8 @@ impl TextIndex {
     }
 
     fn finish_open(dir: &Path, index: tantivy::Index, fields: Fields) -> tantivy::Result<TextIndex> {
-        let analyzer = index
-            .tokenizers()
-            .get(TOKENIZER)
-            .ok_or_else(|| TantivyError::InvalidArgument(format!("no tokenizer {TOKENIZER}")))?;
+        let analyzer = tokenizer::index_analyzer();
+        index.tokenizers().register(tokenizer::NAME, analyzer.clone());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(TextIndex {
@@ -170,7 +148,7 @@ impl TextIndex {
             reader,
             fields,
             analyzer,
-            query_analyzer: query_analyzer(),
+            query_analyzer: tokenizer::query_analyzer(),
             dirty: false,
             pending_deleted: HashSet::new(),
         })

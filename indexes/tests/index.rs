@@ -3,7 +3,7 @@ use std::fs;
 use std::path::Path;
 
 use almanac_indexes::{
-    snippet_to_plain, ChunkDraft, ChunkInput, DocumentInput, Error, Hit, Index, Repair, SearchMode, SearchQuery,
+    chunk_text, snippet_to_plain, ChunkDraft, ChunkingOptions, SourceText, TextKind, WordCounter, ChunkInput, DocumentInput, Error, Hit, Index, Repair, SearchMode, SearchQuery,
 };
 
 const DIM: usize = 8;
@@ -349,6 +349,14 @@ fn reopening_gives_the_same_results() {
     index.commit().unwrap();
     let z = index.search(&bm25("zebra")).unwrap();
     assert!(before.iter().flatten().all(|(id, ..)| *id != z[0].chunk_id));
+    // A graph that was loaded, grown and dumped again loads again.
+    drop(index);
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+    assert_eq!(index.search(&dense(&axis(6))).unwrap()[0].chunk_id, z[0].chunk_id);
+    assert_eq!(index.stats().unwrap().vector_points, 7);
+    // Only the newest dump is kept.
+    assert_eq!(vector_files(dir.path()).len(), 2);
 }
 
 #[test]
@@ -610,4 +618,43 @@ fn dense_recall_at_10_through_the_index_matches_exact_search() {
     }
     let recall = found as f64 / (queries * 10) as f64;
     assert!(recall >= 0.95, "recall@10 = {recall}");
+}
+
+#[test]
+fn korean_questions_find_their_passages() {
+    // Korean attaches particles to nouns (주제로, 주제도, 토큰으로): words alone would rarely match.
+    let text = "# 대형 언어 모델 노트\n\n\
+## 용어\n\n\
+MMLU(Massive Multitask Language Understanding)는 57개의 주제도 된 약 1만 6천 개의 객관식 문제 모음이다.\n\
+GQA는 추론 속도를 높이기 위한 어텐션 방식이다.\n\
+토큰은 모델이 읽는 텍스트의 최소 단위이다.\n\n\
+## Llama 3.1\n\n\
+Llama 3.1은 공개적으로 이용 가능한 자료로부터 약 15조 개의 토큰 데이터로 사전 훈련되었다.\n\
+사전 훈련 데이터는 2023년 12월 기준이다.\n\n\
+## 학습 방법\n\n\
+지도 미세 조정(SFT)과 인간 피드백 강화 학습(RLHF)으로 사람의 선호에 맞춘다.\n";
+    let drafts = chunk_text(
+        &SourceText { title: "LLM 노트", text, kind: TextKind::Markdown },
+        &ChunkingOptions { max_tokens: 60, overlap_tokens: 10 },
+        &WordCounter,
+    );
+    assert_eq!(drafts.len(), 3, "{drafts:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    let chunks = drafts.into_iter().enumerate().map(|(i, draft)| ChunkInput { draft, embedding: axis(i) }).collect();
+    index.upsert_document(&doc("/notes/llm-ko.md", "LLM 노트"), chunks).unwrap();
+    // Some English noise that shares no Korean.
+    for (i, fact) in FACTS.iter().enumerate() {
+        index.upsert_document(&doc(&format!("/lib/a{i}.md"), "Note"), vec![chunk("", fact, 1, axis(i))]).unwrap();
+    }
+    index.commit().unwrap();
+
+    let hits = index.search(&bm25("MMLU는 몇 개의 주제로 되어 있나?")).unwrap();
+    assert_eq!(hits[0].heading, "대형 언어 모델 노트 > 용어", "{hits:?}");
+    assert!(hits[0].text.contains("57개의 주제도"));
+    assert!(hits[0].snippet.contains("<b>MMLU</b>") && hits[0].snippet.contains("<b>주제</b>"), "{}", hits[0].snippet);
+
+    let hits = index.search(&bm25("Llama 3.1은 몇 개의 토큰으로 사전 학습되었나?")).unwrap();
+    assert_eq!(hits[0].heading, "대형 언어 모델 노트 > Llama 3.1", "{hits:?}");
+    assert!(hits[0].text.contains("15조"));
 }

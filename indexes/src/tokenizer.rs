@@ -1,0 +1,200 @@
+//! Full-text tokenization for mixed English and CJK (Korean, Chinese, Japanese) text.
+//!
+//! Runs of letters and digits outside CJK scripts are words, as in tantivy's `SimpleTokenizer`
+//! (then lower-cased and English-stemmed). Runs of Hangul, kana and Han characters, which are not
+//! split into words by spaces the way English is (Korean particles attach to nouns: 주제로, 주제도),
+//! become overlapping character bigrams (주제, 제로), a single character when the run is one long; a
+//! query then matches a document that shares the noun but not the particle. A script change splits a
+//! token (`MMLU는` → `mmlu`, `는`; `57개의` → `57`, `개의`).
+
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
+};
+
+/// The name the schema refers to; registered on the index at every open.
+pub(crate) const NAME: &str = "almanac_mixed";
+
+/// Dropped from queries (not from the index): Lucene's English list plus the words questions are
+/// made of. A query made only of these keeps them.
+const QUERY_STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
+    "will", "with", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
+    "i", "me", "my", "you", "your", "we", "our", "us", "he", "she", "him", "her", "its", "them", "am", "were",
+    "been", "has", "have", "had", "can", "could", "would", "should", "tell", "please", "s", "t",
+];
+
+/// The analyzer for indexed text.
+pub(crate) fn index_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(MixedScriptTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// The index analyzer with query stop words removed before stemming.
+pub(crate) fn query_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(MixedScriptTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove(QUERY_STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// Hangul, kana, Han ideographs.
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{1100}'..='\u{11FF}'     // Hangul Jamo
+        | '\u{3040}'..='\u{30FF}'   // Hiragana, Katakana
+        | '\u{3130}'..='\u{318F}'   // Hangul compatibility Jamo
+        | '\u{31F0}'..='\u{31FF}'   // Katakana phonetic extensions
+        | '\u{3400}'..='\u{4DBF}'   // CJK extension A
+        | '\u{4E00}'..='\u{9FFF}'   // CJK unified ideographs
+        | '\u{A960}'..='\u{A97F}'   // Hangul Jamo extended A
+        | '\u{AC00}'..='\u{D7FF}'   // Hangul syllables, Jamo extended B
+        | '\u{F900}'..='\u{FAFF}'   // CJK compatibility ideographs
+        | '\u{FF66}'..='\u{FF9F}'   // half-width Katakana
+        | '\u{20000}'..='\u{2FA1F}' // CJK extensions B.., compatibility supplement
+    )
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct MixedScriptTokenizer {
+    token: Token,
+}
+
+pub(crate) struct MixedScriptStream<'a> {
+    text: &'a str,
+    pos: usize,
+    /// The character at `pos` is the second half of the bigram just emitted.
+    in_run: bool,
+    token: &'a mut Token,
+}
+
+impl Tokenizer for MixedScriptTokenizer {
+    type TokenStream<'a> = MixedScriptStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> MixedScriptStream<'a> {
+        self.token.reset();
+        MixedScriptStream { text, pos: 0, in_run: false, token: &mut self.token }
+    }
+}
+
+impl MixedScriptStream<'_> {
+    fn emit(&mut self, from: usize, to: usize) {
+        self.token.position = self.token.position.wrapping_add(1);
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.text.clear();
+        self.token.text.push_str(&self.text[from..to]);
+    }
+}
+
+impl TokenStream for MixedScriptStream<'_> {
+    fn advance(&mut self) -> bool {
+        loop {
+            let rest = &self.text[self.pos..];
+            let Some((skip, c)) = rest.char_indices().find(|&(_, c)| c.is_alphanumeric()) else {
+                self.pos = self.text.len();
+                return false;
+            };
+            if skip > 0 {
+                self.in_run = false;
+            }
+            let start = self.pos + skip;
+            if is_cjk(c) {
+                let after = start + c.len_utf8();
+                match self.text[after..].chars().next().filter(|&d| is_cjk(d)) {
+                    Some(d) => {
+                        self.emit(start, after + d.len_utf8());
+                        self.pos = after;
+                        self.in_run = true;
+                        return true;
+                    }
+                    None if self.in_run => {
+                        // The last character of a run, already in the previous bigram.
+                        self.pos = after;
+                        self.in_run = false;
+                    }
+                    None => {
+                        self.emit(start, after);
+                        self.pos = after;
+                        return true;
+                    }
+                }
+            } else {
+                self.in_run = false;
+                let len = self.text[start..]
+                    .char_indices()
+                    .find(|&(_, d)| !d.is_alphanumeric() || is_cjk(d))
+                    .map_or(self.text.len() - start, |(i, _)| i);
+                self.emit(start, start + len);
+                self.pos = start + len;
+                return true;
+            }
+        }
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            assert!(t.offset_from < t.offset_to && t.offset_to <= text.len());
+            out.push(t.text.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn english_words_are_lowercased_and_stemmed() {
+        let mut a = index_analyzer();
+        assert_eq!(tokens(&mut a, "Running DOGS, don't stop: C++ v3.1!"), ["run", "dog", "don", "t", "stop", "c", "v3", "1"]);
+    }
+
+    #[test]
+    fn cjk_runs_become_bigrams_and_scripts_split() {
+        let mut a = index_analyzer();
+        assert_eq!(tokens(&mut a, "주제로"), ["주제", "제로"]);
+        assert_eq!(tokens(&mut a, "MMLU는 57개의 주제도"), ["mmlu", "는", "57", "개의", "주제", "제도"]);
+        assert_eq!(tokens(&mut a, "東京 タワー"), ["東京", "タワ", "ワー"]);
+        assert_eq!(tokens(&mut a, "가 나"), ["가", "나"]);
+        assert_eq!(tokens(&mut a, ""), Vec::<String>::new());
+        assert_eq!(tokens(&mut a, "  ... "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn positions_and_offsets() {
+        let mut a = index_analyzer();
+        let text = "ab 한국어";
+        let mut stream = a.token_stream(text);
+        let mut got = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            got.push((t.position, &text[t.offset_from..t.offset_to]));
+        }
+        assert_eq!(got, [(0, "ab"), (1, "한국"), (2, "국어")]);
+    }
+
+    #[test]
+    fn queries_drop_question_words_but_keep_cjk() {
+        let mut q = query_analyzer();
+        assert_eq!(tokens(&mut q, "What is the MMLU?"), ["mmlu"]);
+        assert_eq!(tokens(&mut q, "MMLU는 몇 개의 주제로 되어 있나?"), ["mmlu", "는", "몇", "개의", "주제", "제로", "되어", "있나"]);
+    }
+}
