@@ -19,7 +19,13 @@ fn indexed_library() -> (Library, Vec<String>) {
 fn assert_library_intact(library: &Library, documents: &[String]) {
     assert_eq!(library.documents(), documents);
     let answer = library.ask_json("Who designed the Zorvath Bridge?");
-    assert!(answer["sources"][0]["path"].as_str().unwrap().ends_with("zorvath-bridge.md"), "{answer}");
+    assert!(
+        answer["sources"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("zorvath-bridge.md"),
+        "{answer}"
+    );
 }
 
 fn assert_one_error_line_mentioning(out: &std::process::Output, needles: &[&str]) {
@@ -28,7 +34,10 @@ fn assert_one_error_line_mentioning(out: &std::process::Output, needles: &[&str]
     assert!(!errors.is_empty(), "no error line: {}", stderr(out));
     let line = &errors[0];
     for needle in needles {
-        assert!(line.contains(needle), "error line {line:?} does not mention {needle:?}");
+        assert!(
+            line.contains(needle),
+            "error line {line:?} does not mention {needle:?}"
+        );
     }
 }
 
@@ -52,7 +61,8 @@ fn corrupt_gguf_names_the_file() {
     assert_one_error_line_mentioning(&out, &[bad.to_str().unwrap()]);
 
     // A real GGUF cut short: the header is fine, the tensor data is not all there.
-    let real = std::fs::read(support::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let real =
+        std::fs::read(support::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
     std::fs::write(&bad, &real[..real.len() / 2]).unwrap();
     let out = library.run(&["ask", "Who designed the Zorvath Bridge?"]);
     assert_one_error_line_mentioning(&out, &[bad.to_str().unwrap(), "truncated"]);
@@ -70,7 +80,11 @@ fn truncated_safetensors_names_the_file() {
         std::fs::copy(source.join(name), broken.join(name)).unwrap();
     }
     let weights = std::fs::read(source.join("model.safetensors")).unwrap();
-    std::fs::write(broken.join("model.safetensors"), &weights[..weights.len() / 3]).unwrap();
+    std::fs::write(
+        broken.join("model.safetensors"),
+        &weights[..weights.len() / 3],
+    )
+    .unwrap();
     library.write_settings(&serde_json::json!({"embedding_model": broken}));
     let out = library.run(&["ask", "Who designed the Zorvath Bridge?"]);
     assert_one_error_line_mentioning(&out, &["model.safetensors"]);
@@ -83,7 +97,10 @@ fn empty_folder_is_an_error_naming_it() {
     let (library, documents) = indexed_library();
     let empty = tempfile::tempdir().unwrap();
     let out = library.run(&["ingest", empty.path().to_str().unwrap()]);
-    assert_one_error_line_mentioning(&out, &[empty.path().to_str().unwrap(), "no .txt or .md files"]);
+    assert_one_error_line_mentioning(
+        &out,
+        &[empty.path().to_str().unwrap(), "no .txt or .md files"],
+    );
     assert_library_intact(&library, &documents);
 }
 
@@ -93,12 +110,20 @@ fn non_utf8_file_is_an_error_naming_it_and_the_others_are_still_indexed() {
     let folder = tempfile::tempdir().unwrap();
     let bad = folder.path().join("latin1.txt");
     std::fs::write(&bad, b"Caf\xe9 cr\xe8me: not UTF-8").unwrap();
-    std::fs::write(folder.path().join("good.txt"), "The Ostrander lighthouse keeper was Tobiah Wrenfield.\n").unwrap();
+    std::fs::write(
+        folder.path().join("good.txt"),
+        "The Ostrander lighthouse keeper was Tobiah Wrenfield.\n",
+    )
+    .unwrap();
     let out = library.run(&["ingest", folder.path().to_str().unwrap()]);
     assert_one_error_line_mentioning(&out, &["latin1.txt", "not valid UTF-8"]);
     let mut expected = documents.clone();
     let listed = library.documents();
-    assert_eq!(listed.len(), expected.len() + 1, "the good file is indexed beside the bad one: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        expected.len() + 1,
+        "the good file is indexed beside the bad one: {listed:?}"
+    );
     expected.retain(|d| listed.contains(d));
     assert_eq!(expected, documents, "nothing indexed before was lost");
     assert_library_intact_except_count(&library);
@@ -106,7 +131,13 @@ fn non_utf8_file_is_an_error_naming_it_and_the_others_are_still_indexed() {
 
 fn assert_library_intact_except_count(library: &Library) {
     let answer = library.ask_json("Who designed the Zorvath Bridge?");
-    assert!(answer["sources"][0]["path"].as_str().unwrap().ends_with("zorvath-bridge.md"), "{answer}");
+    assert!(
+        answer["sources"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("zorvath-bridge.md"),
+        "{answer}"
+    );
 }
 
 #[test]
@@ -139,7 +170,11 @@ fn question_longer_than_the_context_names_the_limit() {
 #[test]
 fn malformed_settings_name_the_file_and_field() {
     let library = Library::new();
-    std::fs::write(library.path().join("settings.json"), r#"{"sources": "four"}"#).unwrap();
+    std::fs::write(
+        library.path().join("settings.json"),
+        r#"{"sources": "four"}"#,
+    )
+    .unwrap();
     let out = library.run(&["library"]);
     assert_one_error_line_mentioning(&out, &["settings.json", "invalid type"]);
     std::fs::write(library.path().join("settings.json"), r#"{"sourcez": 4}"#).unwrap();

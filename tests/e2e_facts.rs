@@ -10,19 +10,30 @@ fn answers_made_up_facts_from_the_right_file() {
     let library = Library::new();
     let folder = fixtures().join("facts");
     library.ok(&["ingest", folder.to_str().unwrap()]);
-    let cases: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("facts-questions.json")).unwrap()).unwrap();
+    let cases: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("facts-questions.json")).unwrap(),
+    )
+    .unwrap();
     assert!(cases.len() >= 6);
 
     let mut failures = Vec::new();
     for case in &cases {
-        let (file, question, expect) = (case["file"].as_str().unwrap(), case["question"].as_str().unwrap(), case["expect"].as_str().unwrap());
+        let (file, question, expect) = (
+            case["file"].as_str().unwrap(),
+            case["question"].as_str().unwrap(),
+            case["expect"].as_str().unwrap(),
+        );
         let answer = library.ask_json(question);
         let first = answer["sources"][0]["path"].as_str().unwrap_or("");
         let text = answer["answer"].as_str().unwrap();
-        assert_eq!(answer["retrieval"]["used"], true, "{question}: retrieval not used: {answer}");
+        assert_eq!(
+            answer["retrieval"]["used"], true,
+            "{question}: retrieval not used: {answer}"
+        );
         if !first.ends_with(&format!("/{file}")) {
-            failures.push(format!("{question}: source [1] is {first}, expected {file}"));
+            failures.push(format!(
+                "{question}: source [1] is {first}, expected {file}"
+            ));
         }
         if !text.contains(expect) {
             failures.push(format!("{question}: answer {text:?} lacks {expect:?}"));
@@ -30,15 +41,30 @@ fn answers_made_up_facts_from_the_right_file() {
         assert!(answer["timings"]["ttft_ms"].as_f64().unwrap() > 0.0);
         assert!(answer["timings"]["tokens"].as_u64().unwrap() > 0);
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn ask_json_has_the_documented_shape() {
     let library = Library::new();
-    library.ok(&["ingest", fixtures().join("facts/drovana-cheese.md").to_str().unwrap()]);
+    library.ok(&[
+        "ingest",
+        fixtures().join("facts/drovana-cheese.md").to_str().unwrap(),
+    ]);
     let answer = library.ask_json("How long is Drovana cheese aged?");
-    for key in ["answer", "sources", "retrieval", "timings", "cited", "stop_reason"] {
+    for key in [
+        "answer",
+        "sources",
+        "retrieval",
+        "timings",
+        "cited",
+        "stop_reason",
+    ] {
         assert!(answer.get(key).is_some(), "missing {key}: {answer}");
     }
     let source = &answer["sources"][0];
@@ -48,10 +74,16 @@ fn ask_json_has_the_documented_shape() {
     assert_eq!(source["n"], 1);
     assert_eq!(source["title"], "Drovana cheese");
     for key in ["used", "candidates", "library_chunks"] {
-        assert!(answer["retrieval"].get(key).is_some(), "retrieval lacks {key}");
+        assert!(
+            answer["retrieval"].get(key).is_some(),
+            "retrieval lacks {key}"
+        );
     }
     for key in ["ttft_ms", "tokens", "tokens_per_s"] {
-        assert!(answer["timings"][key].as_f64().is_some(), "timings lack {key}");
+        assert!(
+            answer["timings"][key].as_f64().is_some(),
+            "timings lack {key}"
+        );
     }
 }
 
@@ -59,11 +91,19 @@ fn ask_json_has_the_documented_shape() {
 fn plain_ask_streams_the_answer_then_numbered_sources() {
     let library = Library::new();
     library.ok(&["ingest", fixtures().join("facts").to_str().unwrap()]);
-    let out = library.ok(&["ask", "Which research ship did Captain Meriel Varkel command?"]);
-    let sources_at = out.find("\nSources (").unwrap_or_else(|| panic!("no sources section: {out}"));
+    let out = library.ok(&[
+        "ask",
+        "Which research ship did Captain Meriel Varkel command?",
+    ]);
+    let sources_at = out
+        .find("\nSources (")
+        .unwrap_or_else(|| panic!("no sources section: {out}"));
     assert!(out[..sources_at].contains("Tessaly Dawn"), "{out}");
     let first = out[sources_at..].lines().nth(2).unwrap();
-    assert!(first.starts_with("[1] Captain Meriel Varkel — ") && first.contains("captain-varkel.md"), "{first}");
+    assert!(
+        first.starts_with("[1] Captain Meriel Varkel — ") && first.contains("captain-varkel.md"),
+        "{first}"
+    );
     assert!(out.contains("score "), "{out}");
 }
 
@@ -71,12 +111,25 @@ fn plain_ask_streams_the_answer_then_numbered_sources() {
 fn retrieval_reports_why_it_was_not_used() {
     let library = Library::new();
     let out = library.ok(&["ask", "--max-tokens", "8", "Hello!"]);
-    assert!(out.contains("Retrieval: not used (the library is empty)"), "{out}");
+    assert!(
+        out.contains("Retrieval: not used (the library is empty)"),
+        "{out}"
+    );
 
-    library.ok(&["ingest", fixtures().join("facts/garden-plan.md").to_str().unwrap()]);
-    let answer = library.ask_json("What is the boiling point of liquid nitrogen on Neptune's moons in kelvin?");
+    library.ok(&[
+        "ingest",
+        fixtures().join("facts/garden-plan.md").to_str().unwrap(),
+    ]);
+    let answer = library
+        .ask_json("What is the boiling point of liquid nitrogen on Neptune's moons in kelvin?");
     assert_eq!(answer["retrieval"]["used"], false, "{answer}");
-    assert!(answer["retrieval"]["reason"].as_str().unwrap().contains("threshold"), "{answer}");
+    assert!(
+        answer["retrieval"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("threshold"),
+        "{answer}"
+    );
     assert_eq!(answer["sources"].as_array().unwrap().len(), 0);
 }
 
@@ -85,17 +138,37 @@ fn reingesting_unchanged_files_skips_them_and_changed_files_replace_their_passag
     let library = Library::new();
     let folder = tempfile::tempdir().unwrap();
     let file = folder.path().join("note.md");
-    std::fs::write(&file, "# Note\n\nThe vault code of the Pemberly archive is 4417.\n").unwrap();
+    std::fs::write(
+        &file,
+        "# Note\n\nThe vault code of the Pemberly archive is 4417.\n",
+    )
+    .unwrap();
     library.ok(&["ingest", folder.path().to_str().unwrap()]);
     let again = library.run(&["ingest", folder.path().to_str().unwrap()]);
-    assert!(support::stderr(&again).contains("indexed 0 files (0 chunks), 1 unchanged"), "{}", support::stderr(&again));
+    assert!(
+        support::stderr(&again).contains("indexed 0 files (0 chunks), 1 unchanged"),
+        "{}",
+        support::stderr(&again)
+    );
 
-    std::fs::write(&file, "# Note\n\nThe vault code of the Pemberly archive is now 9023.\n").unwrap();
+    std::fs::write(
+        &file,
+        "# Note\n\nThe vault code of the Pemberly archive is now 9023.\n",
+    )
+    .unwrap();
     library.ok(&["ingest", folder.path().to_str().unwrap()]);
     let answer = library.ask_json("What is the vault code of the Pemberly archive?");
     let sources = answer["sources"].as_array().unwrap();
-    assert_eq!(sources.len(), 1, "the old version's passage must be gone: {answer}");
-    assert!(sources[0]["snippet"].as_str().unwrap().contains("9023") || answer["answer"].as_str().unwrap().contains("9023"), "{answer}");
+    assert_eq!(
+        sources.len(),
+        1,
+        "the old version's passage must be gone: {answer}"
+    );
+    assert!(
+        sources[0]["snippet"].as_str().unwrap().contains("9023")
+            || answer["answer"].as_str().unwrap().contains("9023"),
+        "{answer}"
+    );
     assert_eq!(library.documents().len(), 1);
 }
 

@@ -10,7 +10,8 @@ pub fn models_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| dirs_data_dir().join("almanac/models"));
     assert!(
-        dir.join("SmolLM2-135M-Instruct.Q4_1.gguf").is_file() && dir.join("all-MiniLM-L6-v2/model.safetensors").is_file(),
+        dir.join("SmolLM2-135M-Instruct.Q4_1.gguf").is_file()
+            && dir.join("all-MiniLM-L6-v2/model.safetensors").is_file(),
         "default models missing in {}: run scripts/install-models.sh",
         dir.display()
     );
@@ -20,7 +21,9 @@ pub fn models_dir() -> PathBuf {
 fn dirs_data_dir() -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".local/share"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".local/share")
+        })
 }
 
 pub fn fixtures() -> PathBuf {
@@ -35,7 +38,10 @@ pub struct Library {
 
 impl Library {
     pub fn new() -> Library {
-        Library { dir: tempfile::tempdir().expect("temp dir"), models: models_dir() }
+        Library {
+            dir: tempfile::tempdir().expect("temp dir"),
+            models: models_dir(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -51,7 +57,9 @@ impl Library {
     }
 
     pub fn configure(&self, cmd: &mut Command) {
-        cmd.env("ALMANAC_DATA_DIR", self.path()).env("ALMANAC_MODELS_DIR", &self.models).env_remove("RUST_LOG");
+        cmd.env("ALMANAC_DATA_DIR", self.path())
+            .env("ALMANAC_MODELS_DIR", &self.models)
+            .env_remove("RUST_LOG");
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -61,22 +69,33 @@ impl Library {
     /// Runs and asserts success, returning stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "almanac {args:?} failed: {}\n{}", stderr(&out), stdout(&out));
+        assert!(
+            out.status.success(),
+            "almanac {args:?} failed: {}\n{}",
+            stderr(&out),
+            stdout(&out)
+        );
         stdout(&out)
     }
 
     pub fn ask_json(&self, question: &str) -> serde_json::Value {
         let text = self.ok(&["ask", "--json", question]);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("ask --json printed invalid JSON ({e}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("ask --json printed invalid JSON ({e}): {text}"))
     }
 
     pub fn write_settings(&self, json: &serde_json::Value) {
-        std::fs::write(self.path().join("settings.json"), json.to_string()).expect("write settings");
+        std::fs::write(self.path().join("settings.json"), json.to_string())
+            .expect("write settings");
     }
 
     /// Documents in the library, as `almanac library` lists them.
     pub fn documents(&self) -> Vec<String> {
-        self.ok(&["library"]).lines().filter(|l| l.contains(" chunks ")).map(str::to_owned).collect()
+        self.ok(&["library"])
+            .lines()
+            .filter(|l| l.contains(" chunks "))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -90,5 +109,9 @@ pub fn stderr(out: &Output) -> String {
 
 /// The `error: ...` lines a failed command printed: each must be one line naming the problem.
 pub fn error_lines(out: &Output) -> Vec<String> {
-    stderr(out).lines().filter(|l| l.starts_with("error:")).map(str::to_owned).collect()
+    stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_owned)
+        .collect()
 }

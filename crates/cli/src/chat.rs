@@ -11,7 +11,7 @@ use crate::output;
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit leaves. Ctrl-C stops an answer.";
 
-pub fn run(assistant: &mut Assistant) -> Result<()> {
+pub fn run(assistant: &Assistant) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();
     let current = Arc::new(Mutex::new(CancelFlag::default()));
     let generating = Arc::new(AtomicBool::new(false));
@@ -27,8 +27,13 @@ pub fn run(assistant: &mut Assistant) -> Result<()> {
         });
     }
     let stats = assistant.index().stats()?;
-    eprintln!("Almanac — {} documents, {} passages in {}. {HELP}", stats.documents, stats.chunks, assistant.paths().data_dir.display());
-    assistant.load_chat_model()?;
+    eprintln!(
+        "Almanac — {} documents, {} passages in {}. {HELP}",
+        stats.documents,
+        stats.chunks,
+        assistant.paths().data_dir.display()
+    );
+    assistant.chat_model()?;
 
     let mut history: Vec<ChatMessage> = Vec::new();
     let mut stdout = std::io::stdout();
@@ -58,13 +63,21 @@ pub fn run(assistant: &mut Assistant) -> Result<()> {
         *current.lock().expect("cancel flag lock") = cancel.clone();
         generating.store(true, Ordering::SeqCst);
         print!("almanac> ");
-        let result = assistant.ask(&line, &history, &cancel, &mut |event| output::stream_event(&mut stdout, &event));
+        let result = assistant.ask(&line, &history, &cancel, &mut |event| {
+            output::stream_event(&mut stdout, &event)
+        });
         generating.store(false, Ordering::SeqCst);
         match result {
             Ok(answer) => {
                 output::print_sources(&mut stdout, &answer)?;
-                history.push(ChatMessage { role: "user".into(), content: line.trim().to_owned() });
-                history.push(ChatMessage { role: "assistant".into(), content: answer.answer });
+                history.push(ChatMessage {
+                    role: "user".into(),
+                    content: line.trim().to_owned(),
+                });
+                history.push(ChatMessage {
+                    role: "assistant".into(),
+                    content: answer.answer,
+                });
             }
             Err(e) => eprintln!("\nerror: {e}"),
         }

@@ -24,21 +24,43 @@ impl From<Mode> for SearchMode {
     }
 }
 
-pub fn retrieval(paths: Paths, beir: &Path, mode: Mode, split: &str, json: bool, run_out: Option<&Path>) -> Result<()> {
+pub fn retrieval(
+    paths: Paths,
+    beir: &Path,
+    mode: Mode,
+    split: &str,
+    json: bool,
+    run_out: Option<&Path>,
+) -> Result<()> {
     let settings = Settings::load(&paths.settings_file())?;
     let embedder = load_embedder(&paths, &settings)?;
     let data = BeirData::load(beir, split)?;
     let scratch = tempfile::tempdir().context("creating a scratch library")?;
     let bar = ProgressBar::new(data.corpus.len() as u64);
-    bar.set_style(ProgressStyle::with_template("indexing {bar:30} {pos}/{len} documents {per_sec}").expect("valid template"));
-    let report = evaluate(&data, beir, &embedder, scratch.path(), mode.into(), run_out.is_some(), &mut |done, _| bar.set_position(done as u64))?;
+    bar.set_style(
+        ProgressStyle::with_template("indexing {bar:30} {pos}/{len} documents {per_sec}")
+            .expect("valid template"),
+    );
+    let report = evaluate(
+        &data,
+        beir,
+        &embedder,
+        scratch.path(),
+        mode.into(),
+        run_out.is_some(),
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
     bar.finish_and_clear();
     if let (Some(path), Some(run)) = (run_out, &report.run) {
-        std::fs::write(path, serde_json::to_string(run)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string(run)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if json {
         let mut value = serde_json::to_value(&report)?;
-        value.as_object_mut().expect("report is an object").remove("run");
+        value
+            .as_object_mut()
+            .expect("report is an object")
+            .remove("run");
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         let s = report.scores;

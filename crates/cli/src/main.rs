@@ -14,7 +14,11 @@ use eval::Mode;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "almanac", version, about = "Local, private, retrieval-augmented chat over your documents")]
+#[command(
+    name = "almanac",
+    version,
+    about = "Local, private, retrieval-augmented chat over your documents"
+)]
 struct Cli {
     /// Library and settings directory (default: the user's data directory, e.g. ~/.local/share/almanac)
     #[arg(long, global = true, env = "ALMANAC_DATA_DIR")]
@@ -72,8 +76,6 @@ enum EvalCommand {
     },
 }
 
-
-
 /// Per-run overrides of the settings file.
 #[derive(Args, Clone)]
 struct AnswerOptions {
@@ -99,44 +101,66 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Command::Eval(EvalCommand::Retrieval { beir, mode, split, json, run_out }) = &cli.command {
-        return eval::retrieval(Paths::new(cli.data_dir.clone()), beir, *mode, split, *json, run_out.as_deref());
+    if let Command::Eval(EvalCommand::Retrieval {
+        beir,
+        mode,
+        split,
+        json,
+        run_out,
+    }) = &cli.command
+    {
+        return eval::retrieval(
+            Paths::new(cli.data_dir.clone()),
+            beir,
+            *mode,
+            split,
+            *json,
+            run_out.as_deref(),
+        );
     }
-    let mut assistant = Assistant::open(Paths::new(cli.data_dir))?;
+    let assistant = Assistant::open(Paths::new(cli.data_dir))?;
     match cli.command {
-        Command::Ingest { paths } => ingest(&mut assistant, &paths),
-        Command::Ask { json, answer, question } => {
-            apply(&mut assistant, &answer);
-            ask(&mut assistant, &question.join(" "), json)
+        Command::Ingest { paths } => ingest(&assistant, &paths),
+        Command::Ask {
+            json,
+            answer,
+            question,
+        } => {
+            apply(&assistant, &answer);
+            ask(&assistant, &question.join(" "), json)
         }
         Command::Chat { answer } => {
-            apply(&mut assistant, &answer);
-            chat::run(&mut assistant)
+            apply(&assistant, &answer);
+            chat::run(&assistant)
         }
         Command::Library => output::print_library(&assistant),
         Command::Eval(_) => unreachable!("handled above: evaluation needs no library"),
     }
 }
 
-fn apply(assistant: &mut Assistant, options: &AnswerOptions) {
-    let settings = assistant.settings_mut();
-    if let Some(n) = options.sources {
-        settings.sources = n;
-    }
-    if let Some(n) = options.max_tokens {
-        settings.max_answer_tokens = n;
-    }
-    if let Some(t) = options.temperature {
-        settings.temperature = t;
-    }
-    if let Some(s) = options.seed {
-        settings.seed = s;
-    }
+fn apply(assistant: &Assistant, options: &AnswerOptions) {
+    assistant.update_settings(|settings| {
+        if let Some(n) = options.sources {
+            settings.sources = n;
+        }
+        if let Some(n) = options.max_tokens {
+            settings.max_answer_tokens = n;
+        }
+        if let Some(t) = options.temperature {
+            settings.temperature = t;
+        }
+        if let Some(s) = options.seed {
+            settings.seed = s;
+        }
+    });
 }
 
-fn ingest(assistant: &mut Assistant, paths: &[PathBuf]) -> Result<()> {
+fn ingest(assistant: &Assistant, paths: &[PathBuf]) -> Result<()> {
     let bar = ProgressBar::hidden();
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} files {wide_msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} files {wide_msg}")
+            .expect("valid template"),
+    );
     let report = assistant.ingest(paths, &mut |event| match event {
         IngestEvent::Planned { files, .. } => {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -156,11 +180,15 @@ fn ingest(assistant: &mut Assistant, paths: &[PathBuf]) -> Result<()> {
     if report.failed.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("{} of {} files could not be indexed (see above)", report.failed.len(), report.failed.len() + report.indexed + report.unchanged)
+        anyhow::bail!(
+            "{} of {} files could not be indexed (see above)",
+            report.failed.len(),
+            report.failed.len() + report.indexed + report.unchanged
+        )
     }
 }
 
-fn ask(assistant: &mut Assistant, question: &str, json: bool) -> Result<()> {
+fn ask(assistant: &Assistant, question: &str, json: bool) -> Result<()> {
     let cancel = CancelFlag::default();
     cancel_on_ctrl_c(&cancel);
     let mut stdout = std::io::stdout().lock();

@@ -18,14 +18,34 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
     let retrieval = &answer.retrieval;
     writeln!(out)?;
     if !retrieval.used {
-        writeln!(out, "\nRetrieval: not used ({})", retrieval.reason.as_deref().unwrap_or("no reason given"))?;
+        writeln!(
+            out,
+            "\nRetrieval: not used ({})",
+            retrieval.reason.as_deref().unwrap_or("no reason given")
+        )?;
         return Ok(());
     }
-    writeln!(out, "\nSources ({} of {} candidates, {:.0} ms):", retrieval.passages.len(), retrieval.candidates, retrieval.elapsed_ms)?;
+    writeln!(
+        out,
+        "\nSources ({} of {} candidates, {:.0} ms):",
+        retrieval.passages.len(),
+        retrieval.candidates,
+        retrieval.elapsed_ms
+    )?;
     for p in &retrieval.passages {
-        let cited = if answer.cited.contains(&p.n) { "cited" } else { "not cited" };
+        let cited = if answer.cited.contains(&p.n) {
+            "cited"
+        } else {
+            "not cited"
+        };
         writeln!(out, "[{}] {} — {} — {}", p.n, p.title, p.path, p.location())?;
-        writeln!(out, "    score {:.4} (bm25 {}, vector {}), {cited}", p.score, fmt_score(p.bm25), fmt_score(p.vector))?;
+        writeln!(
+            out,
+            "    score {:.4} (bm25 {}, vector {}), {cited}",
+            p.score,
+            fmt_score(p.bm25),
+            fmt_score(p.vector)
+        )?;
     }
     Ok(())
 }
@@ -75,7 +95,10 @@ pub fn print_ingest_report(report: &IngestReport, assistant: &Assistant) -> Resu
         stats.chunks
     );
     if !report.skipped.is_empty() {
-        eprintln!("skipped {} files of unsupported types:", report.skipped.len());
+        eprintln!(
+            "skipped {} files of unsupported types:",
+            report.skipped.len()
+        );
         for path in &report.skipped {
             eprintln!("  {}", path.display());
         }
@@ -86,10 +109,16 @@ pub fn print_ingest_report(report: &IngestReport, assistant: &Assistant) -> Resu
 pub fn print_library(assistant: &Assistant) -> Result<()> {
     let documents = assistant.index().documents()?;
     if documents.is_empty() {
-        println!("The library in {} is empty; add documents with `almanac ingest PATH`.", assistant.paths().data_dir.display());
+        println!(
+            "The library in {} is empty; add documents with `almanac ingest PATH`.",
+            assistant.paths().data_dir.display()
+        );
     }
     for doc in documents {
-        println!("{:>4} chunks  {}  ({})", doc.chunk_count, doc.title, doc.path);
+        println!(
+            "{:>4} chunks  {}  ({})",
+            doc.chunk_count, doc.title, doc.path
+        );
     }
     Ok(())
 }

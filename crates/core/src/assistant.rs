@@ -1,22 +1,30 @@
 //! The assistant: one library, one embedder, one chat model (loaded on first question).
+//!
+//! Shared by every front end at once (`&self` everywhere): searches read the index while an ingestion
+//! writes it document by document, and one answer is generated at a time.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use almanac_engine::{CancelFlag, ChatMessage, ChatModel, Embedder, GenerationParams, LoadOptions, StopReason};
+use almanac_engine::{
+    CancelFlag, ChatMessage, ChatModel, Embedder, GenerationParams, LoadOptions, StopReason,
+};
 use almanac_indexes::Index;
 use serde::Serialize;
 
 use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval};
-use crate::{cited_sources, ingest, AnswerEvent, Error, IngestEvent, IngestReport, Paths, Result, Settings};
+use crate::{
+    cited_sources, ingest, AnswerEvent, Error, IngestEvent, IngestReport, Paths, Result, Settings,
+};
 
 pub struct Assistant {
     paths: Paths,
-    settings: Settings,
+    settings: RwLock<Settings>,
     embedder: Embedder,
-    index: Index,
-    chat: Option<ChatModel>,
+    index: RwLock<Index>,
+    chat: Mutex<Option<ChatModel>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -46,57 +54,108 @@ impl Assistant {
         let settings = Settings::load(&paths.settings_file())?;
         let embedder = load_embedder(&paths, &settings)?;
         let index = Index::open(&paths.library_dir(), embedder.dim())?;
-        Ok(Assistant { paths, settings, embedder, index, chat: None })
+        Ok(Assistant {
+            paths,
+            settings: RwLock::new(settings),
+            embedder,
+            index: RwLock::new(index),
+            chat: Mutex::new(None),
+        })
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// A copy of the current settings.
+    pub fn settings(&self) -> Settings {
+        read(&self.settings).clone()
     }
 
-    pub fn settings_mut(&mut self) -> &mut Settings {
-        &mut self.settings
+    /// Changes the settings for this process (not saved; see [`Assistant::save_settings`]). A
+    /// changed chat model or context length takes effect at the next question.
+    pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) {
+        let mut settings = write(&self.settings);
+        let before = (
+            settings.chat_model.clone(),
+            settings.context_length,
+            settings.chat_template.clone(),
+        );
+        change(&mut settings);
+        if before
+            != (
+                settings.chat_model.clone(),
+                settings.context_length,
+                settings.chat_template.clone(),
+            )
+        {
+            *lock(&self.chat) = None;
+        }
+    }
+
+    /// Writes the current settings to `settings.json` (to a temporary file first, then renamed).
+    pub fn save_settings(&self) -> Result<()> {
+        read(&self.settings).save(&self.paths.settings_file())
     }
 
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
 
-    pub fn index(&self) -> &Index {
-        &self.index
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// The library index, for reading (listing, searching, statistics).
+    pub fn index(&self) -> RwLockReadGuard<'_, Index> {
+        read(&self.index)
+    }
+
+    /// The library index, for removing or re-indexing documents.
+    pub fn index_mut(&self) -> RwLockWriteGuard<'_, Index> {
+        write(&self.index)
     }
 
     pub fn chat_model_path(&self) -> PathBuf {
-        self.paths.resolve_model(&self.settings.chat_model)
+        self.paths.resolve_model(&read(&self.settings).chat_model)
     }
 
-    pub fn ingest(&mut self, paths: &[PathBuf], on_event: &mut dyn FnMut(IngestEvent)) -> Result<IngestReport> {
-        ingest::ingest(&mut self.index, &self.embedder, &self.settings, paths, on_event)
+    pub fn ingest(
+        &self,
+        paths: &[PathBuf],
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<IngestReport> {
+        ingest::ingest(
+            &self.index,
+            &self.embedder,
+            &self.settings(),
+            paths,
+            on_event,
+        )
     }
 
     pub fn retrieve(&self, query: &str) -> Result<Retrieval> {
-        retrieve(&self.index, &self.embedder, &self.settings, query)
+        retrieve(&self.index(), &self.embedder, &self.settings(), query)
     }
 
-    /// Loads the chat model now rather than at the first question.
-    pub fn load_chat_model(&mut self) -> Result<&mut ChatModel> {
-        if self.chat.is_none() {
-            let path = self.chat_model_path();
+    /// The chat model, loaded if it is not yet; held for as long as the guard lives.
+    pub fn chat_model(&self) -> Result<ChatModelGuard<'_>> {
+        let mut chat = lock(&self.chat);
+        if chat.is_none() {
+            let settings = self.settings();
+            let path = self.paths.resolve_model(&settings.chat_model);
             if !path.exists() {
                 return Err(Error::ModelMissing { path });
             }
             let options = LoadOptions {
-                chat_template: self.settings.chat_template.clone(),
-                context_length: Some(self.settings.context_length),
+                chat_template: settings.chat_template,
+                context_length: Some(settings.context_length),
             };
-            self.chat = Some(ChatModel::load(&path, &options)?);
+            *chat = Some(ChatModel::load(&path, &options)?);
         }
-        Ok(self.chat.as_mut().expect("loaded above"))
+        Ok(ChatModelGuard(chat))
     }
 
     /// Answers `question` from the library, given the conversation so far (`history`, alternating
     /// user and assistant messages). Emits `Sources`, then `Token`s, then `Done`.
     pub fn ask(
-        &mut self,
+        &self,
         question: &str,
         history: &[ChatMessage],
         cancel: &CancelFlag,
@@ -109,8 +168,8 @@ impl Assistant {
         let started = Instant::now();
         let mut retrieval = self.retrieve(&standalone_query(question, history))?;
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
-        let settings = self.settings.clone();
-        let model = self.load_chat_model()?;
+        let settings = self.settings();
+        let mut model = self.chat_model()?;
         let parts = PromptParts {
             system_prompt: settings.system_prompt.as_deref(),
             today: &today,
@@ -118,15 +177,19 @@ impl Assistant {
             history,
             question,
         };
-        let prompt = parts.fit(model, settings.max_answer_tokens)?;
+        let prompt = parts.fit(&model, settings.max_answer_tokens)?;
         if prompt.passages_used < retrieval.passages.len() {
             retrieval.passages.truncate(prompt.passages_used);
             retrieval.used = prompt.passages_used > 0;
             if !retrieval.used {
-                retrieval.reason = Some("no passage fitted in the model's context window beside the question".into());
+                retrieval.reason = Some(
+                    "no passage fitted in the model's context window beside the question".into(),
+                );
             }
         }
-        on_event(AnswerEvent::Sources { retrieval: retrieval.clone() });
+        on_event(AnswerEvent::Sources {
+            retrieval: retrieval.clone(),
+        });
 
         let params = GenerationParams {
             max_tokens: settings.max_answer_tokens,
@@ -140,7 +203,9 @@ impl Assistant {
         let mut first_token_at = None;
         let generation = model.generate(&prompt.text, &params, cancel, &mut |delta| {
             first_token_at.get_or_insert_with(Instant::now);
-            on_event(AnswerEvent::Token { text: delta.to_owned() });
+            on_event(AnswerEvent::Token {
+                text: delta.to_owned(),
+            });
         })?;
         let total = started.elapsed();
         let decode_s = generation.decode.as_secs_f64();
@@ -149,13 +214,57 @@ impl Assistant {
             prompt_tokens: generation.prompt_tokens,
             ttft_ms: first_token_at.map_or(total, |t| t - started).as_secs_f64() * 1000.0,
             tokens: generation.generated_tokens,
-            tokens_per_s: if decode_s > 0.0 { generation.generated_tokens as f64 / decode_s } else { 0.0 },
+            tokens_per_s: if decode_s > 0.0 {
+                generation.generated_tokens as f64 / decode_s
+            } else {
+                0.0
+            },
             total_ms: total.as_secs_f64() * 1000.0,
         };
         let cited = cited_sources(&generation.text, retrieval.passages.len());
-        on_event(AnswerEvent::Done { stop_reason: generation.stop_reason, cited: cited.clone(), timings: timings.clone() });
-        Ok(Answer { answer: generation.text, retrieval, cited, stop_reason: generation.stop_reason, timings })
+        on_event(AnswerEvent::Done {
+            stop_reason: generation.stop_reason,
+            cited: cited.clone(),
+            timings: timings.clone(),
+        });
+        Ok(Answer {
+            answer: generation.text,
+            retrieval,
+            cited,
+            stop_reason: generation.stop_reason,
+            timings,
+        })
     }
+}
+
+/// Exclusive use of the loaded chat model.
+pub struct ChatModelGuard<'a>(MutexGuard<'a, Option<ChatModel>>);
+
+impl std::ops::Deref for ChatModelGuard<'_> {
+    type Target = ChatModel;
+    fn deref(&self) -> &ChatModel {
+        self.0.as_ref().expect("loaded before the guard was made")
+    }
+}
+
+impl std::ops::DerefMut for ChatModelGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ChatModel {
+        self.0.as_mut().expect("loaded before the guard was made")
+    }
+}
+
+/// A panic elsewhere must not make the library unusable: the data behind these locks stays valid
+/// (the index commits through SQLite transactions), so a poisoned lock is simply taken over.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The configured embedding model.

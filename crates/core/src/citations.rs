@@ -7,7 +7,8 @@ pub fn cited_sources(answer: &str, source_count: usize) -> Vec<usize> {
         rest = &rest[open + 1..];
         let Some(close) = rest.find(']') else { break };
         let inside = &rest[..close];
-        let numbers: Option<Vec<usize>> = inside.split(',').map(|n| n.trim().parse().ok()).collect();
+        let numbers: Option<Vec<usize>> =
+            inside.split(',').map(|n| n.trim().parse().ok()).collect();
         for n in numbers.unwrap_or_default() {
             if (1..=source_count).contains(&n) && !cited.contains(&n) {
                 cited.push(n);
@@ -24,12 +25,18 @@ mod tests {
 
     #[test]
     fn finds_single_grouped_and_adjacent_citations() {
-        assert_eq!(cited_sources("Paris [2]. Also [1, 3][2].", 3), vec![2, 1, 3]);
+        assert_eq!(
+            cited_sources("Paris [2]. Also [1, 3][2].", 3),
+            vec![2, 1, 3]
+        );
     }
 
     #[test]
     fn ignores_numbers_of_missing_sources_and_other_brackets() {
-        assert_eq!(cited_sources("see [7] and [link] and [0] and [ 1 ]", 2), vec![1]);
+        assert_eq!(
+            cited_sources("see [7] and [link] and [0] and [ 1 ]", 2),
+            vec![1]
+        );
         assert!(cited_sources("no citations", 2).is_empty());
     }
 }

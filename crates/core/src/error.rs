@@ -10,13 +10,20 @@ pub enum Error {
     #[error(transparent)]
     Index(#[from] almanac_indexes::Error),
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: not valid UTF-8 text (first invalid byte at offset {offset}); only UTF-8 text is supported for now", path.display())]
     NotUtf8 { path: PathBuf, offset: usize },
     #[error("{}: looks like a binary file (it contains NUL bytes), not text", path.display())]
     Binary { path: PathBuf },
     #[error("{}: {size} bytes is over the {limit}-byte limit for one document", path.display())]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{}: unsupported file type; supported: {}", path.display(), crate::ingest::extension_list(", "))]
     Unsupported { path: PathBuf },
     #[error("no {} files found in {}", crate::ingest::extension_list(" or "), path.display())]
@@ -26,7 +33,11 @@ pub enum Error {
     #[error("model file {} not found; run scripts/install-models.sh or set ALMANAC_MODELS_DIR", path.display())]
     ModelMissing { path: PathBuf },
     #[error("the question has {tokens} tokens but the model's context window is {limit} tokens, {reserved} of which are kept for the answer")]
-    QuestionTooLong { tokens: usize, limit: usize, reserved: usize },
+    QuestionTooLong {
+        tokens: usize,
+        limit: usize,
+        reserved: usize,
+    },
     #[error("the question is empty")]
     EmptyQuestion,
 }
@@ -38,7 +49,9 @@ impl Error {
             Error::Engine(_) => "engine",
             Error::Index(_) => "index",
             Error::Io { .. } => "io",
-            Error::NotUtf8 { .. } | Error::Binary { .. } | Error::Unsupported { .. } => "bad_document",
+            Error::NotUtf8 { .. } | Error::Binary { .. } | Error::Unsupported { .. } => {
+                "bad_document"
+            }
             Error::TooLarge { .. } => "document_too_large",
             Error::NothingToIngest { .. } => "nothing_to_ingest",
             Error::Settings { .. } => "bad_settings",

@@ -40,7 +40,10 @@ struct BeirQuery {
 impl BeirData {
     pub fn load(dir: &Path, split: &str) -> Result<BeirData> {
         let corpus = read_jsonl::<BeirDocument>(&dir.join("corpus.jsonl"))?;
-        let queries = read_jsonl::<BeirQuery>(&dir.join("queries.jsonl"))?.into_iter().map(|q| (q.id, q.text)).collect();
+        let queries = read_jsonl::<BeirQuery>(&dir.join("queries.jsonl"))?
+            .into_iter()
+            .map(|q| (q.id, q.text))
+            .collect();
         let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
         let text = std::fs::read_to_string(&qrels_path).map_err(Error::io(&qrels_path))?;
         let mut qrels: HashMap<String, HashMap<String, i64>> = HashMap::new();
@@ -49,12 +52,24 @@ impl BeirData {
             if i == 0 && fields.first() == Some(&"query-id") {
                 continue;
             }
-            let bad = || Error::Settings { path: qrels_path.clone(), message: format!("line {}: expected query-id, corpus-id, score", i + 1) };
-            let [query, doc, score] = fields[..] else { return Err(bad()) };
+            let bad = || Error::Settings {
+                path: qrels_path.clone(),
+                message: format!("line {}: expected query-id, corpus-id, score", i + 1),
+            };
+            let [query, doc, score] = fields[..] else {
+                return Err(bad());
+            };
             let score = score.trim().parse().map_err(|_| bad())?;
-            qrels.entry(query.to_owned()).or_default().insert(doc.to_owned(), score);
+            qrels
+                .entry(query.to_owned())
+                .or_default()
+                .insert(doc.to_owned(), score);
         }
-        Ok(BeirData { corpus, queries, qrels })
+        Ok(BeirData {
+            corpus,
+            queries,
+            qrels,
+        })
     }
 }
 
@@ -63,7 +78,12 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Settings { path: path.to_path_buf(), message: format!("line {}: {e}", i + 1) }))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| Error::Settings {
+                path: path.to_path_buf(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
         .collect()
 }
 
@@ -77,16 +97,30 @@ pub struct Scores {
 /// nDCG@k, recall@k and reciprocal rank@k of one ranked list against its judgements.
 pub fn score_query(ranked: &[String], judged: &HashMap<String, i64>) -> Scores {
     let gain = |doc: &String| judged.get(doc).copied().unwrap_or(0).max(0) as f64;
-    let dcg: f64 = ranked.iter().take(10).enumerate().map(|(i, d)| gain(d) / (i as f64 + 2.0).log2()).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, d)| gain(d) / (i as f64 + 2.0).log2())
+        .sum();
     let mut ideal: Vec<f64> = judged.values().map(|&r| r.max(0) as f64).collect();
     ideal.sort_by(|a, b| b.total_cmp(a));
-    let idcg: f64 = ideal.iter().take(10).enumerate().map(|(i, g)| g / (i as f64 + 2.0).log2()).sum();
+    let idcg: f64 = ideal
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, g)| g / (i as f64 + 2.0).log2())
+        .sum();
     let relevant = judged.values().filter(|&&r| r > 0).count();
     let found = ranked.iter().take(100).filter(|d| gain(d) > 0.0).count();
     let first = ranked.iter().take(10).position(|d| gain(d) > 0.0);
     Scores {
         ndcg_at_10: if idcg > 0.0 { dcg / idcg } else { 0.0 },
-        recall_at_100: if relevant > 0 { found as f64 / relevant as f64 } else { 0.0 },
+        recall_at_100: if relevant > 0 {
+            found as f64 / relevant as f64
+        } else {
+            0.0
+        },
         mrr_at_10: first.map_or(0.0, |p| 1.0 / (p as f64 + 1.0)),
     }
 }
@@ -107,7 +141,15 @@ pub struct EvalReport {
 
 /// Indexes the corpus into a scratch index in `scratch` (one passage a document: title and text, cut
 /// by the embedder at its token limit, as the published baselines do) and scores `mode` on `split`.
-pub fn evaluate(data: &BeirData, dataset: &Path, embedder: &Embedder, scratch: &Path, mode: SearchMode, keep_run: bool, on_progress: &mut dyn FnMut(usize, usize)) -> Result<EvalReport> {
+pub fn evaluate(
+    data: &BeirData,
+    dataset: &Path,
+    embedder: &Embedder,
+    scratch: &Path,
+    mode: SearchMode,
+    keep_run: bool,
+    on_progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport> {
     let started = Instant::now();
     let mut index = Index::open(scratch, embedder.dim())?;
     let mut order: Vec<usize> = (0..data.corpus.len()).collect();
@@ -121,8 +163,18 @@ pub fn evaluate(data: &BeirData, dataset: &Path, embedder: &Embedder, scratch: &
         for ((&i, text), embedding) in batch.iter().zip(texts).zip(embeddings) {
             let doc = &data.corpus[i];
             let lines = text.lines().count().max(1);
-            let draft = ChunkDraft { heading: String::new(), text, line_start: 1, line_end: lines };
-            let input = DocumentInput { path: doc.id.clone(), title: doc.title.clone(), content_hash: String::new(), modified: None };
+            let draft = ChunkDraft {
+                heading: String::new(),
+                text,
+                line_start: 1,
+                line_end: lines,
+            };
+            let input = DocumentInput {
+                path: doc.id.clone(),
+                title: doc.title.clone(),
+                content_hash: String::new(),
+                modified: None,
+            };
             index.upsert_document(&input, vec![ChunkInput { draft, embedding }])?;
         }
         done += batch.len();
@@ -131,9 +183,17 @@ pub fn evaluate(data: &BeirData, dataset: &Path, embedder: &Embedder, scratch: &
     index.commit()?;
     let index_seconds = started.elapsed().as_secs_f64();
 
-    let mut judged: Vec<(&String, &HashMap<String, i64>)> = data.qrels.iter().filter(|(q, _)| data.queries.contains_key(*q)).collect();
+    let mut judged: Vec<(&String, &HashMap<String, i64>)> = data
+        .qrels
+        .iter()
+        .filter(|(q, _)| data.queries.contains_key(*q))
+        .collect();
     judged.sort_by_key(|(q, _)| q.as_str());
-    let mut totals = Scores { ndcg_at_10: 0.0, recall_at_100: 0.0, mrr_at_10: 0.0 };
+    let mut totals = Scores {
+        ndcg_at_10: 0.0,
+        recall_at_100: 0.0,
+        mrr_at_10: 0.0,
+    };
     let mut run = HashMap::new();
     let query_started = Instant::now();
     for (query_id, judgements) in &judged {
@@ -142,7 +202,13 @@ pub fn evaluate(data: &BeirData, dataset: &Path, embedder: &Embedder, scratch: &
             SearchMode::Bm25 => None,
             _ => embedder.embed(&[text.as_str()])?.pop(),
         };
-        let hits = index.search(&SearchQuery { text, embedding: embedding.as_deref(), limit: 100, candidates: 100, mode })?;
+        let hits = index.search(&SearchQuery {
+            text,
+            embedding: embedding.as_deref(),
+            limit: 100,
+            candidates: 100,
+            mode,
+        })?;
         let ranked: Vec<String> = hits.into_iter().map(|h| h.document_path).collect();
         let s = score_query(&ranked, judgements);
         totals.ndcg_at_10 += s.ndcg_at_10;
@@ -158,7 +224,11 @@ pub fn evaluate(data: &BeirData, dataset: &Path, embedder: &Embedder, scratch: &
         mode: format!("{mode:?}").to_lowercase(),
         documents: data.corpus.len(),
         queries: judged.len(),
-        scores: Scores { ndcg_at_10: totals.ndcg_at_10 / n, recall_at_100: totals.recall_at_100 / n, mrr_at_10: totals.mrr_at_10 / n },
+        scores: Scores {
+            ndcg_at_10: totals.ndcg_at_10 / n,
+            recall_at_100: totals.recall_at_100 / n,
+            mrr_at_10: totals.mrr_at_10 / n,
+        },
         index_seconds,
         query_ms_mean: query_started.elapsed().as_secs_f64() * 1000.0 / n,
         run: keep_run.then_some(run),
@@ -188,11 +258,17 @@ mod tests {
     #[test]
     fn matches_hand_computed_trec_eval_figures() {
         // relevant a, b; ranked x, a, y, b: DCG = 1/log2(3) + 1/log2(5); IDCG = 1 + 1/log2(3).
-        let s = score_query(&ranked(&["x", "a", "y", "b"]), &judged(&[("a", 1), ("b", 1), ("z", 0)]));
+        let s = score_query(
+            &ranked(&["x", "a", "y", "b"]),
+            &judged(&[("a", 1), ("b", 1), ("z", 0)]),
+        );
         let expected = (1.0 / 3f64.log2() + 1.0 / 5f64.log2()) / (1.0 + 1.0 / 3f64.log2());
         assert!((s.ndcg_at_10 - expected).abs() < 1e-12, "{}", s.ndcg_at_10);
         assert_eq!(s.mrr_at_10, 0.5);
         let missing = score_query(&ranked(&["x"]), &judged(&[("a", 1), ("b", 1)]));
-        assert_eq!((missing.ndcg_at_10, missing.recall_at_100, missing.mrr_at_10), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (missing.ndcg_at_10, missing.recall_at_100, missing.mrr_at_10),
+            (0.0, 0.0, 0.0)
+        );
     }
 }

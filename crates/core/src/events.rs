@@ -19,7 +19,15 @@ pub enum IngestEvent {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AnswerEvent {
-    Sources { retrieval: Retrieval },
-    Token { text: String },
-    Done { stop_reason: StopReason, cited: Vec<usize>, timings: Timings },
+    Sources {
+        retrieval: Retrieval,
+    },
+    Token {
+        text: String,
+    },
+    Done {
+        stop_reason: StopReason,
+        cited: Vec<usize>,
+        timings: Timings,
+    },
 }

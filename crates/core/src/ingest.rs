@@ -1,9 +1,13 @@
 //! Turning files on disk into indexed chunks: discover, read, check, chunk, embed, store.
 
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use almanac_engine::Embedder;
-use almanac_indexes::{chunk_context, chunk_text, ChunkInput, ChunkingOptions, DocumentInput, Index, SourceText, TextKind, TokenCounter};
+use almanac_indexes::{
+    chunk_context, chunk_text, ChunkInput, ChunkingOptions, DocumentInput, Index, SourceText,
+    TextKind, TokenCounter,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -13,7 +17,11 @@ pub const SUPPORTED_EXTENSIONS: &[&str] = &["txt", "md"];
 
 /// ".txt or .md", for messages.
 pub(crate) fn extension_list(separator: &str) -> String {
-    SUPPORTED_EXTENSIONS.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(separator)
+    SUPPORTED_EXTENSIONS
+        .iter()
+        .map(|e| format!(".{e}"))
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 /// Chunks embedded per batch: large enough to keep the matrix multiplications efficient.
@@ -46,7 +54,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         for entry in walker.filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name())) {
             let entry = entry.map_err(|e| Error::Io {
                 path: e.path().unwrap_or(path).to_path_buf(),
-                source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop")),
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("file system loop")),
             })?;
             if !entry.file_type().is_file() {
                 continue;
@@ -69,7 +79,9 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 }
 
 fn is_supported(path: &Path) -> bool {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
     ext.is_some_and(|e| SUPPORTED_EXTENSIONS.contains(&e.as_str()))
 }
 
@@ -86,21 +98,41 @@ pub struct LoadedDocument {
 /// Reads and checks one file: supported type, size limit, not binary, valid UTF-8.
 pub fn load_document(path: &Path, max_bytes: u64) -> Result<LoadedDocument> {
     if !is_supported(path) {
-        return Err(Error::Unsupported { path: path.to_path_buf() });
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+        });
     }
     let meta = std::fs::metadata(path).map_err(Error::io(path))?;
     if meta.len() > max_bytes {
-        return Err(Error::TooLarge { path: path.to_path_buf(), size: meta.len(), limit: max_bytes });
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            limit: max_bytes,
+        });
     }
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
     if bytes.contains(&0) {
-        return Err(Error::Binary { path: path.to_path_buf() });
+        return Err(Error::Binary {
+            path: path.to_path_buf(),
+        });
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|e| Error::NotUtf8 { path: path.to_path_buf(), offset: e.utf8_error().valid_up_to() })?;
-    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
+    let text = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_owned)
+        .unwrap_or(text);
     let canonical = std::fs::canonicalize(path).map_err(Error::io(path))?;
-    let kind = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("md")) { TextKind::Markdown } else { TextKind::Plain };
+    let kind = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+    {
+        TextKind::Markdown
+    } else {
+        TextKind::Plain
+    };
     let modified = meta
         .modified()
         .ok()
@@ -119,10 +151,17 @@ pub fn load_document(path: &Path, max_bytes: u64) -> Result<LoadedDocument> {
 /// A Markdown document's first level-one heading, else the file name without its extension.
 fn document_title(text: &str, kind: TextKind, path: &Path) -> String {
     let heading = (kind == TextKind::Markdown)
-        .then(|| text.lines().find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned())))
+        .then(|| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
+        })
         .flatten()
         .filter(|t| !t.is_empty());
-    heading.unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+    heading.unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }
 
 struct EmbedderTokens<'a>(&'a Embedder);
@@ -135,15 +174,21 @@ impl TokenCounter for EmbedderTokens<'_> {
 
 /// Ingests files one at a time; a failing file is reported and the rest go on.
 pub fn ingest(
-    index: &mut Index,
+    index: &RwLock<Index>,
     embedder: &Embedder,
     settings: &Settings,
     paths: &[PathBuf],
     on_event: &mut dyn FnMut(IngestEvent),
 ) -> Result<IngestReport> {
     let (files, skipped) = discover(paths)?;
-    on_event(IngestEvent::Planned { files: files.len(), skipped: skipped.clone() });
-    let mut report = IngestReport { skipped, ..IngestReport::default() };
+    on_event(IngestEvent::Planned {
+        files: files.len(),
+        skipped: skipped.clone(),
+    });
+    let mut report = IngestReport {
+        skipped,
+        ..IngestReport::default()
+    };
     for path in files {
         match ingest_file(index, embedder, settings, &path) {
             Ok(Some(chunks)) => {
@@ -162,30 +207,64 @@ pub fn ingest(
             }
         }
     }
-    index.commit()?;
+    index.write().unwrap_or_else(|e| e.into_inner()).commit()?;
     Ok(report)
 }
 
-/// Indexes one file; `None` when its content is already indexed unchanged.
-fn ingest_file(index: &mut Index, embedder: &Embedder, settings: &Settings, path: &Path) -> Result<Option<usize>> {
+/// Indexes one file; `None` when its content is already indexed unchanged. The index is locked only
+/// to look the file up and to store it, not while it is chunked and embedded.
+fn ingest_file(
+    index: &RwLock<Index>,
+    embedder: &Embedder,
+    settings: &Settings,
+    path: &Path,
+) -> Result<Option<usize>> {
     let doc = load_document(path, settings.max_document_bytes)?;
-    if let Some(existing) = index.document_by_path(&doc.path)? {
+    let existing = index
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .document_by_path(&doc.path)?;
+    if let Some(existing) = existing {
         if existing.content_hash == doc.content_hash {
             return Ok(None);
         }
     }
-    let options = ChunkingOptions { max_tokens: settings.chunk_tokens, overlap_tokens: settings.chunk_overlap_tokens };
-    let source = SourceText { title: &doc.title, text: &doc.text, kind: doc.kind };
+    let options = ChunkingOptions {
+        max_tokens: settings.chunk_tokens,
+        overlap_tokens: settings.chunk_overlap_tokens,
+    };
+    let source = SourceText {
+        title: &doc.title,
+        text: &doc.text,
+        kind: doc.kind,
+    };
     let drafts = chunk_text(&source, &options, &EmbedderTokens(embedder));
     let mut chunks = Vec::with_capacity(drafts.len());
     for batch in drafts.chunks(EMBED_BATCH) {
-        let contexts: Vec<String> = batch.iter().map(|d| chunk_context(&doc.title, &d.heading, &d.text)).collect();
+        let contexts: Vec<String> = batch
+            .iter()
+            .map(|d| chunk_context(&doc.title, &d.heading, &d.text))
+            .collect();
         let refs: Vec<&str> = contexts.iter().map(String::as_str).collect();
         let embeddings = embedder.embed(&refs)?;
-        chunks.extend(batch.iter().cloned().zip(embeddings).map(|(draft, embedding)| ChunkInput { draft, embedding }));
+        chunks.extend(
+            batch
+                .iter()
+                .cloned()
+                .zip(embeddings)
+                .map(|(draft, embedding)| ChunkInput { draft, embedding }),
+        );
     }
     let count = chunks.len();
-    let input = DocumentInput { path: doc.path, title: doc.title, content_hash: doc.content_hash, modified: doc.modified };
-    index.upsert_document(&input, chunks)?;
+    let input = DocumentInput {
+        path: doc.path,
+        title: doc.title,
+        content_hash: doc.content_hash,
+        modified: doc.modified,
+    };
+    index
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .upsert_document(&input, chunks)?;
     Ok(Some(count))
 }

@@ -5,8 +5,8 @@
 
 mod assistant;
 mod citations;
-pub mod eval;
 mod error;
+pub mod eval;
 mod events;
 mod ingest;
 mod paths;
@@ -16,7 +16,7 @@ mod settings;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
 pub use almanac_indexes::SearchMode;
-pub use assistant::{load_embedder, Answer, Assistant, Timings};
+pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;
 pub use error::{Error, Result};
 pub use events::{AnswerEvent, IngestEvent};

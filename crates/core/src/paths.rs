@@ -18,12 +18,17 @@ impl Paths {
             .unwrap_or_else(Self::default_data_dir);
         let models_dir = non_empty_env("ALMANAC_MODELS_DIR")
             .unwrap_or_else(|| Self::default_data_dir().join("models"));
-        Paths { data_dir, models_dir }
+        Paths {
+            data_dir,
+            models_dir,
+        }
     }
 
     /// `${XDG_DATA_HOME:-~/.local/share}/almanac` on Linux, the platform's equivalent elsewhere.
     pub fn default_data_dir() -> PathBuf {
-        dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("almanac")
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("almanac")
     }
 
     pub fn library_dir(&self) -> PathBuf {
@@ -44,5 +49,7 @@ impl Paths {
 }
 
 fn non_empty_env(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }

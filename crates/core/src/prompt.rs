@@ -6,7 +6,8 @@ use almanac_engine::{ChatMessage, ChatModel};
 use crate::retrieval::Passage;
 use crate::{Error, Result};
 
-pub const SYSTEM_INSTRUCTIONS: &str = "You are Almanac, a helpful assistant that runs on the user's own computer.";
+pub const SYSTEM_INSTRUCTIONS: &str =
+    "You are Almanac, a helpful assistant that runs on the user's own computer.";
 
 const SOURCE_INSTRUCTIONS: &str = "Answer the question from the sources below and cite each source you use by its number in square brackets, like [1]. \
 If the sources do not contain the answer, say that you could not find it in the sources. \
@@ -31,7 +32,11 @@ pub struct FittedPrompt {
 
 impl PromptParts<'_> {
     pub fn messages(&self, passages: usize, history: usize) -> Vec<ChatMessage> {
-        let mut system = format!("{} Today's date is {}.", self.system_prompt.unwrap_or(SYSTEM_INSTRUCTIONS), self.today);
+        let mut system = format!(
+            "{} Today's date is {}.",
+            self.system_prompt.unwrap_or(SYSTEM_INSTRUCTIONS),
+            self.today
+        );
         if passages > 0 {
             system.push_str("\n\n");
             system.push_str(SOURCE_INSTRUCTIONS);
@@ -40,9 +45,15 @@ impl PromptParts<'_> {
                 system.push_str(&quote_source(passage));
             }
         }
-        let mut messages = vec![ChatMessage { role: "system".into(), content: system }];
+        let mut messages = vec![ChatMessage {
+            role: "system".into(),
+            content: system,
+        }];
         messages.extend_from_slice(&self.history[self.history.len() - history..]);
-        messages.push(ChatMessage { role: "user".into(), content: self.question.to_owned() });
+        messages.push(ChatMessage {
+            role: "user".into(),
+            content: self.question.to_owned(),
+        });
         messages
     }
 
@@ -53,10 +64,18 @@ impl PromptParts<'_> {
         let budget = limit.saturating_sub(answer_reserve);
         let (mut passages, mut history) = (self.passages.len(), self.history.len());
         loop {
-            let text = model.render_chat(&neutralise_all(model, self.messages(passages, history)), true)?;
+            let text = model.render_chat(
+                &neutralise_all(model, self.messages(passages, history)),
+                true,
+            )?;
             let tokens = model.count_tokens(&text);
             if tokens <= budget {
-                return Ok(FittedPrompt { text, tokens, passages_used: passages, history_used: history });
+                return Ok(FittedPrompt {
+                    text,
+                    tokens,
+                    passages_used: passages,
+                    history_used: history,
+                });
             }
             if passages > 0 {
                 passages -= 1;
@@ -64,7 +83,11 @@ impl PromptParts<'_> {
                 // Drop a whole exchange (user + assistant) at a time.
                 history = history.saturating_sub(2);
             } else {
-                return Err(Error::QuestionTooLong { tokens, limit, reserved: answer_reserve });
+                return Err(Error::QuestionTooLong {
+                    tokens,
+                    limit,
+                    reserved: answer_reserve,
+                });
             }
         }
     }
@@ -73,7 +96,11 @@ impl PromptParts<'_> {
 /// `[n] title — path, location — date` and the passage between markers that say it is untrusted.
 fn quote_source(passage: &Passage) -> String {
     let n = passage.n;
-    let date = passage.date.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
+    let date = passage
+        .date
+        .as_deref()
+        .map(|d| format!(" — {d}"))
+        .unwrap_or_default();
     format!(
         "[{n}] {} — {}, {}{date}\n<<<BEGIN UNTRUSTED SOURCE {n}>>>\n{}\n<<<END UNTRUSTED SOURCE {n}>>>\n\n",
         passage.title,

@@ -65,7 +65,10 @@ impl Passage {
             snippet: snippet_to_plain(&hit.snippet),
             snippet_html: hit.snippet,
             text: hit.text,
-            date: hit.modified.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|d| d.format("%Y-%m-%d").to_string()),
+            date: hit
+                .modified
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|d| d.format("%Y-%m-%d").to_string()),
             score: hit.fused,
             bm25: hit.bm25,
             bm25_rank: hit.bm25_rank,
@@ -89,7 +92,12 @@ impl Passage {
     }
 }
 
-pub fn retrieve(index: &Index, embedder: &Embedder, settings: &Settings, query: &str) -> Result<Retrieval> {
+pub fn retrieve(
+    index: &Index,
+    embedder: &Embedder,
+    settings: &Settings,
+    query: &str,
+) -> Result<Retrieval> {
     let started = Instant::now();
     let library_chunks = index.stats()?.chunks;
     let mut retrieval = Retrieval {
@@ -103,7 +111,14 @@ pub fn retrieve(index: &Index, embedder: &Embedder, settings: &Settings, query: 
         elapsed_ms: 0.0,
     };
     if library_chunks == 0 || settings.sources == 0 {
-        retrieval.reason = Some(if library_chunks == 0 { "the library is empty" } else { "sources are turned off (sources = 0)" }.into());
+        retrieval.reason = Some(
+            if library_chunks == 0 {
+                "the library is empty"
+            } else {
+                "sources are turned off (sources = 0)"
+            }
+            .into(),
+        );
         return Ok(retrieval);
     }
     let embedding = embedder.embed(&[query])?.pop().unwrap_or_default();
@@ -115,11 +130,20 @@ pub fn retrieve(index: &Index, embedder: &Embedder, settings: &Settings, query: 
         mode: SearchMode::Hybrid,
     })?;
     retrieval.candidates = hits.len();
-    let relevant = hits.into_iter().filter(|h| h.vector.unwrap_or(0.0) >= settings.min_similarity);
-    retrieval.passages = relevant.take(settings.sources).enumerate().map(|(i, h)| Passage::from_hit(i + 1, h)).collect();
+    let relevant = hits
+        .into_iter()
+        .filter(|h| h.vector.unwrap_or(0.0) >= settings.min_similarity);
+    retrieval.passages = relevant
+        .take(settings.sources)
+        .enumerate()
+        .map(|(i, h)| Passage::from_hit(i + 1, h))
+        .collect();
     retrieval.used = !retrieval.passages.is_empty();
     if !retrieval.used {
-        retrieval.reason = Some(format!("no passage reached the similarity threshold of {}", settings.min_similarity));
+        retrieval.reason = Some(format!(
+            "no passage reached the similarity threshold of {}",
+            settings.min_similarity
+        ));
     }
     retrieval.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(retrieval)

@@ -62,6 +62,18 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
             Err(e) => return Err(Error::io(path)(e)),
         };
-        serde_json::from_str(&text).map_err(|e| Error::Settings { path: path.to_path_buf(), message: e.to_string() })
+        serde_json::from_str(&text).map_err(|e| Error::Settings {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes the settings beside `path` and renames the file into place, so a crash never leaves a
+    /// half-written settings file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("settings serialise");
+        let partial = path.with_extension("json.partial");
+        std::fs::write(&partial, json).map_err(Error::io(&partial))?;
+        std::fs::rename(&partial, path).map_err(Error::io(path))
     }
 }
