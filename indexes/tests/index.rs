@@ -140,14 +140,18 @@ fn question_words_do_not_match_everything() {
 }
 
 #[test]
-fn title_matches_count_more_than_body_matches() {
+fn title_and_heading_terms_are_searchable() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = Index::open(dir.path(), DIM).unwrap();
-    index.upsert_document(&doc("/t/body.md", "Misc"), vec![chunk("", "A note about kayaks and other things.", 1, axis(0))]).unwrap();
-    index.upsert_document(&doc("/t/title.md", "Kayaks"), vec![chunk("", "A note about boats and other things.", 1, axis(1))]).unwrap();
+    index.upsert_document(&doc("/t/title.md", "Kayaks"), vec![chunk("", "A note about boats.", 1, axis(0))]).unwrap();
+    index.upsert_document(&doc("/t/heading.md", "Misc"), vec![chunk("Canoes > Paddles", "Some text.", 1, axis(1))]).unwrap();
+    index.upsert_document(&doc("/t/other.md", "Other"), vec![chunk("", "Nothing here.", 1, axis(2))]).unwrap();
     index.commit().unwrap();
-    let hits = index.search(&bm25("kayaks")).unwrap();
-    assert_eq!(hits.iter().map(|h| h.document_path.as_str()).collect::<Vec<_>>(), ["/t/title.md", "/t/body.md"]);
+    let paths = |q: &str| index.search(&bm25(q)).unwrap().into_iter().map(|h| h.document_path).collect::<Vec<_>>();
+    assert_eq!(paths("kayak"), ["/t/title.md"]);
+    assert_eq!(paths("paddles"), ["/t/heading.md"]);
+    // the snippet falls back to the text's beginning when the match is not in the body
+    assert_eq!(index.search(&bm25("kayak")).unwrap()[0].snippet, "A note about boats.");
 }
 
 #[test]
