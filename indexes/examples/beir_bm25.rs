@@ -1,5 +1,6 @@
 //! BM25 nDCG@10 on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), each document
-//! chunked like the app does (200 words, 40 overlap), chunks ranked, documents by their best chunk.
+//! chunked like the app does (200 words, 40 overlap; `MAXT=<words>` changes the size), chunks
+//! ranked, documents by their best chunk.
 //! `cargo run --release -p almanac-indexes --example beir_bm25 -- ../shared/data/beir-scifact`
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
