@@ -6,6 +6,8 @@ packages=(
   build-essential pkg-config   # C code in dependencies (SQLite, candle's kernels)
   python3 python3-pip          # scripts/install-models.sh fetches the default models with pip
   strace util-linux            # the offline test: unshare --net, and strace to see no connection is tried
+  libwebkit2gtk-4.1-dev libsoup-3.0-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev  # the Tauri window
+  webkit2gtk-driver xvfb xauth  # the desktop end-to-end test: WebKitWebDriver under Xvfb
 )
 
 missing=()

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 
 scripts/install-system-packages.sh
 scripts/install-models.sh >/dev/null
+scripts/build-ui.sh        # the desktop package embeds ui/dist when it compiles
 cargo test --workspace --locked "$@"
+scripts/desktop-e2e.sh     # the real window under Xvfb: a question, a cited answer, target/desktop-e2e/answer.png

@@ -1,0 +1,312 @@
+//! The Almanac desktop shell: the only code that knows Tauri.
+//!
+//! Every command is a thin wrapper over [`almanac_core::App`], the service layer `almanac serve`
+//! shares, which validates each argument as if it came from hostile code and speaks the UI
+//! contract (ui/README.md): events tagged by `"event"`, ids as strings, errors as `{code, message}`.
+//! This layer adds only what IPC needs: typed arguments, streams over [`Channel`], long work on
+//! blocking threads, and errors turned into [`IpcError`].
+//!
+//! Security lives in the configuration, each part checked by tests/desktop_security.rs:
+//! tauri.conf.json (CSP, no global Tauri object), src-tauri/capabilities/ (the main window only:
+//! the commands of [`COMMANDS`], the open/save dialogs, http/https/mailto links through the
+//! opener, drag-and-drop events) and build.rs (the explicit command list tauri-build turns into
+//! permissions).
+
+pub mod error;
+
+use std::sync::{Arc, Mutex};
+
+use almanac_core::{
+    App, AskOptions, Conversation, ConversationSummary, DocumentEntry, DocumentText, LibraryEvent,
+    LibraryReport, ModelFile, ModelsInfo, Paths, RunEvent, Settings, TokenInfo,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tauri::ipc::Channel;
+use tauri::State;
+
+pub use error::{IpcError, IpcResult};
+
+include!("command_names.rs");
+
+/// The service, opened on first use (on a background thread at start, so the window shows at once).
+/// A failed open (e.g. models missing) is reported to the command that needed it and tried again
+/// by the next one.
+#[derive(Clone)]
+pub struct Backend {
+    paths: Paths,
+    app: Arc<Mutex<Option<Arc<App>>>>,
+}
+
+impl Backend {
+    /// The data directory from `ALMANAC_DATA_DIR`, else the platform default, as the CLI does.
+    pub fn new(paths: Paths) -> Backend {
+        Backend {
+            paths,
+            app: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The opened service; opens it if needed (blocking: call from a blocking thread).
+    pub fn app(&self) -> IpcResult<Arc<App>> {
+        let mut slot = self.app.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(app) = slot.as_ref() {
+            return Ok(app.clone());
+        }
+        let app = Arc::new(App::open(self.paths.clone())?);
+        *slot = Some(app.clone());
+        Ok(app)
+    }
+}
+
+/// Runs `work` with the service on a blocking thread: generation, ingestion and SQLite never hold
+/// up the IPC thread.
+async fn blocking<T, F>(backend: &Backend, work: F) -> IpcResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&App) -> IpcResult<T> + Send + 'static,
+{
+    let backend = backend.clone();
+    tauri::async_runtime::spawn_blocking(move || work(&*backend.app()?))
+        .await
+        .map_err(|e| IpcError::internal(format!("the command's thread failed: {e}")))?
+}
+
+/// Sends one stream event; a window that went away just stops receiving.
+fn send<E: Serialize>(channel: &Channel<Value>, event: &E) {
+    match serde_json::to_value(event) {
+        Ok(value) => {
+            let _ = channel.send(value);
+        }
+        Err(e) => {
+            let _ = channel.send(IpcError::internal(format!("an event did not serialise: {e}")).to_event());
+        }
+    }
+}
+
+/// Per-question options; unknown fields are refused with `{code, message}` like any bad argument.
+fn ask_options(options: Option<Value>) -> IpcResult<AskOptions> {
+    match options {
+        None | Some(Value::Null) => Ok(AskOptions::default()),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| IpcError::new("invalid_argument", format!("options: {e}"))),
+    }
+}
+
+// --- answers ---------------------------------------------------------------------------------------
+
+/// Streams `started`, `sources`, `token`…, then `done` or `error` on `on_event`; returns when the
+/// run has ended. A refused request (bad arguments, another answer running) fails the call instead.
+#[tauri::command]
+async fn ask(
+    backend: State<'_, Backend>,
+    conversation_id: Option<String>,
+    text: String,
+    options: Option<Value>,
+    on_event: Channel<Value>,
+) -> IpcResult<()> {
+    let options = ask_options(options)?;
+    blocking(&backend, move |app| {
+        app.ask(conversation_id.as_deref(), &text, &options, &mut |e: RunEvent| send(&on_event, &e))?;
+        Ok(())
+    })
+    .await
+}
+
+/// Answers the conversation's last question again, replacing its last answer; streams like `ask`.
+#[tauri::command]
+async fn regenerate(
+    backend: State<'_, Backend>,
+    conversation_id: String,
+    on_event: Channel<Value>,
+) -> IpcResult<()> {
+    blocking(&backend, move |app| {
+        app.regenerate(&conversation_id, &mut |e: RunEvent| send(&on_event, &e))?;
+        Ok(())
+    })
+    .await
+}
+
+/// Stops a running answer (it ends with `done`, `stop_reason: cancelled`).
+#[tauri::command]
+async fn cancel_run(backend: State<'_, Backend>, run_id: String) -> IpcResult<()> {
+    blocking(&backend, move |app| Ok(app.cancel_run(&run_id)?)).await
+}
+
+// --- conversations -----------------------------------------------------------------------------------
+
+#[tauri::command]
+async fn list_conversations(
+    backend: State<'_, Backend>,
+    q: Option<String>,
+) -> IpcResult<Vec<ConversationSummary>> {
+    blocking(&backend, move |app| Ok(app.list_conversations(q.as_deref())?)).await
+}
+
+#[tauri::command]
+async fn get_conversation(backend: State<'_, Backend>, id: String) -> IpcResult<Conversation> {
+    blocking(&backend, move |app| Ok(app.get_conversation(&id)?)).await
+}
+
+#[tauri::command]
+async fn rename_conversation(
+    backend: State<'_, Backend>,
+    id: String,
+    title: String,
+) -> IpcResult<ConversationSummary> {
+    blocking(&backend, move |app| Ok(app.rename_conversation(&id, &title)?)).await
+}
+
+#[tauri::command]
+async fn delete_conversation(backend: State<'_, Backend>, id: String) -> IpcResult<()> {
+    blocking(&backend, move |app| Ok(app.delete_conversation(&id)?)).await
+}
+
+/// The conversation as Markdown; with `path` (from the native save dialog) also written there.
+#[tauri::command]
+async fn export_conversation(
+    backend: State<'_, Backend>,
+    id: String,
+    path: Option<String>,
+) -> IpcResult<String> {
+    blocking(&backend, move |app| match path {
+        Some(path) => Ok(app.export_conversation_to(&id, &path)?),
+        None => Ok(app.export_conversation(&id)?),
+    })
+    .await
+}
+
+// --- library -----------------------------------------------------------------------------------------
+
+#[tauri::command]
+async fn list_documents(backend: State<'_, Backend>) -> IpcResult<Vec<DocumentEntry>> {
+    blocking(&backend, |app| Ok(app.list_documents()?)).await
+}
+
+/// Streams `planned`, per file `indexing` and `indexed`/`unchanged`/`failed`, then `finished` or `error`.
+#[tauri::command]
+async fn add_documents(
+    backend: State<'_, Backend>,
+    paths: Vec<String>,
+    on_event: Channel<Value>,
+) -> IpcResult<()> {
+    blocking(&backend, move |app| {
+        app.add_documents(&paths, &mut |e: LibraryEvent| send(&on_event, &e))?;
+        Ok(())
+    })
+    .await
+}
+
+#[tauri::command]
+async fn remove_document(backend: State<'_, Backend>, path: String) -> IpcResult<()> {
+    blocking(&backend, move |app| Ok(app.remove_document(&path)?)).await
+}
+
+#[tauri::command]
+async fn reindex_document(backend: State<'_, Backend>, path: String) -> IpcResult<LibraryReport> {
+    blocking(&backend, move |app| Ok(app.reindex_document(&path)?)).await
+}
+
+/// A library document's text for the passage view; only documents in the library are readable.
+#[tauri::command]
+async fn get_document(
+    backend: State<'_, Backend>,
+    path: String,
+    line_start: usize,
+    line_end: usize,
+) -> IpcResult<DocumentText> {
+    blocking(&backend, move |app| Ok(app.get_document(&path, line_start, line_end)?)).await
+}
+
+// --- models and settings -----------------------------------------------------------------------------
+
+#[tauri::command]
+async fn get_models(backend: State<'_, Backend>) -> IpcResult<ModelsInfo> {
+    blocking(&backend, |app| Ok(app.models()?)).await
+}
+
+#[tauri::command]
+async fn import_model(backend: State<'_, Backend>, path: String) -> IpcResult<ModelFile> {
+    blocking(&backend, move |app| Ok(app.import_model(&path)?)).await
+}
+
+#[tauri::command]
+async fn get_settings(backend: State<'_, Backend>) -> IpcResult<Settings> {
+    blocking(&backend, |app| Ok(app.settings())).await
+}
+
+/// Validates, saves and returns the settings as stored.
+#[tauri::command]
+async fn put_settings(backend: State<'_, Backend>, settings: Value) -> IpcResult<Settings> {
+    blocking(&backend, move |app| Ok(app.put_settings(&settings)?)).await
+}
+
+#[derive(Serialize)]
+struct Tokens {
+    tokens: Vec<TokenInfo>,
+}
+
+#[tauri::command]
+async fn tokenize(backend: State<'_, Backend>, text: String) -> IpcResult<Tokens> {
+    blocking(&backend, move |app| Ok(Tokens { tokens: app.tokenize(&text)? })).await
+}
+
+// --- the app -----------------------------------------------------------------------------------------
+
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!()
+}
+
+/// The configuration compiled into the app (what tests/desktop_security.rs checks at run time).
+pub fn embedded_config() -> tauri::Config {
+    context().config().clone()
+}
+
+/// Opens the main window over the library in `ALMANAC_DATA_DIR` (else the platform default).
+pub fn run() {
+    // ALMANAC_DATA_DIR, else the platform default; models from ALMANAC_MODELS_DIR, else the
+    // default models folder: the same rules as the CLI.
+    let backend = Backend::new(Paths::new(None));
+    let warm = backend.clone();
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .manage(backend)
+        .setup(move |_app| {
+            // Load the embedding model and open the stores while the window paints; the first
+            // command waits for it (an error reaches that command instead).
+            std::thread::spawn(move || {
+                let _ = warm.app();
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            ask,
+            regenerate,
+            cancel_run,
+            list_conversations,
+            get_conversation,
+            rename_conversation,
+            delete_conversation,
+            export_conversation,
+            list_documents,
+            add_documents,
+            remove_document,
+            reindex_document,
+            get_document,
+            get_models,
+            import_model,
+            get_settings,
+            put_settings,
+            tokenize
+        ])
+        .run(context())
+        .unwrap_or_else(|e| {
+            eprintln!("almanac-desktop: {e}");
+            std::process::exit(1);
+        });
+}

@@ -1,0 +1,293 @@
+//! The desktop window end to end: the real app (embedded ui/dist, the real models and indexes) under
+//! a virtual X display, driven by tauri-driver and WebKitWebDriver over plain WebDriver HTTP.
+//!
+//! It ingests tests/fixtures/facts into a fresh data directory with the `almanac` binary, opens the
+//! window, types a question and presses Enter, waits for the streamed answer to finish, checks the
+//! answer and its first source, and saves a screenshot to target/desktop-e2e/answer.png.
+//!
+//! Ignored in a plain `cargo test`: it needs a display (or Xvfb), tauri-driver and WebKitWebDriver.
+//! `scripts/desktop-e2e.sh` installs what is missing, builds, and runs it under Xvfb.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+const QUESTION: &str = "Who designed the Zorvath Bridge?";
+/// Loading the model and answering on 2 slow cores, with room to spare.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Kills and reaps a child process when the test ends, however it ends.
+struct Reaped(Child, &'static str);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn find_tool(name: &str) -> PathBuf {
+    let home_bin = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin").join(name));
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .chain(home_bin)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found on PATH or in ~/.cargo/bin; scripts/desktop-e2e.sh installs it"))
+}
+
+/// A minimal WebDriver client: JSON over HTTP to tauri-driver.
+struct WebDriver {
+    agent: ureq::Agent,
+    base: String,
+    session: String,
+}
+
+impl WebDriver {
+    fn request(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Value {
+        let response = match (method, body) {
+            ("GET", _) => agent.get(url).call(),
+            ("DELETE", _) => agent.delete(url).call(),
+            (_, body) => agent.post(url).send_json(body.unwrap_or_else(|| json!({}))),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status();
+        let value: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            return json!({"error": value["value"]["error"].clone(), "message": value["value"]["message"].clone(), "status": status.as_u16()});
+        }
+        value["value"].clone()
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        Self::request(&self.agent, method, &url, body)
+    }
+
+    fn find(&self, css: &str) -> Option<String> {
+        let v = self.call("POST", "/element", Some(json!({"using": "css selector", "value": css})));
+        v[ELEMENT].as_str().map(str::to_owned)
+    }
+
+    fn wait_for(&self, css: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(id) = self.find(css) {
+                return id;
+            }
+            if start.elapsed() > timeout {
+                self.screenshot("timeout.png");
+                panic!("{css} did not appear within {timeout:?}; page text: {}", self.page_text());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn text(&self, element: &str) -> String {
+        self.call("GET", &format!("/element/{element}/text"), None).as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The DOM text, whether or not the element is shown (e.g. inside a closed <details>).
+    fn text_content(&self, element: &str) -> String {
+        self.call("GET", &format!("/element/{element}/property/textContent"), None).as_str().unwrap_or_default().to_owned()
+    }
+
+    fn page_text(&self) -> String {
+        match self.find("body") {
+            Some(body) => self.text(&body),
+            None => String::new(),
+        }
+    }
+
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let v = self.call("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("a base64 screenshot"))
+            .expect("base64");
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+        let dir = root().join("target/desktop-e2e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, png).unwrap();
+        eprintln!("desktop-e2e: screenshot {}", path.display());
+        path
+    }
+}
+
+fn wait_for_port(port: u16, timeout: Duration, child: &mut Reaped) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.0.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("{} exited with {status} before listening: {err}", child.1);
+        }
+        assert!(start.elapsed() < timeout, "{} did not listen on {port} within {timeout:?}", child.1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ingest(almanac: &Path, data_dir: &Path) {
+    let out = Command::new(almanac)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("ingest")
+        .arg(root().join("tests/fixtures/facts"))
+        .output()
+        .expect("run almanac ingest");
+    assert!(out.status.success(), "almanac ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Resident memory (kB) of the app and its WebKit processes: (app, webkit total).
+fn memory_kb(app: &Path) -> (u64, u64) {
+    let app = std::fs::canonicalize(app).unwrap_or_else(|_| app.to_path_buf());
+    let mut app_pids = Vec::new();
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else { continue };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let (ppid, rss) = (field("PPid:") as u32, field("VmRSS:"));
+        if exe == app {
+            app_pids.push((pid, rss));
+        } else if exe.to_string_lossy().contains("webkit2gtk-4.1/WebKit") {
+            procs.push((ppid, rss));
+        }
+    }
+    let app_rss: u64 = app_pids.iter().map(|p| p.1).sum();
+    let webkit: u64 = procs.iter().filter(|(ppid, _)| app_pids.iter().any(|a| a.0 == *ppid)).map(|p| p.1).sum();
+    (app_rss, webkit)
+}
+
+#[test]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run scripts/desktop-e2e.sh"]
+fn the_window_answers_a_question_with_its_sources() {
+    let app = PathBuf::from(env!("CARGO_BIN_EXE_almanac-desktop"));
+    let almanac = app.with_file_name("almanac");
+    assert!(almanac.is_file(), "{} is missing: cargo build -p almanac-cli", almanac.display());
+    assert!(std::env::var_os("DISPLAY").is_some(), "no DISPLAY: run under Xvfb (scripts/desktop-e2e.sh does)");
+    let tauri_driver = find_tool("tauri-driver");
+    let webkit_driver = find_tool("WebKitWebDriver");
+
+    let data = tempfile::tempdir().unwrap();
+    ingest(&almanac, data.path());
+
+    let port = free_port();
+    let native_port = free_port();
+    let child = Command::new(&tauri_driver)
+        .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+        .arg("--native-driver")
+        .arg(&webkit_driver)
+        .env("ALMANAC_DATA_DIR", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tauri-driver");
+    let mut driver_process = Reaped(child, "tauri-driver");
+    wait_for_port(port, Duration::from_secs(30), &mut driver_process);
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let created = WebDriver::request(
+        &agent,
+        "POST",
+        &format!("{base}/session"),
+        Some(json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}})),
+    );
+    let session = created["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_owned();
+    let driver = WebDriver { agent, base, session };
+
+    let question = driver.wait_for("[data-testid=\"question\"]", Duration::from_secs(60));
+    eprintln!("desktop-e2e: window ready in {:?}", started.elapsed());
+    driver.call("POST", &format!("/element/{question}/value"), Some(json!({"text": format!("{QUESTION}\u{E007}")})));
+
+    let ready_ms = started.elapsed().as_millis();
+    let idle = memory_kb(&app);
+    let asked = Instant::now();
+    // Sample memory while the answer is generated.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (sampling, app) = (sampling.clone(), app.clone());
+        std::thread::spawn(move || {
+            let mut peak = (0, 0);
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let (a, w) = memory_kb(&app);
+                peak = (peak.0.max(a), peak.1.max(w));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            peak
+        })
+    };
+    let stop = driver.wait_for("[data-testid=\"stop-reason\"]", ANSWER_TIMEOUT);
+    let answer_ms = asked.elapsed().as_millis();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let metrics = json!({
+        "window_ready_ms": ready_ms,
+        "answer_ms": answer_ms,
+        "idle_rss_kb": {"app": idle.0, "webkit": idle.1},
+        "peak_rss_while_answering_kb": {"app": peak.0, "webkit": peak.1},
+    });
+    eprintln!("desktop-e2e: metrics {metrics}");
+    let _ = std::fs::create_dir_all(root().join("target/desktop-e2e"));
+    std::fs::write(root().join("target/desktop-e2e/metrics.json"), serde_json::to_string_pretty(&metrics).unwrap()).unwrap();
+    eprintln!("desktop-e2e: answered in {:?} ({})", asked.elapsed(), driver.text(&stop));
+    let answer = driver.wait_for("[data-testid=\"answer-text\"]", Duration::from_secs(5));
+    let answer_text = driver.text(&answer);
+    eprintln!("desktop-e2e: answer: {answer_text}");
+
+    // Open the sources panel so the screenshot shows them.
+    if let Some(summary) = driver.find("[data-testid=\"retrieval-summary\"]") {
+        driver.call("POST", &format!("/element/{summary}/click"), None);
+    }
+    let first = driver.wait_for("[data-testid=\"sources-panel\"] [data-testid=\"source\"][data-n=\"1\"]", Duration::from_secs(5));
+    let first_text = driver.text_content(&first);
+    std::thread::sleep(Duration::from_millis(300));
+    let shot = driver.screenshot("answer.png");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "the screenshot looks empty");
+
+    let errors: Vec<String> = ["[data-testid=\"error\"]", "[data-testid=\"notice\"]"]
+        .iter()
+        .filter_map(|css| driver.find(css))
+        .map(|e| driver.text_content(&e))
+        .collect();
+    driver.call("DELETE", "", None);
+
+    assert!(answer_text.contains("Quorne"), "the answer names the designer: {answer_text:?}");
+    assert!(first_text.contains("zorvath-bridge.md"), "the first source is zorvath-bridge.md: {first_text:?}");
+    assert!(errors.is_empty(), "the window showed errors: {errors:?}");
+}
