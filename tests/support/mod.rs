@@ -1,6 +1,8 @@
 //! Shared by the end-to-end tests: the real `almanac` binary, the real models, a scratch data directory.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

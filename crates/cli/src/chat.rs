@@ -1,31 +1,43 @@
-//! `almanac chat`: a conversation in the terminal, with retrieval on every question.
+//! `almanac chat`: a conversation in the terminal, with retrieval on every question, stored like
+//! the app's conversations.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use almanac_core::{Assistant, CancelFlag, ChatMessage};
+use almanac_core::{App, AskOptions, RunEvent};
 use anyhow::Result;
 
 use crate::output;
 
 const HELP: &str = "Type a question and press Enter. /new starts a new conversation, /quit leaves. Ctrl-C stops an answer.";
 
-pub fn run(assistant: &Assistant) -> Result<()> {
+pub fn run(app: &Arc<App>, mut conversation: Option<String>) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();
-    let current = Arc::new(Mutex::new(CancelFlag::default()));
+    let current: Arc<Mutex<Option<String>>> = Arc::default();
     let generating = Arc::new(AtomicBool::new(false));
     {
-        let (current, generating) = (current.clone(), generating.clone());
+        let (current, generating, app) = (current.clone(), generating.clone(), app.clone());
         // Ctrl-C during an answer stops it; at the prompt it leaves.
         let _ = ctrlc::set_handler(move || {
             if generating.load(Ordering::SeqCst) {
-                current.lock().expect("cancel flag lock").cancel();
+                if let Some(run) = current.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+                    let _ = app.cancel_run(run);
+                }
             } else {
                 std::process::exit(130);
             }
         });
     }
+    if let Some(id) = &conversation {
+        let c = app.get_conversation(id)?;
+        eprintln!(
+            "(continuing \"{}\", {} messages)",
+            c.title,
+            c.messages.len()
+        );
+    }
+    let assistant = app.assistant();
     let stats = assistant.index().stats()?;
     eprintln!(
         "Almanac — {} documents, {} passages in {}. {HELP}",
@@ -35,7 +47,6 @@ pub fn run(assistant: &Assistant) -> Result<()> {
     );
     assistant.chat_model()?;
 
-    let mut history: Vec<ChatMessage> = Vec::new();
     let mut stdout = std::io::stdout();
     let mut lines = std::io::stdin().lock().lines();
     loop {
@@ -49,7 +60,7 @@ pub fn run(assistant: &Assistant) -> Result<()> {
             "" => continue,
             "/quit" | "/exit" => break,
             "/new" => {
-                history.clear();
+                conversation = None;
                 eprintln!("(new conversation)");
                 continue;
             }
@@ -59,26 +70,33 @@ pub fn run(assistant: &Assistant) -> Result<()> {
             }
             _ => {}
         }
-        let cancel = CancelFlag::default();
-        *current.lock().expect("cancel flag lock") = cancel.clone();
         generating.store(true, Ordering::SeqCst);
         print!("almanac> ");
-        let result = assistant.ask(&line, &history, &cancel, &mut |event| {
-            output::stream_event(&mut stdout, &event)
-        });
+        let continuing = conversation.clone();
+        let result = app.ask(
+            continuing.as_deref(),
+            &line,
+            &AskOptions::default(),
+            &mut |event| {
+                if let RunEvent::Started {
+                    run_id,
+                    conversation_id,
+                    ..
+                } = &event
+                {
+                    *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.clone());
+                    conversation = Some(conversation_id.clone());
+                }
+                output::stream_event(&mut stdout, &event)
+            },
+        );
         generating.store(false, Ordering::SeqCst);
         match result {
-            Ok(answer) => {
-                output::print_sources(&mut stdout, &answer)?;
-                history.push(ChatMessage {
-                    role: "user".into(),
-                    content: line.trim().to_owned(),
-                });
-                history.push(ChatMessage {
-                    role: "assistant".into(),
-                    content: answer.answer,
-                });
-            }
+            Ok(outcome) => match (outcome.answer, outcome.error) {
+                (Some(answer), _) => output::print_sources(&mut stdout, &answer)?,
+                (None, Some(error)) => eprintln!("\nerror: {}", error.message),
+                (None, None) => {}
+            },
             Err(e) => eprintln!("\nerror: {e}"),
         }
     }

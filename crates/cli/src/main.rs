@@ -3,11 +3,13 @@
 mod chat;
 mod eval;
 mod output;
+mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use almanac_core::{Assistant, CancelFlag, IngestEvent, Paths};
+use almanac_core::{App, AskOptions, Assistant, IngestEvent, Paths, RunEvent};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use eval::Mode;
@@ -34,11 +36,15 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Ask one question; streams the answer, then lists the numbered sources
+    /// Ask one question; streams the answer, then lists the numbered sources. The question and
+    /// answer are stored as a new conversation (or added to --conversation)
     Ask {
         /// Print one JSON object with the answer, sources, retrieval and timings instead
         #[arg(long)]
         json: bool,
+        /// Continue this stored conversation (its turns are the history)
+        #[arg(long, value_name = "ID")]
+        conversation: Option<String>,
         #[command(flatten)]
         answer: AnswerOptions,
         #[arg(required = true, num_args = 1..)]
@@ -48,7 +54,12 @@ enum Command {
     Chat {
         #[command(flatten)]
         answer: AnswerOptions,
+        /// Continue this stored conversation instead of starting a new one
+        #[arg(long, value_name = "ID")]
+        conversation: Option<String>,
     },
+    /// Serve the web UI and the HTTP API (ui/README.md) on 127.0.0.1
+    Serve(serve::ServeArgs),
     /// List the documents in the library
     Library,
     /// Measure quality
@@ -118,22 +129,29 @@ fn run(cli: Cli) -> Result<()> {
             run_out.as_deref(),
         );
     }
-    let assistant = Assistant::open(Paths::new(cli.data_dir))?;
+    let paths = Paths::new(cli.data_dir);
     match cli.command {
-        Command::Ingest { paths } => ingest(&assistant, &paths),
+        Command::Serve(args) => serve::run(paths, args),
+        Command::Ingest { paths: files } => ingest(&Assistant::open(paths)?, &files),
+        Command::Library => output::print_library(&Assistant::open(paths)?),
         Command::Ask {
             json,
+            conversation,
             answer,
             question,
         } => {
-            apply(&assistant, &answer);
-            ask(&assistant, &question.join(" "), json)
+            let app = Arc::new(App::open(paths)?);
+            apply(app.assistant(), &answer);
+            ask(&app, conversation.as_deref(), &question.join(" "), json)
         }
-        Command::Chat { answer } => {
-            apply(&assistant, &answer);
-            chat::run(&assistant)
+        Command::Chat {
+            answer,
+            conversation,
+        } => {
+            let app = Arc::new(App::open(paths)?);
+            apply(app.assistant(), &answer);
+            chat::run(&app, conversation)
         }
-        Command::Library => output::print_library(&assistant),
         Command::Eval(_) => unreachable!("handled above: evaluation needs no library"),
     }
 }
@@ -174,6 +192,7 @@ fn ingest(assistant: &Assistant, paths: &[PathBuf]) -> Result<()> {
             bar.suspend(|| eprintln!("error: {error}"));
             bar.inc(1);
         }
+        IngestEvent::Indexing { .. } => {}
     })?;
     bar.finish_and_clear();
     output::print_ingest_report(&report, assistant)?;
@@ -188,26 +207,51 @@ fn ingest(assistant: &Assistant, paths: &[PathBuf]) -> Result<()> {
     }
 }
 
-fn ask(assistant: &Assistant, question: &str, json: bool) -> Result<()> {
-    let cancel = CancelFlag::default();
-    cancel_on_ctrl_c(&cancel);
+/// Asks one question through the service layer, so the turn is stored like the app's.
+fn ask(app: &Arc<App>, conversation: Option<&str>, question: &str, json: bool) -> Result<()> {
+    let current = cancel_on_ctrl_c(app);
     let mut stdout = std::io::stdout().lock();
-    let answer = assistant.ask(question, &[], &cancel, &mut |event| {
-        if !json {
-            output::stream_event(&mut stdout, &event);
-        }
-    })?;
+    let outcome = app.ask(
+        conversation,
+        question,
+        &AskOptions::default(),
+        &mut |event| {
+            if let RunEvent::Started { run_id, .. } = &event {
+                *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.clone());
+            }
+            if !json {
+                output::stream_event(&mut stdout, &event);
+            }
+        },
+    )?;
+    if let Some(error) = outcome.error {
+        anyhow::bail!("{}", error.message);
+    }
+    let answer = outcome
+        .answer
+        .expect("a run without an error has an answer");
     if json {
-        serde_json::to_writer_pretty(&mut stdout, &output::answer_json(&answer))?;
+        let mut value = output::answer_json(&answer);
+        value["conversation_id"] = outcome.conversation_id.into();
+        value["message_id"] = outcome.message_id.into();
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
         writeln!(stdout)?;
     } else {
         output::print_sources(&mut stdout, &answer)?;
+        eprintln!("(conversation {})", outcome.conversation_id);
     }
     Ok(())
 }
 
-/// The first Ctrl-C stops the answer being generated; the partial answer is kept.
-fn cancel_on_ctrl_c(cancel: &CancelFlag) {
-    let cancel = cancel.clone();
-    let _ = ctrlc::set_handler(move || cancel.cancel());
+/// The first Ctrl-C stops the answer being generated (whose run id goes into the returned slot);
+/// the partial answer is kept.
+fn cancel_on_ctrl_c(app: &Arc<App>) -> Arc<Mutex<Option<String>>> {
+    let current: Arc<Mutex<Option<String>>> = Arc::default();
+    let (app, slot) = (app.clone(), current.clone());
+    let _ = ctrlc::set_handler(move || {
+        if let Some(run) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            let _ = app.cancel_run(run);
+        }
+    });
+    current
 }

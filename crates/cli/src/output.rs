@@ -2,13 +2,13 @@
 
 use std::io::Write;
 
-use almanac_core::{Answer, AnswerEvent, Assistant, IngestReport};
+use almanac_core::{Answer, Assistant, IngestReport, RunEvent};
 use anyhow::Result;
 use serde_json::{json, Value};
 
 /// Streams answer text as it arrives; sources are printed after the answer.
-pub fn stream_event(out: &mut impl Write, event: &AnswerEvent) {
-    if let AnswerEvent::Token { text } = event {
+pub fn stream_event(out: &mut impl Write, event: &RunEvent) {
+    if let RunEvent::Token { text } = event {
         let _ = write!(out, "{text}");
         let _ = out.flush();
     }

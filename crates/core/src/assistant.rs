@@ -130,6 +130,25 @@ impl Assistant {
         )
     }
 
+    /// Ingests files already found by [`crate::ingest::discover`]; `force` re-indexes unchanged ones.
+    pub(crate) fn ingest_files(
+        &self,
+        files: Vec<PathBuf>,
+        skipped: Vec<PathBuf>,
+        force: bool,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<IngestReport> {
+        ingest::ingest_files(
+            &self.index,
+            &self.embedder,
+            &self.settings(),
+            files,
+            skipped,
+            force,
+            on_event,
+        )
+    }
+
     pub fn retrieve(&self, query: &str) -> Result<Retrieval> {
         retrieve(&self.index(), &self.embedder, &self.settings(), query)
     }

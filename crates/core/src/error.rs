@@ -40,6 +40,26 @@ pub enum Error {
     },
     #[error("the question is empty")]
     EmptyQuestion,
+    /// A caller's argument is out of its limits or of the wrong kind; `field` names it.
+    #[error("{field}: {message}")]
+    InvalidArgument { field: String, message: String },
+    #[error("{what}")]
+    NotFound { what: String },
+    /// Another run of the same kind is in progress (one answer, one ingestion at a time).
+    #[error("{0}")]
+    Busy(String),
+    /// The request cannot be carried out in the current state (e.g. nothing to regenerate).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(
+        "searching the web is not available in this version of Almanac; ask without the web option"
+    )]
+    WebUnavailable,
+    /// One document could not be indexed (re-indexing it failed).
+    #[error("{message}")]
+    DocumentFailed { message: String },
+    #[error("conversation store {}: {message}", path.display())]
+    Store { path: PathBuf, message: String },
 }
 
 impl Error {
@@ -58,7 +78,30 @@ impl Error {
             Error::ModelMissing { .. } => "model_missing",
             Error::QuestionTooLong { .. } => "question_too_long",
             Error::EmptyQuestion => "empty_question",
+            Error::InvalidArgument { .. } => "invalid_argument",
+            Error::NotFound { .. } => "not_found",
+            Error::Busy(_) => "busy",
+            Error::Conflict(_) => "conflict",
+            Error::DocumentFailed { .. } => "document_failed",
+            Error::WebUnavailable => "web_unavailable",
+            Error::Store { .. } => "storage",
         }
+    }
+
+    /// `{code, message}`, the shape every front end shows.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "code": self.code(), "message": self.to_string() })
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Error {
+        Error::NotFound { what: what.into() }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {

@@ -10,6 +10,8 @@ use crate::{StopReason, Timings};
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum IngestEvent {
     Planned { files: usize, skipped: Vec<PathBuf> },
+    /// About to read this file.
+    Indexing { path: PathBuf },
     Indexed { path: PathBuf, chunks: usize },
     Unchanged { path: PathBuf },
     Failed { path: PathBuf, error: String },

@@ -181,6 +181,20 @@ pub fn ingest(
     on_event: &mut dyn FnMut(IngestEvent),
 ) -> Result<IngestReport> {
     let (files, skipped) = discover(paths)?;
+    ingest_files(index, embedder, settings, files, skipped, false, on_event)
+}
+
+/// Ingests discovered files (see [`discover`]). With `force`, files whose content is unchanged are
+/// indexed again all the same (e.g. after the chunking settings changed).
+pub(crate) fn ingest_files(
+    index: &RwLock<Index>,
+    embedder: &Embedder,
+    settings: &Settings,
+    files: Vec<PathBuf>,
+    skipped: Vec<PathBuf>,
+    force: bool,
+    on_event: &mut dyn FnMut(IngestEvent),
+) -> Result<IngestReport> {
     on_event(IngestEvent::Planned {
         files: files.len(),
         skipped: skipped.clone(),
@@ -190,7 +204,8 @@ pub fn ingest(
         ..IngestReport::default()
     };
     for path in files {
-        match ingest_file(index, embedder, settings, &path) {
+        on_event(IngestEvent::Indexing { path: path.clone() });
+        match ingest_file(index, embedder, settings, &path, force) {
             Ok(Some(chunks)) => {
                 report.indexed += 1;
                 report.chunks += chunks;
@@ -218,6 +233,7 @@ fn ingest_file(
     embedder: &Embedder,
     settings: &Settings,
     path: &Path,
+    force: bool,
 ) -> Result<Option<usize>> {
     let doc = load_document(path, settings.max_document_bytes)?;
     let existing = index
@@ -225,7 +241,7 @@ fn ingest_file(
         .unwrap_or_else(|e| e.into_inner())
         .document_by_path(&doc.path)?;
     if let Some(existing) = existing {
-        if existing.content_hash == doc.content_hash {
+        if existing.content_hash == doc.content_hash && !force {
             return Ok(None);
         }
     }

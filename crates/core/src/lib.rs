@@ -3,6 +3,7 @@
 //! This crate never prints: progress and answers reach the caller as events through callbacks,
 //! so the command line, the desktop shell and the HTTP server all present the same facts.
 
+mod app;
 mod assistant;
 mod citations;
 mod error;
@@ -16,6 +17,7 @@ mod settings;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
 pub use almanac_indexes::SearchMode;
+pub use app::*;
 pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;
 pub use error::{Error, Result};

@@ -35,6 +35,16 @@ impl Paths {
         self.data_dir.join("library")
     }
 
+    /// Conversations (SQLite).
+    pub fn conversations_file(&self) -> PathBuf {
+        self.data_dir.join("conversations.sqlite")
+    }
+
+    /// Chat models imported from elsewhere on disk (referenced, not copied).
+    pub fn imported_models_file(&self) -> PathBuf {
+        self.data_dir.join("imported-models.json")
+    }
+
     pub fn settings_file(&self) -> PathBuf {
         self.data_dir.join("settings.json")
     }
@@ -52,4 +62,26 @@ fn non_empty_env(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// Writes `bytes` beside `path`, flushes them to disk and renames the file into place, so a crash
+/// leaves either the old file or the new one, never half of one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> crate::Result<()> {
+    use std::io::Write;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    let partial = path.with_file_name(name);
+    let mut file = std::fs::File::create(&partial).map_err(crate::Error::io(&partial))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(crate::Error::io(&partial))?;
+    std::fs::rename(&partial, path).map_err(crate::Error::io(path))?;
+    if let Some(dir) = path.parent() {
+        // The rename itself is durable once the directory is synced (best effort: not every
+        // platform can open a directory).
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
 }

@@ -72,8 +72,6 @@ impl Settings {
     /// half-written settings file.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).expect("settings serialise");
-        let partial = path.with_extension("json.partial");
-        std::fs::write(&partial, json).map_err(Error::io(&partial))?;
-        std::fs::rename(&partial, path).map_err(Error::io(path))
+        crate::paths::write_atomically(path, json.as_bytes())
     }
 }

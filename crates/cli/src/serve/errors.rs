@@ -1,0 +1,142 @@
+//! Every failure as `{"code", "message"}` with a fitting HTTP status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+/// The status for each of core's error codes.
+pub fn status_for(code: &str) -> StatusCode {
+    match code {
+        "invalid_argument" | "empty_question" | "question_too_long" | "web_unavailable"
+        | "bad_document" | "document_too_large" | "nothing_to_ingest" | "bad_settings" => {
+            StatusCode::BAD_REQUEST
+        }
+        "not_found" => StatusCode::NOT_FOUND,
+        "busy" | "conflict" => StatusCode::CONFLICT,
+        "document_failed" => StatusCode::UNPROCESSABLE_ENTITY,
+        "model_missing" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<almanac_core::Error> for ApiError {
+    fn from(e: almanac_core::Error) -> ApiError {
+        ApiError::new(status_for(e.code()), e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.code, "message": self.message }).to_string();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// Parses a JSON request body into `T`, naming the field that is wrong. An empty body is read as
+/// `{}` (so requests without arguments may send nothing).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request(
+                "bad_json",
+                format!("the request body is not valid JSON: {inner}"),
+            );
+        }
+        let message = inner.to_string();
+        // serde names a missing or unknown field in its message; otherwise the path does.
+        let message = match message.find(" at line ") {
+            Some(i) => message[..i].to_owned(),
+            None => message,
+        };
+        if path == "." || path.is_empty() {
+            ApiError::bad_request("invalid_argument", message)
+        } else {
+            ApiError::bad_request("invalid_argument", format!("{path}: {message}"))
+        }
+    })?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "bad_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Ask {
+        conversation_id: Option<String>,
+        text: String,
+    }
+
+    #[test]
+    fn names_the_field() {
+        let e = parse_json::<Ask>(br#"{"text": 5}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_argument");
+        assert!(
+            e.message.starts_with("text: invalid type: integer `5`"),
+            "{}",
+            e.message
+        );
+        let e = parse_json::<Ask>(br#"{"conversation_id": null}"#).unwrap_err();
+        assert!(e.message.contains("missing field `text`"), "{}", e.message);
+        let e = parse_json::<Ask>(br#"{"text": "a", "bogus": 1}"#).unwrap_err();
+        assert!(e.message.contains("unknown field `bogus`"), "{}", e.message);
+        let e = parse_json::<Ask>(br#"{"text": "#).unwrap_err();
+        assert_eq!(e.code, "bad_json");
+        let e = parse_json::<Ask>(br#"{"text": "a"} trailing"#).unwrap_err();
+        assert_eq!(e.code, "bad_json");
+        assert!(parse_json::<Ask>(br#"{"text": "a"}"#).is_ok());
+    }
+}

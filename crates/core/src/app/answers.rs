@@ -1,0 +1,212 @@
+//! Asking and regenerating: the turn is stored before generation starts, the partial answer is
+//! written as it grows, and the finished one (or the error) when the run ends.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::events::{RetrievalView, RunEvent};
+use super::runs::AnswerSlot;
+use super::store::FinishedAnswer;
+use super::{validate, App, ErrorBody};
+use crate::{Answer, AnswerEvent, ChatMessage, Error, Result};
+
+/// How often the growing answer is written to the store while it streams.
+pub const PARTIAL_WRITE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Per-question options from the UI.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskOptions {
+    /// Also search the web. Not available yet: a question with `web: true` is refused with
+    /// `web_unavailable` rather than silently answered without it.
+    #[serde(default)]
+    pub web: Option<bool>,
+}
+
+/// How a run ended (its events said the same).
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub conversation_id: String,
+    pub message_id: String,
+    /// The finished answer (also when stopped early), `None` when the run failed.
+    pub answer: Option<Answer>,
+    /// Set when the run ended with an `error` event.
+    pub error: Option<ErrorBody>,
+}
+
+impl App {
+    /// Asks `text` in the conversation `conversation_id` (a new one, titled after the question,
+    /// when `None`), with the conversation's stored turns as history. Emits `started`, `sources`,
+    /// `token`…, then `done` or `error`; stores the question and the answer. See the module
+    /// documentation for when it returns `Err`.
+    pub fn ask(
+        &self,
+        conversation_id: Option<&str>,
+        text: &str,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(RunEvent),
+    ) -> Result<RunOutcome> {
+        let question = validate::text("text", text, validate::MAX_TEXT_BYTES)?;
+        if options.web == Some(true) {
+            return Err(Error::WebUnavailable);
+        }
+        let existing = conversation_id
+            .map(|id| validate::id("conversation_id", id))
+            .transpose()?;
+        let slot = self.runs.begin_answer()?;
+        let conversation = match existing {
+            Some(id) => {
+                if !self.store.exists(id)? {
+                    return Err(Error::not_found(format!("no conversation {id}")));
+                }
+                id
+            }
+            None => self.store.create_conversation(&title_from(question))?,
+        };
+        let history = self.store.history(conversation)?;
+        let turn = self.store.begin_turn(conversation, question)?;
+        Ok(self.run_answer(
+            slot,
+            conversation,
+            turn.answer,
+            question,
+            &history,
+            on_event,
+        ))
+    }
+
+    /// Answers the conversation's last question again, replacing its last answer.
+    pub fn regenerate(
+        &self,
+        conversation_id: &str,
+        on_event: &mut dyn FnMut(RunEvent),
+    ) -> Result<RunOutcome> {
+        let conversation = validate::id("conversation_id", conversation_id)?;
+        let slot = self.runs.begin_answer()?;
+        let (question, history, answer) = self.store.begin_regeneration(conversation)?;
+        Ok(self.run_answer(slot, conversation, answer, &question, &history, on_event))
+    }
+
+    fn run_answer(
+        &self,
+        slot: AnswerSlot<'_>,
+        conversation: i64,
+        answer_id: i64,
+        question: &str,
+        history: &[ChatMessage],
+        on_event: &mut dyn FnMut(RunEvent),
+    ) -> RunOutcome {
+        let mut outcome = RunOutcome {
+            run_id: slot.run_id.clone(),
+            conversation_id: conversation.to_string(),
+            message_id: answer_id.to_string(),
+            answer: None,
+            error: None,
+        };
+        on_event(RunEvent::Started {
+            run_id: outcome.run_id.clone(),
+            conversation_id: outcome.conversation_id.clone(),
+            message_id: outcome.message_id.clone(),
+        });
+        let mut partial = String::new();
+        let mut last_write = Instant::now();
+        let result =
+            self.assistant
+                .ask(question, history, &slot.cancel, &mut |event| match event {
+                    AnswerEvent::Sources { retrieval } => {
+                        let view = RetrievalView::from(&retrieval);
+                        // Through text, so f32 scores are stored as the events show them (0.2, not
+                        // 0.20000000298023224).
+                        let text = serde_json::to_string(&view).expect("retrieval serialises");
+                        let json: serde_json::Value =
+                            serde_json::from_str(&text).expect("retrieval parses");
+                        // A failed write here shows again (and is reported) at the final write.
+                        let _ = self.store.save_retrieval(answer_id, &json);
+                        on_event(RunEvent::Sources { retrieval: view });
+                    }
+                    AnswerEvent::Token { text } => {
+                        partial.push_str(&text);
+                        if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
+                            let _ = self.store.save_partial(answer_id, &partial);
+                            last_write = Instant::now();
+                        }
+                        on_event(RunEvent::Token { text });
+                    }
+                    // Sent once the answer is stored: a `done` the UI sees is a stored answer.
+                    AnswerEvent::Done { .. } => {}
+                });
+        let stored = match result {
+            Ok(answer) => {
+                let timings = serde_json::to_value(&answer.timings).expect("timings serialise");
+                let stop_reason = serde_json::to_value(answer.stop_reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let done = FinishedAnswer {
+                    text: &answer.answer,
+                    cited: &answer.cited,
+                    timings,
+                    stop_reason: &stop_reason,
+                };
+                self.store
+                    .finish_answer(conversation, answer_id, &done)
+                    .map(|()| answer)
+            }
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(answer) => {
+                on_event(RunEvent::Done {
+                    stop_reason: answer.stop_reason,
+                    cited: answer.cited.clone(),
+                    timings: answer.timings.clone(),
+                });
+                outcome.answer = Some(answer);
+            }
+            Err(e) => {
+                let _ = self.store.fail_answer(answer_id, &partial, &e);
+                on_event(RunEvent::error(&e));
+                outcome.error = Some(ErrorBody::from(&e));
+            }
+        }
+        drop(slot);
+        outcome
+    }
+}
+
+/// A conversation's title: its first question on one line, at most 80 characters.
+pub(crate) fn title_from(question: &str) -> String {
+    const MAX: usize = 80;
+    let line = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= MAX {
+        return line;
+    }
+    let cut: String = line.chars().take(MAX - 1).collect();
+    // End at a word boundary when there is one in the second half.
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > MAX / 2 => cut[..i].to_owned(),
+        _ => cut,
+    };
+    format!("{}…", cut.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::title_from;
+
+    #[test]
+    fn titles_from_questions() {
+        assert_eq!(
+            title_from("  Who designed\nthe bridge? "),
+            "Who designed the bridge?"
+        );
+        let long = "word ".repeat(40);
+        let title = title_from(&long);
+        assert!(title.chars().count() <= 80, "{title}");
+        assert!(title.ends_with("word…"), "{title}");
+        let korean = "계".repeat(100);
+        assert_eq!(title_from(&korean).chars().count(), 80);
+    }
+}

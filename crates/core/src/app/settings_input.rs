@@ -1,0 +1,271 @@
+//! Settings sent by a front end: every field checked for its kind and range before anything is
+//! stored. Fields left out keep their current values; an unknown field is refused.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::{Error, Result, Settings};
+
+pub const MAX_SYSTEM_PROMPT_CHARS: usize = 8 * 1024;
+pub const MAX_CHAT_TEMPLATE_BYTES: usize = 64 * 1024;
+
+/// What the check needs to know besides the values.
+pub struct SettingsContext<'a> {
+    /// Chat models that may be chosen (the models folder and imported files), as absolute paths.
+    pub chat_models: &'a [PathBuf],
+    /// Resolves a configured model name to a path.
+    pub resolve: &'a dyn Fn(&Path) -> PathBuf,
+}
+
+pub fn apply(current: &Settings, input: &Value, ctx: &SettingsContext) -> Result<Settings> {
+    let Value::Object(fields) = input else {
+        return Err(Error::invalid("settings", "must be a JSON object"));
+    };
+    let mut s = current.clone();
+    for (key, value) in fields {
+        match key.as_str() {
+            "context_length" => s.context_length = size(key, value, 256, engine_max_context())?,
+            "max_answer_tokens" => s.max_answer_tokens = size(key, value, 1, 4096)?,
+            "temperature" => s.temperature = number(key, value, 0.0, 2.0)?,
+            "top_p" => s.top_p = nullable(value, |v| number_open_low(key, v, 0.0, 1.0))?,
+            "top_k" => s.top_k = nullable(value, |v| size(key, v, 1, 1_000_000))?,
+            "repeat_penalty" => {
+                s.repeat_penalty = number_open_low(key, value, 0.0, 5.0)? as f32;
+            }
+            "seed" => s.seed = integer(key, value, 0, u64::MAX)?,
+            "system_prompt" => {
+                s.system_prompt = nullable(value, |v| string(key, v, MAX_SYSTEM_PROMPT_CHARS))?
+                    .filter(|p| !p.trim().is_empty());
+            }
+            "sources" => s.sources = size(key, value, 0, 20)?,
+            "min_similarity" => s.min_similarity = number(key, value, -1.0, 1.0)? as f32,
+            "chunk_tokens" => s.chunk_tokens = size(key, value, 16, 2048)?,
+            "chunk_overlap_tokens" => s.chunk_overlap_tokens = size(key, value, 0, 1024)?,
+            "max_document_bytes" => {
+                s.max_document_bytes = integer(key, value, 1024, 1024 * 1024 * 1024)?;
+            }
+            "chat_template" => {
+                s.chat_template = nullable(value, |v| {
+                    let source = string(key, v, MAX_CHAT_TEMPLATE_BYTES)?;
+                    almanac_engine::ChatTemplate::new(&source, "", "")
+                        .map_err(|e| Error::invalid(key, format!("not a usable template: {e}")))?;
+                    Ok(source)
+                })?
+                .filter(|t| !t.trim().is_empty());
+            }
+            "chat_model" => {
+                let name = PathBuf::from(string(key, value, super::validate::MAX_PATH_BYTES)?);
+                let resolved = (ctx.resolve)(&name);
+                let resolved = std::fs::canonicalize(&resolved).unwrap_or(resolved);
+                // Unchanged is always fine (the UI sends every field back).
+                if name != current.chat_model && !ctx.chat_models.contains(&resolved) {
+                    return Err(Error::invalid(
+                        key,
+                        format!(
+                            "{} is not one of the available chat models; import it first",
+                            super::validate::clip(&name.to_string_lossy())
+                        ),
+                    ));
+                }
+                s.chat_model = name;
+            }
+            "embedding_model" => {
+                let name = string(key, value, super::validate::MAX_PATH_BYTES)?;
+                if Path::new(&name) != current.embedding_model {
+                    return Err(Error::invalid(
+                        key,
+                        "changing the embedding model would need the whole library re-indexed; not supported yet",
+                    ));
+                }
+            }
+            _ => {
+                return Err(Error::invalid(
+                    super::validate::clip(key),
+                    "is not a setting Almanac knows",
+                ))
+            }
+        }
+    }
+    check_together(&s, fields)?;
+    Ok(s)
+}
+
+fn check_together(s: &Settings, fields: &Map<String, Value>) -> Result<()> {
+    if s.max_answer_tokens >= s.context_length {
+        let field = if fields.contains_key("max_answer_tokens") {
+            "max_answer_tokens"
+        } else {
+            "context_length"
+        };
+        return Err(Error::invalid(
+            field,
+            format!(
+                "max_answer_tokens ({}) must be less than context_length ({})",
+                s.max_answer_tokens, s.context_length
+            ),
+        ));
+    }
+    if s.chunk_overlap_tokens * 2 > s.chunk_tokens {
+        return Err(Error::invalid(
+            "chunk_overlap_tokens",
+            format!(
+                "must be at most half of chunk_tokens ({}), got {}",
+                s.chunk_tokens, s.chunk_overlap_tokens
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn engine_max_context() -> usize {
+    almanac_engine::MAX_CONTEXT_LENGTH
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn integer(key: &str, value: &Value, min: u64, max: u64) -> Result<u64> {
+    let range = || format!("must be a whole number from {min} to {max}");
+    match value.as_u64() {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::invalid(
+            key,
+            format!("{}, got {}", range(), describe(value)),
+        )),
+    }
+}
+
+fn size(key: &str, value: &Value, min: usize, max: usize) -> Result<usize> {
+    integer(key, value, min as u64, max as u64).map(|n| n as usize)
+}
+
+fn number(key: &str, value: &Value, min: f64, max: f64) -> Result<f64> {
+    match value.as_f64() {
+        Some(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
+        _ => Err(Error::invalid(
+            key,
+            format!(
+                "must be a number from {min} to {max}, got {}",
+                describe(value)
+            ),
+        )),
+    }
+}
+
+/// A number in (min, max]: above `min`, at most `max`.
+fn number_open_low(key: &str, value: &Value, min: f64, max: f64) -> Result<f64> {
+    match value.as_f64() {
+        Some(x) if x.is_finite() && x > min && x <= max => Ok(x),
+        _ => Err(Error::invalid(
+            key,
+            format!(
+                "must be a number above {min} and at most {max}, got {}",
+                describe(value)
+            ),
+        )),
+    }
+}
+
+fn string(key: &str, value: &Value, max_chars: usize) -> Result<String> {
+    let Value::String(s) = value else {
+        return Err(Error::invalid(
+            key,
+            format!("must be a string, got {}", kind(value)),
+        ));
+    };
+    if s.chars().count() > max_chars || s.contains('\0') {
+        return Err(Error::invalid(
+            key,
+            format!("must be at most {max_chars} characters without NUL"),
+        ));
+    }
+    Ok(s.clone())
+}
+
+fn nullable<T>(value: &Value, f: impl FnOnce(&Value) -> Result<T>) -> Result<Option<T>> {
+    match value {
+        Value::Null => Ok(None),
+        v => f(v).map(Some),
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        other => kind(other).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(input: Value) -> Result<Settings> {
+        let models = [PathBuf::from("/models/a.gguf")];
+        let ctx = SettingsContext {
+            chat_models: &models,
+            resolve: &|p: &Path| Path::new("/models").join(p),
+        };
+        apply(&Settings::default(), &input, &ctx)
+    }
+
+    fn field_error(input: Value) -> String {
+        let e = check(input).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        e.to_string()
+    }
+
+    #[test]
+    fn accepts_the_defaults_and_changes() {
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        let s = check(defaults).unwrap();
+        assert_eq!(s.context_length, Settings::default().context_length);
+        let s = check(
+            json!({"temperature": 0.7, "top_p": 0.9, "top_k": null, "seed": 7,
+            "system_prompt": "Be brief.", "chat_model": "a.gguf"}),
+        )
+        .unwrap();
+        assert_eq!(s.temperature, 0.7);
+        assert_eq!(s.top_p, Some(0.9));
+        assert_eq!(s.seed, 7);
+        assert_eq!(s.system_prompt.as_deref(), Some("Be brief."));
+        assert_eq!(s.chat_model, PathBuf::from("a.gguf"));
+    }
+
+    #[test]
+    fn refuses_out_of_range_wrong_kind_and_unknown() {
+        assert!(field_error(json!({"temperature": 3}))
+            .starts_with("temperature: must be a number from 0 to 2"));
+        assert!(field_error(json!({"temperature": "hot"})).contains("got a string"));
+        assert!(field_error(json!({"context_length": 100})).starts_with("context_length:"));
+        assert!(field_error(json!({"context_length": 2048.5})).starts_with("context_length:"));
+        assert!(field_error(json!({"max_answer_tokens": 0})).starts_with("max_answer_tokens:"));
+        assert!(
+            field_error(json!({"max_answer_tokens": 3000})).contains("less than context_length")
+        );
+        assert!(field_error(json!({"top_p": 0})).starts_with("top_p:"));
+        assert!(field_error(json!({"top_k": -1})).starts_with("top_k:"));
+        assert!(field_error(json!({"sources": 21})).starts_with("sources:"));
+        assert!(field_error(json!({"seed": -5})).starts_with("seed:"));
+        assert!(
+            field_error(json!({"system_prompt": "x".repeat(9000)})).starts_with("system_prompt:")
+        );
+        assert!(
+            field_error(json!({"chat_model": "/etc/passwd"})).contains("not one of the available")
+        );
+        assert!(field_error(json!({"embedding_model": "other"})).starts_with("embedding_model:"));
+        assert!(field_error(json!({"colour": "red"})).starts_with("colour: is not a setting"));
+        assert!(field_error(json!({"chat_template": "{% if %}"})).starts_with("chat_template:"));
+        assert!(field_error(json!([1, 2])).starts_with("settings:"));
+    }
+}

@@ -1,0 +1,930 @@
+//! `almanac serve` over real HTTP: the real binary on port 0, the real models, a scratch library.
+//! Each endpoint of ui/README.md, the order and end of event streams, cancel and `busy`,
+//! validation errors, Host/Origin refusal, security headers, and the body limit.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use support::http::Server;
+use support::{fixtures, Library};
+
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; connect-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+/// A stand-in for ui/dist (the tests of the built UI are in ui/e2e/).
+fn ui_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>Almanac</title><script type=\"module\" src=\"/assets/app.js\"></script>",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("assets/app.js"), "console.log('ui');").unwrap();
+    std::fs::write(dir.path().join(".secret"), "hidden").unwrap();
+    dir
+}
+
+fn facts() -> PathBuf {
+    fixtures().join("facts").canonicalize().unwrap()
+}
+
+fn event_names(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Adds the facts folder and checks the ingestion stream.
+fn ingest_facts(server: &Server) -> Vec<Value> {
+    let (response, events) = server.events("/api/library", &json!({"paths": [facts()]}));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let names = event_names(&events);
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("planned"),
+        "{names:?}"
+    );
+    assert_eq!(events[0]["files"], 8);
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("finished"),
+        "{names:?}"
+    );
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| *n == "finished" || *n == "error")
+            .count(),
+        1
+    );
+    assert_eq!(names.iter().filter(|n| *n == "indexing").count(), 8);
+    assert_eq!(
+        names.iter().filter(|n| *n == "indexed").count(),
+        8,
+        "{events:?}"
+    );
+    let finished = events.last().unwrap();
+    assert_eq!(finished["indexed"], 8);
+    assert_eq!(finished["failed"], 0);
+    events
+}
+
+/// An answer stream: started first, sources once before any token, exactly one terminal event last.
+fn check_answer_stream(events: &[Value]) -> (&Value, String, &Value) {
+    let names = event_names(events);
+    assert_eq!(names[0], "started", "{names:?}");
+    assert_eq!(names[1], "sources", "{names:?}");
+    assert_eq!(names.iter().filter(|n| *n == "sources").count(), 1);
+    let terminal: Vec<_> = names
+        .iter()
+        .filter(|n| *n == "done" || *n == "error")
+        .collect();
+    assert_eq!(terminal.len(), 1, "{names:?}");
+    assert!(matches!(names.last().unwrap().as_str(), "done" | "error"));
+    assert!(
+        names[2..names.len() - 1].iter().all(|n| n == "token"),
+        "{names:?}"
+    );
+    let started = &events[0];
+    for key in ["run_id", "conversation_id", "message_id"] {
+        assert!(started[key].is_string(), "{key} is a string id: {started}");
+    }
+    let text: String = events
+        .iter()
+        .filter(|e| e["event"] == "token")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    (started, text, events.last().unwrap())
+}
+
+fn set(server: &Server, settings: Value) {
+    let r = server.json("PUT", "/api/settings", &settings);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn serves_the_ui_with_security_headers_and_nothing_outside_it() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    let index = server.get("/");
+    assert_eq!(index.status, 200);
+    assert!(index
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(index.text().contains("<title>Almanac</title>"));
+    assert_eq!(index.header("content-security-policy"), Some(CSP));
+    assert_eq!(index.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(index.header("x-frame-options"), Some("DENY"));
+    let js = server.get("/assets/app.js");
+    assert_eq!(js.status, 200);
+    assert!(js
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
+    for bad in [
+        "/.secret",
+        "/../Cargo.toml",
+        "/assets/%2e%2e/%2e%2e/Cargo.toml",
+        "/assets/..%2f..%2fCargo.toml",
+        "/nope.js",
+    ] {
+        let r = server.get(bad);
+        assert_eq!(r.status, 404, "{bad}: {}", r.text());
+        assert!(!r.text().contains("hidden") && !r.text().contains("[workspace]"));
+    }
+    let (status, code, _) = server.get("/api/nope").error();
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    let (status, code, _) = server.send("PUT", "/api/models", &[], None).error();
+    assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
+    // API answers carry the same headers.
+    let settings = server.get("/api/settings");
+    assert_eq!(settings.header("content-security-policy"), Some(CSP));
+    assert_eq!(settings.header("x-content-type-options"), Some("nosniff"));
+}
+
+#[test]
+fn refuses_foreign_hosts_and_origins() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    let port = server.port;
+    let host_status = |host: &str| {
+        let mut s = server.open("GET", "/api/settings", &[("Host", host)], None);
+        let body = String::from_utf8_lossy(&s.read_all()).into_owned();
+        (s.status, body)
+    };
+    for bad in [
+        format!("evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        "127.0.0.1".to_owned(),
+    ] {
+        let (status, body) = host_status(&bad);
+        assert_eq!(status, 403, "{bad}: {body}");
+        assert!(body.contains("forbidden_host"), "{body}");
+    }
+    assert_eq!(host_status(&format!("localhost:{port}")).0, 200);
+    assert_eq!(host_status(&format!("127.0.0.1:{port}")).0, 200);
+    // No Host header at all.
+    let mut s = server.open("GET", "/", &[], None);
+    s.read_all();
+    assert!(s.status == 403 || s.status == 400, "{}", s.status);
+
+    let host = server.host();
+    let tokenize = |headers: &[(&str, &str)]| {
+        let mut all = vec![
+            ("Host", host.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        all.extend_from_slice(headers);
+        let mut s = server.open("POST", "/api/tokenize", &all, Some(br#"{"text":"hi"}"#));
+        let body = String::from_utf8_lossy(&s.read_all()).into_owned();
+        (s.status, body)
+    };
+    let (status, body) = tokenize(&[("Origin", "http://evil.example")]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("forbidden_origin"));
+    assert_eq!(tokenize(&[("Origin", "null")]).0, 403);
+    assert_eq!(
+        tokenize(&[("Origin", &format!("https://127.0.0.1:{port}"))]).0,
+        403
+    );
+    assert_eq!(tokenize(&[("Sec-Fetch-Site", "cross-site")]).0, 403);
+    let (status, body) = tokenize(&[
+        ("Origin", &server.origin()),
+        ("Sec-Fetch-Site", "same-origin"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    // A foreign origin cannot delete either.
+    let mut s = server.open(
+        "DELETE",
+        "/api/conversations/1",
+        &[("Host", &host), ("Origin", "http://evil.example")],
+        None,
+    );
+    s.read_all();
+    assert_eq!(s.status, 403);
+}
+
+#[test]
+fn validates_every_request() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    let origin = server.origin();
+    let post_raw = |path: &str, content_type: &str, body: &[u8]| {
+        server.send(
+            "POST",
+            path,
+            &[("Content-Type", content_type), ("Origin", &origin)],
+            Some(body),
+        )
+    };
+
+    let (status, code, message) = post_raw("/api/ask", "application/json", b"{\"text\": ").error();
+    assert_eq!((status, code.as_str()), (400, "bad_json"), "{message}");
+    let (status, code, message) = server.json("POST", "/api/ask", &json!({"text": 5})).error();
+    assert_eq!((status, code.as_str()), (400, "invalid_argument"));
+    assert!(message.starts_with("text: "), "{message}");
+    let (_, _, message) = server
+        .json("POST", "/api/ask", &json!({"question": "hi"}))
+        .error();
+    assert!(message.contains("question"), "{message}");
+    let (_, _, message) = server
+        .json("POST", "/api/ask", &json!({"conversation_id": null}))
+        .error();
+    assert!(message.contains("text"), "{message}");
+    let (status, code, message) = server
+        .json("POST", "/api/ask", &json!({"text": "   "}))
+        .error();
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "invalid_argument"),
+        "{message}"
+    );
+    let long = "x".repeat(33 * 1024);
+    let (status, _, message) = server
+        .json("POST", "/api/ask", &json!({"text": long}))
+        .error();
+    assert_eq!(status, 400);
+    assert!(message.contains("32768"), "{message}");
+    let (status, code, _) = server
+        .json(
+            "POST",
+            "/api/ask",
+            &json!({"text": "hi", "conversation_id": "abc"}),
+        )
+        .error();
+    assert_eq!((status, code.as_str()), (400, "invalid_argument"));
+    let (status, code, _) = server
+        .json(
+            "POST",
+            "/api/ask",
+            &json!({"text": "hi", "conversation_id": "4242"}),
+        )
+        .error();
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    let (status, code, _) = server
+        .json(
+            "POST",
+            "/api/ask",
+            &json!({"text": "hi", "options": {"web": true}}),
+        )
+        .error();
+    assert_eq!((status, code.as_str()), (400, "web_unavailable"));
+    let (status, code, _) = post_raw("/api/tokenize", "text/plain", br#"{"text":"hi"}"#).error();
+    assert_eq!((status, code.as_str()), (415, "unsupported_media_type"));
+
+    // The body limit: 1 MiB.
+    let huge = format!("{{\"text\": \"{}\"}}", "y".repeat(1024 * 1024 + 10));
+    let (status, code, _) = post_raw("/api/tokenize", "application/json", huge.as_bytes()).error();
+    assert_eq!((status, code.as_str()), (413, "too_large"));
+
+    // Conversations and runs that do not exist.
+    assert_eq!(server.get("/api/conversations/77").error().0, 404);
+    assert_eq!(
+        server.get("/api/conversations/x%20y").error().1,
+        "invalid_argument"
+    );
+    assert_eq!(server.delete("/api/conversations/77").error().0, 404);
+    let (status, code, _) = server
+        .json("PATCH", "/api/conversations/77", &json!({"title": "t"}))
+        .error();
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    assert_eq!(
+        server
+            .json("POST", "/api/runs/r99/cancel", &json!({}))
+            .error()
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .json("POST", "/api/conversations/77/regenerate", &json!({}))
+            .error()
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .get("/api/conversations?q=".to_owned().as_str())
+            .status,
+        200
+    );
+    let q = "q".repeat(300);
+    assert_eq!(
+        server.get(&format!("/api/conversations?q={q}")).error().1,
+        "invalid_argument"
+    );
+
+    // Documents: only library documents are readable, and only by absolute plain paths.
+    let (status, code, message) = server
+        .get("/api/document?path=/etc/passwd&line_start=1&line_end=2")
+        .error();
+    assert_eq!((status, code.as_str()), (404, "not_found"), "{message}");
+    assert!(message.contains("not in the library"));
+    assert_eq!(
+        server
+            .get("/api/document?path=etc/passwd&line_start=1&line_end=2")
+            .error()
+            .0,
+        400
+    );
+    assert_eq!(
+        server
+            .get("/api/document?path=/a/../etc/passwd&line_start=1&line_end=2")
+            .error()
+            .0,
+        400
+    );
+    assert_eq!(
+        server
+            .get("/api/document?path=/etc/passwd&line_start=x&line_end=2")
+            .error()
+            .0,
+        400
+    );
+    assert_eq!(
+        server
+            .get("/api/document?line_start=1&line_end=2")
+            .error()
+            .0,
+        400
+    );
+    let (status, _, message) = server
+        .json("POST", "/api/library", &json!({"paths": ["relative/dir"]}))
+        .error();
+    assert_eq!(status, 400);
+    assert!(message.starts_with("paths[0]: "), "{message}");
+    assert_eq!(
+        server
+            .json("POST", "/api/library", &json!({"paths": []}))
+            .error()
+            .0,
+        400
+    );
+    assert_eq!(
+        server
+            .json("POST", "/api/library", &json!({"paths": ["/no/such/dir"]}))
+            .error()
+            .0,
+        400
+    );
+    assert_eq!(
+        server.delete("/api/library?path=/not/indexed.md").error().0,
+        404
+    );
+    assert_eq!(
+        server
+            .json(
+                "POST",
+                "/api/library/reindex",
+                &json!({"path": "/not/indexed.md"})
+            )
+            .error()
+            .0,
+        404
+    );
+
+    // Settings: the field and its limits are named; nothing is stored.
+    let (status, code, message) = server
+        .json("PUT", "/api/settings", &json!({"temperature": 7}))
+        .error();
+    assert_eq!((status, code.as_str()), (400, "invalid_argument"));
+    assert!(
+        message.starts_with("temperature: must be a number from 0 to 2"),
+        "{message}"
+    );
+    let (_, _, message) = server
+        .json("PUT", "/api/settings", &json!({"sources": "four"}))
+        .error();
+    assert!(message.starts_with("sources: "), "{message}");
+    let (_, _, message) = server
+        .json("PUT", "/api/settings", &json!({"unknown_knob": 1}))
+        .error();
+    assert!(message.starts_with("unknown_knob: "), "{message}");
+    assert_eq!(server.get("/api/settings").json()["temperature"], 0.0);
+    assert!(!server.lib.path().join("settings.json").exists());
+
+    // Model import: only loadable GGUF files.
+    let fake = server.lib.path().join("fake.gguf");
+    std::fs::write(&fake, b"GGUF not really").unwrap();
+    let (status, code, message) = server
+        .json("POST", "/api/models/import", &json!({"path": fake}))
+        .error();
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "invalid_argument"),
+        "{message}"
+    );
+    let (status, _, message) = server
+        .json(
+            "POST",
+            "/api/models/import",
+            &json!({"path": "/etc/passwd"}),
+        )
+        .error();
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains(".gguf"), "{message}");
+    let (status, _, _) = server
+        .json(
+            "POST",
+            "/api/tokenize",
+            &json!({"text": "z".repeat(40_000)}),
+        )
+        .error();
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn library_documents_endpoints() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    assert_eq!(server.get("/api/library").json(), json!([]));
+    ingest_facts(&server);
+    let docs = server.get("/api/library").json();
+    let docs = docs.as_array().unwrap();
+    assert_eq!(docs.len(), 8);
+    assert!(docs
+        .iter()
+        .all(|d| d["status"] == "indexed" && d["chunks"].as_u64().unwrap() > 0));
+    let bridge = facts().join("zorvath-bridge.md");
+    let bridge_str = bridge.to_str().unwrap();
+
+    // Adding the same folder again: every file unchanged.
+    let (_, events) = server.events("/api/library", &json!({"paths": [facts()]}));
+    assert_eq!(
+        event_names(&events)
+            .iter()
+            .filter(|n| *n == "unchanged")
+            .count(),
+        8
+    );
+    assert_eq!(events.last().unwrap()["unchanged"], 8);
+
+    let doc = server.get(&format!(
+        "/api/document?path={bridge_str}&line_start=3&line_end=4"
+    ));
+    assert_eq!(doc.status, 200, "{}", doc.text());
+    let doc = doc.json();
+    assert_eq!(doc["path"], bridge_str);
+    assert_eq!(doc["line_start"], 3);
+    assert_eq!(doc["line_end"], 4);
+    assert_eq!(
+        doc["text"].as_str().unwrap(),
+        std::fs::read_to_string(&bridge).unwrap()
+    );
+    assert!(doc["title"].as_str().unwrap().contains("Zorvath"));
+
+    let reindex = server.json("POST", "/api/library/reindex", &json!({"path": bridge_str}));
+    assert_eq!(reindex.status, 200, "{}", reindex.text());
+    assert_eq!(reindex.json()["indexed"], 1);
+
+    let removed = server.delete(&format!("/api/library?path={bridge_str}"));
+    assert_eq!(removed.status, 204, "{}", removed.text());
+    assert_eq!(
+        server.get("/api/library").json().as_array().unwrap().len(),
+        7
+    );
+    assert_eq!(
+        server
+            .delete(&format!("/api/library?path={bridge_str}"))
+            .error()
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .get(&format!(
+                "/api/document?path={bridge_str}&line_start=1&line_end=1"
+            ))
+            .error()
+            .0,
+        404,
+        "a removed document is no longer readable"
+    );
+
+    // A file that fails is listed as failed with its error; the rest go on.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.md"), "# Good\n\nThe quokka smiles.\n").unwrap();
+    std::fs::write(dir.path().join("bad.txt"), [0xffu8, 0xfe, 0x00, 0x41]).unwrap();
+    std::fs::write(dir.path().join("image.png"), [0x89u8, b'P', b'N', b'G']).unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let (_, events) = server.events("/api/library", &json!({"paths": [dir_path]}));
+    let names = event_names(&events);
+    assert_eq!(names.first().unwrap(), "planned");
+    assert_eq!(
+        events[0]["skipped"].as_array().unwrap().len(),
+        1,
+        "{events:?}"
+    );
+    assert!(names.contains(&"failed".to_owned()) && names.contains(&"indexed".to_owned()));
+    assert_eq!(events.last().unwrap()["failed"], 1);
+    let docs = server.get("/api/library").json();
+    let bad = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"].as_str().unwrap().ends_with("bad.txt"))
+        .expect("the failed file is listed");
+    assert_eq!(bad["status"], "failed");
+    assert!(bad["error"].as_str().unwrap().contains("bad.txt"));
+}
+
+#[test]
+fn ask_streams_stores_and_manages_conversations() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    ingest_facts(&server);
+    set(&server, json!({"max_answer_tokens": 48}));
+
+    let (response, events) = server.events("/api/ask", &json!({"conversation_id": null, "text": "Who designed the Zorvath Bridge?", "options": {}}));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let (started, text, done) = check_answer_stream(&events);
+    assert_eq!(done["event"], "done", "{done}");
+    assert!(!text.is_empty());
+    let retrieval = &events[1]["retrieval"];
+    assert_eq!(retrieval["used"], true);
+    let first = &retrieval["passages"][0];
+    assert!(
+        first["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/zorvath-bridge.md"),
+        "{first}"
+    );
+    assert!(
+        first["snippet"].as_str().unwrap().contains("<b>"),
+        "snippet is HTML with marks: {first}"
+    );
+    for key in [
+        "score",
+        "bm25",
+        "vector",
+        "line_start",
+        "line_end",
+        "heading",
+        "title",
+        "text",
+    ] {
+        assert!(!first[key].is_null() || key == "bm25", "{key} in {first}");
+    }
+    for key in [
+        "retrieval_ms",
+        "prompt_tokens",
+        "ttft_ms",
+        "tokens",
+        "tokens_per_s",
+        "total_ms",
+    ] {
+        assert!(done["timings"][key].is_number(), "{key} in {done}");
+    }
+    let id = started["conversation_id"].as_str().unwrap().to_owned();
+
+    // Stored as streamed.
+    let c = server.get(&format!("/api/conversations/{id}")).json();
+    assert_eq!(c["id"], id.as_str());
+    assert_eq!(c["title"], "Who designed the Zorvath Bridge?");
+    let messages = c["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[1]["role"], "assistant");
+    assert_eq!(messages[1]["id"], started["message_id"]);
+    assert_eq!(messages[1]["text"].as_str().unwrap(), text);
+    assert_eq!(messages[1]["stop_reason"], done["stop_reason"]);
+    assert_eq!(messages[1]["cited"], done["cited"]);
+    assert_eq!(messages[1]["retrieval"], *retrieval);
+    assert!(messages[1].get("interrupted").is_none());
+
+    // A follow-up in the same conversation, then regenerate it.
+    let (_, events) = server.events(
+        "/api/ask",
+        &json!({"conversation_id": id, "text": "How long is it?"}),
+    );
+    let (started2, _, _) = check_answer_stream(&events);
+    assert_eq!(started2["conversation_id"], id.as_str());
+    let (response, events) =
+        server.events(&format!("/api/conversations/{id}/regenerate"), &json!({}));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let (started3, text3, _) = check_answer_stream(&events);
+    assert_ne!(started3["message_id"], started2["message_id"]);
+    let messages = server.get(&format!("/api/conversations/{id}")).json()["messages"].clone();
+    let messages = messages.as_array().unwrap();
+    assert_eq!(messages.len(), 4, "regenerate replaces the last answer");
+    assert_eq!(messages[3]["id"], started3["message_id"]);
+    assert_eq!(messages[3]["text"].as_str().unwrap(), text3);
+
+    // List, search, rename, export, delete.
+    let (_, events) = server.events("/api/ask", &json!({"text": "What is Drovana cheese?"}));
+    let other = check_answer_stream(&events).0["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let list = server.get("/api/conversations").json();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [other.as_str(), id.as_str()], "newest first");
+    assert_eq!(list[1]["message_count"], 4);
+    let has = |q: &str, id: &str| {
+        let found = server.get(&format!("/api/conversations?q={q}")).json();
+        found.as_array().unwrap().iter().any(|c| c["id"] == id)
+    };
+    assert!(has("zorvath", &id), "titles are searched");
+    assert!(has("ZORVATH", &id), "case-insensitively");
+    assert!(has("how%20long", &id), "message text is searched");
+    assert!(has("drovana", &other) && !has("how%20long%20is%20it", &other));
+    assert_eq!(
+        server.get("/api/conversations?q=nothing-like-this").json(),
+        json!([])
+    );
+    let renamed = server.json(
+        "PATCH",
+        &format!("/api/conversations/{id}"),
+        &json!({"title": "  Bridge\nquestions "}),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.text());
+    assert_eq!(renamed.json()["title"], "Bridge questions");
+    let (status, code, _) = server
+        .json(
+            "PATCH",
+            &format!("/api/conversations/{id}"),
+            &json!({"title": "x".repeat(201)}),
+        )
+        .error();
+    assert_eq!((status, code.as_str()), (400, "invalid_argument"));
+    let export = server.get(&format!("/api/conversations/{id}/export"));
+    assert_eq!(export.status, 200);
+    assert!(export
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/markdown"));
+    let md = export.text();
+    assert!(md.starts_with("# Bridge questions\n"), "{md}");
+    assert!(
+        md.contains("## Question\n\nWho designed the Zorvath Bridge?"),
+        "{md}"
+    );
+    assert!(md.contains("## Answer"), "{md}");
+    assert!(
+        md.contains("1. ") && md.contains("zorvath-bridge.md`"),
+        "{md}"
+    );
+    assert_eq!(
+        server.delete(&format!("/api/conversations/{id}")).status,
+        204
+    );
+    assert_eq!(
+        server.get(&format!("/api/conversations/{id}")).error().0,
+        404
+    );
+    assert_eq!(
+        server
+            .get("/api/conversations")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn cancel_stops_the_answer_and_a_second_ask_is_busy() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    set(&server, json!({"max_answer_tokens": 400}));
+    let origin = server.origin();
+    let host = server.host();
+    let body = json!({"text": "Write a very long story, at least ten paragraphs, about a lighthouse keeper."}).to_string();
+    let mut stream = server.open(
+        "POST",
+        "/api/ask",
+        &[
+            ("Host", &host),
+            ("Content-Type", "application/json"),
+            ("Origin", &origin),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(stream.status, 200);
+    let started = stream.next_event().unwrap();
+    assert_eq!(started["event"], "started");
+    let run = started["run_id"].as_str().unwrap().to_owned();
+    let mut events = vec![started.clone()];
+    // Wait for a few tokens.
+    while events.iter().filter(|e| e["event"] == "token").count() < 3 {
+        let e = stream.next_event().expect("tokens before the end");
+        assert_ne!(
+            e["event"], "done",
+            "finished before it could be cancelled: {e}"
+        );
+        events.push(e);
+    }
+    // One answer at a time.
+    let (status, code, message) = server
+        .json("POST", "/api/ask", &json!({"text": "Another question"}))
+        .error();
+    assert_eq!((status, code.as_str()), (409, "busy"), "{message}");
+    let cid = started["conversation_id"].as_str().unwrap();
+    assert_eq!(
+        server
+            .json(
+                "POST",
+                &format!("/api/conversations/{cid}/regenerate"),
+                &json!({})
+            )
+            .error()
+            .1,
+        "busy"
+    );
+
+    let cancel = server.json("POST", &format!("/api/runs/{run}/cancel"), &json!({}));
+    assert_eq!(cancel.status, 204, "{}", cancel.text());
+    while let Some(e) = stream.next_event() {
+        events.push(e);
+    }
+    let (_, text, done) = check_answer_stream(&events);
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["stop_reason"], "cancelled");
+    assert!(done["timings"]["tokens"].as_u64().unwrap() < 400);
+    let rest = stream.read_all();
+    assert!(
+        String::from_utf8_lossy(&rest).trim().is_empty(),
+        "nothing after the terminal event"
+    );
+
+    let c = server.get(&format!("/api/conversations/{cid}")).json();
+    let answer = &c["messages"][1];
+    assert_eq!(answer["stop_reason"], "cancelled");
+    assert_eq!(
+        answer["text"].as_str().unwrap(),
+        text,
+        "what was generated is stored"
+    );
+    assert_eq!(answer["status"], "done");
+    // The run is over: cancelling it again finds nothing; a new question is accepted.
+    assert_eq!(
+        server
+            .json("POST", &format!("/api/runs/{run}/cancel"), &json!({}))
+            .error()
+            .0,
+        404
+    );
+    set(&server, json!({"max_answer_tokens": 8}));
+    let (response, events) = server.events("/api/ask", &json!({"text": "Hello"}));
+    assert_eq!(response.status, 200);
+    check_answer_stream(&events);
+}
+
+#[test]
+fn models_settings_and_tokens() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    let models = server.get("/api/models").json();
+    assert_eq!(
+        models["chat"]["name"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("smollm2"),
+        true,
+        "{models}"
+    );
+    assert_eq!(models["chat"]["context_length"], 2048);
+    assert_eq!(models["embedding"]["dim"], 384);
+    let available = models["available"].as_array().unwrap();
+    assert!(available
+        .iter()
+        .any(|m| m["kind"] == "chat" && m["path"].as_str().unwrap().ends_with(".gguf")));
+    assert!(available.iter().any(|m| m["kind"] == "embedding"));
+
+    let settings = server.get("/api/settings").json();
+    for key in [
+        "context_length",
+        "max_answer_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "repeat_penalty",
+        "seed",
+        "system_prompt",
+        "sources",
+        "min_similarity",
+        "chat_model",
+        "embedding_model",
+    ] {
+        assert!(settings.get(key).is_some(), "{key} in {settings}");
+    }
+    // The UI sends everything back with its changes.
+    let mut changed = settings.clone();
+    changed["temperature"] = json!(0.5);
+    changed["top_k"] = json!(40);
+    changed["system_prompt"] = json!("Answer briefly.");
+    let stored = server.json("PUT", "/api/settings", &changed);
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    assert_eq!(stored.json(), changed);
+    assert_eq!(server.get("/api/settings").json(), changed);
+    let on_disk: Value = serde_json::from_str(
+        &std::fs::read_to_string(server.lib.path().join("settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(on_disk["temperature"], 0.5);
+    assert_eq!(on_disk["system_prompt"], "Answer briefly.");
+
+    let tokens = server.json("POST", "/api/tokenize", &json!({"text": "계획이 있다"}));
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    let tokens = tokens.json()["tokens"].as_array().unwrap().clone();
+    assert!(tokens.len() > 3, "{tokens:?}");
+    let bytes: Vec<u8> = tokens
+        .iter()
+        .flat_map(|t| {
+            t["bytes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_u64().unwrap() as u8)
+        })
+        .collect();
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "계획이 있다",
+        "the bytes add up to the text"
+    );
+    assert!(tokens
+        .iter()
+        .all(|t| t["id"].is_u64() && t["piece"].is_string() && t["text"].is_string()));
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t["text"].as_str().unwrap().contains('\u{fffd}')),
+        "partial characters show as U+FFFD"
+    );
+    let hello = server
+        .json("POST", "/api/tokenize", &json!({"text": " Almanac"}))
+        .json();
+    assert_eq!(
+        hello["tokens"][0]["piece"].as_str().unwrap().chars().next(),
+        Some('Ġ')
+    );
+
+    // Importing a real GGUF (a copy elsewhere on disk) makes it available and choosable.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy-of-smollm2.gguf");
+    let original = Path::new(models["chat"]["path"].as_str().unwrap());
+    std::fs::copy(original, &copy).unwrap();
+    let imported = server.json("POST", "/api/models/import", &json!({"path": copy}));
+    assert_eq!(imported.status, 200, "{}", imported.text());
+    let models = server.get("/api/models").json();
+    assert!(models["available"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["path"] == copy.to_str().unwrap()));
+    let mut choose = server.get("/api/settings").json();
+    choose["chat_model"] = json!(copy);
+    assert_eq!(server.json("PUT", "/api/settings", &choose).status, 200);
+    assert_eq!(
+        server.get("/api/models").json()["chat"]["path"],
+        copy.to_str().unwrap()
+    );
+}
+
+#[test]
+fn a_refused_library_or_missing_model_is_a_clear_error() {
+    // Without a chat model, a question still gets its stream: started, then an error event.
+    let lib = Library::new();
+    lib.write_settings(&json!({"chat_model": "missing-model.gguf"}));
+    let ui = ui_dir();
+    let server = Server::start_with(lib, ui.path());
+    let (response, events) = server.events("/api/ask", &json!({"text": "Hello?"}));
+    assert_eq!(response.status, 200);
+    let names = event_names(&events);
+    assert_eq!(names.first().unwrap(), "started");
+    assert_eq!(names.last().unwrap(), "error", "{events:?}");
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| *n == "error" || *n == "done")
+            .count(),
+        1
+    );
+    assert_eq!(events.last().unwrap()["code"], "model_missing");
+    let cid = events[0]["conversation_id"].as_str().unwrap();
+    let c = server.get(&format!("/api/conversations/{cid}")).json();
+    assert_eq!(c["messages"][1]["status"], "error");
+    assert_eq!(c["messages"][1]["error"]["code"], "model_missing");
+}
