@@ -37,6 +37,45 @@ pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
+/// GPT-2's map from bytes to the printable characters that byte-level vocabularies store.
+fn byte_to_char() -> [char; 256] {
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let mut chars = ['\0'; 256];
+    let mut next = 256;
+    for (b, slot) in chars.iter_mut().enumerate() {
+        let b = b as u32;
+        *slot = if printable(b) {
+            char::from_u32(b)
+        } else {
+            next += 1;
+            char::from_u32(next - 1)
+        }
+        .expect("byte-level characters are below U+0200");
+    }
+    chars
+}
+
+/// The bytes each byte-level token text stands for (indexed like `tokens`). A text with a
+/// character outside the byte alphabet stands for its own UTF-8, as in `tokenizers`' decoder.
+pub(crate) fn token_bytes(tokens: &[String]) -> Vec<Vec<u8>> {
+    let chars = byte_to_char();
+    let bytes: HashMap<char, u8> = chars
+        .iter()
+        .enumerate()
+        .map(|(b, &c)| (c, b as u8))
+        .collect();
+    tokens
+        .iter()
+        .map(|text| {
+            text.chars()
+                .map(|c| bytes.get(&c).copied())
+                .collect::<Option<Vec<u8>>>()
+                .unwrap_or_else(|| text.as_bytes().to_vec())
+        })
+        .collect()
+}
+
 /// Token text to id; when a text repeats, the first id wins, as in llama.cpp.
 pub(crate) fn token_ids(tokens: &[String]) -> HashMap<String, u32> {
     let mut ids = HashMap::with_capacity(tokens.len());

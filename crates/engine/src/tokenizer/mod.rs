@@ -34,6 +34,12 @@ pub struct GgufTokenizer {
     literal: Tokenizer,
     pieces: Vec<String>,
     types: Vec<TokenType>,
+    /// What each token contributes to decoded text (llama.cpp's `token_to_piece` with special
+    /// tokens written out).
+    piece_bytes: Vec<Vec<u8>>,
+    /// Whether decoding drops one leading space from the first token's piece (SentencePiece
+    /// vocabularies, which encode with a prefix space).
+    add_space_prefix: bool,
     bos: Option<u32>,
     eos: Option<u32>,
     add_bos: bool,
@@ -109,6 +115,8 @@ impl GgufTokenizer {
         end_of_turn.sort_unstable();
         end_of_turn.dedup();
 
+        let piece_bytes = piece_bytes(&vocab);
+
         Ok(GgufTokenizer {
             parsing_special,
             literal,
@@ -116,6 +124,8 @@ impl GgufTokenizer {
             eos: vocab.eos,
             add_bos,
             end_of_turn,
+            piece_bytes,
+            add_space_prefix: vocab.add_space_prefix,
             pieces: vocab.tokens,
             types: vocab.types,
         })
@@ -147,20 +157,36 @@ impl GgufTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
-    /// Text of `ids`, leaving out control tokens (as llama.cpp's detokenizer does by default).
+    /// Text of `ids`, leaving out control and unknown tokens: llama.cpp's
+    /// `llama_detokenize(ids, remove_special = false, unparse_special = false)`, without the
+    /// `clean_spaces` pass that it applies to some byte-level vocabularies (and not to the
+    /// pieces it prints while generating).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.check_ids(ids)?;
-        self.parsing_special
-            .decode(ids, true)
-            .map_err(tokenizer_error)
+        self.detokenize(ids, false)
     }
 
-    /// Text of `ids` with control tokens written out.
+    /// Text of `ids` with control tokens written out (`unparse_special = true`).
     pub fn decode_with_special(&self, ids: &[u32]) -> Result<String> {
+        self.detokenize(ids, true)
+    }
+
+    /// As llama.cpp: the pieces of the tokens one after the other, where a vocabulary with a
+    /// prefix space loses one leading space from the first token's piece, even when that piece
+    /// is an empty (left out) control token; then UTF-8, invalid sequences replaced by U+FFFD.
+    fn detokenize(&self, ids: &[u32], special: bool) -> Result<String> {
         self.check_ids(ids)?;
-        self.parsing_special
-            .decode(ids, false)
-            .map_err(tokenizer_error)
+        let mut bytes = Vec::new();
+        for (n, &id) in ids.iter().enumerate() {
+            let id = id as usize;
+            let hidden =
+                !special && matches!(self.types[id], TokenType::Control | TokenType::Unknown);
+            let mut piece: &[u8] = if hidden { &[] } else { &self.piece_bytes[id] };
+            if n == 0 && self.add_space_prefix {
+                piece = piece.strip_prefix(b" ").unwrap_or(piece);
+            }
+            bytes.extend_from_slice(piece);
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
@@ -237,6 +263,39 @@ impl GgufTokenizer {
         texts.dedup();
         texts
     }
+}
+
+/// llama.cpp's `token_to_piece` for every token (special tokens written out): added tokens are
+/// their text; SentencePiece pieces have `▁` turned back into spaces; byte-level pieces are
+/// mapped back to bytes; byte tokens (`<0xNN>`) are that byte; unused tokens are nothing.
+fn piece_bytes(vocab: &GgufVocab) -> Vec<Vec<u8>> {
+    let byte_level = match vocab.model {
+        VocabModel::BytePair => byte_level::token_bytes(&vocab.tokens),
+        VocabModel::SentencePiece => Vec::new(),
+    };
+    vocab
+        .tokens
+        .iter()
+        .zip(&vocab.types)
+        .enumerate()
+        .map(|(id, (text, ty))| match ty {
+            TokenType::Control | TokenType::Unknown | TokenType::UserDefined => {
+                text.as_bytes().to_vec()
+            }
+            TokenType::Byte => byte_token_value(text).map(|b| vec![b]).unwrap_or_default(),
+            TokenType::Unused => Vec::new(),
+            TokenType::Normal => match vocab.model {
+                VocabModel::BytePair => byte_level[id].clone(),
+                VocabModel::SentencePiece => sentencepiece::unescape(text).into_bytes(),
+            },
+        })
+        .collect()
+}
+
+/// The byte of a byte token such as `<0x0A>`.
+fn byte_token_value(text: &str) -> Option<u8> {
+    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
+    u8::from_str_radix(hex, 16).ok()
 }
 
 #[cfg(test)]

@@ -64,6 +64,11 @@ pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
+/// A piece's text with `▁` turned back into spaces.
+pub(crate) fn unescape(piece: &str) -> String {
+    piece.replace(SPACE, " ")
+}
+
 /// Every (left, right) split of each piece into two known pieces, best merged score first.
 /// Ties keep vocabulary order, then the order of the parts' ids, as HF's extractor does.
 pub(crate) fn merges_from_scores(

@@ -128,6 +128,26 @@ fn sentencepiece_special_tokens_and_bos() {
     assert_eq!(tok.end_of_turn_ids(), &[2]);
 }
 
+#[test]
+fn sentencepiece_decoding_strips_the_prefix_space_of_the_first_token_only() {
+    let tok = spm_tokenizer(true);
+    let ids = tok.encode("hello world", true).unwrap();
+    assert_eq!(
+        pieces_of(&tok, &ids),
+        ["<s>", "\u{2581}hello", "\u{2581}world"]
+    );
+    // As llama_detokenize: the first token (here BOS, left out) takes the prefix-space strip.
+    assert_eq!(tok.decode(&ids).unwrap(), " hello world");
+    assert_eq!(tok.decode(&ids[1..]).unwrap(), "hello world");
+    assert_eq!(tok.decode_with_special(&ids).unwrap(), "<s> hello world");
+    // Unknown tokens are left out like control tokens unless asked for.
+    assert_eq!(tok.decode(&[0, ids[1]]).unwrap(), " hello");
+    assert_eq!(
+        tok.decode_with_special(&[0, ids[1]]).unwrap(),
+        "<unk> hello"
+    );
+}
+
 // ---------- byte-level BPE ("gpt2") ----------
 
 /// GPT-2's reversible map from bytes to printable characters.
