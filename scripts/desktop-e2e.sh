@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The desktop end-to-end test (tests/desktop_e2e.rs): the real window, with the real models, under a
 # virtual X display (Xvfb, unless DISPLAY is set), driven by tauri-driver and WebKitWebDriver. It asks a
-# question, checks the cited answer and saves target/desktop-e2e/answer.png.
+# question, checks the cited answer and saves target/desktop-e2e/answer.png (and sources.png,
+# web-unavailable.png), with the network cut (unshare --net) where the system allows it.
 #
 # Installs tauri-driver into ~/.cargo/bin when it is missing; builds the UI when ui/dist is missing
 # (scripts/build-ui.sh rebuilds it), then the workspace's tests and binaries.
@@ -18,9 +19,11 @@ fi
 # also builds target/debug/almanac, which the test uses to ingest its library.
 cargo test --workspace --locked --no-run
 
-run=(cargo test --workspace --locked --test desktop_e2e -- --ignored --nocapture)
-if [ -n "${DISPLAY:-}" ]; then
-  "${run[@]}"
-else
-  xvfb-run -a -s "-screen 0 1280x900x24" "${run[@]}"
+run=(cargo test --workspace --locked --offline --test desktop_e2e -- --ignored --nocapture)
+[ -n "${DISPLAY:-}" ] || run=(xvfb-run -a -s "-screen 0 1280x900x24" "${run[@]}")
+# The offline assistant: the window runs with the network cut (a network namespace with loopback only,
+# which tauri-driver needs). ALMANAC_E2E_ONLINE=1 runs it in the normal network instead.
+if [ -z "${ALMANAC_E2E_ONLINE:-}" ] && unshare --net true 2>/dev/null; then
+  ALMANAC_E2E_OFFLINE=1 exec unshare --net sh -c 'ip link set lo up && exec "$@"' sh "${run[@]}"
 fi
+exec "${run[@]}"

@@ -198,6 +198,13 @@ fn the_window_answers_a_question_with_its_sources() {
     let tauri_driver = find_tool("tauri-driver");
     let webkit_driver = find_tool("WebKitWebDriver");
 
+    if std::env::var_os("ALMANAC_E2E_OFFLINE").is_some() {
+        // scripts/desktop-e2e.sh runs this in a network namespace of its own: loopback only.
+        let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap();
+        let interfaces: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+        assert_eq!(interfaces, ["lo"], "ALMANAC_E2E_OFFLINE is set but the network is not cut");
+        eprintln!("desktop-e2e: offline (network interfaces: {interfaces:?})");
+    }
     let data = tempfile::tempdir().unwrap();
     ingest(&almanac, data.path());
 
@@ -252,7 +259,12 @@ fn the_window_answers_a_question_with_its_sources() {
             peak
         })
     };
-    let stop = driver.wait_for("[data-testid=\"stop-reason\"]", ANSWER_TIMEOUT);
+    // Finished: the answer is no longer pending and shows its timings (and a stop reason when it
+    // was cut off), or an error.
+    let end = driver.wait_for(
+        "[data-testid=\"answer\"]:not([data-pending]) [data-testid=\"timings\"], [data-testid=\"stop-reason\"], [data-testid=\"answer-error\"]",
+        ANSWER_TIMEOUT,
+    );
     let answer_ms = asked.elapsed().as_millis();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.join().unwrap();
@@ -265,29 +277,42 @@ fn the_window_answers_a_question_with_its_sources() {
     eprintln!("desktop-e2e: metrics {metrics}");
     let _ = std::fs::create_dir_all(root().join("target/desktop-e2e"));
     std::fs::write(root().join("target/desktop-e2e/metrics.json"), serde_json::to_string_pretty(&metrics).unwrap()).unwrap();
-    eprintln!("desktop-e2e: answered in {:?} ({})", asked.elapsed(), driver.text(&stop));
+    if let Some(error) = driver.find("[data-testid=\"answer-error\"]") {
+        driver.screenshot("answer.png");
+        panic!("the answer failed: {}", driver.text(&error));
+    }
+    eprintln!("desktop-e2e: answered in {:?} ({})", asked.elapsed(), driver.text(&end));
     let answer = driver.wait_for("[data-testid=\"answer-text\"]", Duration::from_secs(5));
     let answer_text = driver.text(&answer);
     eprintln!("desktop-e2e: answer: {answer_text}");
 
-    // Open the sources panel so the screenshot shows them.
+    let shot = driver.screenshot("answer.png");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "the screenshot looks empty");
+    // Open the sources panel and show it too.
     if let Some(summary) = driver.find("[data-testid=\"retrieval-summary\"]") {
         driver.call("POST", &format!("/element/{summary}/click"), None);
     }
     let first = driver.wait_for("[data-testid=\"sources-panel\"] [data-testid=\"source\"][data-n=\"1\"]", Duration::from_secs(5));
     let first_text = driver.text_content(&first);
     std::thread::sleep(Duration::from_millis(300));
-    let shot = driver.screenshot("answer.png");
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "the screenshot looks empty");
+    driver.screenshot("sources.png");
 
-    let errors: Vec<String> = ["[data-testid=\"error\"]", "[data-testid=\"notice\"]"]
-        .iter()
-        .filter_map(|css| driver.find(css))
-        .map(|e| driver.text_content(&e))
-        .collect();
-    driver.call("DELETE", "", None);
-
+    let error_css = "[data-testid=\"error\"], [data-testid=\"notice\"], [data-testid=\"answer-error\"]";
+    let errors: Vec<String> = driver.find(error_css).map(|e| driver.text_content(&e)).into_iter().collect();
     assert!(answer_text.contains("Quorne"), "the answer names the designer: {answer_text:?}");
     assert!(first_text.contains("zorvath-bridge.md"), "the first source is zorvath-bridge.md: {first_text:?}");
     assert!(errors.is_empty(), "the window showed errors: {errors:?}");
+
+    // With the web option on, the window says plainly that the web is not available, at once.
+    let toggle = driver.wait_for("[data-testid=\"web-toggle\"]", Duration::from_secs(5));
+    driver.call("POST", &format!("/element/{toggle}/click"), None);
+    let question = driver.wait_for("[data-testid=\"question\"]", Duration::from_secs(5));
+    driver.call("POST", &format!("/element/{question}/value"), Some(json!({"text": "What is new about the bridge today?\u{E007}"})));
+    let web_error = driver.wait_for(error_css, Duration::from_secs(20));
+    let web_text = driver.text_content(&web_error);
+    std::thread::sleep(Duration::from_millis(500));
+    driver.screenshot("web-unavailable.png");
+    driver.call("DELETE", "", None);
+    assert!(web_text.to_lowercase().contains("web"), "the web error names the web: {web_text:?}");
+    eprintln!("desktop-e2e: with the web option: {web_text}");
 }
