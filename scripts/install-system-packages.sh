@@ -6,6 +6,7 @@ packages=(
   build-essential pkg-config   # C code in dependencies (SQLite, candle's kernels)
   python3 python3-pip          # scripts/install-models.sh fetches the default models with pip
   strace util-linux            # the offline test: unshare --net, and strace to see no connection is tried
+  chromium                     # the browser end-to-end tests (ui/e2e), driven by playwright-core; never a downloaded browser
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev  # the Tauri window
   webkit2gtk-driver xvfb xauth iproute2  # the desktop end-to-end test: WebKitWebDriver under Xvfb, offline
 )

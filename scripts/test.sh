@@ -8,4 +8,5 @@ scripts/install-system-packages.sh
 scripts/install-models.sh >/dev/null
 scripts/build-ui.sh        # the desktop package embeds ui/dist when it compiles
 cargo test --workspace --locked "$@"
+(cd ui && npm ci && npm test && npm run build && npm run e2e)   # the built UI against the real `almanac serve`, in Chromium
 scripts/desktop-e2e.sh     # the real window under Xvfb: a question, a cited answer, target/desktop-e2e/answer.png
