@@ -83,7 +83,8 @@ fn send<E: Serialize>(channel: &Channel<Value>, event: &E) {
             let _ = channel.send(value);
         }
         Err(e) => {
-            let _ = channel.send(IpcError::internal(format!("an event did not serialise: {e}")).to_event());
+            let _ = channel
+                .send(IpcError::internal(format!("an event did not serialise: {e}")).to_event());
         }
     }
 }
@@ -111,7 +112,12 @@ async fn ask(
 ) -> IpcResult<()> {
     let options = ask_options(options)?;
     blocking(&backend, move |app| {
-        app.ask(conversation_id.as_deref(), &text, &options, &mut |e: RunEvent| send(&on_event, &e))?;
+        app.ask(
+            conversation_id.as_deref(),
+            &text,
+            &options,
+            &mut |e: RunEvent| send(&on_event, &e),
+        )?;
         Ok(())
     })
     .await
@@ -144,7 +150,10 @@ async fn list_conversations(
     backend: State<'_, Backend>,
     q: Option<String>,
 ) -> IpcResult<Vec<ConversationSummary>> {
-    blocking(&backend, move |app| Ok(app.list_conversations(q.as_deref())?)).await
+    blocking(&backend, move |app| {
+        Ok(app.list_conversations(q.as_deref())?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -158,7 +167,10 @@ async fn rename_conversation(
     id: String,
     title: String,
 ) -> IpcResult<ConversationSummary> {
-    blocking(&backend, move |app| Ok(app.rename_conversation(&id, &title)?)).await
+    blocking(&backend, move |app| {
+        Ok(app.rename_conversation(&id, &title)?)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -219,7 +231,10 @@ async fn get_document(
     line_start: usize,
     line_end: usize,
 ) -> IpcResult<DocumentText> {
-    blocking(&backend, move |app| Ok(app.get_document(&path, line_start, line_end)?)).await
+    blocking(&backend, move |app| {
+        Ok(app.get_document(&path, line_start, line_end)?)
+    })
+    .await
 }
 
 // --- models and settings -----------------------------------------------------------------------------
@@ -252,7 +267,12 @@ struct Tokens {
 
 #[tauri::command]
 async fn tokenize(backend: State<'_, Backend>, text: String) -> IpcResult<Tokens> {
-    blocking(&backend, move |app| Ok(Tokens { tokens: app.tokenize(&text)? })).await
+    blocking(&backend, move |app| {
+        Ok(Tokens {
+            tokens: app.tokenize(&text)?,
+        })
+    })
+    .await
 }
 
 // --- the app -----------------------------------------------------------------------------------------
@@ -266,6 +286,80 @@ pub fn embedded_config() -> tauri::Config {
     context().config().clone()
 }
 
+/// Whether the webview may load `url`: only the app's own embedded pages. Links in answers never
+/// navigate (the UI hands them to the opener plugin, which opens the system browser), so anything
+/// else is a bug or an attack and is refused.
+pub fn is_app_url(url: &tauri::Url) -> bool {
+    match (url.scheme(), url.host_str()) {
+        // Linux and macOS serve the embedded UI as tauri://localhost; Windows and Android as
+        // http(s)://tauri.localhost.
+        ("tauri", Some("localhost")) => true,
+        ("http" | "https", Some("tauri.localhost")) => url.port().is_none(),
+        _ => false,
+    }
+}
+
+/// The main window from tauri.conf.json (`"create": false` there), built here so that it refuses to
+/// navigate away from the app, to open new windows and to download anything.
+fn open_main_window(app: &mut tauri::App) -> tauri::Result<()> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == "main")
+        .cloned()
+        .expect("tauri.conf.json defines the main window");
+    tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
+        .on_navigation(is_app_url)
+        .on_new_window(|_, _| tauri::webview::NewWindowResponse::Deny)
+        .on_download(|_, _| false)
+        .build()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_loads_only_the_app_itself() {
+        for ok in [
+            "tauri://localhost/",
+            "tauri://localhost/index.html",
+            "http://tauri.localhost/",
+            "https://tauri.localhost/x",
+        ] {
+            assert!(is_app_url(&ok.parse().unwrap()), "{ok}");
+        }
+        for bad in [
+            "https://example.com/",
+            "http://localhost:8080/",
+            "http://tauri.localhost:8080/",
+            "tauri://evil/",
+            "file:///etc/passwd",
+            "data:text/html,<script>alert(1)</script>",
+            "javascript:alert(1)",
+            "about:blank",
+            "ipc://localhost/ask",
+            "mailto:a@b.c",
+        ] {
+            assert!(!is_app_url(&bad.parse().unwrap()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ask_options_refuse_unknown_fields_as_code_and_message() {
+        assert!(ask_options(None).is_ok());
+        assert!(ask_options(Some(Value::Null)).is_ok());
+        assert!(ask_options(Some(serde_json::json!({"web": false}))).is_ok());
+        let e = ask_options(Some(serde_json::json!({"fetch": "https://example.com"}))).unwrap_err();
+        assert_eq!(e.code, "invalid_argument");
+        assert!(e.message.contains("fetch"), "{}", e.message);
+        assert!(ask_options(Some(serde_json::json!("web"))).is_err());
+    }
+}
+
 /// Opens the main window over the library in `ALMANAC_DATA_DIR` (else the platform default).
 pub fn run() {
     // ALMANAC_DATA_DIR, else the platform default; models from ALMANAC_MODELS_DIR, else the
@@ -276,7 +370,8 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .manage(backend)
-        .setup(move |_app| {
+        .setup(move |app| {
+            open_main_window(app)?;
             // Load the embedding model and open the stores while the window paints; the first
             // command waits for it (an error reaches that command instead).
             std::thread::spawn(move || {

@@ -52,7 +52,11 @@ fn find_tool(name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .chain(home_bin)
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found on PATH or in ~/.cargo/bin; scripts/desktop-e2e.sh installs it"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} not found on PATH or in ~/.cargo/bin; scripts/desktop-e2e.sh installs it"
+            )
+        })
 }
 
 /// A minimal WebDriver client: JSON over HTTP to tauri-driver.
@@ -84,7 +88,11 @@ impl WebDriver {
     }
 
     fn find(&self, css: &str) -> Option<String> {
-        let v = self.call("POST", "/element", Some(json!({"using": "css selector", "value": css})));
+        let v = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
         v[ELEMENT].as_str().map(str::to_owned)
     }
 
@@ -96,19 +104,32 @@ impl WebDriver {
             }
             if start.elapsed() > timeout {
                 self.screenshot("timeout.png");
-                panic!("{css} did not appear within {timeout:?}; page text: {}", self.page_text());
+                panic!(
+                    "{css} did not appear within {timeout:?}; page text: {}",
+                    self.page_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(250));
         }
     }
 
     fn text(&self, element: &str) -> String {
-        self.call("GET", &format!("/element/{element}/text"), None).as_str().unwrap_or_default().to_owned()
+        self.call("GET", &format!("/element/{element}/text"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The DOM text, whether or not the element is shown (e.g. inside a closed <details>).
     fn text_content(&self, element: &str) -> String {
-        self.call("GET", &format!("/element/{element}/property/textContent"), None).as_str().unwrap_or_default().to_owned()
+        self.call(
+            "GET",
+            &format!("/element/{element}/property/textContent"),
+            None,
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     fn page_text(&self) -> String {
@@ -143,7 +164,11 @@ fn wait_for_port(port: u16, timeout: Duration, child: &mut Reaped) {
             }
             panic!("{} exited with {status} before listening: {err}", child.1);
         }
-        assert!(start.elapsed() < timeout, "{} did not listen on {port} within {timeout:?}", child.1);
+        assert!(
+            start.elapsed() < timeout,
+            "{} did not listen on {port} within {timeout:?}",
+            child.1
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -156,7 +181,11 @@ fn ingest(almanac: &Path, data_dir: &Path) {
         .arg(root().join("tests/fixtures/facts"))
         .output()
         .expect("run almanac ingest");
-    assert!(out.status.success(), "almanac ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "almanac ingest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Resident memory (kB) of the app and its WebKit processes: (app, webkit total).
@@ -165,9 +194,15 @@ fn memory_kb(app: &Path) -> (u64, u64) {
     let mut app_pids = Vec::new();
     let mut procs = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else { continue };
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
         let field = |name: &str| -> u64 {
             status
                 .lines()
@@ -184,7 +219,11 @@ fn memory_kb(app: &Path) -> (u64, u64) {
         }
     }
     let app_rss: u64 = app_pids.iter().map(|p| p.1).sum();
-    let webkit: u64 = procs.iter().filter(|(ppid, _)| app_pids.iter().any(|a| a.0 == *ppid)).map(|p| p.1).sum();
+    let webkit: u64 = procs
+        .iter()
+        .filter(|(ppid, _)| app_pids.iter().any(|a| a.0 == *ppid))
+        .map(|p| p.1)
+        .sum();
     (app_rss, webkit)
 }
 
@@ -193,16 +232,32 @@ fn memory_kb(app: &Path) -> (u64, u64) {
 fn the_window_answers_a_question_with_its_sources() {
     let app = PathBuf::from(env!("CARGO_BIN_EXE_almanac-desktop"));
     let almanac = app.with_file_name("almanac");
-    assert!(almanac.is_file(), "{} is missing: cargo build -p almanac-cli", almanac.display());
-    assert!(std::env::var_os("DISPLAY").is_some(), "no DISPLAY: run under Xvfb (scripts/desktop-e2e.sh does)");
+    assert!(
+        almanac.is_file(),
+        "{} is missing: cargo build -p almanac-cli",
+        almanac.display()
+    );
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "no DISPLAY: run under Xvfb (scripts/desktop-e2e.sh does)"
+    );
     let tauri_driver = find_tool("tauri-driver");
     let webkit_driver = find_tool("WebKitWebDriver");
 
     if std::env::var_os("ALMANAC_E2E_OFFLINE").is_some() {
         // scripts/desktop-e2e.sh runs this in a network namespace of its own: loopback only.
         let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap();
-        let interfaces: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
-        assert_eq!(interfaces, ["lo"], "ALMANAC_E2E_OFFLINE is set but the network is not cut");
+        let interfaces: Vec<&str> = dev
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            interfaces,
+            ["lo"],
+            "ALMANAC_E2E_OFFLINE is set but the network is not cut"
+        );
         eprintln!("desktop-e2e: offline (network interfaces: {interfaces:?})");
     }
     let data = tempfile::tempdir().unwrap();
@@ -211,7 +266,12 @@ fn the_window_answers_a_question_with_its_sources() {
     let port = free_port();
     let native_port = free_port();
     let child = Command::new(&tauri_driver)
-        .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
         .arg("--native-driver")
         .arg(&webkit_driver)
         .env("ALMANAC_DATA_DIR", data.path())
@@ -235,12 +295,23 @@ fn the_window_answers_a_question_with_its_sources() {
         &format!("{base}/session"),
         Some(json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}})),
     );
-    let session = created["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_owned();
-    let driver = WebDriver { agent, base, session };
+    let session = created["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {created}"))
+        .to_owned();
+    let driver = WebDriver {
+        agent,
+        base,
+        session,
+    };
 
     let question = driver.wait_for("[data-testid=\"question\"]", Duration::from_secs(60));
     eprintln!("desktop-e2e: window ready in {:?}", started.elapsed());
-    driver.call("POST", &format!("/element/{question}/value"), Some(json!({"text": format!("{QUESTION}\u{E007}")})));
+    driver.call(
+        "POST",
+        &format!("/element/{question}/value"),
+        Some(json!({"text": format!("{QUESTION}\u{E007}")})),
+    );
 
     let ready_ms = started.elapsed().as_millis();
     let idle = memory_kb(&app);
@@ -276,43 +347,75 @@ fn the_window_answers_a_question_with_its_sources() {
     });
     eprintln!("desktop-e2e: metrics {metrics}");
     let _ = std::fs::create_dir_all(root().join("target/desktop-e2e"));
-    std::fs::write(root().join("target/desktop-e2e/metrics.json"), serde_json::to_string_pretty(&metrics).unwrap()).unwrap();
+    std::fs::write(
+        root().join("target/desktop-e2e/metrics.json"),
+        serde_json::to_string_pretty(&metrics).unwrap(),
+    )
+    .unwrap();
     if let Some(error) = driver.find("[data-testid=\"answer-error\"]") {
         driver.screenshot("answer.png");
         panic!("the answer failed: {}", driver.text(&error));
     }
-    eprintln!("desktop-e2e: answered in {:?} ({})", asked.elapsed(), driver.text(&end));
+    eprintln!(
+        "desktop-e2e: answered in {:?} ({})",
+        asked.elapsed(),
+        driver.text(&end)
+    );
     let answer = driver.wait_for("[data-testid=\"answer-text\"]", Duration::from_secs(5));
     let answer_text = driver.text(&answer);
     eprintln!("desktop-e2e: answer: {answer_text}");
 
     let shot = driver.screenshot("answer.png");
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "the screenshot looks empty");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "the screenshot looks empty"
+    );
     // Open the sources panel and show it too.
     if let Some(summary) = driver.find("[data-testid=\"retrieval-summary\"]") {
         driver.call("POST", &format!("/element/{summary}/click"), None);
     }
-    let first = driver.wait_for("[data-testid=\"sources-panel\"] [data-testid=\"source\"][data-n=\"1\"]", Duration::from_secs(5));
+    let first = driver.wait_for(
+        "[data-testid=\"sources-panel\"] [data-testid=\"source\"][data-n=\"1\"]",
+        Duration::from_secs(5),
+    );
     let first_text = driver.text_content(&first);
     std::thread::sleep(Duration::from_millis(300));
     driver.screenshot("sources.png");
 
-    let error_css = "[data-testid=\"error\"], [data-testid=\"notice\"], [data-testid=\"answer-error\"]";
-    let errors: Vec<String> = driver.find(error_css).map(|e| driver.text_content(&e)).into_iter().collect();
-    assert!(answer_text.contains("Quorne"), "the answer names the designer: {answer_text:?}");
-    assert!(first_text.contains("zorvath-bridge.md"), "the first source is zorvath-bridge.md: {first_text:?}");
+    let error_css =
+        "[data-testid=\"error\"], [data-testid=\"notice\"], [data-testid=\"answer-error\"]";
+    let errors: Vec<String> = driver
+        .find(error_css)
+        .map(|e| driver.text_content(&e))
+        .into_iter()
+        .collect();
+    assert!(
+        answer_text.contains("Quorne"),
+        "the answer names the designer: {answer_text:?}"
+    );
+    assert!(
+        first_text.contains("zorvath-bridge.md"),
+        "the first source is zorvath-bridge.md: {first_text:?}"
+    );
     assert!(errors.is_empty(), "the window showed errors: {errors:?}");
 
     // With the web option on, the window says plainly that the web is not available, at once.
     let toggle = driver.wait_for("[data-testid=\"web-toggle\"]", Duration::from_secs(5));
     driver.call("POST", &format!("/element/{toggle}/click"), None);
     let question = driver.wait_for("[data-testid=\"question\"]", Duration::from_secs(5));
-    driver.call("POST", &format!("/element/{question}/value"), Some(json!({"text": "What is new about the bridge today?\u{E007}"})));
+    driver.call(
+        "POST",
+        &format!("/element/{question}/value"),
+        Some(json!({"text": "What is new about the bridge today?\u{E007}"})),
+    );
     let web_error = driver.wait_for(error_css, Duration::from_secs(20));
     let web_text = driver.text_content(&web_error);
     std::thread::sleep(Duration::from_millis(500));
     driver.screenshot("web-unavailable.png");
     driver.call("DELETE", "", None);
-    assert!(web_text.to_lowercase().contains("web"), "the web error names the web: {web_text:?}");
+    assert!(
+        web_text.to_lowercase().contains("web"),
+        "the web error names the web: {web_text:?}"
+    );
     eprintln!("desktop-e2e: with the web option: {web_text}");
 }
