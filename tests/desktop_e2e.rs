@@ -17,6 +17,34 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+/// Tries what a script injected into the page might: read a file outside the library, write one
+/// outside a Markdown file, open a file:// URL or a path, emit events, call a command that does not
+/// exist, fetch from the web, eval. Reports each outcome as {ok} or {err}.
+const HOSTILE_PAGE_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+const invoke = window.__TAURI_INTERNALS__.invoke;
+const out = {};
+const attempt = async (name, f) => {
+  try { out[name] = { ok: await f() }; }
+  catch (e) { out[name] = { err: (e && typeof e === 'object' && e.code) ? e : String(e) }; }
+};
+(async () => {
+  let violation = null;
+  document.addEventListener('securitypolicyviolation', (e) => { violation = violation || e.violatedDirective; });
+  await attempt('get_document', () => invoke('get_document', { path: '/etc/passwd', lineStart: 1, lineEnd: 1 }));
+  await attempt('export', () => invoke('export_conversation', { id: '1', path: '/etc/cron.d/almanac' }));
+  await attempt('open_url_file', () => invoke('plugin:opener|open_url', { url: 'file:///etc/passwd' }));
+  await attempt('open_path', () => invoke('plugin:opener|open_path', { path: '/etc/passwd' }));
+  await attempt('emit', () => invoke('plugin:event|emit', { event: 'x', payload: null }));
+  await attempt('unknown_command', () => invoke('read_file', { path: '/etc/passwd' }));
+  await attempt('fetch', () => fetch('https://example.com/').then((r) => r.status));
+  await attempt('eval', () => eval('1 + 1'));
+  await new Promise((r) => setTimeout(r, 300));
+  out.violation = violation;
+  done(out);
+})();
+"#;
+
 const QUESTION: &str = "Who designed the Zorvath Bridge?";
 /// Loading the model and answering on 2 slow cores, with room to spare.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -111,6 +139,15 @@ impl WebDriver {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+
+    /// Runs `script` in the page (WebDriver Execute Async Script) and returns what it passed to its callback.
+    fn execute_async(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
     }
 
     fn text(&self, element: &str) -> String {
@@ -398,6 +435,39 @@ fn the_window_answers_a_question_with_its_sources() {
         "the first source is zorvath-bridge.md: {first_text:?}"
     );
     assert!(errors.is_empty(), "the window showed errors: {errors:?}");
+
+    // What hostile code in the page could try, from inside the real window: every attempt is
+    // refused by a command's validation, the capability (ACL), the opener's URL scope or the CSP.
+    let hostile = driver.execute_async(HOSTILE_PAGE_SCRIPT);
+    eprintln!("desktop-e2e: hostile page script: {hostile}");
+    for name in [
+        "get_document",
+        "export",
+        "open_url_file",
+        "open_path",
+        "emit",
+        "unknown_command",
+        "fetch",
+    ] {
+        assert!(
+            hostile[name]["err"].is_string() || hostile[name]["err"].is_object(),
+            "{name} was not refused: {}",
+            hostile[name]
+        );
+    }
+    assert!(
+        !hostile.to_string().contains("root:"),
+        "a file outside the library was read: {hostile}"
+    );
+    assert_eq!(
+        hostile["get_document"]["err"]["code"], "not_found",
+        "get_document reads library documents only"
+    );
+    assert_eq!(hostile["export"]["err"]["code"], "invalid_argument");
+    assert_eq!(
+        hostile["violation"], "connect-src",
+        "the CSP blocked the web request"
+    );
 
     // With the web option on, the window says plainly that the web is not available, at once.
     let toggle = driver.wait_for("[data-testid=\"web-toggle\"]", Duration::from_secs(5));
