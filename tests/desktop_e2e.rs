@@ -468,6 +468,13 @@ fn the_window_answers_a_question_with_its_sources() {
         hostile["violation"], "connect-src",
         "the CSP blocked the web request"
     );
+    assert!(
+        hostile["eval"]["err"]
+            .as_str()
+            .is_some_and(|e| e.contains("EvalError")),
+        "the CSP refuses eval: {}",
+        hostile["eval"]
+    );
 
     // With the web option on, the window says plainly that the web is not available, at once.
     let toggle = driver.wait_for("[data-testid=\"web-toggle\"]", Duration::from_secs(5));
