@@ -10,7 +10,8 @@
 //! tauri.conf.json (CSP, no global Tauri object), src-tauri/capabilities/ (the main window only:
 //! the commands of [`COMMANDS`], the open/save dialogs, http/https/mailto links through the
 //! opener, drag-and-drop events) and build.rs (the explicit command list tauri-build turns into
-//! permissions).
+//! permissions); and here, the main window refuses to navigate away from the app, to open new
+//! windows and to download. tests/desktop_e2e.rs tries hostile calls from inside the real window.
 
 pub mod error;
 
