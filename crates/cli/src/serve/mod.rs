@@ -56,6 +56,12 @@ pub fn run(paths: Paths, args: ServeArgs) -> Result<()> {
             ui.display()
         );
     }
+    if !args.host.is_loopback() {
+        eprintln!(
+            "warning: listening on {}: anyone who can reach this address can read your library and conversations",
+            args.host
+        );
+    }
     let app = Arc::new(App::open(paths)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
