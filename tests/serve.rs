@@ -795,15 +795,8 @@ fn models_settings_and_tokens() {
     let ui = ui_dir();
     let server = Server::start(ui.path());
     let models = server.get("/api/models").json();
-    assert_eq!(
-        models["chat"]["name"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("smollm2"),
-        true,
-        "{models}"
-    );
+    let name = models["chat"]["name"].as_str().unwrap().to_lowercase();
+    assert!(name.contains("smollm2"), "{models}");
     assert_eq!(models["chat"]["context_length"], 2048);
     assert_eq!(models["embedding"]["dim"], 384);
     let available = models["available"].as_array().unwrap();
