@@ -1,6 +1,7 @@
 //! The `almanac` command line: ingest documents, ask questions, chat.
 
 mod chat;
+mod bench;
 mod eval;
 mod output;
 mod serve;
@@ -65,6 +66,15 @@ enum Command {
     /// Measure quality
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Measure speed
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Ingestion, hybrid query latency, vector recall, size and memory of a large library
+    Retrieval(bench::RetrievalArgs),
 }
 
 #[derive(Subcommand)]
@@ -140,6 +150,9 @@ fn run(cli: Cli) -> Result<()> {
         return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
     }
     let paths = Paths::new(cli.data_dir);
+    if let Command::Bench(BenchCommand::Retrieval(args)) = cli.command {
+        return bench::retrieval(paths, args);
+    }
     match cli.command {
         Command::Serve(args) => serve::run(paths, args),
         Command::Ingest { paths: files } => ingest(&Assistant::open(paths)?, &files),
@@ -163,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
             chat::run(&app, conversation)
         }
         Command::Eval(_) => unreachable!("handled above: evaluation needs no library"),
+        Command::Bench(_) => unreachable!("handled above"),
     }
 }
 

@@ -7,6 +7,7 @@ mod app;
 mod assistant;
 mod citations;
 mod error;
+pub mod bench;
 pub mod eval;
 mod events;
 mod ingest;
