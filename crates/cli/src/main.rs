@@ -1,5 +1,6 @@
 //! The `almanac` command line: ingest documents, ask questions, chat.
 
+mod bench;
 mod chat;
 mod eval;
 mod output;
@@ -65,6 +66,9 @@ enum Command {
     /// Measure quality
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Measure speed beside a reference implementation; figures printed, optionally kept in a file
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -129,6 +133,9 @@ fn run(cli: Cli) -> Result<()> {
             run_out.as_deref(),
         );
     }
+    if let Command::Bench(command) = cli.command {
+        return bench::run(cli.data_dir, command);
+    }
     let paths = Paths::new(cli.data_dir);
     match cli.command {
         Command::Serve(args) => serve::run(paths, args),
@@ -152,7 +159,9 @@ fn run(cli: Cli) -> Result<()> {
             apply(app.assistant(), &answer);
             chat::run(&app, conversation)
         }
-        Command::Eval(_) => unreachable!("handled above: evaluation needs no library"),
+        Command::Eval(_) | Command::Bench(_) => {
+            unreachable!("handled above: measuring needs no library")
+        }
     }
 }
 
