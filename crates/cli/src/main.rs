@@ -88,6 +88,12 @@ enum EvalCommand {
         /// Also write the ranked run (query id → document ids) as JSON to this file
         #[arg(long)]
         run_out: Option<PathBuf>,
+        /// Keep the ingested corpus in this library folder and reuse it on later runs (for
+        /// tuning); default: a scratch folder removed afterwards
+        #[arg(long, value_name = "DIR")]
+        library: Option<PathBuf>,
+        #[command(flatten)]
+        tuning: eval::Tuning,
     },
 }
 
@@ -122,16 +128,20 @@ fn run(cli: Cli) -> Result<()> {
         split,
         json,
         run_out,
+        library,
+        tuning,
     }) = &cli.command
     {
-        return eval::retrieval(
-            Paths::new(cli.data_dir.clone()),
+        let request = eval::Request {
             beir,
-            *mode,
+            mode: *mode,
             split,
-            *json,
-            run_out.as_deref(),
-        );
+            json: *json,
+            run_out: run_out.as_deref(),
+            library: library.as_deref(),
+            tuning: tuning.clone(),
+        };
+        return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
     }
     if let Command::Bench(command) = cli.command {
         return bench::run(cli.data_dir, command);

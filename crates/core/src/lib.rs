@@ -16,7 +16,7 @@ mod retrieval;
 mod settings;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
-pub use almanac_indexes::SearchMode;
+pub use almanac_indexes::{FieldWeights, Fusion, SearchMode};
 pub use app::*;
 pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;

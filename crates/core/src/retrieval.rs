@@ -128,11 +128,14 @@ pub fn retrieve(
         limit: settings.sources * 4,
         candidates: CANDIDATES_PER_RANKING,
         mode: SearchMode::Hybrid,
+        ..SearchQuery::default()
     })?;
     retrieval.candidates = hits.len();
     let relevant = hits
         .into_iter()
-        .filter(|h| h.vector.unwrap_or(0.0) >= settings.min_similarity);
+        // An exact match (quoted phrase, rare identifier, named title or file) stays even when
+        // the embedding finds it dissimilar: that is the case it exists for.
+        .filter(|h| h.exact || h.vector.unwrap_or(0.0) >= settings.min_similarity);
     retrieval.passages = relevant
         .take(settings.sources)
         .enumerate()
