@@ -1,7 +1,7 @@
 //! The `almanac` command line: ingest documents, ask questions, chat.
 
-mod chat;
 mod bench;
+mod chat;
 mod eval;
 mod output;
 mod serve;
@@ -66,15 +66,9 @@ enum Command {
     /// Measure quality
     #[command(subcommand)]
     Eval(EvalCommand),
-    /// Measure speed
+    /// Measure speed beside a reference implementation; figures printed, optionally kept in a file
     #[command(subcommand)]
-    Bench(BenchCommand),
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Ingestion, hybrid query latency, vector recall, size and memory of a large library
-    Retrieval(bench::RetrievalArgs),
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -149,10 +143,10 @@ fn run(cli: Cli) -> Result<()> {
         };
         return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
     }
-    let paths = Paths::new(cli.data_dir);
-    if let Command::Bench(BenchCommand::Retrieval(args)) = cli.command {
-        return bench::retrieval(paths, args);
+    if let Command::Bench(command) = cli.command {
+        return bench::run(cli.data_dir, command);
     }
+    let paths = Paths::new(cli.data_dir);
     match cli.command {
         Command::Serve(args) => serve::run(paths, args),
         Command::Ingest { paths: files } => ingest(&Assistant::open(paths)?, &files),
@@ -175,8 +169,9 @@ fn run(cli: Cli) -> Result<()> {
             apply(app.assistant(), &answer);
             chat::run(&app, conversation)
         }
-        Command::Eval(_) => unreachable!("handled above: evaluation needs no library"),
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Eval(_) | Command::Bench(_) => {
+            unreachable!("handled above: measuring needs no library")
+        }
     }
 }
 

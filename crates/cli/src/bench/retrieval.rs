@@ -1,9 +1,9 @@
-//! `almanac bench retrieval`: retrieval at scale; prints the figures and writes them into a Markdown
-//! file's "Retrieval at scale" section.
+//! `almanac bench retrieval`: retrieval at scale; prints the figures and, with `--write FILE`, keeps
+//! them in that Markdown file's retrieval section.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use almanac_core::bench::{run, BenchOptions, BenchReport};
+use almanac_core::bench::{self, BenchOptions, BenchReport};
 use almanac_core::eval::BeirData;
 use almanac_core::{load_embedder, Paths, Settings};
 use anyhow::{Context, Result};
@@ -26,15 +26,14 @@ pub struct RetrievalArgs {
     /// scratch folder)
     #[arg(long)]
     work: Option<PathBuf>,
-    /// Write the figures into this Markdown file's "Retrieval at scale" section
+    /// Also write the figures into this Markdown file's retrieval section (docs/BENCHMARKS.md)
     #[arg(long, value_name = "FILE")]
-    markdown: Option<PathBuf>,
-    /// A line on the machine, for the Markdown section
-    #[arg(long, default_value = "")]
-    machine: String,
+    write: Option<PathBuf>,
 }
 
-pub fn retrieval(paths: Paths, args: RetrievalArgs) -> Result<()> {
+pub fn run(data_dir: Option<PathBuf>, args: RetrievalArgs) -> Result<()> {
+    let paths = Paths::new(data_dir);
+    let machine = crate::bench::machine_description();
     let settings = Settings::load(&paths.settings_file())?;
     let embedder = load_embedder(&paths, &settings)?;
     let data = BeirData::load(&args.beir, "test")?;
@@ -42,7 +41,7 @@ pub fn retrieval(paths: Paths, args: RetrievalArgs) -> Result<()> {
     let work = args.work.clone().unwrap_or_else(|| scratch.path().to_path_buf());
     let options = BenchOptions { passages: args.passages, queries: args.queries, embed_sample: args.embed_sample, work };
     let mut last = String::new();
-    let report = run(&data, &embedder, &options, &mut |stage, done, total| {
+    let report = bench::run(&data, &embedder, &options, &mut |stage, done, total| {
         let line = format!("{stage}: {}/{}", done, total);
         if line != last {
             eprintln!("{line}");
@@ -50,20 +49,20 @@ pub fn retrieval(paths: Paths, args: RetrievalArgs) -> Result<()> {
         }
     })?;
     println!("{}", serde_json::to_string_pretty(&report)?);
-    if let Some(file) = &args.markdown {
-        write_section(file, &section(&report, &args))?;
+    if let Some(file) = &args.write {
+        crate::bench::write_section(file, "retrieval", &section(&report, &args, &machine))?;
     }
     Ok(())
 }
 
 const HEADING: &str = "## Retrieval at scale";
 
-fn section(r: &BenchReport, args: &RetrievalArgs) -> String {
+fn section(r: &BenchReport, args: &RetrievalArgs, machine: &str) -> String {
     let date = &r.date;
     let mb = |b: u64| b as f64 / 1e6;
     format!(
         "{HEADING}\n\n\
-`almanac bench retrieval --beir {beir} --passages {n}` ({date}; {machine}{threads} threads seen). \
+`almanac bench retrieval --beir {beir} --passages {n}` ({date}; {machine}). \
 {n} passages in {docs} documents of 10: the {base} SciFact abstracts, then copies with their sentences \
 rotated and their MiniLM vector moved by a fixed random offset (cosine about 0.94 to the original; \
 embedding every copy with the model would take hours on two cores). Hybrid search with the default \
@@ -80,8 +79,7 @@ settings (BM25 and vectors, 50 candidates each, fused), {q} SciFact questions.\n
         n = r.passages,
         docs = r.documents,
         base = r.base_passages,
-        machine = if args.machine.is_empty() { String::new() } else { format!("{}, ", args.machine) },
-        threads = r.threads,
+        machine = machine,
         q = r.queries,
         sample = r.embed_sample,
         eps = r.embeddings_per_s,
@@ -94,18 +92,4 @@ settings (BM25 and vectors, 50 candidates each, fused), {q} SciFact questions.\n
         size = mb(r.index_bytes),
         rss = r.peak_rss_bytes.map_or("unknown".into(), |b| format!("{:.0} MB", mb(b))),
     )
-}
-
-/// Replaces the section (from its heading to the next `## ` heading) or appends it.
-fn write_section(file: &Path, section: &str) -> Result<()> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let out = match text.find(HEADING) {
-        Some(start) => {
-            let after = start + HEADING.len();
-            let end = text[after..].find("\n## ").map_or(text.len(), |i| after + i + 1);
-            format!("{}{}\n{}", &text[..start], section, &text[end..])
-        }
-        None => format!("{}\n{}", text.trim_end(), format_args!("\n{section}")),
-    };
-    std::fs::write(file, out.trim_end().to_owned() + "\n").with_context(|| format!("writing {}", file.display()))
 }
