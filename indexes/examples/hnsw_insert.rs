@@ -29,7 +29,9 @@ impl Rng {
         z ^ (z >> 31)
     }
     fn normalish(&mut self) -> f32 {
-        (0..4).map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5).sum()
+        (0..4)
+            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+            .sum()
     }
     fn unit(&mut self) -> Vec<f32> {
         let mut v: Vec<f32> = (0..DIM).map(|_| self.normalish()).collect();
@@ -57,7 +59,10 @@ fn clustered(rng: &mut Rng, n: usize, centers: &[Vec<f32>], spread: f32) -> Vec<
 }
 
 fn main() {
-    let n: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let n: usize = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let mut rng = Rng(42);
     let centers: Vec<Vec<f32>> = (0..n / 50).map(|_| rng.unit()).collect();
     let data = clustered(&mut rng, n, &centers, 0.8);
@@ -65,12 +70,19 @@ fn main() {
     let truth: Vec<HashSet<usize>> = queries
         .iter()
         .map(|q| {
-            let mut s: Vec<(usize, f32)> = data.iter().enumerate().map(|(i, v)| (i, v.iter().zip(q).map(|(a, b)| a * b).sum())).collect();
+            let mut s: Vec<(usize, f32)> = data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i, v.iter().zip(q).map(|(a, b)| a * b).sum()))
+                .collect();
             s.select_nth_unstable_by(9, |a, b| b.1.total_cmp(&a.1));
             s[..10].iter().map(|p| p.0).collect()
         })
         .collect();
-    println!("{n} clustered {DIM}-d points, {} threads", std::thread::available_parallelism().map_or(1, |p| p.get()));
+    println!(
+        "{n} clustered {DIM}-d points, {} threads",
+        std::thread::available_parallelism().map_or(1, |p| p.get())
+    );
     for (parallel, level_scale) in [(false, 1.0), (true, 1.0), (false, 0.5)] {
         let hnsw: Hnsw<f32, UnitCosine> = Hnsw::new(24, n, 16, 200, UnitCosine);
         let mut hnsw = hnsw;
@@ -79,7 +91,11 @@ fn main() {
         }
         let started = Instant::now();
         if parallel {
-            let refs: Vec<(&[f32], usize)> = data.iter().enumerate().map(|(i, v)| (v.as_slice(), i)).collect();
+            let refs: Vec<(&[f32], usize)> = data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.as_slice(), i))
+                .collect();
             hnsw.parallel_insert_slice(&refs);
         } else {
             for (i, v) in data.iter().enumerate() {

@@ -680,6 +680,23 @@ mod tests {
     }
 
     #[test]
+    fn convex_fusion_mixes_min_max_scaled_scores() {
+        // bm25 scores 10, 6, 2 → 1, 0.5, 0; cosines 0.9, 0.5 → 1, 0.
+        let bm25 = [(1, 10.0), (2, 6.0), (3, 2.0)];
+        let dense = [(3, 0.9), (4, 0.5)];
+        let fused = fuse(&bm25, &dense, Fusion::Convex { alpha: 0.75 });
+        let score = |id: u64| fused.iter().find(|f| f.id == id).unwrap().fused;
+        assert!((score(1) - 0.25).abs() < 1e-6);
+        assert!((score(2) - 0.125).abs() < 1e-6);
+        assert!((score(3) - 0.75).abs() < 1e-6);
+        assert!(score(4).abs() < 1e-6);
+        assert_eq!(fused.iter().map(|f| f.id).collect::<Vec<_>>(), [3, 1, 2, 4]);
+        // alpha 0 is BM25 alone.
+        let fused = fuse(&bm25, &dense, Fusion::Convex { alpha: 0.0 });
+        assert_eq!(fused[0].id, 1);
+    }
+
+    #[test]
     fn snippets_escape_and_mark() {
         let s = marked_snippet("주제로 x", 0..9, &[0..6, 3..9]);
         assert_eq!(s, "<b>주제로</b> x");

@@ -43,7 +43,7 @@ pub struct FieldWeights {
 
 impl Default for FieldWeights {
     fn default() -> Self {
-        FieldWeights { title: 1.0, heading: 1.0, body: 1.0, file_name: 1.0 }
+        FieldWeights { title: 0.5, heading: 1.0, body: 1.0, file_name: 1.0 }
     }
 }
 

@@ -71,7 +71,9 @@ impl Rng {
     }
     /// Roughly normal (sum of four uniforms), mean 0.
     fn normalish(&mut self) -> f32 {
-        (0..4).map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5).sum()
+        (0..4)
+            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+            .sum()
     }
 }
 
@@ -87,7 +89,11 @@ fn passage_text(title: &str, text: &str) -> String {
 }
 
 /// The base vectors, from `cache` when it holds this corpus's, else from the model (then cached).
-fn base_vectors(data: &BeirData, embedder: &Embedder, cache: &Path) -> Result<(Vec<Vec<f32>>, Option<f64>)> {
+fn base_vectors(
+    data: &BeirData,
+    embedder: &Embedder,
+    cache: &Path,
+) -> Result<(Vec<Vec<f32>>, Option<f64>)> {
     let mut hasher = Sha256::new();
     for d in &data.corpus {
         hasher.update(d.id.as_bytes());
@@ -96,14 +102,26 @@ fn base_vectors(data: &BeirData, embedder: &Embedder, cache: &Path) -> Result<(V
     let key = format!("{:x}-{}", hasher.finalize(), embedder.dim());
     if let Ok(bytes) = std::fs::read(cache) {
         if let Some((head, body)) = bytes.split_first_chunk::<80>() {
-            if head.starts_with(&key.as_bytes()[..key.len().min(80)]) && body.len() == data.corpus.len() * embedder.dim() * 4 {
-                let floats: Vec<f32> = body.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                return Ok((floats.chunks(embedder.dim()).map(<[f32]>::to_vec).collect(), None));
+            if head.starts_with(&key.as_bytes()[..key.len().min(80)])
+                && body.len() == data.corpus.len() * embedder.dim() * 4
+            {
+                let floats: Vec<f32> = body
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                return Ok((
+                    floats.chunks(embedder.dim()).map(<[f32]>::to_vec).collect(),
+                    None,
+                ));
             }
         }
     }
     let started = Instant::now();
-    let texts: Vec<String> = data.corpus.iter().map(|d| passage_text(&d.title, &d.text)).collect();
+    let texts: Vec<String> = data
+        .corpus
+        .iter()
+        .map(|d| passage_text(&d.title, &d.text))
+        .collect();
     let mut vectors = Vec::with_capacity(texts.len());
     for batch in texts.chunks(EMBED_BATCH * 8) {
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
@@ -156,14 +174,21 @@ pub fn run(
     on_progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<BenchReport> {
     if data.corpus.is_empty() {
-        return Err(Error::InvalidArgument { field: "beir".into(), message: "the corpus is empty".into() });
+        return Err(Error::InvalidArgument {
+            field: "beir".into(),
+            message: "the corpus is empty".into(),
+        });
     }
     std::fs::create_dir_all(&options.work).map_err(Error::io(&options.work))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     // Embedding throughput, on the model itself.
-    let sample: Vec<String> =
-        data.corpus.iter().take(options.embed_sample).map(|d| passage_text(&d.title, &d.text)).collect();
+    let sample: Vec<String> = data
+        .corpus
+        .iter()
+        .take(options.embed_sample)
+        .map(|d| passage_text(&d.title, &d.text))
+        .collect();
     let started = Instant::now();
     for batch in sample.chunks(EMBED_BATCH) {
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
@@ -172,7 +197,8 @@ pub fn run(
     let embeddings_per_s = sample.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
     on_progress("embedding throughput", sample.len(), sample.len());
 
-    let (base, base_embedding_seconds) = base_vectors(data, embedder, &options.work.join("base-vectors.bin"))?;
+    let (base, base_embedding_seconds) =
+        base_vectors(data, embedder, &options.work.join("base-vectors.bin"))?;
     let dim = embedder.dim();
 
     // The library, built from scratch.
@@ -198,7 +224,9 @@ pub fn run(
                 let mut rng = Rng(p as u64);
                 let mut offset: Vec<f32> = (0..dim).map(|_| rng.normalish()).collect();
                 unit(&mut offset);
-                v.iter_mut().zip(&offset).for_each(|(x, o)| *x += VARIATION * o);
+                v.iter_mut()
+                    .zip(&offset)
+                    .for_each(|(x, o)| *x += VARIATION * o);
                 unit(&mut v);
                 let sentences: Vec<&str> = doc.text.split_inclusive(". ").collect();
                 let k = copy % sentences.len().max(1);
@@ -206,7 +234,15 @@ pub fn run(
             }
             vectors.extend_from_slice(&v);
             let line = p - first + 1;
-            chunks.push(ChunkInput { draft: ChunkDraft { heading: String::new(), text, line_start: line, line_end: line }, embedding: v });
+            chunks.push(ChunkInput {
+                draft: ChunkDraft {
+                    heading: String::new(),
+                    text,
+                    line_start: line,
+                    line_end: line,
+                },
+                embedding: v,
+            });
         }
         let input = DocumentInput {
             path: format!("bench/{d:06}"),
@@ -237,11 +273,22 @@ pub fn run(
         let started = Instant::now();
         let q = embedder.embed(&[text.as_str()])?.pop().unwrap_or_default();
         embed_latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        let hits = index.search(&SearchQuery { text, embedding: Some(&q), limit: 10, ..Default::default() })?;
+        let hits = index.search(&SearchQuery {
+            text,
+            embedding: Some(&q),
+            limit: 10,
+            ..Default::default()
+        })?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         debug_assert!(hits.len() <= 10);
 
-        let dense = index.search(&SearchQuery { text, embedding: Some(&q), limit: 10, mode: SearchMode::Dense, ..Default::default() })?;
+        let dense = index.search(&SearchQuery {
+            text,
+            embedding: Some(&q),
+            limit: 10,
+            mode: SearchMode::Dense,
+            ..Default::default()
+        })?;
         let got: std::collections::HashSet<usize> = dense
             .iter()
             .filter_map(|h| {
@@ -249,8 +296,11 @@ pub fn run(
                 Some(d * PASSAGES_PER_DOCUMENT + h.line_start - 1)
             })
             .collect();
-        let mut exact: Vec<(usize, f32)> =
-            vectors.chunks_exact(dim).enumerate().map(|(p, v)| (p, v.iter().zip(&q).map(|(a, b)| a * b).sum())).collect();
+        let mut exact: Vec<(usize, f32)> = vectors
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(p, v)| (p, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
+            .collect();
         let k = 10.min(exact.len());
         exact.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
         found += exact[..k].iter().filter(|(p, _)| got.contains(p)).count();
