@@ -168,6 +168,7 @@ pub fn evaluate(
                 text,
                 line_start: 1,
                 line_end: lines,
+                location: String::new(),
             };
             let input = DocumentInput {
                 path: doc.id.clone(),

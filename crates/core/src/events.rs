@@ -15,6 +15,8 @@ pub enum IngestEvent {
     Indexed { path: PathBuf, chunks: usize },
     Unchanged { path: PathBuf },
     Failed { path: PathBuf, error: String },
+    /// The file is gone from disk, so its document left the library.
+    Removed { path: PathBuf },
 }
 
 /// What an answer run emits, in order: `Sources` once, `Token` per text delta, then `Done`.
