@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::Library;
 
-const FILES: usize = 24;
+const FILES: usize = 16;
 const RUNS: u64 = 20;
 
 fn status(library: &Library) -> Value {
@@ -21,7 +21,10 @@ fn assert_whole(status: &Value, run: u64) {
     assert_eq!(index["chunks"], index["text_chunks"], "run {run}: {index}");
     assert_eq!(index["chunks"], index["vectors"], "run {run}: {index}");
     for doc in status["documents"].as_array().unwrap() {
-        assert!(doc["chunks"].as_u64().unwrap() > 0, "run {run}: empty document {doc}");
+        assert!(
+            doc["chunks"].as_u64().unwrap() > 0,
+            "run {run}: empty document {doc}"
+        );
     }
 }
 
@@ -31,10 +34,19 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
     let folder = tempfile::tempdir().unwrap();
     let write = |i: usize, round: u64| {
         let body: String = (0..30)
-            .map(|s| format!("Depot {i} shipment {s} of round {round} carried {} crates of tin.", (i * 31 + s) * 17))
+            .map(|s| {
+                format!(
+                    "Depot {i} shipment {s} of round {round} carried {} crates of tin.",
+                    (i * 31 + s) * 17
+                )
+            })
             .collect::<Vec<_>>()
             .join(" ");
-        std::fs::write(folder.path().join(format!("depot-{i:02}.md")), format!("# Depot {i}\n\n{body}\n")).unwrap();
+        std::fs::write(
+            folder.path().join(format!("depot-{i:02}.md")),
+            format!("# Depot {i}\n\n{body}\n"),
+        )
+        .unwrap();
     };
     for i in 0..FILES {
         write(i, 0);
@@ -50,15 +62,27 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
     };
     let mut resumed_with_work = 0;
     for run in 0..RUNS {
-        let args: Vec<&str> =
-            if run == 0 { vec!["library", "add", folder.path().to_str().unwrap()] } else { vec!["library", "sync"] };
-        let mut child = library.command(&args).stderr(std::process::Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(300 + next() % 1700));
+        let args: Vec<&str> = if run == 0 {
+            vec!["library", "add", folder.path().to_str().unwrap()]
+        } else {
+            vec!["library", "sync"]
+        };
+        let mut child = library
+            .command(&args)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200 + next() % 1000));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let status = status(&library);
         assert_whole(&status, run);
-        let queued = status["files"].as_array().unwrap().iter().filter(|f| f["status"] == "queued").count();
+        let queued = status["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "queued")
+            .count();
         if queued > 0 {
             resumed_with_work += 1;
         }
@@ -67,7 +91,10 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
             write((next() as usize + k) % FILES, run + 1);
         }
     }
-    assert!(resumed_with_work >= 5, "the kills should often land mid-queue (only {resumed_with_work} did)");
+    assert!(
+        resumed_with_work >= 5,
+        "the kills should often land mid-queue (only {resumed_with_work} did)"
+    );
     library.ok(&["library", "sync"]);
     let status = status(&library);
     assert_whole(&status, RUNS);

@@ -132,7 +132,10 @@ struct AnswerOptions {
 fn main() {
     // The parser worker (see almanac_core::Parser): started by this program itself, before any
     // argument parsing or library opening.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "parse-worker") {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "parse-worker")
+    {
         std::process::exit(almanac_core::run_parse_worker());
     }
     let cli = Cli::parse();
@@ -268,14 +271,20 @@ fn watch(assistant: &Assistant, debounce_ms: u64) -> Result<()> {
     }
     eprintln!("watching {} folders (Ctrl-C to stop)", folders.len());
     let mut on_event = progress();
-    assistant.watch(std::time::Duration::from_millis(debounce_ms), &stop, &mut |event| {
-        match &event {
-            IngestEvent::Indexed { path, chunks } => eprintln!("indexed {} ({chunks} chunks)", path.display()),
-            IngestEvent::Failed { .. } | IngestEvent::Removed { .. } => {}
-            _ => return,
-        }
-        on_event(event)
-    })?;
+    assistant.watch(
+        std::time::Duration::from_millis(debounce_ms),
+        &stop,
+        &mut |event| {
+            match &event {
+                IngestEvent::Indexed { path, chunks } => {
+                    eprintln!("indexed {} ({chunks} chunks)", path.display())
+                }
+                IngestEvent::Failed { .. } | IngestEvent::Removed { .. } => {}
+                _ => return,
+            }
+            on_event(event)
+        },
+    )?;
     Ok(())
 }
 

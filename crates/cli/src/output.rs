@@ -38,7 +38,14 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
         } else {
             "not cited"
         };
-        writeln!(out, "[{}] {} — {} — {}", p.n, p.title, p.open_at(), p.location())?;
+        writeln!(
+            out,
+            "[{}] {} — {} — {}",
+            p.n,
+            p.title,
+            p.open_at(),
+            p.location()
+        )?;
         writeln!(
             out,
             "    score {:.4} (bm25 {}, vector {}), {cited}",

@@ -15,10 +15,17 @@ fn main() -> anyhow::Result<()> {
     let docs = args.first().map(PathBuf::from).unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ingest-docs")
     });
-    let files: usize = args.get(1).map(|f| f.parse()).transpose()?.unwrap_or(10_000);
+    let files: usize = args
+        .get(1)
+        .map(|f| f.parse())
+        .transpose()?
+        .unwrap_or(10_000);
 
     // 1. PDF text layers, in this process.
-    let pdfs: Vec<PathBuf> = walk(&docs).into_iter().filter(|p| Format::for_path(p) == Some(Format::Pdf)).collect();
+    let pdfs: Vec<PathBuf> = walk(&docs)
+        .into_iter()
+        .filter(|p| Format::for_path(p) == Some(Format::Pdf))
+        .collect();
     let started = Instant::now();
     let mut pages = 0u32;
     for pdf in &pdfs {
@@ -51,7 +58,10 @@ fn main() -> anyhow::Result<()> {
     let folder = scratch.path().join("small");
     std::fs::create_dir_all(&folder)?;
     for i in 0..files {
-        std::fs::write(folder.join(format!("note-{i:05}.txt")), format!("Note {i}: shelf {} holds box {}.\n", i % 97, i))?;
+        std::fs::write(
+            folder.join(format!("note-{i:05}.txt")),
+            format!("Note {i}: shelf {} holds box {}.\n", i % 97, i),
+        )?;
     }
     let assistant = Assistant::open(Paths::new(Some(scratch.path().join("small-lib"))))?;
     let started = Instant::now();
@@ -64,9 +74,16 @@ fn main() -> anyhow::Result<()> {
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("## Ingestion (issue 5)\n");
-    println!("`cargo run --release -p almanac-core --example ingest_bench`, {cpus} CPUs, {}.\n", chrono::Utc::now().format("%Y-%m-%d"));
+    println!(
+        "`cargo run --release -p almanac-core --example ingest_bench`, {cpus} CPUs, {}.\n",
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
     println!("| what | figure |\n|---|---|");
-    println!("| PDF text layer ({} files, {pages} pages, in-process) | {:.1} pages/s |", pdfs.len(), f64::from(pages) / pdf_s);
+    println!(
+        "| PDF text layer ({} files, {pages} pages, in-process) | {:.1} pages/s |",
+        pdfs.len(),
+        f64::from(pages) / pdf_s
+    );
     println!(
         "| mixed folder ({} files indexed, {} failed, {} chunks; parse in-process, chunk, embed, store) | {:.1} chunks/s ({mixed_s:.1} s) |",
         report.indexed,
@@ -74,12 +91,23 @@ fn main() -> anyhow::Result<()> {
         report.chunks,
         report.chunks as f64 / mixed_s
     );
-    println!("| embeddings alone (MiniLM, batches of 32) | {:.1} embeddings/s |", texts.len() as f64 / embed_s);
-    println!("| {files} small files, first ingestion | {first_s:.1} s ({:.0} files/s) |", first.indexed as f64 / first_s);
+    println!(
+        "| embeddings alone (MiniLM, batches of 32) | {:.1} embeddings/s |",
+        texts.len() as f64 / embed_s
+    );
+    println!(
+        "| {files} small files, first ingestion | {first_s:.1} s ({:.0} files/s) |",
+        first.indexed as f64 / first_s
+    );
     println!("| the same folder re-scanned, nothing changed | {rescan_s:.2} s |");
     Ok(())
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(dir).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| e.into_path()).collect()
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
 }

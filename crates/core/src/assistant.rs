@@ -173,7 +173,12 @@ impl Assistant {
     /// Brings the library in line with its folders: files left queued are indexed, new and changed
     /// files indexed, documents whose files are gone removed.
     pub fn sync(&self, on_event: &mut dyn FnMut(IngestEvent)) -> Result<IngestReport> {
-        let folders: Vec<PathBuf> = self.queue.folders()?.into_iter().filter(|f| f.is_dir()).collect();
+        let folders: Vec<PathBuf> = self
+            .queue
+            .folders()?
+            .into_iter()
+            .filter(|f| f.is_dir())
+            .collect();
         self.remove_missing(on_event)?;
         let found = if folders.is_empty() {
             ingest::Discovered::default()
@@ -189,7 +194,12 @@ impl Assistant {
 
     /// Removes documents (and queue entries) whose files no longer exist.
     pub fn remove_missing(&self, on_event: &mut dyn FnMut(IngestEvent)) -> Result<usize> {
-        let mut gone: Vec<String> = self.index().documents()?.into_iter().map(|d| d.path).collect();
+        let mut gone: Vec<String> = self
+            .index()
+            .documents()?
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
         gone.extend(self.queue.statuses()?.into_iter().map(|s| s.path));
         gone.sort();
         gone.dedup();

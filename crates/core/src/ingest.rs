@@ -30,7 +30,10 @@ pub const SUPPORTED_EXTENSIONS: &[&str] = &["txt", "md", "html", "pdf", "docx", 
 
 /// ".txt, .md, …", for messages.
 pub(crate) fn extension_list(separator: &str) -> String {
-    let mut names: Vec<String> = SUPPORTED_EXTENSIONS.iter().map(|e| format!(".{e}")).collect();
+    let mut names: Vec<String> = SUPPORTED_EXTENSIONS
+        .iter()
+        .map(|e| format!(".{e}"))
+        .collect();
     names.push("source code".into());
     names.join(separator)
 }
@@ -70,14 +73,23 @@ impl Parser {
             return Parser::Worker(p.into());
         }
         match std::env::current_exe() {
-            Ok(exe) if matches!(exe.file_stem().and_then(|s| s.to_str()), Some("almanac" | "almanac-desktop")) => {
+            Ok(exe)
+                if matches!(
+                    exe.file_stem().and_then(|s| s.to_str()),
+                    Some("almanac" | "almanac-desktop")
+                ) =>
+            {
                 Parser::Worker(exe)
             }
             _ => Parser::InProcess,
         }
     }
 
-    pub fn parse(&self, path: &Path, settings: &Settings) -> std::result::Result<Document, almanac_documents::Error> {
+    pub fn parse(
+        &self,
+        path: &Path,
+        settings: &Settings,
+    ) -> std::result::Result<Document, almanac_documents::Error> {
         let limits = limits(settings);
         match self {
             Parser::Worker(program) => {
@@ -115,15 +127,27 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
             continue;
         }
         let before = found.files.len();
-        let walker = walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name().into_iter();
+        let walker = walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter();
         for entry in walker.filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name())) {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
                     let at = e.path().unwrap_or(path).to_path_buf();
                     let reason = match e.loop_ancestor() {
-                        Some(a) => format!("{}: symbolic link loop (back to {}), not followed", at.display(), a.display()),
-                        None => format!("{}: cannot read: {}", at.display(), e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())),
+                        Some(a) => format!(
+                            "{}: symbolic link loop (back to {}), not followed",
+                            at.display(),
+                            a.display()
+                        ),
+                        None => format!(
+                            "{}: cannot read: {}",
+                            at.display(),
+                            e.io_error()
+                                .map_or_else(|| e.to_string(), |io| io.to_string())
+                        ),
                     };
                     found.failed.push((at, reason));
                     continue;
@@ -176,9 +200,22 @@ pub(crate) struct Ingest<'a> {
 
 /// A file read and parsed (or found unchanged) by a parse thread.
 enum Parsed {
-    Unchanged { key: String, stamp: Stamp, hash: String },
-    Document { key: String, stamp: Stamp, hash: String, modified: Option<i64>, doc: Document },
-    Failed { key: String, error: String },
+    Unchanged {
+        key: String,
+        stamp: Stamp,
+        hash: String,
+    },
+    Document {
+        key: String,
+        stamp: Stamp,
+        hash: String,
+        modified: Option<i64>,
+        doc: Document,
+    },
+    Failed {
+        key: String,
+        error: String,
+    },
 }
 
 /// A document whose chunks wait to be embedded.
@@ -201,7 +238,11 @@ fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 fn stamp(path: &Path) -> std::io::Result<(String, Stamp, std::fs::Metadata)> {
     let canonical = std::fs::canonicalize(path)?;
     let meta = std::fs::metadata(&canonical)?;
-    Ok((canonical.to_string_lossy().into_owned(), Stamp::of(&meta), meta))
+    Ok((
+        canonical.to_string_lossy().into_owned(),
+        Stamp::of(&meta),
+        meta,
+    ))
 }
 
 impl Ingest<'_> {
@@ -214,14 +255,23 @@ impl Ingest<'_> {
         force: bool,
         on_event: &mut dyn FnMut(IngestEvent),
     ) -> Result<IngestReport> {
-        let mut report = IngestReport { skipped: found.skipped.clone(), ..IngestReport::default() };
+        let mut report = IngestReport {
+            skipped: found.skipped.clone(),
+            ..IngestReport::default()
+        };
         let mut stamped = Vec::with_capacity(found.files.len());
         let mut early_failures = found.failed;
         for path in &found.files {
             match stamp(path) {
                 Ok((key, stamp, meta)) if meta.is_file() => stamped.push((key, stamp)),
-                Ok(_) => early_failures.push((path.clone(), format!("{}: not a regular file", path.display()))),
-                Err(e) => early_failures.push((path.clone(), format!("{}: cannot read: {e}", path.display()))),
+                Ok(_) => early_failures.push((
+                    path.clone(),
+                    format!("{}: not a regular file", path.display()),
+                )),
+                Err(e) => early_failures.push((
+                    path.clone(),
+                    format!("{}: cannot read: {e}", path.display()),
+                )),
             }
         }
         let mut unchanged = self.queue.enqueue(&stamped, force)?;
@@ -231,7 +281,11 @@ impl Ingest<'_> {
             let mut missing = Vec::new();
             for key in &unchanged {
                 if index.document_by_path(key)?.is_none() {
-                    let s = stamped.iter().find(|(k, _)| k == key).map(|(_, s)| *s).expect("stamped");
+                    let s = stamped
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, s)| *s)
+                        .expect("stamped");
                     missing.push((key.clone(), s));
                 }
             }
@@ -242,7 +296,10 @@ impl Ingest<'_> {
             unchanged.retain(|k| !missing.iter().any(|(m, _)| m == k));
         }
         let work = self.queue.queued()?;
-        on_event(IngestEvent::Planned { files: work.len() + unchanged.len() + early_failures.len(), skipped: found.skipped });
+        on_event(IngestEvent::Planned {
+            files: work.len() + unchanged.len() + early_failures.len(),
+            skipped: found.skipped,
+        });
         for (path, error) in early_failures {
             self.queue.mark_failed(&path.to_string_lossy(), &error)?;
             report.failed.push((path.clone(), error.clone()));
@@ -267,7 +324,10 @@ impl Ingest<'_> {
         if work.is_empty() {
             return Ok(());
         }
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4).min(work.len());
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4)
+            .min(work.len());
         let jobs = Mutex::new(VecDeque::from(work));
         let (tx, rx) = sync_channel::<Parsed>(PARSE_AHEAD);
         std::thread::scope(|scope| -> Result<()> {
@@ -275,7 +335,10 @@ impl Ingest<'_> {
                 let tx = tx.clone();
                 let jobs = &jobs;
                 scope.spawn(move || loop {
-                    let Some(key) = jobs.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else { break };
+                    let Some(key) = jobs.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+                    else {
+                        break;
+                    };
                     if tx.send(self.parse_one(key, force)).is_err() {
                         break;
                     }
@@ -292,7 +355,8 @@ impl Ingest<'_> {
                         Ok(p) => Some(p),
                         Err(TryRecvError::Empty) => {
                             if !pending.is_empty() {
-                                since_commit += self.store(std::mem::take(&mut pending), report, on_event)?;
+                                since_commit +=
+                                    self.store(std::mem::take(&mut pending), report, on_event)?;
                             }
                             rx.recv().ok()
                         }
@@ -305,18 +369,43 @@ impl Ingest<'_> {
                             report.unchanged += 1;
                             on_event(IngestEvent::Unchanged { path: key.into() });
                         }
-                        Parsed::Failed { key, error } => self.fail(&key, error, report, on_event)?,
-                        Parsed::Document { key, stamp, hash, modified, doc } => {
-                            on_event(IngestEvent::Indexing { path: key.clone().into() });
-                            let drafts = drafts(&doc, self.settings, &EmbedderTokens(self.embedder));
-                            let input = DocumentInput { path: key.clone(), title: doc.title, content_hash: hash, modified };
-                            pending.push(Pending { key, stamp, input, drafts });
-                            if pending.iter().map(|p| p.drafts.len()).sum::<usize>() >= EMBED_BATCH {
-                                since_commit += self.store(std::mem::take(&mut pending), report, on_event)?;
+                        Parsed::Failed { key, error } => {
+                            self.fail(&key, error, report, on_event)?
+                        }
+                        Parsed::Document {
+                            key,
+                            stamp,
+                            hash,
+                            modified,
+                            doc,
+                        } => {
+                            on_event(IngestEvent::Indexing {
+                                path: key.clone().into(),
+                            });
+                            let drafts =
+                                drafts(&doc, self.settings, &EmbedderTokens(self.embedder));
+                            let input = DocumentInput {
+                                path: key.clone(),
+                                title: doc.title,
+                                content_hash: hash,
+                                modified,
+                            };
+                            pending.push(Pending {
+                                key,
+                                stamp,
+                                input,
+                                drafts,
+                            });
+                            if pending.iter().map(|p| p.drafts.len()).sum::<usize>() >= EMBED_BATCH
+                            {
+                                since_commit +=
+                                    self.store(std::mem::take(&mut pending), report, on_event)?;
                             }
                         }
                     }
-                    if since_commit >= COMMIT_EVERY_DOCS || (since_commit > 0 && last_commit.elapsed() >= COMMIT_EVERY) {
+                    if since_commit >= COMMIT_EVERY_DOCS
+                        || (since_commit > 0 && last_commit.elapsed() >= COMMIT_EVERY)
+                    {
                         write_lock(self.index).commit()?;
                         (since_commit, last_commit) = (0, Instant::now());
                     }
@@ -334,28 +423,44 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    fn fail(&self, key: &str, error: String, report: &mut IngestReport, on_event: &mut dyn FnMut(IngestEvent)) -> Result<()> {
+    fn fail(
+        &self,
+        key: &str,
+        error: String,
+        report: &mut IngestReport,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<()> {
         // A file deleted meanwhile leaves the library too, so the catalog does not keep a ghost.
         if !Path::new(key).exists() {
             write_lock(self.index).remove_document(key)?;
         }
         self.queue.mark_failed(key, &error)?;
         report.failed.push((key.into(), error.clone()));
-        on_event(IngestEvent::Failed { path: key.into(), error });
+        on_event(IngestEvent::Failed {
+            path: key.into(),
+            error,
+        });
         Ok(())
     }
 
     /// Reads, hashes and (unless unchanged) parses one queued file. Runs on a parse thread.
     fn parse_one(&self, key: String, force: bool) -> Parsed {
         let path = Path::new(&key);
-        let failed = |error: String| Parsed::Failed { key: key.clone(), error };
+        let failed = |error: String| Parsed::Failed {
+            key: key.clone(),
+            error,
+        };
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) => return failed(format!("{key}: cannot read: {e}")),
         };
         let stamp = Stamp::of(&meta);
         if meta.len() > self.settings.max_document_bytes {
-            let e = almanac_documents::Error::TooLarge { path: path.into(), size: meta.len(), limit: self.settings.max_document_bytes };
+            let e = almanac_documents::Error::TooLarge {
+                path: path.into(),
+                size: meta.len(),
+                limit: self.settings.max_document_bytes,
+            };
             return failed(e.to_string());
         }
         let bytes = match std::fs::read(path) {
@@ -376,17 +481,32 @@ impl Ingest<'_> {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64);
         match self.parser.parse(path, self.settings) {
-            Ok(doc) => Parsed::Document { key, stamp, hash, modified, doc },
+            Ok(doc) => Parsed::Document {
+                key,
+                stamp,
+                hash,
+                modified,
+                doc,
+            },
             Err(e) => failed(e.to_string()),
         }
     }
 
     /// Embeds the pending documents' chunks together, then stores each document. Returns how
     /// many were stored.
-    fn store(&self, pending: Vec<Pending>, report: &mut IngestReport, on_event: &mut dyn FnMut(IngestEvent)) -> Result<usize> {
+    fn store(
+        &self,
+        pending: Vec<Pending>,
+        report: &mut IngestReport,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<usize> {
         let contexts: Vec<String> = pending
             .iter()
-            .flat_map(|p| p.drafts.iter().map(|d| chunk_context(&p.input.title, &d.heading, &d.text)))
+            .flat_map(|p| {
+                p.drafts
+                    .iter()
+                    .map(|d| chunk_context(&p.input.title, &d.heading, &d.text))
+            })
             .collect();
         let mut embeddings = Vec::with_capacity(contexts.len());
         for batch in contexts.chunks(EMBED_BATCH) {
@@ -396,16 +516,26 @@ impl Ingest<'_> {
         let mut embeddings = embeddings.into_iter();
         let stored = pending.len();
         for p in pending {
-            let chunks: Vec<ChunkInput> =
-                p.drafts.into_iter().map(|draft| ChunkInput { draft, embedding: embeddings.next().expect("one per chunk") }).collect();
+            let chunks: Vec<ChunkInput> = p
+                .drafts
+                .into_iter()
+                .map(|draft| ChunkInput {
+                    draft,
+                    embedding: embeddings.next().expect("one per chunk"),
+                })
+                .collect();
             let count = chunks.len();
             let result = write_lock(self.index).upsert_document(&p.input, chunks);
             match result {
                 Ok(_) => {
-                    self.queue.mark_indexed(&p.key, p.stamp, &p.input.content_hash)?;
+                    self.queue
+                        .mark_indexed(&p.key, p.stamp, &p.input.content_hash)?;
                     report.indexed += 1;
                     report.chunks += count;
-                    on_event(IngestEvent::Indexed { path: p.key.into(), chunks: count });
+                    on_event(IngestEvent::Indexed {
+                        path: p.key.into(),
+                        chunks: count,
+                    });
                 }
                 Err(e) => self.fail(&p.key, e.to_string(), report, on_event)?,
             }
@@ -416,15 +546,33 @@ impl Ingest<'_> {
 
 /// Chunks of a parsed document, each knowing its place: lines of the document's text (its file's
 /// own lines for text, Markdown and code), the heading path, and a location for pages and rows.
-pub(crate) fn drafts(doc: &Document, settings: &Settings, counter: &dyn TokenCounter) -> Vec<ChunkDraft> {
-    let options = ChunkingOptions { max_tokens: settings.chunk_tokens, overlap_tokens: settings.chunk_overlap_tokens };
+pub(crate) fn drafts(
+    doc: &Document,
+    settings: &Settings,
+    counter: &dyn TokenCounter,
+) -> Vec<ChunkDraft> {
+    let options = ChunkingOptions {
+        max_tokens: settings.chunk_tokens,
+        overlap_tokens: settings.chunk_overlap_tokens,
+    };
     let mut out = Vec::new();
     for section in &doc.sections {
         // The heading is embedded with each chunk: count it in the budget as the chunker counts a title.
-        let budget_title =
-            if section.heading.is_empty() { doc.title.clone() } else { format!("{}\n{}", doc.title, section.heading) };
-        let kind = if section.markdown { TextKind::Markdown } else { TextKind::Plain };
-        let source = SourceText { title: &budget_title, text: &section.text, kind };
+        let budget_title = if section.heading.is_empty() {
+            doc.title.clone()
+        } else {
+            format!("{}\n{}", doc.title, section.heading)
+        };
+        let kind = if section.markdown {
+            TextKind::Markdown
+        } else {
+            TextKind::Plain
+        };
+        let source = SourceText {
+            title: &budget_title,
+            text: &section.text,
+            kind,
+        };
         for mut d in chunk_text(&source, &options, counter) {
             let (first, last) = (d.line_start, d.line_end);
             if d.heading.is_empty() {
@@ -435,7 +583,11 @@ pub(crate) fn drafts(doc: &Document, settings: &Settings, counter: &dyn TokenCou
             d.location = match section.origin {
                 Origin::Lines => String::new(),
                 Origin::Page { page } => format!("page:{page}"),
-                Origin::Rows { first_row } => format!("rows:{}-{}", first_row + first as u64 - 1, first_row + last as u64 - 1),
+                Origin::Rows { first_row } => format!(
+                    "rows:{}-{}",
+                    first_row + first as u64 - 1,
+                    first_row + last as u64 - 1
+                ),
                 Origin::Converted => "converted".into(),
             };
             out.push(d);
@@ -445,7 +597,11 @@ pub(crate) fn drafts(doc: &Document, settings: &Settings, counter: &dyn TokenCou
 }
 
 /// A library document read again for the passage view: its text as indexed, and its hash now.
-pub(crate) fn read_document(parser: &Parser, path: &Path, settings: &Settings) -> Result<(Document, String)> {
+pub(crate) fn read_document(
+    parser: &Parser,
+    path: &Path,
+    settings: &Settings,
+) -> Result<(Document, String)> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
     let hash = format!("{:x}", Sha256::digest(&bytes));
     let doc = parser.parse(path, settings)?;

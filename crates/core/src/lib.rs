@@ -13,9 +13,9 @@ mod ingest;
 mod paths;
 mod prompt;
 pub mod queue;
-mod watch;
 mod retrieval;
 mod settings;
+mod watch;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
 pub use almanac_indexes::SearchMode;

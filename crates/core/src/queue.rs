@@ -60,7 +60,10 @@ impl Stamp {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as i64);
-        Stamp { size: meta.len(), mtime_ns }
+        Stamp {
+            size: meta.len(),
+            mtime_ns,
+        }
     }
 }
 
@@ -75,22 +78,33 @@ fn now() -> i64 {
 
 impl Queue {
     pub fn open(path: &Path) -> Result<Queue> {
-        let err = |e: rusqlite::Error| Error::Store { path: path.into(), message: e.to_string() };
+        let err = |e: rusqlite::Error| Error::Store {
+            path: path.into(),
+            message: e.to_string(),
+        };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         }
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
         // NORMAL in WAL mode survives a killed process (only a power cut can lose the last commits,
         // and then the content hash makes the redone work cheap).
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Queue { conn: Mutex::new(conn), path: path.into() })
+        Ok(Queue {
+            conn: Mutex::new(conn),
+            path: path.into(),
+        })
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::Store { path: self.path.clone(), message: e.to_string() }
+        Error::Store {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -110,16 +124,24 @@ impl Queue {
     pub fn remove_folder(&self, folder: &Path) -> Result<bool> {
         let n = self
             .conn()
-            .execute("DELETE FROM folders WHERE path = ?1", [folder.to_string_lossy()])
+            .execute(
+                "DELETE FROM folders WHERE path = ?1",
+                [folder.to_string_lossy()],
+            )
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
 
     pub fn folders(&self) -> Result<Vec<PathBuf>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT path FROM folders ORDER BY path").map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
-        rows.map(|r| r.map(PathBuf::from).map_err(|e| self.err(e))).collect()
+        let mut stmt = conn
+            .prepare("SELECT path FROM folders ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.map(|r| r.map(PathBuf::from).map_err(|e| self.err(e)))
+            .collect()
     }
 
     /// Files that need work among `files` (path, stamp now): those not indexed with the same
@@ -143,8 +165,10 @@ impl Queue {
                 .map_err(|e| self.err(e))?;
             let t = now();
             for (path, stamp) in files {
-                let row: Option<(String, Option<i64>, Option<i64>)> =
-                    get.query_row([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional().map_err(|e| self.err(e))?;
+                let row: Option<(String, Option<i64>, Option<i64>)> = get
+                    .query_row([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+                    .map_err(|e| self.err(e))?;
                 let same = matches!(&row, Some((s, Some(size), Some(m)))
                     if s == "indexed" && *size as u64 == stamp.size && *m == stamp.mtime_ns);
                 if same && !force {
@@ -161,9 +185,12 @@ impl Queue {
     /// The queued files, oldest first.
     pub fn queued(&self) -> Result<Vec<String>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT path FROM files WHERE status = 'queued' ORDER BY seq").map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        let mut stmt = conn
+            .prepare("SELECT path FROM files WHERE status = 'queued' ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
         rows.map(|r| r.map_err(|e| self.err(e))).collect()
     }
 
@@ -193,7 +220,10 @@ impl Queue {
     }
 
     pub fn forget(&self, path: &str) -> Result<bool> {
-        let n = self.conn().execute("DELETE FROM files WHERE path = ?1", [path]).map_err(|e| self.err(e))?;
+        let n = self
+            .conn()
+            .execute("DELETE FROM files WHERE path = ?1", [path])
+            .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
 
@@ -201,8 +231,11 @@ impl Queue {
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM files WHERE path = ?2 AND EXISTS (SELECT 1 FROM files WHERE path = ?1)", params![from, to])
-            .map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM files WHERE path = ?2 AND EXISTS (SELECT 1 FROM files WHERE path = ?1)",
+            params![from, to],
+        )
+        .map_err(|e| self.err(e))?;
         tx.execute(
             "UPDATE files SET path = ?2, status = 'queued', error = NULL, size = NULL, mtime_ns = NULL, updated_at = ?3,
                seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM files) WHERE path = ?1",
@@ -234,7 +267,13 @@ impl Queue {
     }
 
     fn row(r: &rusqlite::Row) -> rusqlite::Result<FileStatus> {
-        Ok(FileStatus { path: r.get(0)?, status: r.get(1)?, error: r.get(2)?, added_at: r.get(3)?, updated_at: r.get(4)? })
+        Ok(FileStatus {
+            path: r.get(0)?,
+            status: r.get(1)?,
+            error: r.get(2)?,
+            added_at: r.get(3)?,
+            updated_at: r.get(4)?,
+        })
     }
 }
 
@@ -246,11 +285,20 @@ mod tests {
     fn statuses_survive_reopening_and_unchanged_files_are_not_queued() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("queue.sqlite");
-        let stamp = Stamp { size: 10, mtime_ns: 5 };
+        let stamp = Stamp {
+            size: 10,
+            mtime_ns: 5,
+        };
         {
             let q = Queue::open(&file).unwrap();
             q.add_folder(Path::new("/docs")).unwrap();
-            assert!(q.enqueue(&[("/docs/a.md".into(), stamp), ("/docs/b.md".into(), stamp)], false).unwrap().is_empty());
+            assert!(q
+                .enqueue(
+                    &[("/docs/a.md".into(), stamp), ("/docs/b.md".into(), stamp)],
+                    false
+                )
+                .unwrap()
+                .is_empty());
             q.mark_indexed("/docs/a.md", stamp, "h").unwrap();
         }
         let q = Queue::open(&file).unwrap();
@@ -258,8 +306,14 @@ mod tests {
         assert_eq!(q.queued().unwrap(), ["/docs/b.md"]);
         let unchanged = q.enqueue(&[("/docs/a.md".into(), stamp)], false).unwrap();
         assert_eq!(unchanged, ["/docs/a.md"]);
-        let touched = Stamp { size: 10, mtime_ns: 6 };
-        assert!(q.enqueue(&[("/docs/a.md".into(), touched)], false).unwrap().is_empty());
+        let touched = Stamp {
+            size: 10,
+            mtime_ns: 6,
+        };
+        assert!(q
+            .enqueue(&[("/docs/a.md".into(), touched)], false)
+            .unwrap()
+            .is_empty());
         assert_eq!(q.queued().unwrap(), ["/docs/b.md", "/docs/a.md"]);
         q.mark_failed("/docs/b.md", "b.md: binary").unwrap();
         let added = q.status("/docs/a.md").unwrap().unwrap().added_at;
@@ -268,6 +322,9 @@ mod tests {
         assert_eq!((c.status.as_str(), c.added_at), ("queued", added));
         assert!(q.status("/docs/a.md").unwrap().is_none());
         let b = q.status("/docs/b.md").unwrap().unwrap();
-        assert_eq!((b.status.as_str(), b.error.as_deref()), ("failed", Some("b.md: binary")));
+        assert_eq!(
+            (b.status.as_str(), b.error.as_deref()),
+            ("failed", Some("b.md: binary"))
+        );
     }
 }

@@ -80,7 +80,10 @@ impl Passage {
             heading: hit.heading,
             line_start: hit.line_start,
             line_end: hit.line_end,
-            page: hit.location.strip_prefix("page:").and_then(|p| p.parse().ok()),
+            page: hit
+                .location
+                .strip_prefix("page:")
+                .and_then(|p| p.parse().ok()),
             rows: hit.location.strip_prefix("rows:").and_then(|r| {
                 let (a, b) = r.split_once('-')?;
                 Some((a.parse().ok()?, b.parse().ok()?))
@@ -108,7 +111,11 @@ impl Passage {
             return format!("page {page}");
         }
         if let Some((a, b)) = self.rows {
-            return if a == b { format!("row {a}") } else { format!("rows {a}-{b}") };
+            return if a == b {
+                format!("row {a}")
+            } else {
+                format!("rows {a}-{b}")
+            };
         }
         if self.converted && !self.heading.is_empty() {
             return self.heading.clone();

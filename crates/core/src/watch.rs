@@ -25,15 +25,24 @@ impl Assistant {
         stop: &AtomicBool,
         on_event: &mut dyn FnMut(IngestEvent),
     ) -> Result<()> {
-        let folders: Vec<PathBuf> = self.queue().folders()?.into_iter().filter(|f| f.is_dir()).collect();
+        let folders: Vec<PathBuf> = self
+            .queue()
+            .folders()?
+            .into_iter()
+            .filter(|f| f.is_dir())
+            .collect();
         let (tx, rx) = std::sync::mpsc::channel::<DebounceEventResult>();
-        let mut debouncer = new_debouncer(debounce, None, tx)
-            .map_err(|e| Error::Io { path: PathBuf::from("(watcher)"), source: std::io::Error::other(e.to_string()) })?;
+        let mut debouncer = new_debouncer(debounce, None, tx).map_err(|e| Error::Io {
+            path: PathBuf::from("(watcher)"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         for folder in &folders {
-            debouncer.watch(folder, RecursiveMode::Recursive).map_err(|e| Error::Io {
-                path: folder.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            debouncer
+                .watch(folder, RecursiveMode::Recursive)
+                .map_err(|e| Error::Io {
+                    path: folder.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
         }
         // Changes made while nothing was watching.
         self.sync(on_event)?;
@@ -48,7 +57,9 @@ impl Assistant {
             let mut renames = Vec::new();
             for event in events {
                 match event.kind {
-                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
+                    EventKind::Modify(ModifyKind::Name(RenameMode::Both))
+                        if event.paths.len() == 2 =>
+                    {
                         renames.push((event.paths[0].clone(), event.paths[1].clone()));
                     }
                     EventKind::Access(_) => {}
@@ -97,7 +108,14 @@ impl Assistant {
         if !files.is_empty() {
             files.sort();
             files.dedup();
-            self.ingest_found(Discovered { files, ..Discovered::default() }, false, on_event)?;
+            self.ingest_found(
+                Discovered {
+                    files,
+                    ..Discovered::default()
+                },
+                false,
+                on_event,
+            )?;
         }
         Ok(())
     }
@@ -106,12 +124,20 @@ impl Assistant {
     fn remove_under(&self, path: &Path, on_event: &mut dyn FnMut(IngestEvent)) -> Result<usize> {
         let key = path.to_string_lossy().into_owned();
         let prefix = format!("{key}/");
-        let mut paths: Vec<String> = self.index().documents()?.into_iter().map(|d| d.path).collect();
+        let mut paths: Vec<String> = self
+            .index()
+            .documents()?
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
         paths.extend(self.queue().statuses()?.into_iter().map(|s| s.path));
         paths.sort();
         paths.dedup();
         let mut n = 0;
-        for p in paths.into_iter().filter(|p| *p == key || p.starts_with(&prefix)) {
+        for p in paths
+            .into_iter()
+            .filter(|p| *p == key || p.starts_with(&prefix))
+        {
             if self.remove_path(&p)? {
                 on_event(IngestEvent::Removed { path: p.into() });
                 n += 1;
@@ -123,6 +149,8 @@ impl Assistant {
 
 /// A supported, not hidden, regular file.
 fn is_followed_file(path: &Path) -> bool {
-    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let hidden = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
     !hidden && path.is_file() && Format::for_path(path).is_some()
 }

@@ -51,15 +51,33 @@ impl RunEvent {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LibraryEvent {
-    Planned { files: usize, skipped: Vec<String> },
-    Indexing { path: String },
-    Indexed { path: String, chunks: usize },
-    Unchanged { path: String },
-    Failed { path: String, error: String },
+    Planned {
+        files: usize,
+        skipped: Vec<String>,
+    },
+    Indexing {
+        path: String,
+    },
+    Indexed {
+        path: String,
+        chunks: usize,
+    },
+    Unchanged {
+        path: String,
+    },
+    Failed {
+        path: String,
+        error: String,
+    },
     /// The file is gone from disk; its document left the library.
-    Removed { path: String },
+    Removed {
+        path: String,
+    },
     Finished(LibraryReport),
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 impl LibraryEvent {

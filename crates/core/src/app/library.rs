@@ -60,7 +60,10 @@ impl LibraryState {
     }
 
     fn indexing(&self) -> Option<String> {
-        self.indexing.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.indexing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -97,17 +100,18 @@ impl App {
             .map(|s| (s.path.clone(), s))
             .collect();
         let indexing = self.library.indexing();
-        let status_of = |path: &str, queued: Option<&crate::FileStatus>| -> (&'static str, Option<String>) {
-            if indexing.as_deref() == Some(path) {
-                return ("indexing", None);
-            }
-            match queued {
-                Some(s) if s.status == "queued" => ("queued", None),
-                // Re-indexing failed: an earlier version may still be searchable.
-                Some(s) if s.status == "failed" => ("failed", s.error.clone()),
-                _ => ("indexed", None),
-            }
-        };
+        let status_of =
+            |path: &str, queued: Option<&crate::FileStatus>| -> (&'static str, Option<String>) {
+                if indexing.as_deref() == Some(path) {
+                    return ("indexing", None);
+                }
+                match queued {
+                    Some(s) if s.status == "queued" => ("queued", None),
+                    // Re-indexing failed: an earlier version may still be searchable.
+                    Some(s) if s.status == "failed" => ("failed", s.error.clone()),
+                    _ => ("indexed", None),
+                }
+            };
         let mut out = Vec::new();
         for doc in self.assistant.index().documents()? {
             let queued = statuses.remove(&doc.path);
@@ -179,7 +183,10 @@ impl App {
                 Ok(Some(report))
             }
             Err(e) => {
-                self.library.track(&IngestEvent::Indexed { path: PathBuf::new(), chunks: 0 });
+                self.library.track(&IngestEvent::Indexed {
+                    path: PathBuf::new(),
+                    chunks: 0,
+                });
                 on_event(LibraryEvent::Error {
                     code: e.code().into(),
                     message: e.to_string(),
@@ -233,9 +240,9 @@ impl App {
             files: vec![path],
             ..Default::default()
         };
-        let report = self.assistant.ingest_found(found, true, &mut |event| {
-            self.library.track(&event)
-        })?;
+        let report = self
+            .assistant
+            .ingest_found(found, true, &mut |event| self.library.track(&event))?;
         if let Some((_, error)) = report.failed.first() {
             return Err(Error::DocumentFailed {
                 message: error.clone(),
