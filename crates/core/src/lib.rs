@@ -14,8 +14,10 @@ mod paths;
 mod prompt;
 mod retrieval;
 mod settings;
+mod web;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
+pub use almanac_fetch::Page as WebPage;
 pub use almanac_indexes::SearchMode;
 pub use app::*;
 pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
@@ -25,5 +27,6 @@ pub use events::{AnswerEvent, IngestEvent};
 pub use ingest::{IngestReport, SUPPORTED_EXTENSIONS};
 pub use paths::Paths;
 pub use prompt::{FittedPrompt, PromptParts, SYSTEM_INSTRUCTIONS};
-pub use retrieval::{Passage, Retrieval};
+pub use retrieval::{widen, Passage, Retrieval};
 pub use settings::Settings;
+pub use web::{CachedPage, WebFailure, WebReport};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::events::{RetrievalView, RunEvent};
+use super::events::RunEvent;
 use super::runs::AnswerSlot;
 use super::store::FinishedAnswer;
 use super::{validate, App, ErrorBody};
@@ -18,7 +18,8 @@ pub const PARTIAL_WRITE_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AskOptions {
-    /// Also search the web. Not available yet: a question with `web: true` is refused with
+    /// Also search the web through the configured provider (URLs written in the question are
+    /// fetched either way). Without a provider configured, `web: true` is refused with
     /// `web_unavailable` rather than silently answered without it.
     #[serde(default)]
     pub web: Option<bool>,
@@ -49,7 +50,8 @@ impl App {
         on_event: &mut dyn FnMut(RunEvent),
     ) -> Result<RunOutcome> {
         let question = validate::text("text", text, validate::MAX_TEXT_BYTES)?;
-        if options.web == Some(true) {
+        let web = options.web == Some(true);
+        if web && self.assistant.settings().web_search_url.is_none() {
             return Err(Error::WebUnavailable);
         }
         let existing = conversation_id
@@ -73,6 +75,7 @@ impl App {
             turn.answer,
             question,
             &history,
+            web,
             on_event,
         ))
     }
@@ -86,7 +89,15 @@ impl App {
         let conversation = validate::id("conversation_id", conversation_id)?;
         let slot = self.runs.begin_answer()?;
         let (question, history, answer) = self.store.begin_regeneration(conversation)?;
-        Ok(self.run_answer(slot, conversation, answer, &question, &history, on_event))
+        Ok(self.run_answer(
+            slot,
+            conversation,
+            answer,
+            &question,
+            &history,
+            false,
+            on_event,
+        ))
     }
 
     fn run_answer(
@@ -96,6 +107,7 @@ impl App {
         answer_id: i64,
         question: &str,
         history: &[ChatMessage],
+        web: bool,
         on_event: &mut dyn FnMut(RunEvent),
     ) -> RunOutcome {
         let mut outcome = RunOutcome {
@@ -114,29 +126,32 @@ impl App {
         let mut last_write = Instant::now();
         let result =
             self.assistant
-                .ask(question, history, &slot.cancel, &mut |event| match event {
-                    AnswerEvent::Sources { retrieval } => {
-                        let view = RetrievalView::from(&retrieval);
-                        // Through text, so f32 scores are stored as the events show them (0.2, not
-                        // 0.20000000298023224).
-                        let text = serde_json::to_string(&view).expect("retrieval serialises");
-                        let json: serde_json::Value =
-                            serde_json::from_str(&text).expect("retrieval parses");
-                        // A failed write here shows again (and is reported) at the final write.
-                        let _ = self.store.save_retrieval(answer_id, &json);
-                        on_event(RunEvent::Sources { retrieval: view });
-                    }
-                    AnswerEvent::Token { text } => {
-                        partial.push_str(&text);
-                        if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
-                            let _ = self.store.save_partial(answer_id, &partial);
-                            last_write = Instant::now();
+                .ask_with_web(
+                    question,
+                    history,
+                    web,
+                    &slot.cancel,
+                    &mut |event| match event {
+                        AnswerEvent::Sources { retrieval } => {
+                            // Scores are f64 of their decimal form already: 0.2 stays 0.2 here.
+                            let json =
+                                serde_json::to_value(&retrieval).expect("retrieval serialises");
+                            // A failed write here shows again (and is reported) at the final write.
+                            let _ = self.store.save_retrieval(answer_id, &json);
+                            on_event(RunEvent::Sources { retrieval });
                         }
-                        on_event(RunEvent::Token { text });
-                    }
-                    // Sent once the answer is stored: a `done` the UI sees is a stored answer.
-                    AnswerEvent::Done { .. } => {}
-                });
+                        AnswerEvent::Token { text } => {
+                            partial.push_str(&text);
+                            if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
+                                let _ = self.store.save_partial(answer_id, &partial);
+                                last_write = Instant::now();
+                            }
+                            on_event(RunEvent::Token { text });
+                        }
+                        // Sent once the answer is stored: a `done` the UI sees is a stored answer.
+                        AnswerEvent::Done { .. } => {}
+                    },
+                );
         let stored = match result {
             Ok(answer) => {
                 let timings = serde_json::to_value(&answer.timings).expect("timings serialise");
