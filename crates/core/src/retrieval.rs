@@ -283,6 +283,6 @@ mod tests {
         assert_eq!(passage["bm25"], serde_json::json!(12.3));
         let text = serde_json::to_string(&value).unwrap();
         assert!(!text.contains("0000000"), "{text}");
-        assert_eq!(widen(f32::NAN).is_nan(), true);
+        assert!(widen(f32::NAN).is_nan());
     }
 }

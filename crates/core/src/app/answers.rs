@@ -25,6 +25,13 @@ pub struct AskOptions {
     pub web: Option<bool>,
 }
 
+/// The question of a run, with its history and whether to search the web.
+struct Asked<'a> {
+    question: &'a str,
+    history: &'a [ChatMessage],
+    web: bool,
+}
+
 /// How a run ended (its events said the same).
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -69,15 +76,12 @@ impl App {
         };
         let history = self.store.history(conversation)?;
         let turn = self.store.begin_turn(conversation, question)?;
-        Ok(self.run_answer(
-            slot,
-            conversation,
-            turn.answer,
+        let asked = Asked {
             question,
-            &history,
+            history: &history,
             web,
-            on_event,
-        ))
+        };
+        Ok(self.run_answer(slot, conversation, turn.answer, &asked, on_event))
     }
 
     /// Answers the conversation's last question again, replacing its last answer.
@@ -89,15 +93,12 @@ impl App {
         let conversation = validate::id("conversation_id", conversation_id)?;
         let slot = self.runs.begin_answer()?;
         let (question, history, answer) = self.store.begin_regeneration(conversation)?;
-        Ok(self.run_answer(
-            slot,
-            conversation,
-            answer,
-            &question,
-            &history,
-            false,
-            on_event,
-        ))
+        let asked = Asked {
+            question: &question,
+            history: &history,
+            web: false,
+        };
+        Ok(self.run_answer(slot, conversation, answer, &asked, on_event))
     }
 
     fn run_answer(
@@ -105,9 +106,7 @@ impl App {
         slot: AnswerSlot<'_>,
         conversation: i64,
         answer_id: i64,
-        question: &str,
-        history: &[ChatMessage],
-        web: bool,
+        asked: &Asked<'_>,
         on_event: &mut dyn FnMut(RunEvent),
     ) -> RunOutcome {
         let mut outcome = RunOutcome {
@@ -124,34 +123,31 @@ impl App {
         });
         let mut partial = String::new();
         let mut last_write = Instant::now();
-        let result =
-            self.assistant
-                .ask_with_web(
-                    question,
-                    history,
-                    web,
-                    &slot.cancel,
-                    &mut |event| match event {
-                        AnswerEvent::Sources { retrieval } => {
-                            // Scores are f64 of their decimal form already: 0.2 stays 0.2 here.
-                            let json =
-                                serde_json::to_value(&retrieval).expect("retrieval serialises");
-                            // A failed write here shows again (and is reported) at the final write.
-                            let _ = self.store.save_retrieval(answer_id, &json);
-                            on_event(RunEvent::Sources { retrieval });
-                        }
-                        AnswerEvent::Token { text } => {
-                            partial.push_str(&text);
-                            if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
-                                let _ = self.store.save_partial(answer_id, &partial);
-                                last_write = Instant::now();
-                            }
-                            on_event(RunEvent::Token { text });
-                        }
-                        // Sent once the answer is stored: a `done` the UI sees is a stored answer.
-                        AnswerEvent::Done { .. } => {}
-                    },
-                );
+        let result = self.assistant.ask_with_web(
+            asked.question,
+            asked.history,
+            asked.web,
+            &slot.cancel,
+            &mut |event| match event {
+                AnswerEvent::Sources { retrieval } => {
+                    // Scores are f64 of their decimal form already: 0.2 stays 0.2 here.
+                    let json = serde_json::to_value(&retrieval).expect("retrieval serialises");
+                    // A failed write here shows again (and is reported) at the final write.
+                    let _ = self.store.save_retrieval(answer_id, &json);
+                    on_event(RunEvent::Sources { retrieval });
+                }
+                AnswerEvent::Token { text } => {
+                    partial.push_str(&text);
+                    if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
+                        let _ = self.store.save_partial(answer_id, &partial);
+                        last_write = Instant::now();
+                    }
+                    on_event(RunEvent::Token { text });
+                }
+                // Sent once the answer is stored: a `done` the UI sees is a stored answer.
+                AnswerEvent::Done { .. } => {}
+            },
+        );
         let stored = match result {
             Ok(answer) => {
                 let timings = serde_json::to_value(&answer.timings).expect("timings serialise");
