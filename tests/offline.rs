@@ -91,27 +91,44 @@ fn ingest_and_ask_work_without_a_network() {
 #[test]
 fn installing_the_models_again_does_nothing_and_needs_no_network() {
     let models = support::models_dir();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-models.sh");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-models.sh");
     let out = Command::new("unshare")
         .args(["--net", "--"])
         .arg(&script)
         .env("ALMANAC_MODELS_DIR", &models)
         .output()
         .expect("unshare runs");
-    assert!(out.status.success(), "second run failed offline: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "second run failed offline: {}",
+        stderr(&out)
+    );
     assert_eq!(stdout(&out).trim(), models.to_str().unwrap());
     assert!(!stderr(&out).contains("downloading"), "{}", stderr(&out));
 
     // A damaged model file is noticed by its sha256 (and, offline, the re-download fails loudly).
     let copy = tempfile::tempdir().unwrap();
-    for entry in ["SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.LICENSE"] {
+    for entry in [
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct.LICENSE",
+    ] {
         std::fs::copy(models.join(entry), copy.path().join(entry)).unwrap();
     }
     let gguf = copy.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let mut bytes = std::fs::read(&gguf).unwrap();
     bytes[1000] ^= 0xff;
     std::fs::write(&gguf, bytes).unwrap();
-    let out = Command::new("unshare").args(["--net", "--"]).arg(&script).env("ALMANAC_MODELS_DIR", copy.path()).output().unwrap();
+    let out = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(&script)
+        .env("ALMANAC_MODELS_DIR", copy.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("does not match its sha256"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not match its sha256"),
+        "{}",
+        stderr(&out)
+    );
 }

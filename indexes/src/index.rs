@@ -10,11 +10,32 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Catalog;
 use crate::chunking::ChunkDraft;
 use crate::error::{Error, Result};
-use crate::text::{TextIndex, SNIPPET_CHARS};
+use crate::text::{FieldWeights, TextIndex, SNIPPET_CHARS};
 use crate::vectors::{HnswParams, VectorIndex};
 
 /// Reciprocal rank fusion constant: a hit at rank r (1-based) in a ranking scores 1 / (RRF_K + r).
 pub const RRF_K: f32 = 60.0;
+
+/// How the BM25 and vector rankings are combined in [`SearchMode::Hybrid`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Fusion {
+    /// Reciprocal rank fusion: `Σ 1 / (k + rank)` over the rankings (1-based ranks).
+    Rrf { k: f32 },
+    /// Normalised convex combination (Bruch et al. 2023): each ranking's scores are min-max scaled
+    /// to 0..=1 over its candidates (a chunk missing from a ranking gets 0 there), then
+    /// `alpha * vector + (1 - alpha) * bm25`.
+    Convex { alpha: f32 },
+}
+
+impl Default for Fusion {
+    /// Chosen on BEIR SciFact's train split (docs/decisions/0002-retrieval-tuning.md).
+    fn default() -> Self {
+        DEFAULT_FUSION
+    }
+}
+
+/// The default fusion (docs/decisions/0002-retrieval-tuning.md).
+pub const DEFAULT_FUSION: Fusion = Fusion::Rrf { k: RRF_K };
 /// Default number of candidates taken from each ranking before fusion.
 pub const DEFAULT_CANDIDATES: usize = 50;
 /// Default number of hits returned.
@@ -104,11 +125,23 @@ pub struct SearchQuery<'a> {
     /// `limit`, capped at 1000).
     pub candidates: usize,
     pub mode: SearchMode,
+    /// How hybrid search combines the two rankings.
+    pub fusion: Fusion,
+    /// Weights of the full-text fields in the BM25 score.
+    pub weights: FieldWeights,
 }
 
 impl Default for SearchQuery<'_> {
     fn default() -> Self {
-        SearchQuery { text: "", embedding: None, limit: DEFAULT_LIMIT, candidates: DEFAULT_CANDIDATES, mode: SearchMode::Hybrid }
+        SearchQuery {
+            text: "",
+            embedding: None,
+            limit: DEFAULT_LIMIT,
+            candidates: DEFAULT_CANDIDATES,
+            mode: SearchMode::Hybrid,
+            fusion: Fusion::default(),
+            weights: FieldWeights::default(),
+        }
     }
 }
 
@@ -138,8 +171,13 @@ pub struct Hit {
     pub vector: Option<f32>,
     /// 1-based rank in the vector candidates.
     pub vector_rank: Option<usize>,
-    /// Sum over the rankings of 1 / (RRF_K + rank); hits are sorted by it (ties: lower chunk id first).
+    /// The fused score (see [`Fusion`]; for RRF the sum over the rankings of 1 / (k + rank)); hits
+    /// are sorted by it (ties: lower chunk id first).
     pub fused: f32,
+    /// The chunk holds a quoted phrase or a rare identifier of the question, or the question names
+    /// its document's title or file name: such hits come first, whatever their fused score.
+    #[serde(default)]
+    pub exact: bool,
 }
 
 /// What opening did to a derived index.
@@ -151,6 +189,14 @@ pub enum Repair {
     Repaired { added: usize, removed: usize },
     /// Built again from the catalog (missing, damaged, foreign, or mostly stale).
     Rebuilt { reason: String, chunks: usize },
+}
+
+/// Chunk ids per store; see [`Index::chunk_id_sets`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkIdSets {
+    pub catalog: Vec<u64>,
+    pub text: Vec<u64>,
+    pub vectors: Vec<u64>,
 }
 
 /// What [`Index::open`] found.
@@ -336,6 +382,16 @@ impl Index {
         Ok(())
     }
 
+    /// The chunk ids each store holds: the catalog's, the committed full-text index's and the vector
+    /// graph's live points, each ascending. After [`Index::open`] or [`Index::commit`] all three are
+    /// the same (checked by the crash test).
+    pub fn chunk_id_sets(&self) -> Result<ChunkIdSets> {
+        let catalog = self.catalog().chunk_ids()?;
+        let mut text: Vec<u64> = self.text.committed_chunk_ids()?.into_iter().collect();
+        text.sort_unstable();
+        Ok(ChunkIdSets { catalog, text, vectors: self.vectors.live_ids() })
+    }
+
     /// Rebuilds the vector graph from the catalog now (drops all tombstones) and writes it.
     pub fn rebuild_vectors(&mut self) -> Result<usize> {
         let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -357,7 +413,7 @@ impl Index {
         }
         let candidates =
             if query.candidates == 0 { DEFAULT_CANDIDATES } else { query.candidates }.max(query.limit).min(MAX_CANDIDATES);
-        let text_query = self.text.query(query.text);
+        let text_query = self.text.query(query.text, &query.weights);
 
         let bm25 = match (&text_query, query.mode) {
             (Some(q), SearchMode::Hybrid | SearchMode::Bm25) => self.text.search(q, candidates)?,
@@ -367,7 +423,20 @@ impl Index {
             (Some(e), SearchMode::Hybrid | SearchMode::Dense) => self.vectors.search(e, candidates),
             _ => Vec::new(),
         };
-        let fused = fuse(&bm25, &dense);
+        let mut fused = fuse(&bm25, &dense, query.fusion);
+        let mut exact = HashMap::new();
+        if let (Some(q), SearchMode::Hybrid | SearchMode::Bm25) = (&text_query, query.mode) {
+            exact = self.text.exact_matches(q, candidates)?;
+        }
+        if !exact.is_empty() {
+            // Exact matches first (most clauses first), then the rest, each by fused score.
+            let present: std::collections::HashSet<u64> = fused.iter().map(|f| f.id).collect();
+            for &id in exact.keys().filter(|id| !present.contains(id)) {
+                fused.push(Fused { id, bm25: None, bm25_rank: None, vector: None, vector_rank: None, fused: 0.0 });
+            }
+            let count = |id: &u64| exact.get(id).copied().unwrap_or(0);
+            fused.sort_by(|a, b| count(&b.id).cmp(&count(&a.id)).then(b.fused.total_cmp(&a.fused)).then(a.id.cmp(&b.id)));
+        }
         let top: Vec<Fused> = fused.into_iter().take(query.limit).collect();
         if top.is_empty() {
             return Ok(Vec::new());
@@ -408,6 +477,7 @@ impl Index {
                 vector,
                 vector_rank: f.vector_rank,
                 fused: f.fused,
+                exact: exact.contains_key(&f.id),
             });
         }
         Ok(hits)
@@ -436,24 +506,45 @@ struct Fused {
     fused: f32,
 }
 
-/// Reciprocal rank fusion of two rankings (best first), sorted by fused score, then chunk id.
-fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)]) -> Vec<Fused> {
+/// Fusion of two rankings (best first), sorted by fused score, then chunk id.
+fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused> {
     let mut acc: HashMap<u64, (Fused, f64)> = HashMap::new();
     let blank = |id| Fused { id, bm25: None, bm25_rank: None, vector: None, vector_rank: None, fused: 0.0 };
+    // Each ranking's contribution for the hit at 0-based position i with score s.
+    let scaled = |scores: &[(u64, f32)]| -> Box<dyn Fn(usize, f32) -> f64> {
+        match fusion {
+            Fusion::Rrf { k } => {
+                let k = f64::from(k);
+                Box::new(move |i, _| 1.0 / (k + (i + 1) as f64))
+            }
+            Fusion::Convex { .. } => {
+                let max = scores.iter().map(|p| p.1).fold(f32::NEG_INFINITY, f32::max);
+                let min = scores.iter().map(|p| p.1).fold(f32::INFINITY, f32::min);
+                let span = f64::from(max - min);
+                Box::new(move |_, s| if span > 0.0 { f64::from(s - min) / span } else { 1.0 })
+            }
+        }
+    };
+    let (w_bm25, w_dense) = match fusion {
+        Fusion::Rrf { .. } => (1.0, 1.0),
+        Fusion::Convex { alpha } => (1.0 - f64::from(alpha), f64::from(alpha)),
+    };
+    let part = scaled(bm25);
     for (i, &(id, score)) in bm25.iter().enumerate() {
         let e = acc.entry(id).or_insert_with(|| (blank(id), 0.0));
         if e.0.bm25_rank.is_none() {
             e.0.bm25 = Some(score);
             e.0.bm25_rank = Some(i + 1);
-            e.1 += 1.0 / (f64::from(RRF_K) + (i + 1) as f64);
+            e.1 += w_bm25 * part(i, score);
         }
     }
+    let part = scaled(dense);
     for (i, &(id, sim)) in dense.iter().enumerate() {
         let e = acc.entry(id).or_insert_with(|| (blank(id), 0.0));
         if e.0.vector_rank.is_none() {
             e.0.vector = Some(sim);
             e.0.vector_rank = Some(i + 1);
-            e.1 += 1.0 / (f64::from(RRF_K) + (i + 1) as f64);
+            e.1 += w_dense * part(i, sim);
         }
     }
     let mut out: Vec<Fused> = acc
@@ -578,7 +669,7 @@ mod tests {
         // bm25: 10, 20, 30 ; dense: 30, 40, 10
         let bm25 = [(10, 9.0), (20, 5.0), (30, 1.0)];
         let dense = [(30, 0.9), (40, 0.8), (10, 0.7)];
-        let fused = fuse(&bm25, &dense);
+        let fused = fuse(&bm25, &dense, Fusion::Rrf { k: RRF_K });
         let ids: Vec<u64> = fused.iter().map(|f| f.id).collect();
         // 10: 1/61 + 1/63; 30: 1/63 + 1/61 (tie, lower id first); 20: 1/62; 40: 1/62 (tie)
         assert_eq!(ids, [10, 30, 20, 40]);
@@ -586,6 +677,23 @@ mod tests {
         assert_eq!((f10.bm25_rank, f10.vector_rank), (Some(1), Some(3)));
         assert!((f10.fused - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-6);
         assert_eq!((fused[3].bm25_rank, fused[3].vector_rank), (None, Some(2)));
+    }
+
+    #[test]
+    fn convex_fusion_mixes_min_max_scaled_scores() {
+        // bm25 scores 10, 6, 2 → 1, 0.5, 0; cosines 0.9, 0.5 → 1, 0.
+        let bm25 = [(1, 10.0), (2, 6.0), (3, 2.0)];
+        let dense = [(3, 0.9), (4, 0.5)];
+        let fused = fuse(&bm25, &dense, Fusion::Convex { alpha: 0.75 });
+        let score = |id: u64| fused.iter().find(|f| f.id == id).unwrap().fused;
+        assert!((score(1) - 0.25).abs() < 1e-6);
+        assert!((score(2) - 0.125).abs() < 1e-6);
+        assert!((score(3) - 0.75).abs() < 1e-6);
+        assert!(score(4).abs() < 1e-6);
+        assert_eq!(fused.iter().map(|f| f.id).collect::<Vec<_>>(), [3, 1, 2, 4]);
+        // alpha 0 is BM25 alone.
+        let fused = fuse(&bm25, &dense, Fusion::Convex { alpha: 0.0 });
+        assert_eq!(fused[0].id, 1);
     }
 
     #[test]

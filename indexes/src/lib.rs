@@ -21,7 +21,8 @@ pub use chunking::{
 };
 pub use error::{Error, Result};
 pub use index::{
-    snippet_to_plain, ChunkInput, DocumentId, DocumentInfo, DocumentInput, Hit, Index, IndexStats, OpenReport,
+    snippet_to_plain, ChunkIdSets, ChunkInput, DocumentId, Fusion, DEFAULT_FUSION, DocumentInfo, DocumentInput, Hit, Index, IndexStats, OpenReport,
     Repair, SearchMode, SearchQuery, DEFAULT_CANDIDATES, DEFAULT_LIMIT, RRF_K,
 };
+pub use text::FieldWeights;
 pub use vectors::HnswParams;

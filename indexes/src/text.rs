@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING,
 };
@@ -18,12 +18,40 @@ use crate::index::Repair;
 use crate::tokenizer;
 
 const WRITER_MEMORY: usize = 50_000_000;
-/// Weights of title and heading matches relative to body matches. Unboosted: on BEIR SciFact
-/// (`examples/beir_bm25.rs`) a 2x title boost gave nDCG@10 0.626, 1x 0.665 (the published BEIR BM25
-/// figure), 0.5x 0.690; the title is repeated in every chunk of a document, so a boost lifts all
-/// of them over chunks whose own text matches.
-const TITLE_BOOST: f32 = 1.0;
-const HEADING_BOOST: f32 = 1.0;
+/// A title or file name is looked up in questions when it has this many words (a one-word title is
+/// too often an ordinary word).
+const NAME_WORDS_MIN: usize = 2;
+const NAME_WORDS_MAX: usize = 12;
+/// An identifier in a question (`parse_config_file`, `XK-4471`, `v2Beta`) counts as an exact term
+/// when at most this share of chunks (and at least [`RARE_MIN_DOCS`]) holds it.
+const RARE_SHARE: f64 = 0.001;
+const RARE_MIN_DOCS: u64 = 5;
+/// Weight of a quoted phrase's match (over title, heading, body and file name) on top of its terms.
+const PHRASE_BOOST: f32 = 2.0;
+
+/// Weights of matches in each full-text field. The defaults were chosen on BEIR SciFact's train
+/// split (docs/decisions/0002-retrieval-tuning.md); the title repeats in every chunk of a
+/// document, so a high title weight lifts all of them over chunks whose own text matches.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldWeights {
+    pub title: f32,
+    pub heading: f32,
+    pub body: f32,
+    /// The last component of the document's path or URL (`install_guide.md`).
+    pub file_name: f32,
+}
+
+impl Default for FieldWeights {
+    fn default() -> Self {
+        FieldWeights { title: 0.5, heading: 1.0, body: 1.0, file_name: 1.0 }
+    }
+}
+
+/// The last component of a path or URL, without a query or fragment.
+fn file_name(path: &str) -> &str {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(path)
+}
 /// At most this many distinct query terms are used (a pasted page should not make a huge query).
 const MAX_QUERY_TERMS: usize = 64;
 pub(crate) const SNIPPET_CHARS: usize = 200;
@@ -35,6 +63,10 @@ struct Fields {
     title: Field,
     heading: Field,
     body: Field,
+    file_name: Field,
+    /// Raw, untokenised: the analysed title and file name (stem), words joined by spaces, so a
+    /// question that names a document is found by looking its word sequences up.
+    names: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -55,7 +87,18 @@ fn schema() -> (Schema, Fields) {
     let title = b.add_text_field("title", text(false));
     let heading = b.add_text_field("heading", text(false));
     let body = b.add_text_field("body", text(true));
-    (b.build(), Fields { chunk_id, path, title, heading, body })
+    let file_name = b.add_text_field("file_name", text(false));
+    let names = b.add_text_field("names", STRING);
+    (b.build(), Fields { chunk_id, path, title, heading, body, file_name, names })
+}
+
+/// A question as full-text queries.
+pub(crate) struct TextQuery {
+    /// Its terms over the weighted fields (and its quoted phrases, boosted): the BM25 ranking.
+    pub(crate) terms: BooleanQuery,
+    /// Clauses whose match puts a chunk ahead of the fused ranking: each quoted phrase, each rare
+    /// identifier, and titles or file names that the question names.
+    pub(crate) exact: Vec<Box<dyn Query>>,
 }
 
 pub(crate) struct TextIndex {
@@ -67,6 +110,8 @@ pub(crate) struct TextIndex {
     analyzer: TextAnalyzer,
     /// Same, less stop words: for queries.
     query_analyzer: TextAnalyzer,
+    /// Identifier parts only: for quoted phrases.
+    phrase_analyzer: TextAnalyzer,
     /// Uncommitted changes exist.
     dirty: bool,
     /// Chunks deleted since the last commit: the reader still sees them, search drops them.
@@ -152,6 +197,7 @@ impl TextIndex {
             fields,
             analyzer,
             query_analyzer: tokenizer::query_analyzer(),
+            phrase_analyzer: tokenizer::phrase_analyzer(),
             dirty: false,
             pending_deleted: HashSet::new(),
         })
@@ -223,6 +269,11 @@ impl TextIndex {
         Ok((ids, duplicates))
     }
 
+    /// Chunk ids of the committed index.
+    pub(crate) fn committed_chunk_ids(&self) -> Result<HashSet<u64>> {
+        self.committed_ids().map(|(ids, _)| ids).map_err(|e| self.err(e))
+    }
+
     /// Live documents in the committed index.
     pub(crate) fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
@@ -230,13 +281,22 @@ impl TextIndex {
 
     pub(crate) fn add_chunk(&mut self, row: &ChunkRow) -> Result<()> {
         let f = self.fields;
-        let document = doc!(
+        let mut document = doc!(
             f.chunk_id => row.id,
             f.path => row.path.as_str(),
             f.title => row.title.as_str(),
             f.heading => row.heading.as_str(),
             f.body => row.text.as_str(),
+            f.file_name => file_name(&row.path),
         );
+        let name = file_name(&row.path);
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        for n in [row.title.as_str(), stem] {
+            let words: Vec<String> = Self::positioned_terms(&self.phrase_analyzer, n).into_iter().map(|p| p.1).collect();
+            if (NAME_WORDS_MIN..=NAME_WORDS_MAX).contains(&words.len()) {
+                document.add_text(f.names, words.join(" "));
+            }
+        }
         self.writer()?.add_document(document).map_err(|e| self.err(e))?;
         self.dirty = true;
         Ok(())
@@ -297,34 +357,152 @@ impl TextIndex {
         terms
     }
 
-    /// Any term of the text in the title, heading or body; no query syntax (questions carry '?',
-    /// quotes, colons and the like, and must never fail to parse). `None` when the text has no terms.
-    pub(crate) fn query(&self, text: &str) -> Option<BooleanQuery> {
+    /// Any term of the text in the title, heading, body or file name, and each quoted phrase
+    /// (`"..."`, `“...”`) as a phrase; no other query syntax (questions carry '?', colons and the
+    /// like, and must never fail to parse). `None` when the text has no terms.
+    pub(crate) fn query(&self, text: &str, weights: &FieldWeights) -> Option<TextQuery> {
         let terms = self.query_terms(text);
         if terms.is_empty() {
             return None;
         }
         let f = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 3);
+        let fields = [(f.title, weights.title), (f.heading, weights.heading), (f.body, weights.body), (f.file_name, weights.file_name)];
+        let boosted = |q: Box<dyn Query>, boost: f32| -> Box<dyn Query> {
+            if boost == 1.0 {
+                q
+            } else {
+                Box::new(BoostQuery::new(q, boost))
+            }
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * fields.len());
         for t in &terms {
-            for (field, boost) in [(f.title, TITLE_BOOST), (f.heading, HEADING_BOOST), (f.body, 1.0)] {
-                let q = TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs);
-                let q: Box<dyn Query> = if boost == 1.0 { Box::new(q) } else { Box::new(BoostQuery::new(Box::new(q), boost)) };
-                clauses.push((Occur::Should, q));
+            for (field, boost) in fields {
+                if boost > 0.0 {
+                    let q = TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs);
+                    clauses.push((Occur::Should, boosted(Box::new(q), boost)));
+                }
             }
         }
-        Some(BooleanQuery::new(clauses))
+        let mut exact: Vec<Box<dyn Query>> = Vec::new();
+        for phrase in quoted(text) {
+            let words = Self::positioned_terms(&self.phrase_analyzer, phrase);
+            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for (field, boost) in fields {
+                let q: Box<dyn Query> = match &words[..] {
+                    [] => continue,
+                    [(_, w)] => Box::new(TermQuery::new(Term::from_field_text(field, w), IndexRecordOption::Basic)),
+                    _ => Box::new(PhraseQuery::new_with_offset(
+                        words.iter().map(|(p, w)| (*p, Term::from_field_text(field, w))).collect(),
+                    )),
+                };
+                if words.len() > 1 && boost > 0.0 {
+                    clauses.push((Occur::Should, boosted(q.box_clone(), boost * PHRASE_BOOST)));
+                }
+                any.push((Occur::Should, q));
+            }
+            if !any.is_empty() {
+                exact.push(Box::new(BooleanQuery::new(any)));
+            }
+        }
+        for id in self.rare_identifiers(text) {
+            let any: Vec<(Occur, Box<dyn Query>)> = fields
+                .iter()
+                .map(|&(field, _)| -> (Occur, Box<dyn Query>) {
+                    (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(field, &id), IndexRecordOption::Basic)))
+                })
+                .collect();
+            exact.push(Box::new(BooleanQuery::new(any)));
+        }
+        // Every run of 2..=12 words of the question, looked up among titles and file names.
+        let words: Vec<String> = Self::positioned_terms(&self.phrase_analyzer, text).into_iter().map(|p| p.1).collect();
+        let mut names: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for n in NAME_WORDS_MIN..=NAME_WORDS_MAX.min(words.len()) {
+            for w in words.windows(n) {
+                let term = Term::from_field_text(f.names, &w.join(" "));
+                names.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+            }
+        }
+        if !names.is_empty() {
+            exact.push(Box::new(BooleanQuery::new(names)));
+        }
+        Some(TextQuery { terms: BooleanQuery::new(clauses), exact })
+    }
+
+    /// Identifiers of the question (words with connectors or case changes, letters mixed with
+    /// digits) that few chunks hold, analysed as the index analyses them.
+    fn rare_identifiers(&self, text: &str) -> Vec<String> {
+        let searcher = self.reader.searcher();
+        let limit = ((searcher.num_docs() as f64 * RARE_SHARE) as u64).max(RARE_MIN_DOCS);
+        let mut out = Vec::new();
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(text);
+        let mut tokens: Vec<(usize, String, bool)> = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            let raw = &text[t.offset_from..t.offset_to];
+            let mixed = raw.chars().any(|c| c.is_ascii_digit()) && raw.chars().any(char::is_alphabetic);
+            tokens.push((t.position, t.text.clone(), mixed));
+        }
+        for (i, (position, term, mixed)) in tokens.iter().enumerate() {
+            // A whole identifier is followed by its first part at the same position.
+            let compound = tokens.get(i + 1).is_some_and(|next| next.0 == *position);
+            if !(compound || *mixed) || out.contains(term) {
+                continue;
+            }
+            let df = searcher.doc_freq(&Term::from_field_text(self.fields.body, term)).unwrap_or(u64::MAX);
+            if df <= limit {
+                out.push(term.clone());
+            }
+            if out.len() == 8 {
+                break;
+            }
+        }
+        out
+    }
+
+    /// For each chunk that matches any exact clause (a quoted phrase, a rare identifier, its title
+    /// or file name named in the question), how many clauses it matches; at most `n` per clause.
+    pub(crate) fn exact_matches(&self, query: &TextQuery, n: usize) -> Result<HashMap<u64, usize>> {
+        let searcher = self.reader.searcher();
+        let mut out: HashMap<u64, usize> = HashMap::new();
+        for clause in &query.exact {
+            let fetch = n + self.pending_deleted.len().min(n * 4);
+            let top = searcher.search(clause.as_ref(), &TopDocs::with_limit(fetch).order_by_score()).map_err(|e| self.err(e))?;
+            for (_, addr) in top {
+                let column = searcher.segment_reader(addr.segment_ord).fast_fields().u64("chunk_id").map_err(|e| self.err(e))?;
+                if let Some(id) = column.first(addr.doc_id) {
+                    if !self.pending_deleted.contains(&id) {
+                        *out.entry(id).or_default() += 1;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Analysed terms with positions relative to the first (at most 64).
+    fn positioned_terms(analyzer: &TextAnalyzer, text: &str) -> Vec<(usize, String)> {
+        let mut analyzer = analyzer.clone();
+        let mut stream = analyzer.token_stream(text);
+        let mut out: Vec<(usize, String)> = Vec::new();
+        let mut first = None;
+        while stream.advance() && out.len() < MAX_QUERY_TERMS {
+            let t = stream.token();
+            let base = *first.get_or_insert(t.position);
+            out.push((t.position - base, t.text.clone()));
+        }
+        out
     }
 
     /// The best `n` chunks for the query, as (chunk id, BM25 score), best first.
-    pub(crate) fn search(&self, query: &BooleanQuery, n: usize) -> Result<Vec<(u64, f32)>> {
+    pub(crate) fn search(&self, query: &TextQuery, n: usize) -> Result<Vec<(u64, f32)>> {
         if n == 0 {
             return Ok(Vec::new());
         }
         let searcher = self.reader.searcher();
         let fetch = n + self.pending_deleted.len().min(n * 4);
         let top = searcher
-            .search(query, &TopDocs::with_limit(fetch).order_by_score())
+            .search(&query.terms, &TopDocs::with_limit(fetch).order_by_score())
             .map_err(|e| self.err(e))?;
         let mut columns = HashMap::new();
         let mut out = Vec::with_capacity(n);
@@ -348,12 +526,25 @@ impl TextIndex {
     }
 
     /// Snippet maker for the body field (it marks nothing when no term occurs in the index).
-    pub(crate) fn snippet_generator(&self, query: &BooleanQuery) -> Result<SnippetGenerator> {
+    pub(crate) fn snippet_generator(&self, query: &TextQuery) -> Result<SnippetGenerator> {
         let searcher = self.reader.searcher();
-        let mut generator = SnippetGenerator::create(&searcher, query, self.fields.body).map_err(|e| self.err(e))?;
+        let mut generator = SnippetGenerator::create(&searcher, &query.terms, self.fields.body).map_err(|e| self.err(e))?;
         generator.set_max_num_chars(SNIPPET_CHARS);
         Ok(generator)
     }
+}
+
+/// The quoted parts of a question: text between straight or curly double quotes.
+fn quoted(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '\u{201C}']) {
+        let after = &rest[open + rest[open..].chars().next().map_or(1, char::len_utf8)..];
+        let Some(close) = after.find(['"', '\u{201D}']) else { break };
+        out.push(&after[..close]);
+        rest = &after[close + after[close..].chars().next().map_or(1, char::len_utf8)..];
+    }
+    out
 }
 
 impl Drop for TextIndex {
@@ -362,5 +553,20 @@ impl Drop for TextIndex {
             // Let background merges finish so the directory is quiet (and unlocked) when we return.
             let _ = writer.wait_merging_threads();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_parts_and_file_names() {
+        assert_eq!(quoted(r#"where is "red wine vinegar" and “XK-4471” or "open"#), ["red wine vinegar", "XK-4471"]);
+        assert!(quoted("no quotes").is_empty());
+        assert_eq!(file_name("/home/a/docs/install_guide.md"), "install_guide.md");
+        assert_eq!(file_name("https://example.org/wiki/Page_Name?x=1#top"), "Page_Name");
+        assert_eq!(file_name(r"C:\docs\report.txt"), "report.txt");
+        assert_eq!(file_name("4983"), "4983");
     }
 }

@@ -6,13 +6,18 @@
 //! become overlapping character bigrams (주제, 제로), a single character when the run is one long; a
 //! query then matches a document that shares the noun but not the particle. A script change splits a
 //! token (`MMLU는` → `mmlu`, `는`; `57개의` → `57`, `개의`).
+//!
+//! Identifiers are kept whole and split: words joined by `_`, `.`, `-` or `::` and CamelCase words
+//! (`parse_config_file`, `os.path`, `XK-4471`, `parseConfigFile`) give one term of the parts joined
+//! (`parseconfigfile`, `xk4471`), so the spellings meet, then each part (`parse`, `config`, `file`),
+//! the first part at the whole identifier's position so that phrases over the parts line up.
 
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
 };
 
 /// The name the schema refers to; registered on the index at every open.
-pub(crate) const NAME: &str = "almanac_mixed";
+pub(crate) const NAME: &str = "almanac_mixed_v2";
 
 /// Dropped from queries (not from the index): Lucene's English list plus the words questions are
 /// made of. A query made only of these keeps them.
@@ -27,6 +32,16 @@ const QUERY_STOP_WORDS: &[&str] = &[
 /// The analyzer for indexed text.
 pub(crate) fn index_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(MixedScriptTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// The index analyzer without whole identifiers (their parts only, at consecutive positions): for
+/// the terms of quoted phrases.
+pub(crate) fn phrase_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(MixedScriptTokenizer::new(false))
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(Stemmer::new(Language::English))
@@ -60,9 +75,25 @@ pub(crate) fn is_cjk(c: char) -> bool {
     )
 }
 
-#[derive(Clone, Default)]
+/// Splits text into words, CJK bigrams and identifier parts; see the module documentation.
+#[derive(Clone)]
 pub(crate) struct MixedScriptTokenizer {
     token: Token,
+    /// Also emit each compound identifier whole, connectors dropped (`parse_config_file` →
+    /// `parseconfigfile`, `XK-4471` → `xk4471`), before its parts.
+    compounds: bool,
+}
+
+impl MixedScriptTokenizer {
+    pub(crate) fn new(compounds: bool) -> Self {
+        MixedScriptTokenizer { token: Token::default(), compounds }
+    }
+}
+
+impl Default for MixedScriptTokenizer {
+    fn default() -> Self {
+        Self::new(true)
+    }
 }
 
 pub(crate) struct MixedScriptStream<'a> {
@@ -70,6 +101,10 @@ pub(crate) struct MixedScriptStream<'a> {
     pos: usize,
     /// The character at `pos` is the second half of the bigram just emitted.
     in_run: bool,
+    compounds: bool,
+    /// Parts of the current identifier still to emit (byte ranges), in reverse order.
+    /// Each with the position step to take (0: same position as the whole identifier).
+    pending: Vec<(usize, usize, usize)>,
     token: &'a mut Token,
 }
 
@@ -78,22 +113,80 @@ impl Tokenizer for MixedScriptTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> MixedScriptStream<'a> {
         self.token.reset();
-        MixedScriptStream { text, pos: 0, in_run: false, token: &mut self.token }
+        MixedScriptStream { text, pos: 0, in_run: false, compounds: self.compounds, pending: Vec::new(), token: &mut self.token }
     }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() && !is_cjk(c)
+}
+
+/// Joins the parts of an identifier: `parse_config_file`, `os.path`, `XK-4471`, `std::fs`.
+fn connector_len(rest: &str) -> usize {
+    if rest.starts_with("::") {
+        2
+    } else if rest.starts_with(['_', '.', '-']) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Byte ranges (relative to `word`) of the CamelCase parts of a run of letters and digits:
+/// `parseConfig` → `parse`, `Config`; `HTTPServer` → `HTTP`, `Server`. Digits do not split.
+fn camel_parts(word: &str, offset: usize, out: &mut Vec<(usize, usize)>) {
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    let mut start = 0;
+    for i in 1..chars.len() {
+        let (prev, cur) = (chars[i - 1].1, chars[i].1);
+        let next_lower = chars.get(i + 1).is_some_and(|&(_, n)| n.is_lowercase());
+        if cur.is_uppercase() && (prev.is_lowercase() || (prev.is_uppercase() && next_lower)) {
+            out.push((offset + start, offset + chars[i].0));
+            start = chars[i].0;
+        }
+    }
+    out.push((offset + start, offset + word.len()));
 }
 
 impl MixedScriptStream<'_> {
     fn emit(&mut self, from: usize, to: usize) {
-        self.token.position = self.token.position.wrapping_add(1);
+        self.emit_at(from, to, 1);
+    }
+
+    fn emit_at(&mut self, from: usize, to: usize, step: usize) {
+        self.token.position = self.token.position.wrapping_add(step);
         self.token.offset_from = from;
         self.token.offset_to = to;
         self.token.text.clear();
         self.token.text.push_str(&self.text[from..to]);
     }
+
+    /// The identifier starting at `start`: its end, and its parts (connectors and case changes).
+    fn identifier(&self, start: usize) -> (usize, Vec<(usize, usize)>) {
+        let mut parts = Vec::new();
+        let mut seg = start;
+        let mut pos = start;
+        loop {
+            let len = self.text[pos..].char_indices().find(|&(_, d)| !is_word_char(d)).map_or(self.text.len() - pos, |(i, _)| i);
+            pos += len;
+            camel_parts(&self.text[seg..pos], seg, &mut parts);
+            let c = connector_len(&self.text[pos..]);
+            if c > 0 && self.text[pos + c..].chars().next().is_some_and(is_word_char) {
+                pos += c;
+                seg = pos;
+            } else {
+                return (pos, parts);
+            }
+        }
+    }
 }
 
 impl TokenStream for MixedScriptStream<'_> {
     fn advance(&mut self) -> bool {
+        if let Some((from, to, step)) = self.pending.pop() {
+            self.emit_at(from, to, step);
+            return true;
+        }
         loop {
             let rest = &self.text[self.pos..];
             let Some((skip, c)) = rest.char_indices().find(|&(_, c)| c.is_alphanumeric()) else {
@@ -126,12 +219,33 @@ impl TokenStream for MixedScriptStream<'_> {
                 }
             } else {
                 self.in_run = false;
-                let len = self.text[start..]
-                    .char_indices()
-                    .find(|&(_, d)| !d.is_alphanumeric() || is_cjk(d))
-                    .map_or(self.text.len() - start, |(i, _)| i);
-                self.emit(start, start + len);
-                self.pos = start + len;
+                let (end, parts) = self.identifier(start);
+                self.pos = end;
+                if parts.len() == 1 {
+                    self.emit(start, end);
+                    return true;
+                }
+                // The whole identifier, then its parts; the first part shares its position so that
+                // phrases over the parts still line up.
+                let whole = self.compounds;
+                self.pending = parts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (from, to))| (from, to, usize::from(i > 0 || !whole)))
+                    .rev()
+                    .collect();
+                if whole {
+                    // Joined without connectors, so that parse_config_file, parseConfigFile and
+                    // parse-config-file are one term.
+                    self.emit(start, end);
+                    self.token.text.clear();
+                    for &(from, to, _) in self.pending.iter().rev() {
+                        self.token.text.push_str(&self.text[from..to]);
+                    }
+                } else {
+                    let (from, to, step) = self.pending.pop().expect("two or more parts");
+                    self.emit_at(from, to, step);
+                }
                 return true;
             }
         }
@@ -164,7 +278,26 @@ mod tests {
     #[test]
     fn english_words_are_lowercased_and_stemmed() {
         let mut a = index_analyzer();
-        assert_eq!(tokens(&mut a, "Running DOGS, don't stop: C++ v3.1!"), ["run", "dog", "don", "t", "stop", "c", "v3", "1"]);
+        assert_eq!(tokens(&mut a, "Running DOGS, don't stop: C++ v3!"), ["run", "dog", "don", "t", "stop", "c", "v3"]);
+    }
+
+    #[test]
+    fn identifiers_are_kept_whole_and_split() {
+        let mut a = index_analyzer();
+        assert_eq!(tokens(&mut a, "call parse_config_file."), ["call", "parseconfigfil", "pars", "config", "file"]);
+        assert_eq!(tokens(&mut a, "XK-4471 os.path::join"), ["xk4471", "xk", "4471", "ospathjoin", "os", "path", "join"]);
+        assert_eq!(tokens(&mut a, "parseConfigFile HTTPServer"), ["parseconfigfil", "pars", "config", "file", "httpserver", "http", "server"]);
+        assert_eq!(tokens(&mut a, "end. Next - x_"), ["end", "next", "x"]);
+        let mut p = phrase_analyzer();
+        assert_eq!(tokens(&mut p, "XK-4471 a"), ["xk", "4471", "a"]);
+        // The first part shares the whole identifier's position; later parts follow it.
+        let text = "a xk-4471 b";
+        let mut stream = a.token_stream(text);
+        let mut got = Vec::new();
+        while stream.advance() {
+            got.push((stream.token().position, stream.token().text.clone()));
+        }
+        assert_eq!(got, [(0, "a".into()), (1, "xk4471".into()), (1, "xk".into()), (2, "4471".into()), (3, "b".into())]);
     }
 
     #[test]

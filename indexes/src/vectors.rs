@@ -298,6 +298,13 @@ impl VectorIndex {
         self.ids.len()
     }
 
+    /// Ids of the points that are not tombstones, ascending.
+    pub(crate) fn live_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.ids.iter().copied().filter(|id| !self.tombstones.contains(id)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub(crate) fn tombstones(&self) -> usize {
         self.tombstones.len()
     }

@@ -1,5 +1,6 @@
 //! The `almanac` command line: ingest documents, ask questions, chat.
 
+mod bench;
 mod chat;
 mod eval;
 mod output;
@@ -87,6 +88,9 @@ enum Command {
     /// Measure quality
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Measure speed beside a reference implementation; figures printed, optionally kept in a file
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +110,12 @@ enum EvalCommand {
         /// Also write the ranked run (query id → document ids) as JSON to this file
         #[arg(long)]
         run_out: Option<PathBuf>,
+        /// Keep the ingested corpus in this library folder and reuse it on later runs (for
+        /// tuning); default: a scratch folder removed afterwards
+        #[arg(long, value_name = "DIR")]
+        library: Option<PathBuf>,
+        #[command(flatten)]
+        tuning: eval::Tuning,
     },
 }
 
@@ -140,16 +150,23 @@ fn run(cli: Cli) -> Result<()> {
         split,
         json,
         run_out,
+        library,
+        tuning,
     }) = &cli.command
     {
-        return eval::retrieval(
-            Paths::new(cli.data_dir.clone()),
+        let request = eval::Request {
             beir,
-            *mode,
+            mode: *mode,
             split,
-            *json,
-            run_out.as_deref(),
-        );
+            json: *json,
+            run_out: run_out.as_deref(),
+            library: library.as_deref(),
+            tuning: tuning.clone(),
+        };
+        return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
+    }
+    if let Command::Bench(command) = cli.command {
+        return bench::run(cli.data_dir, command);
     }
     let paths = Paths::new(cli.data_dir);
     let allow = cli.allow_host;
@@ -195,7 +212,9 @@ fn run(cli: Cli) -> Result<()> {
             allow_hosts(app.assistant(), &allow);
             chat::run(&app, conversation)
         }
-        Command::Eval(_) => unreachable!("handled above: evaluation needs no library"),
+        Command::Eval(_) | Command::Bench(_) => {
+            unreachable!("handled above: measuring needs no library")
+        }
     }
 }
 

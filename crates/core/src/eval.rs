@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use almanac_engine::Embedder;
-use almanac_indexes::{ChunkDraft, ChunkInput, DocumentInput, Index, SearchMode, SearchQuery};
+pub use almanac_indexes::Index;
+use almanac_indexes::{
+    chunk_context, ChunkDraft, ChunkInput, DocumentInput, FieldWeights, Fusion, SearchMode, SearchQuery,
+};
+use sha2::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -15,6 +19,8 @@ use crate::{Error, Result};
 const EMBED_BATCH: usize = 32;
 
 pub struct BeirData {
+    /// The qrels file scored against: `qrels/<split>.tsv`.
+    pub split: String,
     pub corpus: Vec<BeirDocument>,
     pub queries: HashMap<String, String>,
     /// query id → (document id → relevance)
@@ -66,6 +72,7 @@ impl BeirData {
                 .insert(doc.to_owned(), score);
         }
         Ok(BeirData {
+            split: split.to_owned(),
             corpus,
             queries,
             qrels,
@@ -128,111 +135,162 @@ pub fn score_query(ranked: &[String], judged: &HashMap<String, i64>) -> Scores {
 #[derive(Debug, Serialize)]
 pub struct EvalReport {
     pub dataset: PathBuf,
+    pub split: String,
     pub mode: String,
     pub documents: usize,
     pub queries: usize,
     pub scores: Scores,
+    /// Seconds spent indexing in this run (0 when a reused library already held the corpus).
     pub index_seconds: f64,
+    /// Mean time a query, its embedding included (once for all modes).
     pub query_ms_mean: f64,
     /// query id → ranked document ids (top 100)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<HashMap<String, Vec<String>>>,
 }
 
-/// Indexes the corpus into a scratch index in `scratch` (one passage a document: title and text, cut
-/// by the embedder at its token limit, as the published baselines do) and scores `mode` on `split`.
-pub fn evaluate(
+/// Search settings under evaluation (the app's defaults unless tuning).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvalOptions {
+    pub fusion: Fusion,
+    pub weights: FieldWeights,
+    pub keep_run: bool,
+}
+
+/// What [`ingest`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingested {
+    /// Documents embedded and stored now (the others were already in the library).
+    pub added: usize,
+    pub seconds: f64,
+}
+
+fn passage_hash(d: &BeirDocument) -> String {
+    format!("{:x}", Sha256::digest(format!("{}\n{}", d.title, d.text).as_bytes()))
+}
+
+/// Puts the corpus into `index`, one passage a document (its text in the body, its title in the title
+/// field; the embedding is of the title and text, cut by the embedder at its token limit, as the
+/// published baselines do). Documents already stored with the same text are skipped, so a library
+/// kept between runs (`--library`) is ingested once and an interrupted ingest resumes.
+pub fn ingest(
     data: &BeirData,
-    dataset: &Path,
     embedder: &Embedder,
-    scratch: &Path,
-    mode: SearchMode,
-    keep_run: bool,
+    index: &mut Index,
     on_progress: &mut dyn FnMut(usize, usize),
-) -> Result<EvalReport> {
+) -> Result<Ingested> {
     let started = Instant::now();
-    let mut index = Index::open(scratch, embedder.dim())?;
-    let mut order: Vec<usize> = (0..data.corpus.len()).collect();
-    let passage = |d: &BeirDocument| format!("{} {}", d.title, d.text).trim().to_owned();
-    order.sort_by_key(|&i| passage(&data.corpus[i]).len());
-    let mut done = 0;
-    for batch in order.chunks(EMBED_BATCH) {
-        let texts: Vec<String> = batch.iter().map(|&i| passage(&data.corpus[i])).collect();
+    let stored: HashMap<String, String> = index.documents()?.into_iter().map(|d| (d.path, d.content_hash)).collect();
+    let mut order: Vec<(usize, String)> = data
+        .corpus
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i, passage_hash(d)))
+        .filter(|(i, hash)| stored.get(&data.corpus[*i].id) != Some(hash))
+        .collect();
+    let context = |d: &BeirDocument| chunk_context(&d.title, "", &d.text);
+    order.sort_by_key(|(i, _)| context(&data.corpus[*i]).len());
+    let already = data.corpus.len() - order.len();
+    let mut done = already;
+    for (n, batch) in order.chunks(EMBED_BATCH).enumerate() {
+        let texts: Vec<String> = batch.iter().map(|(i, _)| context(&data.corpus[*i])).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let embeddings = embedder.embed(&refs)?;
-        for ((&i, text), embedding) in batch.iter().zip(texts).zip(embeddings) {
-            let doc = &data.corpus[i];
-            let lines = text.lines().count().max(1);
+        for ((i, hash), embedding) in batch.iter().zip(embeddings) {
+            let doc = &data.corpus[*i];
             let draft = ChunkDraft {
                 heading: String::new(),
-                text,
+                text: doc.text.clone(),
                 line_start: 1,
-                line_end: lines,
+                line_end: doc.text.lines().count().max(1),
             };
             let input = DocumentInput {
                 path: doc.id.clone(),
                 title: doc.title.clone(),
-                content_hash: String::new(),
+                content_hash: hash.clone(),
                 modified: None,
             };
             index.upsert_document(&input, vec![ChunkInput { draft, embedding }])?;
         }
         done += batch.len();
         on_progress(done, data.corpus.len());
-    }
-    index.commit()?;
-    let index_seconds = started.elapsed().as_secs_f64();
-
-    let mut judged: Vec<(&String, &HashMap<String, i64>)> = data
-        .qrels
-        .iter()
-        .filter(|(q, _)| data.queries.contains_key(*q))
-        .collect();
-    judged.sort_by_key(|(q, _)| q.as_str());
-    let mut totals = Scores {
-        ndcg_at_10: 0.0,
-        recall_at_100: 0.0,
-        mrr_at_10: 0.0,
-    };
-    let mut run = HashMap::new();
-    let query_started = Instant::now();
-    for (query_id, judgements) in &judged {
-        let text = &data.queries[*query_id];
-        let embedding = match mode {
-            SearchMode::Bm25 => None,
-            _ => embedder.embed(&[text.as_str()])?.pop(),
-        };
-        let hits = index.search(&SearchQuery {
-            text,
-            embedding: embedding.as_deref(),
-            limit: 100,
-            candidates: 100,
-            mode,
-        })?;
-        let ranked: Vec<String> = hits.into_iter().map(|h| h.document_path).collect();
-        let s = score_query(&ranked, judgements);
-        totals.ndcg_at_10 += s.ndcg_at_10;
-        totals.recall_at_100 += s.recall_at_100;
-        totals.mrr_at_10 += s.mrr_at_10;
-        if keep_run {
-            run.insert((*query_id).clone(), ranked);
+        // Commit now and then so an interrupted ingest keeps its work in the derived indexes too.
+        if n % 40 == 39 {
+            index.commit()?;
         }
     }
-    let n = judged.len().max(1) as f64;
-    Ok(EvalReport {
-        dataset: dataset.to_path_buf(),
-        mode: format!("{mode:?}").to_lowercase(),
-        documents: data.corpus.len(),
-        queries: judged.len(),
-        scores: Scores {
-            ndcg_at_10: totals.ndcg_at_10 / n,
-            recall_at_100: totals.recall_at_100 / n,
-            mrr_at_10: totals.mrr_at_10 / n,
-        },
-        index_seconds,
-        query_ms_mean: query_started.elapsed().as_secs_f64() * 1000.0 / n,
-        run: keep_run.then_some(run),
-    })
+    index.commit()?;
+    Ok(Ingested { added: order.len(), seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Scores each of `modes` on the judged queries of `data` against `index` (filled by [`ingest`]);
+/// each query is embedded once for all modes. Documents are ranked by their best passage.
+pub fn evaluate(
+    data: &BeirData,
+    dataset: &Path,
+    embedder: &Embedder,
+    index: &Index,
+    modes: &[SearchMode],
+    options: &EvalOptions,
+    ingested: &Ingested,
+) -> Result<Vec<EvalReport>> {
+    let mut judged: Vec<(&String, &HashMap<String, i64>)> =
+        data.qrels.iter().filter(|(q, _)| data.queries.contains_key(*q)).collect();
+    judged.sort_by_key(|(q, _)| q.as_str());
+    let needs_embedding = modes.iter().any(|m| *m != SearchMode::Bm25);
+    let mut reports = Vec::with_capacity(modes.len());
+    let mut embeddings: Vec<Option<Vec<f32>>> = Vec::with_capacity(judged.len());
+    let embed_started = Instant::now();
+    for (query_id, _) in &judged {
+        let text = data.queries[*query_id].as_str();
+        embeddings.push(if needs_embedding { embedder.embed(&[text])?.pop() } else { None });
+    }
+    let embed_seconds = embed_started.elapsed().as_secs_f64();
+    for &mode in modes {
+        let mut totals = Scores { ndcg_at_10: 0.0, recall_at_100: 0.0, mrr_at_10: 0.0 };
+        let mut run = HashMap::new();
+        let started = Instant::now();
+        for ((query_id, judgements), embedding) in judged.iter().zip(&embeddings) {
+            let text = &data.queries[*query_id];
+            let hits = index.search(&SearchQuery {
+                text,
+                embedding: if mode == SearchMode::Bm25 { None } else { embedding.as_deref() },
+                limit: 100,
+                candidates: 100,
+                mode,
+                fusion: options.fusion,
+                weights: options.weights,
+            })?;
+            let mut seen = std::collections::HashSet::new();
+            let ranked: Vec<String> =
+                hits.into_iter().map(|h| h.document_path).filter(|p| seen.insert(p.clone())).collect();
+            let s = score_query(&ranked, judgements);
+            totals.ndcg_at_10 += s.ndcg_at_10;
+            totals.recall_at_100 += s.recall_at_100;
+            totals.mrr_at_10 += s.mrr_at_10;
+            if options.keep_run {
+                run.insert((*query_id).clone(), ranked);
+            }
+        }
+        let n = judged.len().max(1) as f64;
+        let embed_share = if mode == SearchMode::Bm25 { 0.0 } else { embed_seconds };
+        reports.push(EvalReport {
+            dataset: dataset.to_path_buf(),
+            split: data.split.clone(),
+            mode: format!("{mode:?}").to_lowercase(),
+            documents: data.corpus.len(),
+            queries: judged.len(),
+            scores: Scores {
+                ndcg_at_10: totals.ndcg_at_10 / n,
+                recall_at_100: totals.recall_at_100 / n,
+                mrr_at_10: totals.mrr_at_10 / n,
+            },
+            index_seconds: ingested.seconds,
+            query_ms_mean: (started.elapsed().as_secs_f64() + embed_share) * 1000.0 / n,
+            run: options.keep_run.then_some(run),
+        });
+    }
+    Ok(reports)
 }
 
 #[cfg(test)]

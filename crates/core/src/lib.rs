@@ -7,6 +7,7 @@ mod app;
 mod assistant;
 mod citations;
 mod error;
+pub mod bench;
 pub mod eval;
 mod events;
 mod ingest;
@@ -18,7 +19,7 @@ mod web;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
 pub use almanac_fetch::Page as WebPage;
-pub use almanac_indexes::SearchMode;
+pub use almanac_indexes::{FieldWeights, Fusion, SearchMode};
 pub use app::*;
 pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;

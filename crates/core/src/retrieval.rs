@@ -180,6 +180,7 @@ pub fn retrieve(
         limit: settings.sources * 4,
         candidates: CANDIDATES_PER_RANKING,
         mode: SearchMode::Hybrid,
+        ..SearchQuery::default()
     };
     let library_hits = if library_chunks > 0 {
         index.search(&search)?
@@ -200,7 +201,9 @@ pub fn retrieve(
         _ => Vec::new(),
     };
     retrieval.candidates = library_hits.len() + web_hits.len();
-    let threshold = |h: &Hit| widen(h.vector.unwrap_or(0.0)) >= settings.min_similarity;
+    // An exact match (quoted phrase, rare identifier, named title or file) stays even when the
+    // embedding finds it dissimilar: that is the case it exists for.
+    let threshold = |h: &Hit| h.exact || widen(h.vector.unwrap_or(0.0)) >= settings.min_similarity;
     let ranked = fuse_rankings(
         library_hits.into_iter().filter(threshold).collect(),
         web_hits.into_iter().filter(threshold).collect(),
