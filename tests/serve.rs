@@ -564,8 +564,18 @@ fn ask_streams_stores_and_manages_conversations() {
         "{first}"
     );
     assert!(
-        first["snippet"].as_str().unwrap().contains("<b>"),
-        "snippet is HTML with marks: {first}"
+        first["snippet_html"].as_str().unwrap().contains("<b>"),
+        "snippet_html is HTML with marks: {first}"
+    );
+    assert!(
+        !first["snippet"].as_str().unwrap().contains("<b>"),
+        "snippet is plain text, as in ask --json: {first}"
+    );
+    assert_eq!(retrieval["min_similarity"], json!(0.2));
+    assert_eq!(
+        first["url"],
+        Value::Null,
+        "a library passage has no URL: {first}"
     );
     for key in [
         "score",

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod web_server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -139,9 +139,10 @@ function retrieve(question) {
     .slice(0, state.settings.sources);
   if (scored.length === 0) return { ...base, used: false, reason: 'nothing above the similarity threshold', candidates: all.length, passages: [] };
   const passages = scored.map(({ p, hits }, i) => ({
-    n: i + 1, title: p.title, path: p.path, heading: p.heading, line_start: p.line_start, line_end: p.line_end,
-    snippet: escapeHtml(p.text.slice(0, 200)).replace(new RegExp(`(${terms.map(escapeRegExp).join('|')})`, 'gi'), '<b>$1</b>'),
-    text: p.text, score: 1 / (61 + i) + 1 / (61 + i), bm25: 2.5 * hits, bm25_rank: i + 1, vector: 0.8 - i * 0.1, vector_rank: i + 1,
+    n: i + 1, title: p.title, path: p.path, url: null, fetched_at: null, heading: p.heading, line_start: p.line_start, line_end: p.line_end,
+    snippet: p.text.slice(0, 200),
+    snippet_html: escapeHtml(p.text.slice(0, 200)).replace(new RegExp(`(${terms.map(escapeRegExp).join('|')})`, 'gi'), '<b>$1</b>'),
+    text: p.text, date: null, score: 1 / (61 + i) + 1 / (61 + i), bm25: 2.5 * hits, bm25_rank: i + 1, vector: 0.8 - i * 0.1, vector_rank: i + 1,
   }));
   return { ...base, used: true, reason: null, candidates: scored.length, passages };
 }

@@ -105,6 +105,37 @@ describe('the chat view', () => {
     expect(transport.callsOf('cancel')).toEqual([['r1'], ['r2']]);
   });
 
+  it('asks with the web toggle on and shows web sources with their URLs, dates and failures', async () => {
+    const { transport, host } = await mount();
+    fireEvent.click(screen.getByTestId('web-toggle'));
+    fireEvent.change(question(), { target: { value: 'Who captains the ferry?' } });
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    expect(transport.callsOf('ask')).toEqual([[null, 'Who captains the ferry?', { web: true }]]);
+    const url = 'https://news.example/ferry';
+    const web = passage(1, { path: url, url, title: 'The ferry', date: '2026-11-20', fetched_at: '2026-11-26T10:00:00Z', heading: '' });
+    act(() =>
+      transport.asks[0]!.push({
+        event: 'sources',
+        retrieval: retrieval([web, passage(2)], {
+          web: { pages: [url], failed: [{ url: 'https://down.example/', error: 'https://down.example/: timed out' }], searched: 'Who captains the ferry?' },
+        }),
+      }),
+    );
+    const panel = screen.getByTestId('sources-panel');
+    const [first, second] = within(panel).getAllByTestId('source');
+    const link = within(first!).getByTestId('source-url') as HTMLAnchorElement;
+    expect(link.textContent).toBe(url);
+    expect(within(first!).getByTestId('web-source').textContent).toContain('published 2026-11-20');
+    expect(within(first!).getByTestId('source-fetched').textContent).toContain('fetched 2026-11-26 10:00:00 UTC');
+    expect(within(second!).queryByTestId('web-source')).toBeNull();
+    expect(within(second!).getByText('/library/doc2.md')).toBeTruthy();
+    expect(panel.textContent).toContain('1 web page');
+    expect(within(panel).getByTestId('web-failures').textContent).toContain('timed out');
+    fireEvent.click(link);
+    await act(flush);
+    expect(host.opened).toEqual([url]);
+  });
+
   it('says when retrieval was not used, and why', async () => {
     const { transport } = await mount();
     fireEvent.change(question(), { target: { value: 'q' } });

@@ -26,6 +26,11 @@ struct Cli {
     /// Library and settings directory (default: the user's data directory, e.g. ~/.local/share/almanac)
     #[arg(long, global = true, env = "ALMANAC_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Let the web fetcher reach this host or CIDR range although the address guard refuses it by
+    /// default (loopback, private networks…); repeatable. ALMANAC_FETCH_ALLOW (comma-separated)
+    /// and the `web_allow` setting add to it
+    #[arg(long = "allow-host", global = true, value_name = "HOST_OR_CIDR")]
+    allow_host: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,10 +52,27 @@ enum Command {
         /// Continue this stored conversation (its turns are the history)
         #[arg(long, value_name = "ID")]
         conversation: Option<String>,
+        /// Also search the web (the SearxNG instance in the `web_search_url` setting) and rank its
+        /// best pages with the library's passages. URLs in the question are fetched either way
+        #[arg(long)]
+        web: bool,
         #[command(flatten)]
         answer: AnswerOptions,
         #[arg(required = true, num_args = 1..)]
         question: Vec<String>,
+    },
+    /// Fetch a web page and print its title, date and readable text (kept in the web cache)
+    Fetch {
+        url: String,
+        /// Fetch even if the site's robots.txt disallows it (for a URL you chose yourself)
+        #[arg(long)]
+        ignore_robots: bool,
+        /// Also add the page to the library, so every question searches it
+        #[arg(long)]
+        pin: bool,
+        /// Print one JSON object instead
+        #[arg(long)]
+        json: bool,
     },
     /// An interactive conversation in the terminal, with the same retrieval
     Chat {
@@ -181,8 +203,19 @@ fn run(cli: Cli) -> Result<()> {
         return bench::run(cli.data_dir, command);
     }
     let paths = Paths::new(cli.data_dir);
+    let allow = cli.allow_host;
     match cli.command {
-        Command::Serve(args) => serve::run(paths, args),
+        Command::Serve(args) => serve::run(paths, args, &allow),
+        Command::Fetch {
+            url,
+            ignore_robots,
+            pin,
+            json,
+        } => {
+            let assistant = Assistant::open(paths)?;
+            allow_hosts(&assistant, &allow);
+            fetch(&assistant, &url, ignore_robots, pin, json)
+        }
         Command::Ingest { paths: files } => ingest(&Assistant::open(paths)?, &files),
         Command::Library { action: None } => output::print_library(&Assistant::open(paths)?),
         Command::Library {
@@ -206,12 +239,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ask {
             json,
             conversation,
+            web,
             answer,
             question,
         } => {
             let app = Arc::new(App::open(paths)?);
             apply(app.assistant(), &answer);
-            ask(&app, conversation.as_deref(), &question.join(" "), json)
+            allow_hosts(app.assistant(), &allow);
+            let options = AskOptions { web: Some(web) };
+            ask(
+                &app,
+                conversation.as_deref(),
+                &question.join(" "),
+                &options,
+                json,
+            )
         }
         Command::Chat {
             answer,
@@ -219,6 +261,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let app = Arc::new(App::open(paths)?);
             apply(app.assistant(), &answer);
+            allow_hosts(app.assistant(), &allow);
             chat::run(&app, conversation)
         }
         Command::Eval(_) | Command::Bench(_) => {
@@ -242,6 +285,41 @@ fn apply(assistant: &Assistant, options: &AnswerOptions) {
             settings.seed = s;
         }
     });
+}
+
+/// `--allow-host` entries join the allow-list for this run (not saved).
+pub(crate) fn allow_hosts(assistant: &Assistant, allow: &[String]) {
+    if !allow.is_empty() {
+        assistant.update_settings(|s| s.web_allow.extend(allow.iter().cloned()));
+    }
+}
+
+fn fetch(
+    assistant: &Assistant,
+    url: &str,
+    ignore_robots: bool,
+    pin: bool,
+    json: bool,
+) -> Result<()> {
+    let page = assistant.fetch_page(url, ignore_robots)?;
+    let pinned = if pin {
+        Some(assistant.pin_page(&page)?)
+    } else {
+        None
+    };
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let mut value = serde_json::to_value(&page)?;
+        value["pinned_chunks"] = pinned.into();
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
+        writeln!(stdout)?;
+    } else {
+        output::print_page(&mut stdout, &page)?;
+        if let Some(chunks) = pinned {
+            eprintln!("pinned into the library ({chunks} chunks)");
+        }
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr, and one `error:` line per file that failed.
@@ -321,22 +399,23 @@ fn finish_ingest(report: &almanac_core::IngestReport, assistant: &Assistant) -> 
 }
 
 /// Asks one question through the service layer, so the turn is stored like the app's.
-fn ask(app: &Arc<App>, conversation: Option<&str>, question: &str, json: bool) -> Result<()> {
+fn ask(
+    app: &Arc<App>,
+    conversation: Option<&str>,
+    question: &str,
+    options: &AskOptions,
+    json: bool,
+) -> Result<()> {
     let current = cancel_on_ctrl_c(app);
     let mut stdout = std::io::stdout().lock();
-    let outcome = app.ask(
-        conversation,
-        question,
-        &AskOptions::default(),
-        &mut |event| {
-            if let RunEvent::Started { run_id, .. } = &event {
-                *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.clone());
-            }
-            if !json {
-                output::stream_event(&mut stdout, &event);
-            }
-        },
-    )?;
+    let outcome = app.ask(conversation, question, options, &mut |event| {
+        if let RunEvent::Started { run_id, .. } = &event {
+            *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.clone());
+        }
+        if !json {
+            output::stream_event(&mut stdout, &event);
+        }
+    })?;
     if let Some(error) = outcome.error {
         anyhow::bail!("{}", error.message);
     }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use almanac_core::{Answer, Assistant, IngestReport, RunEvent};
+use almanac_core::{Answer, Assistant, IngestReport, RunEvent, WebPage};
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -17,6 +17,9 @@ pub fn stream_event(out: &mut impl Write, event: &RunEvent) {
 pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
     let retrieval = &answer.retrieval;
     writeln!(out)?;
+    for failure in retrieval.web.iter().flat_map(|w| &w.failed) {
+        eprintln!("warning: web page not used: {}", failure.error);
+    }
     if !retrieval.used {
         writeln!(
             out,
@@ -38,14 +41,20 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
         } else {
             "not cited"
         };
-        writeln!(
-            out,
-            "[{}] {} — {} — {}",
-            p.n,
-            p.title,
-            p.open_at(),
-            p.location()
-        )?;
+        match &p.url {
+            Some(url) => writeln!(
+                out,
+                "[{}] {} — {url} — {}fetched {}",
+                p.n,
+                p.title,
+                p.date
+                    .as_deref()
+                    .map(|d| format!("published {d}, "))
+                    .unwrap_or_default(),
+                p.fetched_at.as_deref().unwrap_or("?")
+            )?,
+            None => writeln!(out, "[{}] {} — {} — {}", p.n, p.title, p.open_at(), p.location())?,
+        }
         writeln!(
             out,
             "    score {:.4} (bm25 {}, vector {}), {cited}",
@@ -57,38 +66,53 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
     Ok(())
 }
 
-fn fmt_score(score: Option<f32>) -> String {
+fn fmt_score(score: Option<f64>) -> String {
     score.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"))
 }
 
 /// The `ask --json` object: {"answer", "sources", "retrieval", "timings", "cited", "stop_reason"}.
+/// Each source is core's `Passage` as every front end sees it, plus `location` and `cited`.
 pub fn answer_json(answer: &Answer) -> Value {
     let r = &answer.retrieval;
     let sources: Vec<Value> = r
         .passages
         .iter()
         .map(|p| {
-            json!({
-                "n": p.n, "title": p.title, "path": p.path, "heading": p.heading,
-                "location": p.location(), "line_start": p.line_start, "line_end": p.line_end,
-                "page": p.page, "rows": p.rows, "open": p.open_at(),
-                "snippet": p.snippet, "snippet_html": p.snippet_html, "date": p.date, "score": p.score,
-                "bm25": p.bm25, "bm25_rank": p.bm25_rank, "vector": p.vector, "vector_rank": p.vector_rank,
-                "cited": answer.cited.contains(&p.n),
-            })
+            let mut value = serde_json::to_value(p).expect("passage serialises");
+            value["location"] = p.location().into();
+            value["open"] = p.open_at().into();
+            value["cited"] = answer.cited.contains(&p.n).into();
+            value
         })
         .collect();
+    let mut retrieval = serde_json::to_value(r).expect("retrieval serialises");
+    if let Some(map) = retrieval.as_object_mut() {
+        map.remove("passages");
+    }
     json!({
         "answer": answer.answer,
         "sources": sources,
-        "retrieval": {
-            "used": r.used, "reason": r.reason, "query": r.query, "candidates": r.candidates,
-            "library_chunks": r.library_chunks, "min_similarity": r.min_similarity, "elapsed_ms": r.elapsed_ms,
-        },
+        "retrieval": retrieval,
         "timings": answer.timings,
         "cited": answer.cited,
         "stop_reason": answer.stop_reason,
     })
+}
+
+/// `almanac fetch`: the page's title, URL, dates, then its text.
+pub fn print_page(out: &mut impl Write, page: &WebPage) -> Result<()> {
+    writeln!(out, "{}", page.title)?;
+    writeln!(out, "{}", page.url)?;
+    if let Some(date) = &page.published {
+        writeln!(out, "published {date}")?;
+    }
+    writeln!(
+        out,
+        "fetched {}\n",
+        page.fetched_at.format("%Y-%m-%dT%H:%M:%SZ")
+    )?;
+    writeln!(out, "{}", page.text)?;
+    Ok(())
 }
 
 pub fn print_ingest_report(report: &IngestReport, assistant: &Assistant) -> Result<()> {

@@ -12,9 +12,11 @@ use almanac_engine::{
 };
 use almanac_indexes::Index;
 use serde::Serialize;
+use sha2::Digest;
 
 use crate::prompt::PromptParts;
-use crate::retrieval::{retrieve, Retrieval};
+use crate::retrieval::{retrieve, Retrieval, WebPages};
+use crate::web::{CachedPage, WebCache, WebFailure, WebReport};
 use crate::{
     cited_sources, ingest, AnswerEvent, Error, IngestEvent, IngestReport, Parser, Paths, Queue,
     Result, Settings,
@@ -28,6 +30,7 @@ pub struct Assistant {
     chat: Mutex<Option<ChatModel>>,
     queue: Queue,
     parser: Parser,
+    web: WebCache,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -58,6 +61,7 @@ impl Assistant {
         let embedder = load_embedder(&paths, &settings)?;
         let index = Index::open(&paths.library_dir(), embedder.dim())?;
         let queue = Queue::open(&paths.library_dir().join("queue.sqlite"))?;
+        let paths_data_dir = paths.data_dir.clone();
         Ok(Assistant {
             queue,
             parser: Parser::detect(),
@@ -66,6 +70,7 @@ impl Assistant {
             embedder,
             index: RwLock::new(index),
             chat: Mutex::new(None),
+            web: WebCache::new(&paths_data_dir),
         })
     }
 
@@ -231,8 +236,110 @@ impl Assistant {
         &self.parser
     }
 
+    /// Searches the library alone.
     pub fn retrieve(&self, query: &str) -> Result<Retrieval> {
-        retrieve(&self.index(), &self.embedder, &self.settings(), query)
+        retrieve(&self.index(), None, &self.embedder, &self.settings(), query)
+    }
+
+    /// Searches the library and, when the question names URLs or `web` is on, the web pages for
+    /// it (fetched into the web cache first, unless fresh there).
+    pub fn retrieve_with_web(&self, question: &str, query: &str, web: bool) -> Result<Retrieval> {
+        let settings = self.settings();
+        let Some((pages, report)) = self.gather_web(question, query, web, &settings)? else {
+            return self.retrieve(query);
+        };
+        let query = strip_urls(query);
+        self.web.with_index(self.embedder.dim(), |web_index| {
+            let web = WebPages {
+                index: web_index,
+                pages: &pages,
+                report,
+            };
+            retrieve(&self.index(), Some(web), &self.embedder, &settings, &query)
+        })
+    }
+
+    /// The pages for a question: its own URLs, then (web on) the search provider's results.
+    fn gather_web(
+        &self,
+        question: &str,
+        query: &str,
+        web: bool,
+        settings: &Settings,
+    ) -> Result<Option<(Vec<CachedPage>, WebReport)>> {
+        let mut urls = almanac_fetch::urls_in(question);
+        if urls.is_empty() && !web {
+            return Ok(None);
+        }
+        let mut report = WebReport::default();
+        if web {
+            if settings.web_search_url.is_none() && urls.is_empty() {
+                return Err(Error::WebUnavailable);
+            }
+            if settings.web_search_url.is_some() {
+                let search_query = strip_urls(query);
+                match self.web.search(settings, &search_query) {
+                    Ok(found) => {
+                        for url in found {
+                            if !urls.contains(&url) {
+                                urls.push(url);
+                            }
+                        }
+                    }
+                    Err(e) => report.failed.push(WebFailure {
+                        url: settings.web_search_url.clone().unwrap_or_default(),
+                        error: e.to_string(),
+                    }),
+                }
+                report.searched = Some(search_query);
+            }
+        }
+        self.web
+            .gather(&self.embedder, settings, &urls, &mut report)?;
+        let mut pages = Vec::new();
+        for url in &report.pages {
+            if let Some(page) = self.web.page(url)? {
+                pages.push(page);
+            }
+        }
+        Ok(Some((pages, report)))
+    }
+
+    /// Fetches one page (the user's URL: `ignore_robots` is theirs to choose), keeps it in the web
+    /// cache and returns it.
+    pub fn fetch_page(&self, url: &str, ignore_robots: bool) -> Result<almanac_fetch::Page> {
+        let settings = self.settings();
+        let page = self
+            .web
+            .fetcher(&settings)?
+            .fetch(url, almanac_fetch::FetchOptions { ignore_robots })?;
+        self.web.store(&self.embedder, &settings, &page)?;
+        Ok(page)
+    }
+
+    /// Adds a fetched page to the library itself (its URL as the document's path), so it is
+    /// searched with every question from now on. Returns its chunk count.
+    pub fn pin_page(&self, page: &almanac_fetch::Page) -> Result<usize> {
+        let settings = self.settings();
+        let chunks = crate::web::embed_page(&self.embedder, &settings, &page.title, &page.text)?;
+        let count = chunks.len();
+        let modified = page
+            .published
+            .as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or(page.fetched_at.timestamp());
+        let input = almanac_indexes::DocumentInput {
+            path: page.url.clone(),
+            title: page.title.clone(),
+            content_hash: format!("{:x}", sha2::Sha256::digest(page.text.as_bytes())),
+            modified: Some(modified),
+        };
+        let mut index = self.index_mut();
+        index.upsert_document(&input, chunks)?;
+        index.commit()?;
+        Ok(count)
     }
 
     /// The chat model, loaded if it is not yet; held for as long as the guard lives.
@@ -262,12 +369,26 @@ impl Assistant {
         cancel: &CancelFlag,
         on_event: &mut dyn FnMut(AnswerEvent),
     ) -> Result<Answer> {
+        self.ask_with_web(question, history, false, cancel, on_event)
+    }
+
+    /// [`Assistant::ask`], with the web: URLs written in the question are always fetched; `web`
+    /// also searches the configured provider and fetches its best results.
+    pub fn ask_with_web(
+        &self,
+        question: &str,
+        history: &[ChatMessage],
+        web: bool,
+        cancel: &CancelFlag,
+        on_event: &mut dyn FnMut(AnswerEvent),
+    ) -> Result<Answer> {
         let question = question.trim();
         if question.is_empty() {
             return Err(Error::EmptyQuestion);
         }
         let started = Instant::now();
-        let mut retrieval = self.retrieve(&standalone_query(question, history))?;
+        let mut retrieval =
+            self.retrieve_with_web(question, &standalone_query(question, history), web)?;
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
         let settings = self.settings();
         let mut model = self.chat_model()?;
@@ -375,6 +496,18 @@ pub fn load_embedder(paths: &Paths, settings: &Settings) -> Result<Embedder> {
         return Err(Error::ModelMissing { path: dir });
     }
     Ok(Embedder::load(&dir)?)
+}
+
+/// The text without its URLs: they are fetched, not searched for.
+fn strip_urls(text: &str) -> String {
+    let urls = almanac_fetch::urls_in(text);
+    if urls.is_empty() {
+        return text.to_owned();
+    }
+    text.split_whitespace()
+        .filter(|w| !w.contains("http://") && !w.contains("https://"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A follow-up ("and when was she born?") is searched together with the previous question, which

@@ -53,10 +53,10 @@ pub enum Error {
     /// The request cannot be carried out in the current state (e.g. nothing to regenerate).
     #[error("{0}")]
     Conflict(String),
-    #[error(
-        "searching the web is not available in this version of Almanac; ask without the web option"
-    )]
+    #[error("web search is on but no search provider is configured: set web_search_url in the settings (a SearxNG instance)")]
     WebUnavailable,
+    #[error(transparent)]
+    Web(#[from] almanac_fetch::Error),
     /// One document could not be indexed (re-indexing it failed).
     #[error("{message}")]
     DocumentFailed { message: String },
@@ -90,6 +90,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::DocumentFailed { .. } => "document_failed",
             Error::WebUnavailable => "web_unavailable",
+            Error::Web(_) => "web",
             Error::Store { .. } => "storage",
         }
     }

@@ -17,8 +17,10 @@ pub mod queue;
 mod retrieval;
 mod settings;
 mod watch;
+mod web;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
+pub use almanac_fetch::Page as WebPage;
 pub use almanac_indexes::{FieldWeights, Fusion, SearchMode};
 pub use app::*;
 pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
@@ -35,5 +37,6 @@ pub fn run_parse_worker() -> i32 {
 }
 pub use paths::Paths;
 pub use prompt::{FittedPrompt, PromptParts, SYSTEM_INSTRUCTIONS};
-pub use retrieval::{Passage, Retrieval};
+pub use retrieval::{widen, Passage, Retrieval};
 pub use settings::Settings;
+pub use web::{CachedPage, WebFailure, WebReport};

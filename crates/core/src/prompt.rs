@@ -93,9 +93,23 @@ impl PromptParts<'_> {
     }
 }
 
-/// `[n] title — path, location — date` and the passage between markers that say it is untrusted.
+/// `[n] title — path, location — date` (a web page: `[n] title — URL — published date, fetched
+/// time`) and the passage between markers that say it is untrusted.
 fn quote_source(passage: &Passage) -> String {
     let n = passage.n;
+    if let Some(url) = &passage.url {
+        let published = passage
+            .date
+            .as_deref()
+            .map(|d| format!("published {d}, "))
+            .unwrap_or_default();
+        let fetched = passage.fetched_at.as_deref().unwrap_or("unknown");
+        return format!(
+            "[{n}] {} — {url} — {published}fetched {fetched}\n<<<BEGIN UNTRUSTED SOURCE {n}>>>\n{}\n<<<END UNTRUSTED SOURCE {n}>>>\n\n",
+            passage.title,
+            passage.text.trim()
+        );
+    }
     let date = passage
         .date
         .as_deref()

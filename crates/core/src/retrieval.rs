@@ -1,4 +1,6 @@
-//! Finding the passages a question needs: hybrid search, then a relevance threshold.
+//! Finding the passages a question needs: hybrid search, then a relevance threshold. With web
+//! pages for the question, the web cache is searched the same way and its ranking is fused with
+//! the library's.
 
 use std::time::Instant;
 
@@ -6,12 +8,14 @@ use almanac_engine::Embedder;
 use almanac_indexes::{snippet_to_plain, Hit, Index, SearchMode, SearchQuery};
 use serde::Serialize;
 
+use crate::web::{CachedPage, WebReport};
 use crate::{Result, Settings};
 
 /// Ranked candidates fetched per ranking before fusion.
 const CANDIDATES_PER_RANKING: usize = 50;
 
-/// What retrieval did for one question, shown with every answer.
+/// What retrieval did for one question, shown with every answer. The one shape every front end
+/// reads: `ask --json`, the `sources` event of `almanac serve` and of the desktop, the stored turn.
 #[derive(Debug, Clone, Serialize)]
 pub struct Retrieval {
     /// Whether any passage went into the prompt.
@@ -24,17 +28,27 @@ pub struct Retrieval {
     pub library_chunks: usize,
     /// Fused candidates the search returned before the threshold.
     pub candidates: usize,
-    pub min_similarity: f32,
-    pub passages: Vec<Passage>,
+    pub min_similarity: f64,
     pub elapsed_ms: f64,
+    pub passages: Vec<Passage>,
+    /// Web pages fetched for the question (none when the question had no URL and web was off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebReport>,
 }
 
-/// One numbered source in the prompt, with every score that ranked it.
-#[derive(Debug, Clone, Serialize)]
+/// One numbered source in the prompt, with every score that ranked it. Scores are f32 in the
+/// index and are widened here through their shortest decimal form, so JSON shows 0.2, never
+/// 0.20000000298023224, whichever serializer (serde_json text or `Value`) carries them.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Passage {
     pub n: usize,
     pub title: String,
+    /// The document's path; for a web page, its URL.
     pub path: String,
+    /// A web page's URL (after redirects); `None` for a library document.
+    pub url: Option<String>,
+    /// When a web page was fetched (RFC 3339, UTC).
+    pub fetched_at: Option<String>,
     pub heading: String,
     /// Lines of the document's text (the file's own lines for text, Markdown and code; lines of
     /// the converted text for PDF, DOCX, HTML and EPUB).
@@ -51,14 +65,23 @@ pub struct Passage {
     /// The same with the query's terms marked `<b>…</b>` and everything else HTML-escaped.
     pub snippet_html: String,
     pub text: String,
-    /// The document's modification date (YYYY-MM-DD), when known.
+    /// The document's modification date, or the publication date a web page states (YYYY-MM-DD).
     pub date: Option<String>,
-    /// Reciprocal-rank-fusion score: the ranking that ordered the sources.
-    pub score: f32,
-    pub bm25: Option<f32>,
+    /// Reciprocal-rank-fusion score within its own index (library or web cache).
+    pub score: f64,
+    pub bm25: Option<f64>,
     pub bm25_rank: Option<usize>,
-    pub vector: Option<f32>,
+    pub vector: Option<f64>,
     pub vector_rank: Option<usize>,
+}
+
+/// An f32 as the f64 with the same shortest decimal form (0.2f32 → 0.2f64).
+pub fn widen(x: f32) -> f64 {
+    if x.is_finite() {
+        x.to_string().parse().unwrap_or(x as f64)
+    } else {
+        x as f64
+    }
 }
 
 impl Passage {
@@ -77,6 +100,8 @@ impl Passage {
             n,
             title: hit.title,
             path: hit.document_path,
+            url: None,
+            fetched_at: None,
             heading: hit.heading,
             line_start: hit.line_start,
             line_end: hit.line_end,
@@ -96,12 +121,26 @@ impl Passage {
                 .modified
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(|d| d.format("%Y-%m-%d").to_string()),
-            score: hit.fused,
-            bm25: hit.bm25,
+            score: widen(hit.fused),
+            bm25: hit.bm25.map(widen),
             bm25_rank: hit.bm25_rank,
-            vector: hit.vector,
+            vector: hit.vector.map(widen),
             vector_rank: hit.vector_rank,
         }
+    }
+
+    fn from_web_hit(n: usize, hit: Hit, page: Option<&CachedPage>) -> Passage {
+        let mut passage = Passage::from_hit(n, hit);
+        passage.url = Some(passage.path.clone());
+        passage.date = page.and_then(|p| p.published.clone());
+        passage.fetched_at = page.map(|p| {
+            p.fetched_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+        if let Some(p) = page {
+            passage.title = p.title.clone();
+        }
+        passage
     }
 
     /// Where in its document the passage is, as a person reads it: `page 3`, `rows 10-24`,
@@ -133,14 +172,24 @@ impl Passage {
     }
 }
 
+/// The web pages retrieval searches besides the library: the cache's index and the pages of this
+/// question (only those: the cache also holds pages of earlier questions).
+pub struct WebPages<'a> {
+    pub index: &'a Index,
+    pub pages: &'a [CachedPage],
+    pub report: WebReport,
+}
+
 pub fn retrieve(
     index: &Index,
+    web: Option<WebPages<'_>>,
     embedder: &Embedder,
     settings: &Settings,
     query: &str,
 ) -> Result<Retrieval> {
     let started = Instant::now();
     let library_chunks = index.stats()?.chunks;
+    let web_pages = web.as_ref().map_or(0, |w| w.pages.len());
     let mut retrieval = Retrieval {
         used: false,
         reason: None,
@@ -150,37 +199,70 @@ pub fn retrieve(
         min_similarity: settings.min_similarity,
         passages: Vec::new(),
         elapsed_ms: 0.0,
+        web: web.as_ref().map(|w| w.report.clone()),
     };
-    if library_chunks == 0 || settings.sources == 0 {
+    if (library_chunks == 0 && web_pages == 0) || settings.sources == 0 {
         retrieval.reason = Some(
-            if library_chunks == 0 {
-                "the library is empty"
-            } else {
+            if settings.sources == 0 {
                 "sources are turned off (sources = 0)"
+            } else if web.is_some() {
+                "the library is empty and no web page could be fetched"
+            } else {
+                "the library is empty"
             }
             .into(),
         );
         return Ok(retrieval);
     }
     let embedding = embedder.embed(&[query])?.pop().unwrap_or_default();
-    let hits = index.search(&SearchQuery {
+    let search = SearchQuery {
         text: query,
         embedding: Some(&embedding),
         limit: settings.sources * 4,
         candidates: CANDIDATES_PER_RANKING,
         mode: SearchMode::Hybrid,
         ..SearchQuery::default()
-    })?;
-    retrieval.candidates = hits.len();
-    let relevant = hits
+    };
+    let library_hits = if library_chunks > 0 {
+        index.search(&search)?
+    } else {
+        Vec::new()
+    };
+    let web_hits: Vec<Hit> = match &web {
+        Some(w) if web_pages > 0 => w
+            .index
+            .search(&SearchQuery {
+                limit: CANDIDATES_PER_RANKING,
+                ..search
+            })?
+            .into_iter()
+            .filter(|h| w.pages.iter().any(|p| p.url == h.document_path))
+            .take(settings.sources * 4)
+            .collect(),
+        _ => Vec::new(),
+    };
+    retrieval.candidates = library_hits.len() + web_hits.len();
+    // An exact match (quoted phrase, rare identifier, named title or file) stays even when the
+    // embedding finds it dissimilar: that is the case it exists for.
+    let threshold = |h: &Hit| h.exact || widen(h.vector.unwrap_or(0.0)) >= settings.min_similarity;
+    let ranked = fuse_rankings(
+        library_hits.into_iter().filter(threshold).collect(),
+        web_hits.into_iter().filter(threshold).collect(),
+    );
+    retrieval.passages = ranked
         .into_iter()
-        // An exact match (quoted phrase, rare identifier, named title or file) stays even when
-        // the embedding finds it dissimilar: that is the case it exists for.
-        .filter(|h| h.exact || h.vector.unwrap_or(0.0) >= settings.min_similarity);
-    retrieval.passages = relevant
         .take(settings.sources)
         .enumerate()
-        .map(|(i, h)| Passage::from_hit(i + 1, h))
+        .map(|(i, (hit, from_web))| {
+            if from_web {
+                let page = web
+                    .as_ref()
+                    .and_then(|w| w.pages.iter().find(|p| p.url == hit.document_path));
+                Passage::from_web_hit(i + 1, hit, page)
+            } else {
+                Passage::from_hit(i + 1, hit)
+            }
+        })
         .collect();
     retrieval.used = !retrieval.passages.is_empty();
     if !retrieval.used {
@@ -191,4 +273,60 @@ pub fn retrieve(
     }
     retrieval.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(retrieval)
+}
+
+/// Library and web rankings into one, by reciprocal rank fusion over the two (k = 60, as inside
+/// each index): the n-th of either list scores 1/(60 + n); a tie (the two lists' n-th) goes to the
+/// passage more similar to the question. With only one list its order is kept as it is.
+fn fuse_rankings(library: Vec<Hit>, web: Vec<Hit>) -> Vec<(Hit, bool)> {
+    let mut all: Vec<(usize, Hit, bool)> = library
+        .into_iter()
+        .enumerate()
+        .map(|(rank, h)| (rank, h, false))
+        .chain(web.into_iter().enumerate().map(|(rank, h)| (rank, h, true)))
+        .collect();
+    all.sort_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            b.1.vector
+                .unwrap_or(f32::MIN)
+                .total_cmp(&a.1.vector.unwrap_or(f32::MIN))
+        })
+    });
+    all.into_iter().map(|(_, h, web)| (h, web)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f32_scores_serialise_as_their_decimal_form_through_any_serializer() {
+        let retrieval = Retrieval {
+            used: true,
+            reason: None,
+            query: "q".into(),
+            library_chunks: 1,
+            candidates: 1,
+            min_similarity: Settings::default().min_similarity,
+            elapsed_ms: 1.0,
+            passages: vec![Passage {
+                score: widen(0.0328f32),
+                vector: Some(widen(0.81f32)),
+                bm25: Some(widen(12.3f32)),
+                ..Passage::default()
+            }],
+            web: None,
+        };
+        // serde_json::to_value is what the desktop's IPC channel uses: f32 fields would widen to
+        // 0.20000000298023224 there.
+        let value = serde_json::to_value(&retrieval).unwrap();
+        assert_eq!(value["min_similarity"], serde_json::json!(0.2));
+        let passage = &value["passages"][0];
+        assert_eq!(passage["score"], serde_json::json!(0.0328));
+        assert_eq!(passage["vector"], serde_json::json!(0.81));
+        assert_eq!(passage["bm25"], serde_json::json!(12.3));
+        let text = serde_json::to_string(&value).unwrap();
+        assert!(!text.contains("0000000"), "{text}");
+        assert!(widen(f32::NAN).is_nan());
+    }
 }

@@ -25,7 +25,7 @@ pub struct Settings {
     /// Passages put into the prompt at most.
     pub sources: usize,
     /// Passages whose cosine similarity to the question is below this are not used.
-    pub min_similarity: f32,
+    pub min_similarity: f64,
     pub chunk_tokens: usize,
     pub chunk_overlap_tokens: usize,
     pub max_document_bytes: u64,
@@ -37,6 +37,21 @@ pub struct Settings {
     pub parse_timeout_secs: u64,
     /// Address space of a parser worker process, MiB.
     pub parse_memory_mib: u64,
+    /// A SearxNG instance for web search (its JSON API); none is contacted while this is unset.
+    pub web_search_url: Option<String>,
+    /// Search results fetched per question.
+    pub web_results: usize,
+    /// A fetched page is reused for this long before it is fetched again.
+    pub web_cache_max_age_hours: u64,
+    /// Hosts and CIDR ranges the fetcher may reach although the guard refuses them by default
+    /// (loopback, private networks…); also `--allow-host` and `ALMANAC_FETCH_ALLOW`.
+    pub web_allow: Vec<String>,
+    /// A proxy for fetching (`http://…`, `socks5://…`); the system proxy is never used silently.
+    pub web_proxy: Option<String>,
+    /// Most bytes of one page, counted after decompression.
+    pub web_max_page_bytes: u64,
+    /// Longest time for fetching one page, redirects included.
+    pub web_timeout_s: u64,
 }
 
 impl Default for Settings {
@@ -62,6 +77,13 @@ impl Default for Settings {
             max_unpacked_bytes: 200 * 1024 * 1024,
             parse_timeout_secs: 60,
             parse_memory_mib: 2048,
+            web_search_url: None,
+            web_results: 3,
+            web_cache_max_age_hours: 24,
+            web_allow: Vec::new(),
+            web_proxy: None,
+            web_max_page_bytes: 5 * 1024 * 1024,
+            web_timeout_s: 30,
         }
     }
 }

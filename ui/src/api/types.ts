@@ -10,13 +10,22 @@ export interface ApiErrorBody {
 export interface Passage {
   n: number;
   title: string;
+  /** The document's absolute path; for a web page, its URL. */
   path: string;
+  /** A web page's URL (after redirects); null for a library document. */
+  url: string | null;
+  /** When a web page was fetched (RFC 3339, UTC); null for a library document. */
+  fetched_at: string | null;
   heading: string;
   line_start: number;
   line_end: number;
-  /** HTML: escaped text with query terms in <b>…</b>. The UI never inserts it as markup. */
+  /** The best sentences of the passage, plain text. */
   snippet: string;
+  /** The same as HTML: escaped text with query terms in <b>…</b>. The UI never inserts it as markup. */
+  snippet_html: string;
   text: string;
+  /** The document's modification date, or the publication date a web page states (YYYY-MM-DD). */
+  date: string | null;
   /** Reciprocal-rank-fusion score. */
   score: number;
   bm25: number | null;
@@ -34,6 +43,17 @@ export interface Retrieval {
   min_similarity: number;
   elapsed_ms: number;
   passages: Passage[];
+  /** Present when web pages were fetched for the question (its URLs, or web search on). */
+  web?: WebReport;
+}
+
+export interface WebReport {
+  /** The pages searched with the library (final URLs). */
+  pages: string[];
+  /** Pages that could not be used, with why. */
+  failed: { url: string; error: string }[];
+  /** The query sent to the search provider, when web search ran. */
+  searched: string | null;
 }
 
 export interface Timings {

@@ -6,7 +6,7 @@ import { Snippet } from './Snippet';
 
 /** One numbered source: document, location, scores, cited or not; opens in the passage view. */
 export function PassageCard({ passage: p, cited }: { passage: Passage; cited: boolean }) {
-  const { passage } = useApp();
+  const { passage, host, notices } = useApp();
   const [expanded, setExpanded] = useState(false);
   return (
     <li className={`passage${cited ? ' cited' : ''}`} data-testid="source" data-n={p.n} data-cited={cited ? 'true' : 'false'}>
@@ -17,20 +17,40 @@ export function PassageCard({ passage: p, cited }: { passage: Passage; cited: bo
         <span className="passage-title">{p.title}</span>
         {cited ? <span className="badge cited-badge">cited</span> : <span className="badge">not cited</span>}
       </div>
-      <div className="passage-where muted small">
-        <span className="path" title={p.path}>{p.path}</span>
-        {p.heading && <span> · {p.heading}</span>}
-        <span>
-          {' '}
-          · lines {p.line_start}–{p.line_end}
-        </span>
-      </div>
+      {p.url ? (
+        <div className="passage-where muted small" data-testid="web-source">
+          <span className="badge">web</span>{' '}
+          <a
+            className="path"
+            href={p.url}
+            title={p.url}
+            data-testid="source-url"
+            onClick={(e) => {
+              e.preventDefault();
+              void host.openExternal(p.url as string).catch((err: unknown) => notices.error('Opening the page', err));
+            }}
+          >
+            {p.url}
+          </a>
+          {p.date && <span> · published {p.date}</span>}
+          {p.fetched_at && <span data-testid="source-fetched"> · fetched {p.fetched_at.replace('T', ' ').replace('Z', ' UTC')}</span>}
+        </div>
+      ) : (
+        <div className="passage-where muted small">
+          <span className="path" title={p.path}>{p.path}</span>
+          {p.heading && <span> · {p.heading}</span>}
+          <span>
+            {' '}
+            · lines {p.line_start}–{p.line_end}
+          </span>
+        </div>
+      )}
       <div className="scores small" data-testid="scores">
         <span title="Reciprocal rank fusion of the BM25 and vector rankings">fused {p.score.toFixed(4)}</span>
         <span>BM25 {p.bm25 === null ? '—' : `${p.bm25.toFixed(2)} (#${p.bm25_rank ?? '?'})`}</span>
         <span>vector {p.vector === null ? '—' : `${p.vector.toFixed(3)}${p.vector_rank === null ? '' : ` (#${p.vector_rank})`}`}</span>
       </div>
-      <Snippet html={p.snippet} />
+      <Snippet html={p.snippet_html} />
       <button type="button" className="ghost small" onClick={() => setExpanded(!expanded)} aria-expanded={expanded}>
         {expanded ? 'Hide passage' : 'Show passage'}
       </button>

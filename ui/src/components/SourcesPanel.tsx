@@ -35,7 +35,15 @@ export function SourcesPanel({ retrieval, cited }: Props) {
       </summary>
       <p className="muted small query">
         Searched for “{retrieval.query}” · minimum similarity {retrieval.min_similarity}
+        {retrieval.web && ` · ${retrieval.web.pages.length === 1 ? '1 web page' : `${retrieval.web.pages.length} web pages`}`}
       </p>
+      {retrieval.web && retrieval.web.failed.length > 0 && (
+        <ul className="muted small web-failures" data-testid="web-failures">
+          {retrieval.web.failed.map((f) => (
+            <li key={f.url}>Not used: {f.error}</li>
+          ))}
+        </ul>
+      )}
       {n > 0 && (
         <ol className="passages">
           {retrieval.passages.map((p) => (

@@ -48,7 +48,7 @@ pub(crate) struct Server {
     pub guard: Arc<guard::HostGuard>,
 }
 
-pub fn run(paths: Paths, args: ServeArgs) -> Result<()> {
+pub fn run(paths: Paths, args: ServeArgs, allow: &[String]) -> Result<()> {
     let ui = args.ui.unwrap_or_else(default_ui_dir);
     if !ui.join("index.html").is_file() {
         eprintln!(
@@ -63,6 +63,7 @@ pub fn run(paths: Paths, args: ServeArgs) -> Result<()> {
         );
     }
     let app = Arc::new(App::open(paths)?);
+    crate::allow_hosts(app.assistant(), allow);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::events::{RetrievalView, RunEvent};
+use super::events::RunEvent;
 use super::runs::AnswerSlot;
 use super::store::FinishedAnswer;
 use super::{validate, App, ErrorBody};
@@ -18,10 +18,18 @@ pub const PARTIAL_WRITE_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AskOptions {
-    /// Also search the web. Not available yet: a question with `web: true` is refused with
+    /// Also search the web through the configured provider (URLs written in the question are
+    /// fetched either way). Without a provider configured, `web: true` is refused with
     /// `web_unavailable` rather than silently answered without it.
     #[serde(default)]
     pub web: Option<bool>,
+}
+
+/// The question of a run, with its history and whether to search the web.
+struct Asked<'a> {
+    question: &'a str,
+    history: &'a [ChatMessage],
+    web: bool,
 }
 
 /// How a run ended (its events said the same).
@@ -49,7 +57,8 @@ impl App {
         on_event: &mut dyn FnMut(RunEvent),
     ) -> Result<RunOutcome> {
         let question = validate::text("text", text, validate::MAX_TEXT_BYTES)?;
-        if options.web == Some(true) {
+        let web = options.web == Some(true);
+        if web && self.assistant.settings().web_search_url.is_none() {
             return Err(Error::WebUnavailable);
         }
         let existing = conversation_id
@@ -67,14 +76,12 @@ impl App {
         };
         let history = self.store.history(conversation)?;
         let turn = self.store.begin_turn(conversation, question)?;
-        Ok(self.run_answer(
-            slot,
-            conversation,
-            turn.answer,
+        let asked = Asked {
             question,
-            &history,
-            on_event,
-        ))
+            history: &history,
+            web,
+        };
+        Ok(self.run_answer(slot, conversation, turn.answer, &asked, on_event))
     }
 
     /// Answers the conversation's last question again, replacing its last answer.
@@ -86,7 +93,12 @@ impl App {
         let conversation = validate::id("conversation_id", conversation_id)?;
         let slot = self.runs.begin_answer()?;
         let (question, history, answer) = self.store.begin_regeneration(conversation)?;
-        Ok(self.run_answer(slot, conversation, answer, &question, &history, on_event))
+        let asked = Asked {
+            question: &question,
+            history: &history,
+            web: false,
+        };
+        Ok(self.run_answer(slot, conversation, answer, &asked, on_event))
     }
 
     fn run_answer(
@@ -94,8 +106,7 @@ impl App {
         slot: AnswerSlot<'_>,
         conversation: i64,
         answer_id: i64,
-        question: &str,
-        history: &[ChatMessage],
+        asked: &Asked<'_>,
         on_event: &mut dyn FnMut(RunEvent),
     ) -> RunOutcome {
         let mut outcome = RunOutcome {
@@ -112,31 +123,31 @@ impl App {
         });
         let mut partial = String::new();
         let mut last_write = Instant::now();
-        let result =
-            self.assistant
-                .ask(question, history, &slot.cancel, &mut |event| match event {
-                    AnswerEvent::Sources { retrieval } => {
-                        let view = RetrievalView::from(&retrieval);
-                        // Through text, so f32 scores are stored as the events show them (0.2, not
-                        // 0.20000000298023224).
-                        let text = serde_json::to_string(&view).expect("retrieval serialises");
-                        let json: serde_json::Value =
-                            serde_json::from_str(&text).expect("retrieval parses");
-                        // A failed write here shows again (and is reported) at the final write.
-                        let _ = self.store.save_retrieval(answer_id, &json);
-                        on_event(RunEvent::Sources { retrieval: view });
+        let result = self.assistant.ask_with_web(
+            asked.question,
+            asked.history,
+            asked.web,
+            &slot.cancel,
+            &mut |event| match event {
+                AnswerEvent::Sources { retrieval } => {
+                    // Scores are f64 of their decimal form already: 0.2 stays 0.2 here.
+                    let json = serde_json::to_value(&retrieval).expect("retrieval serialises");
+                    // A failed write here shows again (and is reported) at the final write.
+                    let _ = self.store.save_retrieval(answer_id, &json);
+                    on_event(RunEvent::Sources { retrieval });
+                }
+                AnswerEvent::Token { text } => {
+                    partial.push_str(&text);
+                    if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
+                        let _ = self.store.save_partial(answer_id, &partial);
+                        last_write = Instant::now();
                     }
-                    AnswerEvent::Token { text } => {
-                        partial.push_str(&text);
-                        if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
-                            let _ = self.store.save_partial(answer_id, &partial);
-                            last_write = Instant::now();
-                        }
-                        on_event(RunEvent::Token { text });
-                    }
-                    // Sent once the answer is stored: a `done` the UI sees is a stored answer.
-                    AnswerEvent::Done { .. } => {}
-                });
+                    on_event(RunEvent::Token { text });
+                }
+                // Sent once the answer is stored: a `done` the UI sees is a stored answer.
+                AnswerEvent::Done { .. } => {}
+            },
+        );
         let stored = match result {
             Ok(answer) => {
                 let timings = serde_json::to_value(&answer.timings).expect("timings serialise");

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::{Error, Passage, Retrieval, StopReason, Timings};
+use crate::{Error, Retrieval, StopReason, Timings};
 
 /// An answer run: `Started` first, `Sources` once, `Token`s, then exactly one of `Done` or `Error`.
 #[derive(Debug, Clone, Serialize)]
@@ -15,8 +15,9 @@ pub enum RunEvent {
         conversation_id: String,
         message_id: String,
     },
+    /// The same [`Retrieval`] that `ask --json` prints: one shape for every front end.
     Sources {
-        retrieval: RetrievalView,
+        retrieval: Retrieval,
     },
     Token {
         text: String,
@@ -99,81 +100,4 @@ pub struct LibraryReport {
     pub documents_total: usize,
     pub chunks_total: usize,
     pub elapsed_ms: f64,
-}
-
-/// What retrieval did, as the UI reads it: `snippet` is HTML (escaped text, query terms in `<b>`).
-#[derive(Debug, Clone, Serialize)]
-pub struct RetrievalView {
-    pub used: bool,
-    pub reason: Option<String>,
-    pub query: String,
-    pub library_chunks: usize,
-    pub candidates: usize,
-    pub min_similarity: f32,
-    pub elapsed_ms: f64,
-    pub passages: Vec<PassageView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PassageView {
-    pub n: usize,
-    pub title: String,
-    pub path: String,
-    pub heading: String,
-    pub line_start: usize,
-    pub line_end: usize,
-    /// Where the passage is, as a person reads it: `page 3`, `rows 10-24`, `Install > Linux (lines 5-9)`.
-    pub location: String,
-    /// The PDF page, for opening the document there.
-    pub page: Option<u32>,
-    /// HTML: escaped text with the query's terms in `<b>…</b>`.
-    pub snippet: String,
-    /// The same snippet as plain text.
-    pub snippet_text: String,
-    pub text: String,
-    pub date: Option<String>,
-    pub score: f32,
-    pub bm25: Option<f32>,
-    pub bm25_rank: Option<usize>,
-    pub vector: Option<f32>,
-    pub vector_rank: Option<usize>,
-}
-
-impl From<&Retrieval> for RetrievalView {
-    fn from(r: &Retrieval) -> RetrievalView {
-        RetrievalView {
-            used: r.used,
-            reason: r.reason.clone(),
-            query: r.query.clone(),
-            library_chunks: r.library_chunks,
-            candidates: r.candidates,
-            min_similarity: r.min_similarity,
-            elapsed_ms: r.elapsed_ms,
-            passages: r.passages.iter().map(PassageView::from).collect(),
-        }
-    }
-}
-
-impl From<&Passage> for PassageView {
-    fn from(p: &Passage) -> PassageView {
-        PassageView {
-            n: p.n,
-            title: p.title.clone(),
-            path: p.path.clone(),
-            heading: p.heading.clone(),
-            line_start: p.line_start,
-            line_end: p.line_end,
-            location: p.location(),
-            page: p.page,
-            snippet: p.snippet_html.clone(),
-            snippet_text: p.snippet.clone(),
-            text: p.text.clone(),
-            date: p.date.clone(),
-            score: p.score,
-            bm25: p.bm25,
-            bm25_rank: p.bm25_rank,
-            vector: p.vector,
-            vector_rank: p.vector_rank,
-        }
-    }
 }

@@ -32,7 +32,7 @@ use serde_json::Value;
 use crate::{Assistant, Error, Paths, Result, Settings};
 
 pub use answers::{AskOptions, RunOutcome};
-pub use events::{LibraryEvent, LibraryReport, PassageView, RetrievalView, RunEvent};
+pub use events::{LibraryEvent, LibraryReport, RunEvent};
 pub use library::{DocumentEntry, DocumentText};
 pub use models::{ChatModelInfo, EmbeddingModelInfo, ModelFile, ModelsInfo, TokenInfo};
 pub use store::{

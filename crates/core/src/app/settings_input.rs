@@ -39,7 +39,51 @@ pub fn apply(current: &Settings, input: &Value, ctx: &SettingsContext) -> Result
                     .filter(|p| !p.trim().is_empty());
             }
             "sources" => s.sources = size(key, value, 0, 20)?,
-            "min_similarity" => s.min_similarity = number(key, value, -1.0, 1.0)? as f32,
+            "min_similarity" => s.min_similarity = number(key, value, -1.0, 1.0)?,
+            "web_search_url" => {
+                s.web_search_url = nullable(value, |v| {
+                    let url = string(key, v, 2048)?;
+                    web_url(key, &url)?;
+                    Ok(url)
+                })?
+                .filter(|u| !u.trim().is_empty());
+            }
+            "web_results" => s.web_results = size(key, value, 1, 10)?,
+            "web_cache_max_age_hours" => {
+                s.web_cache_max_age_hours = integer(key, value, 0, 24 * 365)?;
+            }
+            "web_allow" => {
+                let Value::Array(items) = value else {
+                    return Err(Error::invalid(
+                        key,
+                        format!(
+                            "must be a list of host names or CIDR ranges, not {}",
+                            kind(value)
+                        ),
+                    ));
+                };
+                let mut rules = Vec::new();
+                for item in items {
+                    let rule = string(key, item, 256)?;
+                    almanac_fetch::AllowRule::parse(&rule)
+                        .map_err(|e| Error::invalid(key, e.to_string()))?;
+                    rules.push(rule);
+                }
+                s.web_allow = rules;
+            }
+            "web_proxy" => {
+                s.web_proxy = nullable(value, |v| {
+                    let proxy = string(key, v, 2048)?;
+                    almanac_fetch::parse_url(&proxy)
+                        .map_err(|e| Error::invalid(key, e.to_string()))?;
+                    Ok(proxy)
+                })?
+                .filter(|p| !p.trim().is_empty());
+            }
+            "web_max_page_bytes" => {
+                s.web_max_page_bytes = integer(key, value, 1024, 256 * 1024 * 1024)?;
+            }
+            "web_timeout_s" => s.web_timeout_s = integer(key, value, 1, 600)?,
             "chunk_tokens" => s.chunk_tokens = size(key, value, 16, 2048)?,
             "chunk_overlap_tokens" => s.chunk_overlap_tokens = size(key, value, 0, 1024)?,
             "max_document_bytes" => {
@@ -114,6 +158,15 @@ fn check_together(s: &Settings, fields: &Map<String, Value>) -> Result<()> {
                 s.chunk_tokens, s.chunk_overlap_tokens
             ),
         ));
+    }
+    Ok(())
+}
+
+/// An http or https URL with a host.
+fn web_url(key: &str, url: &str) -> Result<()> {
+    let parsed = almanac_fetch::parse_url(url).map_err(|e| Error::invalid(key, e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(Error::invalid(key, "must be an http or https URL"));
     }
     Ok(())
 }
