@@ -18,7 +18,7 @@ fn indexed_library() -> (Library, Vec<String>) {
 /// Still all there and still searchable.
 fn assert_library_intact(library: &Library, documents: &[String]) {
     assert_eq!(library.documents(), documents);
-    let answer = library.ask_json("Who designed the Zorvath Bridge?");
+    let answer = library.sources_json("Who designed the Zorvath Bridge?");
     assert!(
         answer["sources"][0]["path"]
             .as_str()
@@ -132,7 +132,7 @@ fn legacy_encoded_file_is_read_and_the_others_are_still_indexed() {
     );
     expected.retain(|d| listed.contains(d));
     assert_eq!(expected, documents, "nothing indexed before was lost");
-    let answer = library.ask_json("Quillbrook crème brûlée");
+    let answer = library.sources_json("Quillbrook crème brûlée");
     let top = &answer["sources"][0];
     assert!(
         top["path"].as_str().unwrap().ends_with("latin1.txt"),
@@ -146,7 +146,7 @@ fn legacy_encoded_file_is_read_and_the_others_are_still_indexed() {
 }
 
 fn assert_library_intact_except_count(library: &Library) {
-    let answer = library.ask_json("Who designed the Zorvath Bridge?");
+    let answer = library.sources_json("Who designed the Zorvath Bridge?");
     assert!(
         answer["sources"][0]["path"]
             .as_str()

@@ -87,6 +87,13 @@ impl Library {
             .unwrap_or_else(|e| panic!("ask --json printed invalid JSON ({e}): {text}"))
     }
 
+    /// `ask --json` with a one-token answer, for tests where only the retrieved sources count.
+    pub fn sources_json(&self, question: &str) -> serde_json::Value {
+        let text = self.ok(&["ask", "--json", "--max-tokens", "1", question]);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("ask --json printed invalid JSON ({e}): {text}"))
+    }
+
     pub fn write_settings(&self, json: &serde_json::Value) {
         std::fs::write(self.path().join("settings.json"), json.to_string())
             .expect("write settings");
