@@ -99,33 +99,49 @@ fn empty_folder_is_an_error_naming_it() {
     let out = library.run(&["ingest", empty.path().to_str().unwrap()]);
     assert_one_error_line_mentioning(
         &out,
-        &[empty.path().to_str().unwrap(), "no .txt or .md files"],
+        &[
+            empty.path().to_str().unwrap(),
+            "no .txt or .md or .html or .pdf",
+        ],
     );
     assert_library_intact(&library, &documents);
 }
 
 #[test]
-fn non_utf8_file_is_an_error_naming_it_and_the_others_are_still_indexed() {
+fn legacy_encoded_file_is_read_and_the_others_are_still_indexed() {
     let (library, documents) = indexed_library();
     let folder = tempfile::tempdir().unwrap();
-    let bad = folder.path().join("latin1.txt");
-    std::fs::write(&bad, b"Caf\xe9 cr\xe8me: not UTF-8").unwrap();
+    // Not UTF-8: windows-1252 (Latin-1) text, detected and decoded instead of refused.
+    std::fs::write(
+        folder.path().join("latin1.txt"),
+        b"Caf\xe9 cr\xe8me: the Quillbrook caf\xe9 serves cr\xe8me br\xfbl\xe9e.",
+    )
+    .unwrap();
     std::fs::write(
         folder.path().join("good.txt"),
         "The Ostrander lighthouse keeper was Tobiah Wrenfield.\n",
     )
     .unwrap();
-    let out = library.run(&["ingest", folder.path().to_str().unwrap()]);
-    assert_one_error_line_mentioning(&out, &["latin1.txt", "not valid UTF-8"]);
+    library.ok(&["ingest", folder.path().to_str().unwrap()]);
     let mut expected = documents.clone();
     let listed = library.documents();
     assert_eq!(
         listed.len(),
-        expected.len() + 1,
-        "the good file is indexed beside the bad one: {listed:?}"
+        expected.len() + 2,
+        "both files are indexed: {listed:?}"
     );
     expected.retain(|d| listed.contains(d));
     assert_eq!(expected, documents, "nothing indexed before was lost");
+    let answer = library.ask_json("Quillbrook crème brûlée");
+    let top = &answer["sources"][0];
+    assert!(
+        top["path"].as_str().unwrap().ends_with("latin1.txt"),
+        "{answer}"
+    );
+    assert!(
+        top["snippet"].as_str().unwrap().contains("crème brûlée"),
+        "{answer}"
+    );
     assert_library_intact_except_count(&library);
 }
 

@@ -24,7 +24,7 @@ fn main() {
             .map(|i| {
                 let text: Vec<&str> = (0..120).map(|k| words[(d * 7 + i * 3 + k * k) % words.len()]).collect();
                 ChunkInput {
-                    draft: ChunkDraft { heading: String::new(), text: format!("{} w{d}x{i}", text.join(" ")), line_start: i + 1, line_end: i + 1 },
+                    draft: ChunkDraft { heading: String::new(), text: format!("{} w{d}x{i}", text.join(" ")), line_start: i + 1, line_end: i + 1, location: String::new() },
                     embedding: (0..dim).map(|_| rnd()).collect(),
                 }
             })

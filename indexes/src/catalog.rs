@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     text        TEXT NOT NULL,
     line_start  INTEGER NOT NULL,
     line_end    INTEGER NOT NULL,
-    embedding   BLOB NOT NULL
+    embedding   BLOB NOT NULL,
+    location    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, ordinal);
 ";
@@ -70,6 +71,7 @@ pub(crate) struct ChunkRow {
     pub line_start: usize,
     pub line_end: usize,
     pub embedding: Vec<f32>,
+    pub location: String,
 }
 
 /// What an upsert changed.
@@ -111,6 +113,14 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // Catalogs made before chunks had a location get the column (additive: older builds still
+        // read and write them).
+        let has_location: i64 = conn
+            .query_row("SELECT COUNT(*) FROM pragma_table_info('chunks') WHERE name = 'location'", [], |r| r.get(0))
+            .map_err(err)?;
+        if has_location == 0 {
+            conn.execute_batch("ALTER TABLE chunks ADD COLUMN location TEXT NOT NULL DEFAULT ''").map_err(err)?;
+        }
 
         let get = |key: &str| -> Result<Option<String>> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -246,8 +256,8 @@ impl Catalog {
         {
             let mut stmt = tx
                 .prepare(
-                    "INSERT INTO chunks(document_id, ordinal, heading, text, line_start, line_end, embedding)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO chunks(document_id, ordinal, heading, text, line_start, line_end, embedding, location)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(err)?;
             for (ordinal, (draft, embedding)) in chunks.iter().enumerate() {
@@ -259,6 +269,7 @@ impl Catalog {
                     draft.line_start as i64,
                     draft.line_end as i64,
                     encode_embedding(embedding),
+                    draft.location,
                 ])
                 .map_err(err)?;
                 added.push(tx.last_insert_rowid() as u64);
@@ -346,7 +357,7 @@ impl Catalog {
         only: Option<&[u64]>,
         f: &mut dyn FnMut(ChunkRow) -> Result<()>,
     ) -> Result<()> {
-        let sql = "SELECT c.id, d.path, d.title, d.modified, c.heading, c.text, c.line_start, c.line_end, c.embedding
+        let sql = "SELECT c.id, d.path, d.title, d.modified, c.heading, c.text, c.line_start, c.line_end, c.embedding, c.location
                    FROM chunks c JOIN documents d ON d.id = c.document_id";
         match only {
             None => {
@@ -391,6 +402,7 @@ impl Catalog {
             line_start: to_usize(r.get(6)?),
             line_end: to_usize(r.get(7)?),
             embedding: decode_embedding(&blob),
+            location: r.get(9)?,
         })
     }
 }

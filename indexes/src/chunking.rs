@@ -90,6 +90,10 @@ pub struct ChunkDraft {
     pub line_start: usize,
     /// Last line of the chunk in the source, 1-based, inclusive.
     pub line_end: usize,
+    /// Where the chunk is in the original file beyond heading and lines (e.g. a PDF page), as the
+    /// caller writes it; stored and returned with the chunk, opaque to this crate. Empty from
+    /// [`chunk_text`].
+    pub location: String,
 }
 
 /// The text to embed (and to count against the budget) for a chunk: the title and heading on their
@@ -126,6 +130,7 @@ pub fn chunk_text(src: &SourceText, opts: &ChunkingOptions, counter: &dyn TokenC
                 text: text[s..e].to_owned(),
                 line_start: lines.line_of(s),
                 line_end: lines.line_of(e - 1),
+                location: String::new(),
             });
         }
     }

@@ -158,6 +158,8 @@ pub struct Hit {
     pub text: String,
     pub line_start: usize,
     pub line_end: usize,
+    /// The chunk's [`ChunkDraft::location`] as stored.
+    pub location: String,
     /// The document's modification time (Unix seconds), if the caller gave one.
     pub modified: Option<i64>,
     /// HTML: the best passage of about 200 characters with query terms wrapped in `<b>`…`</b>` and
@@ -339,6 +341,7 @@ impl Index {
                 line_start: c.draft.line_start,
                 line_end: c.draft.line_end,
                 embedding: Vec::new(),
+                location: c.draft.location.clone(),
             })?;
             self.vectors.insert(*id, &c.embedding);
         }
@@ -473,6 +476,7 @@ impl Index {
                 text: row.text,
                 line_start: row.line_start,
                 line_end: row.line_end,
+                location: row.location,
                 modified: row.modified,
                 snippet,
                 bm25: f.bm25,

@@ -72,6 +72,7 @@ fn crash_writer_loop() {
                         text: text.join(" "),
                         line_start: i as usize + 1,
                         line_end: i as usize + 1,
+                        location: String::new(),
                     };
                     ChunkInput {
                         draft,

@@ -31,6 +31,7 @@ fn add(index: &mut Index, path: &str, title: &str, text: &str, embedding: Vec<f3
         text: text.into(),
         line_start: 1,
         line_end: 1,
+        location: String::new(),
     };
     index
         .upsert_document(&doc, vec![ChunkInput { draft, embedding }])

@@ -31,7 +31,7 @@ fn doc(path: &str, title: &str) -> DocumentInput {
 }
 
 fn chunk(heading: &str, text: &str, line: usize, embedding: Vec<f32>) -> ChunkInput {
-    ChunkInput { draft: ChunkDraft { heading: heading.into(), text: text.into(), line_start: line, line_end: line + 1 }, embedding }
+    ChunkInput { draft: ChunkDraft { heading: heading.into(), text: text.into(), line_start: line, line_end: line + 1, location: String::new() }, embedding }
 }
 
 /// Axis-aligned unit vector, a little tilted towards the next axis.
@@ -662,4 +662,43 @@ Llama 3.1은 공개적으로 이용 가능한 자료로부터 약 15조 개의 �
     let hits = index.search(&bm25("Llama 3.1은 몇 개의 토큰으로 사전 학습되었나?")).unwrap();
     assert_eq!(hits[0].heading, "대형 언어 모델 노트 > Llama 3.1", "{hits:?}");
     assert!(hits[0].text.contains("15조"));
+}
+
+#[test]
+fn chunk_location_is_stored_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut index = Index::open(dir.path(), DIM).unwrap();
+        let mut c = chunk("", "The invoice total is on the second page.", 40, axis(0));
+        c.draft.location = "page:2".into();
+        index.upsert_document(&doc("/d/report.pdf", "Report"), vec![c]).unwrap();
+        index.commit().unwrap();
+    }
+    let index = Index::open(dir.path(), DIM).unwrap();
+    let hits = index.search(&bm25("invoice total")).unwrap();
+    assert_eq!(hits[0].location, "page:2");
+    assert_eq!((hits[0].line_start, hits[0].line_end), (40, 41));
+}
+
+#[test]
+fn a_catalog_without_the_location_column_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut index = Index::open(dir.path(), DIM).unwrap();
+        index.upsert_document(&doc("/d/a.md", "A"), vec![chunk("", "Walruses live in the Arctic.", 1, axis(1))]).unwrap();
+        index.commit().unwrap();
+    }
+    {
+        // As an older build left it: the same table without `location`.
+        let conn = rusqlite::Connection::open(dir.path().join("catalog.sqlite")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE c2 AS SELECT id, document_id, ordinal, heading, text, line_start, line_end, embedding FROM chunks;
+             DROP TABLE chunks; ALTER TABLE c2 RENAME TO chunks;",
+        )
+        .unwrap();
+    }
+    let index = Index::open(dir.path(), DIM).unwrap();
+    let hits = index.search(&bm25("walruses")).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].location, "");
 }

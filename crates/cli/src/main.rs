@@ -32,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Add .txt and .md files, or folders of them, to the library (unchanged files are skipped)
+    /// Add files or folders to the library: text, Markdown, HTML, PDF, DOCX, EPUB, CSV and
+    /// source code (unchanged files are skipped; files left queued by an earlier run are resumed)
     Ingest {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -61,14 +62,39 @@ enum Command {
     },
     /// Serve the web UI and the HTTP API (ui/README.md) on 127.0.0.1
     Serve(serve::ServeArgs),
-    /// List the documents in the library
-    Library,
+    /// List the documents in the library, or manage it
+    Library {
+        #[command(subcommand)]
+        action: Option<LibraryCommand>,
+    },
+    /// Follow the library's folders: index new and changed files, remove deleted ones, until Ctrl-C
+    Watch {
+        /// Debounce: wait this long after the last change before indexing, milliseconds
+        #[arg(long, default_value_t = 1000)]
+        debounce_ms: u64,
+    },
     /// Measure quality
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Measure speed beside a reference implementation; figures printed, optionally kept in a file
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum LibraryCommand {
+    /// Add folders (remembered: `sync` and `watch` follow them) or files, and index them
+    Add {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Every file with its status: queued, indexed, or failed with the reason
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume the queue, index new and changed files in the followed folders, remove deleted ones
+    Sync,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +140,14 @@ struct AnswerOptions {
 }
 
 fn main() {
+    // The parser worker (see almanac_core::Parser): started by this program itself, before any
+    // argument parsing or library opening.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "parse-worker")
+    {
+        std::process::exit(almanac_core::run_parse_worker());
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -150,7 +184,25 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(paths, args),
         Command::Ingest { paths: files } => ingest(&Assistant::open(paths)?, &files),
-        Command::Library => output::print_library(&Assistant::open(paths)?),
+        Command::Library { action: None } => output::print_library(&Assistant::open(paths)?),
+        Command::Library {
+            action: Some(LibraryCommand::Add { paths: files }),
+        } => {
+            let assistant = Assistant::open(paths)?;
+            let report = assistant.add_folders(&files, &mut progress())?;
+            finish_ingest(&report, &assistant)
+        }
+        Command::Library {
+            action: Some(LibraryCommand::Sync),
+        } => {
+            let assistant = Assistant::open(paths)?;
+            let report = assistant.sync(&mut progress())?;
+            finish_ingest(&report, &assistant)
+        }
+        Command::Library {
+            action: Some(LibraryCommand::Status { json }),
+        } => output::print_status(&Assistant::open(paths)?, json),
+        Command::Watch { debounce_ms } => watch(&Assistant::open(paths)?, debounce_ms),
         Command::Ask {
             json,
             conversation,
@@ -192,13 +244,14 @@ fn apply(assistant: &Assistant, options: &AnswerOptions) {
     });
 }
 
-fn ingest(assistant: &Assistant, paths: &[PathBuf]) -> Result<()> {
+/// A progress bar on stderr, and one `error:` line per file that failed.
+fn progress() -> impl FnMut(IngestEvent) {
     let bar = ProgressBar::hidden();
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} files {wide_msg}")
             .expect("valid template"),
     );
-    let report = assistant.ingest(paths, &mut |event| match event {
+    move |event| match event {
         IngestEvent::Planned { files, .. } => {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(files as u64);
@@ -206,15 +259,56 @@ fn ingest(assistant: &Assistant, paths: &[PathBuf]) -> Result<()> {
         IngestEvent::Indexed { path, .. } | IngestEvent::Unchanged { path } => {
             bar.set_message(path.display().to_string());
             bar.inc(1);
+            if bar.position() >= bar.length().unwrap_or(0) {
+                bar.finish_and_clear();
+            }
         }
         IngestEvent::Failed { error, .. } => {
             bar.suspend(|| eprintln!("error: {error}"));
             bar.inc(1);
+            if bar.position() >= bar.length().unwrap_or(0) {
+                bar.finish_and_clear();
+            }
         }
+        IngestEvent::Removed { path } => bar.suspend(|| eprintln!("removed {}", path.display())),
         IngestEvent::Indexing { .. } => {}
-    })?;
-    bar.finish_and_clear();
-    output::print_ingest_report(&report, assistant)?;
+    }
+}
+
+fn ingest(assistant: &Assistant, paths: &[PathBuf]) -> Result<()> {
+    let report = assistant.ingest(paths, &mut progress())?;
+    finish_ingest(&report, assistant)
+}
+
+fn watch(assistant: &Assistant, debounce_ms: u64) -> Result<()> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    let folders = assistant.queue().folders()?;
+    if folders.is_empty() {
+        anyhow::bail!("the library follows no folders; add one with `almanac library add DIR`");
+    }
+    eprintln!("watching {} folders (Ctrl-C to stop)", folders.len());
+    let mut on_event = progress();
+    assistant.watch(
+        std::time::Duration::from_millis(debounce_ms),
+        &stop,
+        &mut |event| {
+            match &event {
+                IngestEvent::Indexed { path, chunks } => {
+                    eprintln!("indexed {} ({chunks} chunks)", path.display())
+                }
+                IngestEvent::Failed { .. } | IngestEvent::Removed { .. } => {}
+                _ => return,
+            }
+            on_event(event)
+        },
+    )?;
+    Ok(())
+}
+
+fn finish_ingest(report: &almanac_core::IngestReport, assistant: &Assistant) -> Result<()> {
+    output::print_ingest_report(report, assistant)?;
     if report.failed.is_empty() {
         Ok(())
     } else {

@@ -38,7 +38,14 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
         } else {
             "not cited"
         };
-        writeln!(out, "[{}] {} — {} — {}", p.n, p.title, p.path, p.location())?;
+        writeln!(
+            out,
+            "[{}] {} — {} — {}",
+            p.n,
+            p.title,
+            p.open_at(),
+            p.location()
+        )?;
         writeln!(
             out,
             "    score {:.4} (bm25 {}, vector {}), {cited}",
@@ -64,6 +71,7 @@ pub fn answer_json(answer: &Answer) -> Value {
             json!({
                 "n": p.n, "title": p.title, "path": p.path, "heading": p.heading,
                 "location": p.location(), "line_start": p.line_start, "line_end": p.line_end,
+                "page": p.page, "rows": p.rows, "open": p.open_at(),
                 "snippet": p.snippet, "snippet_html": p.snippet_html, "date": p.date, "score": p.score,
                 "bm25": p.bm25, "bm25_rank": p.bm25_rank, "vector": p.vector, "vector_rank": p.vector_rank,
                 "cited": answer.cited.contains(&p.n),
@@ -103,6 +111,52 @@ pub fn print_ingest_report(report: &IngestReport, assistant: &Assistant) -> Resu
             eprintln!("  {}", path.display());
         }
     }
+    Ok(())
+}
+
+/// `library status`: every file with its status, then the index's agreement (catalog chunks,
+/// full-text chunks, live vectors).
+pub fn print_status(assistant: &Assistant, json: bool) -> Result<()> {
+    let files = assistant.queue().statuses()?;
+    let stats = assistant.index().stats()?;
+    let documents = assistant.index().documents()?;
+    if json {
+        let docs: Vec<Value> = documents
+            .iter()
+            .map(|d| json!({"path": d.path, "title": d.title, "chunks": d.chunk_count}))
+            .collect();
+        let value = json!({
+            "folders": assistant.queue().folders()?,
+            "files": files,
+            "documents": docs,
+            "index": {
+                "documents": stats.documents,
+                "chunks": stats.chunks,
+                "text_chunks": stats.text_chunks,
+                "vectors": stats.vector_points - stats.vector_tombstones,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    for folder in assistant.queue().folders()? {
+        println!("following {}", folder.display());
+    }
+    for f in &files {
+        match &f.error {
+            Some(e) => println!("{:<8} {}  ({e})", f.status, f.path),
+            None => println!("{:<8} {}", f.status, f.path),
+        }
+    }
+    let count = |s: &str| files.iter().filter(|f| f.status == s).count();
+    println!(
+        "{} indexed, {} queued, {} failed; library: {} documents, {} chunks",
+        count("indexed"),
+        count("queued"),
+        count("failed"),
+        stats.documents,
+        stats.chunks
+    );
     Ok(())
 }
 

@@ -16,7 +16,8 @@ use serde::Serialize;
 use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval};
 use crate::{
-    cited_sources, ingest, AnswerEvent, Error, IngestEvent, IngestReport, Paths, Result, Settings,
+    cited_sources, ingest, AnswerEvent, Error, IngestEvent, IngestReport, Parser, Paths, Queue,
+    Result, Settings,
 };
 
 pub struct Assistant {
@@ -25,6 +26,8 @@ pub struct Assistant {
     embedder: Embedder,
     index: RwLock<Index>,
     chat: Mutex<Option<ChatModel>>,
+    queue: Queue,
+    parser: Parser,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -54,7 +57,10 @@ impl Assistant {
         let settings = Settings::load(&paths.settings_file())?;
         let embedder = load_embedder(&paths, &settings)?;
         let index = Index::open(&paths.library_dir(), embedder.dim())?;
+        let queue = Queue::open(&paths.library_dir().join("queue.sqlite"))?;
         Ok(Assistant {
+            queue,
+            parser: Parser::detect(),
             paths,
             settings: RwLock::new(settings),
             embedder,
@@ -116,37 +122,113 @@ impl Assistant {
         self.paths.resolve_model(&read(&self.settings).chat_model)
     }
 
+    /// Ingests files and folders (see [`crate::discover`]), plus whatever an earlier run left
+    /// queued; unchanged files are skipped.
     pub fn ingest(
         &self,
         paths: &[PathBuf],
         on_event: &mut dyn FnMut(IngestEvent),
     ) -> Result<IngestReport> {
-        ingest::ingest(
-            &self.index,
-            &self.embedder,
-            &self.settings(),
-            paths,
-            on_event,
-        )
+        let found = ingest::discover(paths)?;
+        self.ingest_found(found, false, on_event)
     }
 
-    /// Ingests files already found by [`crate::ingest::discover`]; `force` re-indexes unchanged ones.
-    pub(crate) fn ingest_files(
+    /// Ingests files already found by [`crate::discover`]; `force` re-indexes unchanged ones.
+    pub fn ingest_found(
         &self,
-        files: Vec<PathBuf>,
-        skipped: Vec<PathBuf>,
+        found: ingest::Discovered,
         force: bool,
         on_event: &mut dyn FnMut(IngestEvent),
     ) -> Result<IngestReport> {
-        ingest::ingest_files(
-            &self.index,
-            &self.embedder,
-            &self.settings(),
-            files,
-            skipped,
-            force,
-            on_event,
-        )
+        let settings = self.settings();
+        ingest::Ingest {
+            index: &self.index,
+            embedder: &self.embedder,
+            settings: &settings,
+            parser: &self.parser,
+            queue: &self.queue,
+        }
+        .run(found, force, on_event)
+    }
+
+    /// Remembers folders (the library follows them: see [`Assistant::sync`]) and ingests them.
+    pub fn add_folders(
+        &self,
+        folders: &[PathBuf],
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<IngestReport> {
+        let mut canonical = Vec::with_capacity(folders.len());
+        for f in folders {
+            canonical.push(std::fs::canonicalize(f).map_err(crate::Error::io(f))?);
+        }
+        let found = ingest::discover(&canonical)?;
+        for f in &canonical {
+            if f.is_dir() {
+                self.queue.add_folder(f)?;
+            }
+        }
+        self.ingest_found(found, false, on_event)
+    }
+
+    /// Brings the library in line with its folders: files left queued are indexed, new and changed
+    /// files indexed, documents whose files are gone removed.
+    pub fn sync(&self, on_event: &mut dyn FnMut(IngestEvent)) -> Result<IngestReport> {
+        let folders: Vec<PathBuf> = self
+            .queue
+            .folders()?
+            .into_iter()
+            .filter(|f| f.is_dir())
+            .collect();
+        self.remove_missing(on_event)?;
+        let found = if folders.is_empty() {
+            ingest::Discovered::default()
+        } else {
+            match ingest::discover(&folders) {
+                Ok(found) => found,
+                Err(crate::Error::NothingToIngest { .. }) => ingest::Discovered::default(),
+                Err(e) => return Err(e),
+            }
+        };
+        self.ingest_found(found, false, on_event)
+    }
+
+    /// Removes documents (and queue entries) whose files no longer exist.
+    pub fn remove_missing(&self, on_event: &mut dyn FnMut(IngestEvent)) -> Result<usize> {
+        let mut gone: Vec<String> = self
+            .index()
+            .documents()?
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
+        gone.extend(self.queue.statuses()?.into_iter().map(|s| s.path));
+        gone.sort();
+        gone.dedup();
+        gone.retain(|p| !std::path::Path::new(p).exists());
+        for path in &gone {
+            self.remove_path(path)?;
+            on_event(IngestEvent::Removed { path: path.into() });
+        }
+        if !gone.is_empty() {
+            self.index_mut().commit()?;
+        }
+        Ok(gone.len())
+    }
+
+    /// Removes a document from the index and the queue (not committed: call `commit` after a batch).
+    pub fn remove_path(&self, path: &str) -> Result<bool> {
+        let removed = self.index_mut().remove_document(path)?;
+        let forgotten = self.queue.forget(path)?;
+        Ok(removed || forgotten)
+    }
+
+    /// The ingestion queue and per-file statuses.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// How this process parses documents.
+    pub fn parser(&self) -> &Parser {
+        &self.parser
     }
 
     pub fn retrieve(&self, query: &str) -> Result<Retrieval> {

@@ -240,6 +240,7 @@ pub fn run(
                     text,
                     line_start: line,
                     line_end: line,
+                    location: String::new(),
                 },
                 embedding: v,
             });

@@ -9,6 +9,8 @@ pub enum Error {
     Engine(#[from] almanac_engine::Error),
     #[error(transparent)]
     Index(#[from] almanac_indexes::Error),
+    #[error(transparent)]
+    Document(#[from] almanac_documents::Error),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -68,6 +70,10 @@ impl Error {
         match self {
             Error::Engine(_) => "engine",
             Error::Index(_) => "index",
+            Error::Document(e) => match e.code() {
+                "too_large" => "document_too_large",
+                _ => "bad_document",
+            },
             Error::Io { .. } => "io",
             Error::NotUtf8 { .. } | Error::Binary { .. } | Error::Unsupported { .. } => {
                 "bad_document"

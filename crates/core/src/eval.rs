@@ -207,6 +207,7 @@ pub fn ingest(
                 text: doc.text.clone(),
                 line_start: 1,
                 line_end: doc.text.lines().count().max(1),
+                location: String::new(),
             };
             let input = DocumentInput {
                 path: doc.id.clone(),

@@ -9,12 +9,29 @@ use crate::{StopReason, Timings};
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum IngestEvent {
-    Planned { files: usize, skipped: Vec<PathBuf> },
+    Planned {
+        files: usize,
+        skipped: Vec<PathBuf>,
+    },
     /// About to read this file.
-    Indexing { path: PathBuf },
-    Indexed { path: PathBuf, chunks: usize },
-    Unchanged { path: PathBuf },
-    Failed { path: PathBuf, error: String },
+    Indexing {
+        path: PathBuf,
+    },
+    Indexed {
+        path: PathBuf,
+        chunks: usize,
+    },
+    Unchanged {
+        path: PathBuf,
+    },
+    Failed {
+        path: PathBuf,
+        error: String,
+    },
+    /// The file is gone from disk, so its document left the library.
+    Removed {
+        path: PathBuf,
+    },
 }
 
 /// What an answer run emits, in order: `Sources` once, `Token` per text delta, then `Done`.

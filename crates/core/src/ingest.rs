@@ -1,31 +1,50 @@
-//! Turning files on disk into indexed chunks: discover, read, check, chunk, embed, store.
+//! Turning files on disk into indexed chunks: discover, queue, parse (in worker processes), chunk,
+//! embed (in batches across documents), store, commit (in batches).
+//!
+//! Parsing runs ahead of embedding: a few threads each drive one worker process at a time
+//! ([`Parser`]) and hand parsed documents over a bounded channel to the embedding loop. Every file's
+//! outcome is recorded in the persistent [`Queue`], so a crash or restart resumes with the files
+//! still queued; a file is marked indexed only after its document is durably in the catalog.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::mpsc::{sync_channel, TryRecvError};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
+use almanac_documents::worker::{parse_in_worker, WorkerCommand};
+use almanac_documents::{Document, Format, Limits, Origin};
 use almanac_engine::Embedder;
 use almanac_indexes::{
-    chunk_context, chunk_text, ChunkInput, ChunkingOptions, DocumentInput, Index, SourceText,
-    TextKind, TokenCounter,
+    chunk_context, chunk_text, ChunkDraft, ChunkInput, ChunkingOptions, DocumentInput, Index,
+    SourceText, TextKind, TokenCounter,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::queue::{Queue, Stamp};
 use crate::{Error, IngestEvent, Result, Settings};
 
-pub const SUPPORTED_EXTENSIONS: &[&str] = &["txt", "md"];
+/// Extensions of the formats read, for messages (source code extensions are also read).
+pub const SUPPORTED_EXTENSIONS: &[&str] = &["txt", "md", "html", "pdf", "docx", "epub", "csv"];
 
-/// ".txt or .md", for messages.
+/// ".txt, .md, …", for messages.
 pub(crate) fn extension_list(separator: &str) -> String {
-    SUPPORTED_EXTENSIONS
+    let mut names: Vec<String> = SUPPORTED_EXTENSIONS
         .iter()
         .map(|e| format!(".{e}"))
-        .collect::<Vec<_>>()
-        .join(separator)
+        .collect();
+    names.push("source code".into());
+    names.join(separator)
 }
 
-/// Chunks embedded per batch: large enough to keep the matrix multiplications efficient.
+/// Chunks embedded together: large enough to keep the matrix multiplications efficient.
 const EMBED_BATCH: usize = 32;
+/// Parsed documents waiting for the embedder at most.
+const PARSE_AHEAD: usize = 8;
+/// The search indexes are committed after this many documents, or this long, and at the end.
+const COMMIT_EVERY_DOCS: usize = 256;
+const COMMIT_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct IngestReport {
@@ -37,131 +56,129 @@ pub struct IngestReport {
     pub skipped: Vec<PathBuf>,
 }
 
-/// Files to ingest under the given paths (folders are walked, hidden entries skipped), sorted.
-/// Returns the supported files and the unsupported ones found in folders.
-pub fn discover(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
+/// How files are parsed: in a worker process (the normal case), or in this process when no worker
+/// program is known (library tests).
+#[derive(Debug, Clone)]
+pub enum Parser {
+    Worker(PathBuf),
+    InProcess,
+}
+
+impl Parser {
+    /// `ALMANAC_PARSE_WORKER` (a program that runs [`crate::run_parse_worker`] for the argument
+    /// `parse-worker`), else this program when it is `almanac` or `almanac-desktop` (both do),
+    /// else in-process.
+    pub fn detect() -> Parser {
+        if let Some(p) = std::env::var_os("ALMANAC_PARSE_WORKER").filter(|p| !p.is_empty()) {
+            return Parser::Worker(p.into());
+        }
+        match std::env::current_exe() {
+            Ok(exe)
+                if matches!(
+                    exe.file_stem().and_then(|s| s.to_str()),
+                    Some("almanac" | "almanac-desktop")
+                ) =>
+            {
+                Parser::Worker(exe)
+            }
+            _ => Parser::InProcess,
+        }
+    }
+
+    pub fn parse(
+        &self,
+        path: &Path,
+        settings: &Settings,
+    ) -> std::result::Result<Document, almanac_documents::Error> {
+        let limits = limits(settings);
+        match self {
+            Parser::Worker(program) => {
+                let worker = WorkerCommand {
+                    program: program.clone(),
+                    args: vec!["parse-worker".into()],
+                    memory_limit: settings.parse_memory_mib << 20,
+                    timeout: Duration::from_secs(settings.parse_timeout_secs.max(1)),
+                };
+                parse_in_worker(&worker, path, &limits)
+            }
+            Parser::InProcess => almanac_documents::parse_file(path, &limits),
+        }
+    }
+}
+
+fn limits(settings: &Settings) -> Limits {
+    Limits {
+        max_file_bytes: settings.max_document_bytes,
+        max_pages: settings.max_pages,
+        max_unpacked_bytes: settings.max_unpacked_bytes,
+    }
+}
+
+/// Files to ingest under the given paths (folders are walked following symbolic links, hidden
+/// entries skipped), sorted. Returns the supported files, the unsupported ones found in folders,
+/// and entries that could not be walked (symlink loops, unreadable folders) with their reason.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovered> {
+    let mut found = Discovered::default();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(Error::io(path))?;
         if meta.is_file() {
             // A file named explicitly is attempted whatever its type, so the user gets its error.
-            files.push(path.clone());
+            found.files.push(path.clone());
             continue;
         }
-        let before = files.len();
-        let walker = walkdir::WalkDir::new(path).sort_by_file_name().into_iter();
+        let before = found.files.len();
+        let walker = walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter();
         for entry in walker.filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name())) {
-            let entry = entry.map_err(|e| Error::Io {
-                path: e.path().unwrap_or(path).to_path_buf(),
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("file system loop")),
-            })?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let at = e.path().unwrap_or(path).to_path_buf();
+                    let reason = match e.loop_ancestor() {
+                        Some(a) => format!(
+                            "{}: symbolic link loop (back to {}), not followed",
+                            at.display(),
+                            a.display()
+                        ),
+                        None => format!(
+                            "{}: cannot read: {}",
+                            at.display(),
+                            e.io_error()
+                                .map_or_else(|| e.to_string(), |io| io.to_string())
+                        ),
+                    };
+                    found.failed.push((at, reason));
+                    continue;
+                }
+            };
             if !entry.file_type().is_file() {
                 continue;
             }
-            if is_supported(entry.path()) {
-                files.push(entry.into_path());
+            if Format::for_path(entry.path()).is_some() {
+                found.files.push(entry.into_path());
             } else {
-                skipped.push(entry.into_path());
+                found.skipped.push(entry.into_path());
             }
         }
-        if files.len() == before {
+        if found.files.len() == before && found.failed.is_empty() {
             return Err(Error::NothingToIngest { path: path.clone() });
         }
     }
-    Ok((files, skipped))
+    Ok(found)
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<PathBuf>,
+    pub failed: Vec<(PathBuf, String)>,
 }
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.to_string_lossy().starts_with('.')
-}
-
-fn is_supported(path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    ext.is_some_and(|e| SUPPORTED_EXTENSIONS.contains(&e.as_str()))
-}
-
-/// One readable text document.
-pub struct LoadedDocument {
-    pub path: String,
-    pub title: String,
-    pub text: String,
-    pub kind: TextKind,
-    pub content_hash: String,
-    pub modified: Option<i64>,
-}
-
-/// Reads and checks one file: supported type, size limit, not binary, valid UTF-8.
-pub fn load_document(path: &Path, max_bytes: u64) -> Result<LoadedDocument> {
-    if !is_supported(path) {
-        return Err(Error::Unsupported {
-            path: path.to_path_buf(),
-        });
-    }
-    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
-    if meta.len() > max_bytes {
-        return Err(Error::TooLarge {
-            path: path.to_path_buf(),
-            size: meta.len(),
-            limit: max_bytes,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    if bytes.contains(&0) {
-        return Err(Error::Binary {
-            path: path.to_path_buf(),
-        });
-    }
-    let text = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
-        path: path.to_path_buf(),
-        offset: e.utf8_error().valid_up_to(),
-    })?;
-    let text = text
-        .strip_prefix('\u{feff}')
-        .map(str::to_owned)
-        .unwrap_or(text);
-    let canonical = std::fs::canonicalize(path).map_err(Error::io(path))?;
-    let kind = if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("md"))
-    {
-        TextKind::Markdown
-    } else {
-        TextKind::Plain
-    };
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64);
-    Ok(LoadedDocument {
-        title: document_title(&text, kind, path),
-        content_hash: format!("{:x}", Sha256::digest(text.as_bytes())),
-        path: canonical.to_string_lossy().into_owned(),
-        text,
-        kind,
-        modified,
-    })
-}
-
-/// A Markdown document's first level-one heading, else the file name without its extension.
-fn document_title(text: &str, kind: TextKind, path: &Path) -> String {
-    let heading = (kind == TextKind::Markdown)
-        .then(|| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
-        })
-        .flatten()
-        .filter(|t| !t.is_empty());
-    heading.unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    })
 }
 
 struct EmbedderTokens<'a>(&'a Embedder);
@@ -172,115 +189,421 @@ impl TokenCounter for EmbedderTokens<'_> {
     }
 }
 
-/// Ingests files one at a time; a failing file is reported and the rest go on.
-pub fn ingest(
-    index: &RwLock<Index>,
-    embedder: &Embedder,
-    settings: &Settings,
-    paths: &[PathBuf],
-    on_event: &mut dyn FnMut(IngestEvent),
-) -> Result<IngestReport> {
-    let (files, skipped) = discover(paths)?;
-    ingest_files(index, embedder, settings, files, skipped, false, on_event)
+/// Everything an ingestion run works with.
+pub(crate) struct Ingest<'a> {
+    pub index: &'a RwLock<Index>,
+    pub embedder: &'a Embedder,
+    pub settings: &'a Settings,
+    pub parser: &'a Parser,
+    pub queue: &'a Queue,
 }
 
-/// Ingests discovered files (see [`discover`]). With `force`, files whose content is unchanged are
-/// indexed again all the same (e.g. after the chunking settings changed).
-pub(crate) fn ingest_files(
-    index: &RwLock<Index>,
-    embedder: &Embedder,
-    settings: &Settings,
-    files: Vec<PathBuf>,
-    skipped: Vec<PathBuf>,
-    force: bool,
-    on_event: &mut dyn FnMut(IngestEvent),
-) -> Result<IngestReport> {
-    on_event(IngestEvent::Planned {
-        files: files.len(),
-        skipped: skipped.clone(),
-    });
-    let mut report = IngestReport {
-        skipped,
-        ..IngestReport::default()
-    };
-    for path in files {
-        on_event(IngestEvent::Indexing { path: path.clone() });
-        match ingest_file(index, embedder, settings, &path, force) {
-            Ok(Some(chunks)) => {
-                report.indexed += 1;
-                report.chunks += chunks;
-                on_event(IngestEvent::Indexed { path, chunks });
-            }
-            Ok(None) => {
-                report.unchanged += 1;
-                on_event(IngestEvent::Unchanged { path });
-            }
-            Err(e) => {
-                let error = e.to_string();
-                report.failed.push((path.clone(), error.clone()));
-                on_event(IngestEvent::Failed { path, error });
-            }
-        }
-    }
-    index.write().unwrap_or_else(|e| e.into_inner()).commit()?;
-    Ok(report)
+/// A file read and parsed (or found unchanged) by a parse thread.
+enum Parsed {
+    Unchanged {
+        key: String,
+        stamp: Stamp,
+        hash: String,
+    },
+    Document {
+        key: String,
+        stamp: Stamp,
+        hash: String,
+        modified: Option<i64>,
+        doc: Document,
+    },
+    Failed {
+        key: String,
+        error: String,
+    },
 }
 
-/// Indexes one file; `None` when its content is already indexed unchanged. The index is locked only
-/// to look the file up and to store it, not while it is chunked and embedded.
-fn ingest_file(
-    index: &RwLock<Index>,
-    embedder: &Embedder,
-    settings: &Settings,
-    path: &Path,
-    force: bool,
-) -> Result<Option<usize>> {
-    let doc = load_document(path, settings.max_document_bytes)?;
-    let existing = index
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .document_by_path(&doc.path)?;
-    if let Some(existing) = existing {
-        if existing.content_hash == doc.content_hash && !force {
-            return Ok(None);
+/// A document whose chunks wait to be embedded.
+struct Pending {
+    key: String,
+    stamp: Stamp,
+    input: DocumentInput,
+    drafts: Vec<ChunkDraft>,
+}
+
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The key a file is known by: its canonical path, and its size and modification time now.
+fn stamp(path: &Path) -> std::io::Result<(String, Stamp, std::fs::Metadata)> {
+    let canonical = std::fs::canonicalize(path)?;
+    let meta = std::fs::metadata(&canonical)?;
+    Ok((
+        canonical.to_string_lossy().into_owned(),
+        Stamp::of(&meta),
+        meta,
+    ))
+}
+
+impl Ingest<'_> {
+    /// Queues `files` (those indexed with the same size and modification time are unchanged
+    /// without being read, unless `force`), then works through the whole queue: these files and
+    /// any left queued by an earlier run that stopped.
+    pub(crate) fn run(
+        &self,
+        found: Discovered,
+        force: bool,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<IngestReport> {
+        let mut report = IngestReport {
+            skipped: found.skipped.clone(),
+            ..IngestReport::default()
+        };
+        let mut stamped = Vec::with_capacity(found.files.len());
+        let mut early_failures = found.failed;
+        for path in &found.files {
+            match stamp(path) {
+                Ok((key, stamp, meta)) if meta.is_file() => stamped.push((key, stamp)),
+                Ok(_) => early_failures.push((
+                    path.clone(),
+                    format!("{}: not a regular file", path.display()),
+                )),
+                Err(e) => early_failures.push((
+                    path.clone(),
+                    format!("{}: cannot read: {e}", path.display()),
+                )),
+            }
+        }
+        let mut unchanged = self.queue.enqueue(&stamped, force)?;
+        // Unchanged by stamp, but gone from the catalog (e.g. removed meanwhile): index it again.
+        let missing: Vec<(String, Stamp)> = {
+            let index = read_lock(self.index);
+            let mut missing = Vec::new();
+            for key in &unchanged {
+                if index.document_by_path(key)?.is_none() {
+                    let s = stamped
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, s)| *s)
+                        .expect("stamped");
+                    missing.push((key.clone(), s));
+                }
+            }
+            missing
+        };
+        if !missing.is_empty() {
+            self.queue.enqueue(&missing, true)?;
+            unchanged.retain(|k| !missing.iter().any(|(m, _)| m == k));
+        }
+        let work = self.queue.queued()?;
+        on_event(IngestEvent::Planned {
+            files: work.len() + unchanged.len() + early_failures.len(),
+            skipped: found.skipped,
+        });
+        for (path, error) in early_failures {
+            self.queue.mark_failed(&path.to_string_lossy(), &error)?;
+            report.failed.push((path.clone(), error.clone()));
+            on_event(IngestEvent::Failed { path, error });
+        }
+        for key in unchanged {
+            report.unchanged += 1;
+            on_event(IngestEvent::Unchanged { path: key.into() });
+        }
+        self.process(work, force, &mut report, on_event)?;
+        Ok(report)
+    }
+
+    /// Parses `work` on parse threads and embeds and stores on this one.
+    fn process(
+        &self,
+        work: Vec<String>,
+        force: bool,
+        report: &mut IngestReport,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<()> {
+        if work.is_empty() {
+            return Ok(());
+        }
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4)
+            .min(work.len());
+        let jobs = Mutex::new(VecDeque::from(work));
+        let (tx, rx) = sync_channel::<Parsed>(PARSE_AHEAD);
+        std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let jobs = &jobs;
+                scope.spawn(move || loop {
+                    let Some(key) = jobs.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+                    else {
+                        break;
+                    };
+                    if tx.send(self.parse_one(key, force)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            let mut pending: Vec<Pending> = Vec::new();
+            let mut since_commit = 0usize;
+            let mut last_commit = Instant::now();
+            let result = (|| -> Result<()> {
+                loop {
+                    // Embed what is waiting once enough chunks are there, or when nothing else is ready.
+                    let next = match rx.try_recv() {
+                        Ok(p) => Some(p),
+                        Err(TryRecvError::Empty) => {
+                            if !pending.is_empty() {
+                                since_commit +=
+                                    self.store(std::mem::take(&mut pending), report, on_event)?;
+                            }
+                            rx.recv().ok()
+                        }
+                        Err(TryRecvError::Disconnected) => None,
+                    };
+                    let Some(parsed) = next else { break };
+                    match parsed {
+                        Parsed::Unchanged { key, stamp, hash } => {
+                            self.queue.mark_indexed(&key, stamp, &hash)?;
+                            report.unchanged += 1;
+                            on_event(IngestEvent::Unchanged { path: key.into() });
+                        }
+                        Parsed::Failed { key, error } => {
+                            self.fail(&key, error, report, on_event)?
+                        }
+                        Parsed::Document {
+                            key,
+                            stamp,
+                            hash,
+                            modified,
+                            doc,
+                        } => {
+                            on_event(IngestEvent::Indexing {
+                                path: key.clone().into(),
+                            });
+                            let drafts =
+                                drafts(&doc, self.settings, &EmbedderTokens(self.embedder));
+                            let input = DocumentInput {
+                                path: key.clone(),
+                                title: doc.title,
+                                content_hash: hash,
+                                modified,
+                            };
+                            pending.push(Pending {
+                                key,
+                                stamp,
+                                input,
+                                drafts,
+                            });
+                            if pending.iter().map(|p| p.drafts.len()).sum::<usize>() >= EMBED_BATCH
+                            {
+                                since_commit +=
+                                    self.store(std::mem::take(&mut pending), report, on_event)?;
+                            }
+                        }
+                    }
+                    if since_commit >= COMMIT_EVERY_DOCS
+                        || (since_commit > 0 && last_commit.elapsed() >= COMMIT_EVERY)
+                    {
+                        write_lock(self.index).commit()?;
+                        (since_commit, last_commit) = (0, Instant::now());
+                    }
+                }
+                if !pending.is_empty() {
+                    self.store(std::mem::take(&mut pending), report, on_event)?;
+                }
+                Ok(())
+            })();
+            // On an error the parse threads stop at their next send.
+            drop(rx);
+            result
+        })?;
+        write_lock(self.index).commit()?;
+        Ok(())
+    }
+
+    fn fail(
+        &self,
+        key: &str,
+        error: String,
+        report: &mut IngestReport,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<()> {
+        // A file deleted meanwhile leaves the library too, so the catalog does not keep a ghost.
+        if !Path::new(key).exists() {
+            write_lock(self.index).remove_document(key)?;
+        }
+        self.queue.mark_failed(key, &error)?;
+        report.failed.push((key.into(), error.clone()));
+        on_event(IngestEvent::Failed {
+            path: key.into(),
+            error,
+        });
+        Ok(())
+    }
+
+    /// Reads, hashes and (unless unchanged) parses one queued file. Runs on a parse thread.
+    fn parse_one(&self, key: String, force: bool) -> Parsed {
+        let path = Path::new(&key);
+        let failed = |error: String| Parsed::Failed {
+            key: key.clone(),
+            error,
+        };
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => return failed(format!("{key}: cannot read: {e}")),
+        };
+        let stamp = Stamp::of(&meta);
+        if meta.len() > self.settings.max_document_bytes {
+            let e = almanac_documents::Error::TooLarge {
+                path: path.into(),
+                size: meta.len(),
+                limit: self.settings.max_document_bytes,
+            };
+            return failed(e.to_string());
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return failed(format!("{key}: cannot read: {e}")),
+        };
+        let hash = format!("{:x}", Sha256::digest(&bytes));
+        drop(bytes);
+        if !force {
+            let existing = read_lock(self.index).document_by_path(&key);
+            if matches!(existing, Ok(Some(ref d)) if d.content_hash == hash) {
+                return Parsed::Unchanged { key, stamp, hash };
+            }
+        }
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        match self.parser.parse(path, self.settings) {
+            Ok(doc) => Parsed::Document {
+                key,
+                stamp,
+                hash,
+                modified,
+                doc,
+            },
+            Err(e) => failed(e.to_string()),
         }
     }
+
+    /// Embeds the pending documents' chunks together, then stores each document. Returns how
+    /// many were stored.
+    fn store(
+        &self,
+        pending: Vec<Pending>,
+        report: &mut IngestReport,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<usize> {
+        let contexts: Vec<String> = pending
+            .iter()
+            .flat_map(|p| {
+                p.drafts
+                    .iter()
+                    .map(|d| chunk_context(&p.input.title, &d.heading, &d.text))
+            })
+            .collect();
+        let mut embeddings = Vec::with_capacity(contexts.len());
+        for batch in contexts.chunks(EMBED_BATCH) {
+            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+            embeddings.extend(self.embedder.embed(&refs)?);
+        }
+        let mut embeddings = embeddings.into_iter();
+        let stored = pending.len();
+        for p in pending {
+            let chunks: Vec<ChunkInput> = p
+                .drafts
+                .into_iter()
+                .map(|draft| ChunkInput {
+                    draft,
+                    embedding: embeddings.next().expect("one per chunk"),
+                })
+                .collect();
+            let count = chunks.len();
+            let result = write_lock(self.index).upsert_document(&p.input, chunks);
+            match result {
+                Ok(_) => {
+                    self.queue
+                        .mark_indexed(&p.key, p.stamp, &p.input.content_hash)?;
+                    report.indexed += 1;
+                    report.chunks += count;
+                    on_event(IngestEvent::Indexed {
+                        path: p.key.into(),
+                        chunks: count,
+                    });
+                }
+                Err(e) => self.fail(&p.key, e.to_string(), report, on_event)?,
+            }
+        }
+        Ok(stored)
+    }
+}
+
+/// Chunks of a parsed document, each knowing its place: lines of the document's text (its file's
+/// own lines for text, Markdown and code), the heading path, and a location for pages and rows.
+pub(crate) fn drafts(
+    doc: &Document,
+    settings: &Settings,
+    counter: &dyn TokenCounter,
+) -> Vec<ChunkDraft> {
     let options = ChunkingOptions {
         max_tokens: settings.chunk_tokens,
         overlap_tokens: settings.chunk_overlap_tokens,
     };
-    let source = SourceText {
-        title: &doc.title,
-        text: &doc.text,
-        kind: doc.kind,
-    };
-    let drafts = chunk_text(&source, &options, &EmbedderTokens(embedder));
-    let mut chunks = Vec::with_capacity(drafts.len());
-    for batch in drafts.chunks(EMBED_BATCH) {
-        let contexts: Vec<String> = batch
-            .iter()
-            .map(|d| chunk_context(&doc.title, &d.heading, &d.text))
-            .collect();
-        let refs: Vec<&str> = contexts.iter().map(String::as_str).collect();
-        let embeddings = embedder.embed(&refs)?;
-        chunks.extend(
-            batch
-                .iter()
-                .cloned()
-                .zip(embeddings)
-                .map(|(draft, embedding)| ChunkInput { draft, embedding }),
-        );
+    let mut out = Vec::new();
+    for section in &doc.sections {
+        // The heading is embedded with each chunk: count it in the budget as the chunker counts a title.
+        let budget_title = if section.heading.is_empty() {
+            doc.title.clone()
+        } else {
+            format!("{}\n{}", doc.title, section.heading)
+        };
+        let kind = if section.markdown {
+            TextKind::Markdown
+        } else {
+            TextKind::Plain
+        };
+        let source = SourceText {
+            title: &budget_title,
+            text: &section.text,
+            kind,
+        };
+        for mut d in chunk_text(&source, &options, counter) {
+            let (first, last) = (d.line_start, d.line_end);
+            if d.heading.is_empty() {
+                d.heading = section.heading.clone();
+            }
+            d.line_start += section.first_line - 1;
+            d.line_end += section.first_line - 1;
+            d.location = match section.origin {
+                Origin::Lines => String::new(),
+                Origin::Page { page } => format!("page:{page}"),
+                Origin::Rows { first_row } => format!(
+                    "rows:{}-{}",
+                    first_row + first as u64 - 1,
+                    first_row + last as u64 - 1
+                ),
+                Origin::Converted => "converted".into(),
+            };
+            out.push(d);
+        }
     }
-    let count = chunks.len();
-    let input = DocumentInput {
-        path: doc.path,
-        title: doc.title,
-        content_hash: doc.content_hash,
-        modified: doc.modified,
-    };
-    index
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .upsert_document(&input, chunks)?;
-    Ok(Some(count))
+    out
+}
+
+/// A library document read again for the passage view: its text as indexed, and its hash now.
+pub(crate) fn read_document(
+    parser: &Parser,
+    path: &Path,
+    settings: &Settings,
+) -> Result<(Document, String)> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let hash = format!("{:x}", Sha256::digest(&bytes));
+    let doc = parser.parse(path, settings)?;
+    Ok((doc, hash))
 }

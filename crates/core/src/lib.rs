@@ -13,8 +13,10 @@ mod events;
 mod ingest;
 mod paths;
 mod prompt;
+pub mod queue;
 mod retrieval;
 mod settings;
+mod watch;
 
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
 pub use almanac_indexes::{FieldWeights, Fusion, SearchMode};
@@ -23,7 +25,14 @@ pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;
 pub use error::{Error, Result};
 pub use events::{AnswerEvent, IngestEvent};
-pub use ingest::{IngestReport, SUPPORTED_EXTENSIONS};
+pub use ingest::{discover, Discovered, IngestReport, Parser, SUPPORTED_EXTENSIONS};
+pub use queue::{FileStatus, Queue};
+
+/// The parser worker process's whole life: a program calls this when started with the argument
+/// `parse-worker` (see [`Parser::detect`]) and exits with the returned code.
+pub fn run_parse_worker() -> i32 {
+    almanac_documents::worker::run_child()
+}
 pub use paths::Paths;
 pub use prompt::{FittedPrompt, PromptParts, SYSTEM_INSTRUCTIONS};
 pub use retrieval::{Passage, Retrieval};

@@ -36,8 +36,16 @@ pub struct Passage {
     pub title: String,
     pub path: String,
     pub heading: String,
+    /// Lines of the document's text (the file's own lines for text, Markdown and code; lines of
+    /// the converted text for PDF, DOCX, HTML and EPUB).
     pub line_start: usize,
     pub line_end: usize,
+    /// The PDF page the passage is on.
+    pub page: Option<u32>,
+    /// CSV data rows (1-based, header not counted), first and last.
+    pub rows: Option<(u64, u64)>,
+    /// The passage's lines are lines of text converted from the file (PDF, DOCX, HTML, EPUB).
+    pub converted: bool,
     /// The best sentences of the passage, plain text.
     pub snippet: String,
     /// The same with the query's terms marked `<b>…</b>` and everything else HTML-escaped.
@@ -54,6 +62,16 @@ pub struct Passage {
 }
 
 impl Passage {
+    /// Where to open the passage: `path#page=N` for a PDF page, `path:LINE` for a file's own lines,
+    /// the path alone for converted text and tables.
+    pub fn open_at(&self) -> String {
+        match (self.page, self.rows, self.converted) {
+            (Some(page), _, _) => format!("{}#page={page}", self.path),
+            (None, None, false) => format!("{}:{}", self.path, self.line_start),
+            _ => self.path.clone(),
+        }
+    }
+
     fn from_hit(n: usize, hit: Hit) -> Passage {
         Passage {
             n,
@@ -62,6 +80,15 @@ impl Passage {
             heading: hit.heading,
             line_start: hit.line_start,
             line_end: hit.line_end,
+            page: hit
+                .location
+                .strip_prefix("page:")
+                .and_then(|p| p.parse().ok()),
+            rows: hit.location.strip_prefix("rows:").and_then(|r| {
+                let (a, b) = r.split_once('-')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            }),
+            converted: hit.location == "converted" || hit.location.starts_with("page:"),
             snippet: snippet_to_plain(&hit.snippet),
             snippet_html: hit.snippet,
             text: hit.text,
@@ -77,8 +104,22 @@ impl Passage {
         }
     }
 
-    /// Where in its document the passage is, as a person reads it.
+    /// Where in its document the passage is, as a person reads it: `page 3`, `rows 10-24`,
+    /// `Install > Linux (lines 5-9)`, or the heading path alone for converted text.
     pub fn location(&self) -> String {
+        if let Some(page) = self.page {
+            return format!("page {page}");
+        }
+        if let Some((a, b)) = self.rows {
+            return if a == b {
+                format!("row {a}")
+            } else {
+                format!("rows {a}-{b}")
+            };
+        }
+        if self.converted && !self.heading.is_empty() {
+            return self.heading.clone();
+        }
         let lines = if self.line_start == self.line_end {
             format!("line {}", self.line_start)
         } else {

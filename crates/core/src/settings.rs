@@ -29,6 +29,14 @@ pub struct Settings {
     pub chunk_tokens: usize,
     pub chunk_overlap_tokens: usize,
     pub max_document_bytes: u64,
+    /// Pages of one PDF at most.
+    pub max_pages: usize,
+    /// Bytes unpacked from one DOCX or EPUB at most (zip bombs).
+    pub max_unpacked_bytes: u64,
+    /// Wall-clock seconds for parsing one file, in its worker process.
+    pub parse_timeout_secs: u64,
+    /// Address space of a parser worker process, MiB.
+    pub parse_memory_mib: u64,
 }
 
 impl Default for Settings {
@@ -50,6 +58,10 @@ impl Default for Settings {
             chunk_tokens: 200,
             chunk_overlap_tokens: 40,
             max_document_bytes: 20 * 1024 * 1024,
+            max_pages: 2000,
+            max_unpacked_bytes: 200 * 1024 * 1024,
+            parse_timeout_secs: 60,
+            parse_memory_mib: 2048,
         }
     }
 }

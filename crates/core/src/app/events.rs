@@ -51,13 +51,33 @@ impl RunEvent {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LibraryEvent {
-    Planned { files: usize, skipped: Vec<String> },
-    Indexing { path: String },
-    Indexed { path: String, chunks: usize },
-    Unchanged { path: String },
-    Failed { path: String, error: String },
+    Planned {
+        files: usize,
+        skipped: Vec<String>,
+    },
+    Indexing {
+        path: String,
+    },
+    Indexed {
+        path: String,
+        chunks: usize,
+    },
+    Unchanged {
+        path: String,
+    },
+    Failed {
+        path: String,
+        error: String,
+    },
+    /// The file is gone from disk; its document left the library.
+    Removed {
+        path: String,
+    },
     Finished(LibraryReport),
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 impl LibraryEvent {
@@ -102,6 +122,10 @@ pub struct PassageView {
     pub heading: String,
     pub line_start: usize,
     pub line_end: usize,
+    /// Where the passage is, as a person reads it: `page 3`, `rows 10-24`, `Install > Linux (lines 5-9)`.
+    pub location: String,
+    /// The PDF page, for opening the document there.
+    pub page: Option<u32>,
     /// HTML: escaped text with the query's terms in `<b>…</b>`.
     pub snippet: String,
     /// The same snippet as plain text.
@@ -139,6 +163,8 @@ impl From<&Passage> for PassageView {
             heading: p.heading.clone(),
             line_start: p.line_start,
             line_end: p.line_end,
+            location: p.location(),
+            page: p.page,
             snippet: p.snippet_html.clone(),
             snippet_text: p.snippet.clone(),
             text: p.text.clone(),

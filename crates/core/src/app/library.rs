@@ -30,59 +30,40 @@ pub struct DocumentEntry {
 pub struct DocumentText {
     pub path: String,
     pub title: String,
-    /// The whole document, as it is on disk now.
+    /// The whole document as read now: the file's text, or for PDF, DOCX, HTML and EPUB the text
+    /// converted from it (which the line numbers refer to).
     pub text: String,
     pub line_start: usize,
     pub line_end: usize,
     /// The file changed since it was indexed: line numbers may be off.
     pub changed: bool,
+    /// The PDF page the highlighted lines are on.
+    pub page: Option<u32>,
+    /// "PDF", "DOCX", "Markdown file", …
+    pub format: String,
 }
 
-#[derive(Debug, Clone)]
-enum Pending {
-    Queued,
-    Indexing,
-    Failed(String),
-}
-
-/// Files of this session that are not (yet, or no longer) plainly indexed.
+/// The file being indexed now, if any (queued and failed statuses are in the persistent queue).
 #[derive(Default)]
 pub(crate) struct LibraryState {
-    pending: Mutex<BTreeMap<String, Pending>>,
+    indexing: Mutex<Option<String>>,
 }
 
 impl LibraryState {
-    fn set(&self, path: &std::path::Path, state: Option<Pending>) {
-        let key = path.to_string_lossy().into_owned();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        match state {
-            Some(s) => {
-                pending.insert(key, s);
-            }
-            None => {
-                pending.remove(&key);
-            }
+    fn track(&self, event: &IngestEvent) {
+        let mut now = self.indexing.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            IngestEvent::Indexing { path } => *now = Some(path.to_string_lossy().into_owned()),
+            IngestEvent::Indexed { .. } | IngestEvent::Failed { .. } => *now = None,
+            _ => {}
         }
     }
 
-    fn snapshot(&self) -> BTreeMap<String, Pending> {
-        self.pending
+    fn indexing(&self) -> Option<String> {
+        self.indexing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-
-    fn track(&self, event: &IngestEvent) {
-        match event {
-            IngestEvent::Planned { .. } => {}
-            IngestEvent::Indexing { path } => self.set(path, Some(Pending::Indexing)),
-            IngestEvent::Indexed { path, .. } | IngestEvent::Unchanged { path } => {
-                self.set(path, None)
-            }
-            IngestEvent::Failed { path, error } => {
-                self.set(path, Some(Pending::Failed(error.clone())))
-            }
-        }
     }
 }
 
@@ -103,23 +84,38 @@ fn to_library_event(event: IngestEvent) -> LibraryEvent {
             path: s(path),
             error,
         },
+        IngestEvent::Removed { path } => LibraryEvent::Removed { path: s(path) },
     }
 }
 
 impl App {
-    /// Indexed documents (by path) with the files of this session that are queued, being indexed
-    /// or failed.
+    /// Indexed documents (by path) with every file that is queued, being indexed or failed; the
+    /// statuses are kept in the library's queue, so they survive a restart.
     pub fn list_documents(&self) -> Result<Vec<DocumentEntry>> {
-        let mut pending = self.library.snapshot();
+        let mut statuses: BTreeMap<String, crate::FileStatus> = self
+            .assistant
+            .queue()
+            .statuses()?
+            .into_iter()
+            .map(|s| (s.path.clone(), s))
+            .collect();
+        let indexing = self.library.indexing();
+        let status_of =
+            |path: &str, queued: Option<&crate::FileStatus>| -> (&'static str, Option<String>) {
+                if indexing.as_deref() == Some(path) {
+                    return ("indexing", None);
+                }
+                match queued {
+                    Some(s) if s.status == "queued" => ("queued", None),
+                    // Re-indexing failed: an earlier version may still be searchable.
+                    Some(s) if s.status == "failed" => ("failed", s.error.clone()),
+                    _ => ("indexed", None),
+                }
+            };
         let mut out = Vec::new();
         for doc in self.assistant.index().documents()? {
-            let (status, error) = match pending.remove(&doc.path) {
-                None => ("indexed", None),
-                Some(Pending::Queued) => ("queued", None),
-                Some(Pending::Indexing) => ("indexing", None),
-                // Re-indexing failed: the earlier version is still searchable.
-                Some(Pending::Failed(e)) => ("failed", Some(e)),
-            };
+            let queued = statuses.remove(&doc.path);
+            let (status, error) = status_of(&doc.path, queued.as_ref());
             out.push(DocumentEntry {
                 indexed_at: chrono::DateTime::from_timestamp(doc.indexed_at, 0)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -130,12 +126,11 @@ impl App {
                 chunks: doc.chunk_count,
             });
         }
-        for (path, state) in pending {
-            let (status, error) = match state {
-                Pending::Queued => ("queued", None),
-                Pending::Indexing => ("indexing", None),
-                Pending::Failed(e) => ("failed", Some(e)),
-            };
+        for (path, state) in statuses {
+            if state.status == "indexed" {
+                continue; // indexed, then removed from the catalog: not in the library
+            }
+            let (status, error) = status_of(&path, Some(&state));
             out.push(DocumentEntry {
                 title: std::path::Path::new(&path)
                     .file_name()
@@ -174,17 +169,13 @@ impl App {
             .map(|(i, p)| validate::existing_path(&format!("paths[{i}]"), p))
             .collect::<Result<Vec<_>>>()?;
         let _slot = self.runs.begin_ingest()?;
-        let (files, skipped) = ingest::discover(&roots)?;
-        for f in &files {
-            self.library.set(f, Some(Pending::Queued));
-        }
+        // Folders are remembered: the library follows them (`sync`, `watch`).
+        ingest::discover(&roots)?;
         let started = Instant::now();
-        let result = self
-            .assistant
-            .ingest_files(files.clone(), skipped, false, &mut |event| {
-                self.library.track(&event);
-                on_event(to_library_event(event));
-            });
+        let result = self.assistant.add_folders(&roots, &mut |event| {
+            self.library.track(&event);
+            on_event(to_library_event(event));
+        });
         match result {
             Ok(report) => {
                 let report = self.library_report(&report, started)?;
@@ -192,14 +183,10 @@ impl App {
                 Ok(Some(report))
             }
             Err(e) => {
-                for f in &files {
-                    if matches!(
-                        self.library.snapshot().get(&*f.to_string_lossy()),
-                        Some(Pending::Queued | Pending::Indexing)
-                    ) {
-                        self.library.set(f, Some(Pending::Failed(e.to_string())));
-                    }
-                }
+                self.library.track(&IngestEvent::Indexed {
+                    path: PathBuf::new(),
+                    chunks: 0,
+                });
                 on_event(LibraryEvent::Error {
                     code: e.code().into(),
                     message: e.to_string(),
@@ -228,17 +215,9 @@ impl App {
     pub fn remove_document(&self, path: &str) -> Result<()> {
         let path = validate::absolute_path("path", path)?;
         let key = path.to_string_lossy().into_owned();
-        let was_pending = self.library.snapshot().contains_key(&key);
-        let removed = {
-            let mut index = self.assistant.index_mut();
-            let removed = index.remove_document(&key)?;
-            if removed {
-                index.commit()?;
-            }
-            removed
-        };
-        self.library.set(&path, None);
-        if removed || was_pending {
+        let removed = self.assistant.remove_path(&key)?;
+        if removed {
+            self.assistant.index_mut().commit()?;
             Ok(())
         } else {
             Err(not_in_library(&key))
@@ -251,17 +230,19 @@ impl App {
         let path = validate::absolute_path("path", path)?;
         let key = path.to_string_lossy().into_owned();
         let known = self.assistant.index().document_by_path(&key)?.is_some()
-            || self.library.snapshot().contains_key(&key);
+            || self.assistant.queue().status(&key)?.is_some();
         if !known {
             return Err(not_in_library(&key));
         }
         let _slot = self.runs.begin_ingest()?;
         let started = Instant::now();
+        let found = ingest::Discovered {
+            files: vec![path],
+            ..Default::default()
+        };
         let report = self
             .assistant
-            .ingest_files(vec![path], Vec::new(), true, &mut |event| {
-                self.library.track(&event)
-            })?;
+            .ingest_found(found, true, &mut |event| self.library.track(&event))?;
         if let Some((_, error)) = report.failed.first() {
             return Err(Error::DocumentFailed {
                 message: error.clone(),
@@ -287,16 +268,29 @@ impl App {
             .document_by_path(&key)?
             .ok_or_else(|| not_in_library(&key))?;
         let settings = self.assistant.settings();
-        let loaded = ingest::load_document(&path, settings.max_document_bytes)?;
+        let (loaded, hash) = ingest::read_document(self.assistant.parser(), &path, &settings)?;
         let lines = loaded.text.lines().count().max(1);
         let line_end = line_end.min(lines);
+        let line_start = line_start.min(line_end);
+        // The page holding the highlighted lines, for PDFs.
+        let page = loaded
+            .sections
+            .iter()
+            .take_while(|s| s.first_line <= line_start)
+            .last()
+            .and_then(|s| match s.origin {
+                almanac_documents::Origin::Page { page } => Some(page),
+                _ => None,
+            });
         Ok(DocumentText {
             path: key,
             title: doc.title,
-            changed: loaded.content_hash != doc.content_hash,
+            changed: hash != doc.content_hash,
             text: loaded.text,
-            line_start: line_start.min(line_end),
+            line_start,
             line_end,
+            page,
+            format: loaded.format.name().into(),
         })
     }
 }
