@@ -35,7 +35,7 @@ impl Default for Fusion {
 }
 
 /// The default fusion (docs/decisions/0002-retrieval-tuning.md).
-pub const DEFAULT_FUSION: Fusion = Fusion::Rrf { k: RRF_K };
+pub const DEFAULT_FUSION: Fusion = Fusion::Convex { alpha: 0.5 };
 /// Default number of candidates taken from each ranking before fusion.
 pub const DEFAULT_CANDIDATES: usize = 50;
 /// Default number of hits returned.
@@ -129,6 +129,8 @@ pub struct SearchQuery<'a> {
     pub fusion: Fusion,
     /// Weights of the full-text fields in the BM25 score.
     pub weights: FieldWeights,
+    /// Put exact matches (quoted phrase, rare identifier, named title or file) first ([`Hit::exact`]).
+    pub exact_first: bool,
 }
 
 impl Default for SearchQuery<'_> {
@@ -141,6 +143,7 @@ impl Default for SearchQuery<'_> {
             mode: SearchMode::Hybrid,
             fusion: Fusion::default(),
             weights: FieldWeights::default(),
+            exact_first: true,
         }
     }
 }
@@ -428,7 +431,7 @@ impl Index {
         };
         let mut fused = fuse(&bm25, &dense, query.fusion);
         let mut exact = HashMap::new();
-        if let (Some(q), SearchMode::Hybrid | SearchMode::Bm25) = (&text_query, query.mode) {
+        if let (Some(q), SearchMode::Hybrid | SearchMode::Bm25, true) = (&text_query, query.mode, query.exact_first) {
             exact = self.text.exact_matches(q, candidates)?;
         }
         if !exact.is_empty() {

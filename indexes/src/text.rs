@@ -428,25 +428,21 @@ impl TextIndex {
         Some(TextQuery { terms: BooleanQuery::new(clauses), exact })
     }
 
-    /// Identifiers of the question (words with connectors or case changes, letters mixed with
-    /// digits) that few chunks hold, analysed as the index analyses them.
+    /// Code-like identifiers of the question ([`code_like`]) that few chunks hold, analysed as the
+    /// index analyses them.
     fn rare_identifiers(&self, text: &str) -> Vec<String> {
         let searcher = self.reader.searcher();
         let limit = ((searcher.num_docs() as f64 * RARE_SHARE) as u64).max(RARE_MIN_DOCS);
         let mut out = Vec::new();
         let mut analyzer = self.analyzer.clone();
         let mut stream = analyzer.token_stream(text);
-        let mut tokens: Vec<(usize, String, bool)> = Vec::new();
+        let mut tokens: Vec<(String, bool)> = Vec::new();
         while stream.advance() {
             let t = stream.token();
-            let raw = &text[t.offset_from..t.offset_to];
-            let mixed = raw.chars().any(|c| c.is_ascii_digit()) && raw.chars().any(char::is_alphabetic);
-            tokens.push((t.position, t.text.clone(), mixed));
+            tokens.push((t.text.clone(), code_like(&text[t.offset_from..t.offset_to])));
         }
-        for (i, (position, term, mixed)) in tokens.iter().enumerate() {
-            // A whole identifier is followed by its first part at the same position.
-            let compound = tokens.get(i + 1).is_some_and(|next| next.0 == *position);
-            if !(compound || *mixed) || out.contains(term) {
+        for (term, code) in &tokens {
+            if !code || out.contains(term) {
                 continue;
             }
             let df = searcher.doc_freq(&Term::from_field_text(self.fields.body, term)).unwrap_or(u64::MAX);
@@ -534,6 +530,23 @@ impl TextIndex {
     }
 }
 
+/// Looks like code or a product code rather than a word of prose: `snake_case`, `dotted.name`,
+/// `a::path`, `CamelCase`, or letters with a run of three or more digits (`XK-4471`, `KB5034441`).
+/// Hyphenated terms with short numbers (`IL-6`, `TNF-alpha`) are prose in scientific text: putting
+/// every passage holding them first cost 0.012 nDCG@10 on SciFact's train split.
+fn code_like(raw: &str) -> bool {
+    let chars: Vec<char> = raw.chars().collect();
+    let connector = raw.contains('_') || raw.contains("::") || raw.contains('.');
+    let camel = chars.windows(2).any(|w| w[0].is_lowercase() && w[1].is_uppercase());
+    let mut longest_digits = 0;
+    let mut run = 0;
+    for c in &chars {
+        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        longest_digits = longest_digits.max(run);
+    }
+    connector || camel || (longest_digits >= 3 && chars.iter().any(|c| c.is_alphabetic()))
+}
+
 /// The quoted parts of a question: text between straight or curly double quotes.
 fn quoted(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -568,5 +581,11 @@ mod tests {
         assert_eq!(file_name("https://example.org/wiki/Page_Name?x=1#top"), "Page_Name");
         assert_eq!(file_name(r"C:\docs\report.txt"), "report.txt");
         assert_eq!(file_name("4983"), "4983");
+        for code in ["parse_config_file", "os.path", "std::fs", "parseConfigFile", "XK-4471", "KB5034441"] {
+            assert!(code_like(code), "{code}");
+        }
+        for prose in ["IL-6", "TNF-alpha", "walrus", "2024", "CD4"] {
+            assert!(!code_like(prose), "{prose}");
+        }
     }
 }

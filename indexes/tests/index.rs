@@ -3,7 +3,7 @@ use std::fs;
 use std::path::Path;
 
 use almanac_indexes::{
-    chunk_text, snippet_to_plain, ChunkDraft, ChunkingOptions, SourceText, TextKind, WordCounter, ChunkInput, DocumentInput, Error, Hit, Index, Repair, SearchMode, SearchQuery,
+    chunk_text, snippet_to_plain, ChunkDraft, ChunkingOptions, SourceText, TextKind, WordCounter, ChunkInput, DocumentInput, Error, Fusion, Hit, Index, Repair, SearchMode, SearchQuery, RRF_K,
 };
 
 const DIM: usize = 8;
@@ -189,7 +189,8 @@ fn hybrid_fusion_follows_reciprocal_rank_fusion() {
     }
     index.commit().unwrap();
     let q = [1.0f32, 0.0];
-    let hits = index.search(&SearchQuery { text: "heron", embedding: Some(&q), ..Default::default() }).unwrap();
+    let rrf = Fusion::Rrf { k: RRF_K };
+    let hits = index.search(&SearchQuery { text: "heron", embedding: Some(&q), fusion: rrf, ..Default::default() }).unwrap();
     let order: Vec<&str> = hits.iter().map(|h| h.document_path.as_str()).collect();
     // A: 1/61 + 1/63 = 0.0322664; B: 1/62 + 1/62 = 0.0322581; C: 1/61; D: 1/64.
     assert_eq!(order, ["/h/A.md", "/h/B.md", "/h/C.md", "/h/D.md"]);
@@ -202,7 +203,7 @@ fn hybrid_fusion_follows_reciprocal_rank_fusion() {
     // Every hit has its cosine similarity, ranked or not.
     assert!(hits.iter().all(|h| h.vector.is_some()));
     // limit applies after fusion
-    let two = index.search(&SearchQuery { text: "heron", embedding: Some(&q), limit: 2, ..Default::default() }).unwrap();
+    let two = index.search(&SearchQuery { text: "heron", embedding: Some(&q), limit: 2, fusion: rrf, ..Default::default() }).unwrap();
     assert_eq!(ids(&two), ids(&hits[..2]));
     // Hybrid without an embedding is BM25 alone; with no terms, vectors alone.
     let text_only = index.search(&SearchQuery { text: "heron", ..Default::default() }).unwrap();

@@ -35,6 +35,12 @@ pub struct Tuning {
     /// normalised vector score); default: the app's
     #[arg(long, value_parser = parse_fusion)]
     pub fusion: Option<Fusion>,
+    /// Also score hybrid with each of these fusions (comma-separated, same syntax as --fusion)
+    #[arg(long, value_parser = parse_fusion, value_delimiter = ',')]
+    pub also_fusion: Vec<Fusion>,
+    /// Do not put exact matches (quoted phrase, rare identifier, named title or file) first
+    #[arg(long)]
+    pub no_exact: bool,
     /// BM25 weight of title matches (default: the app's)
     #[arg(long)]
     pub title_weight: Option<f32>,
@@ -102,6 +108,8 @@ pub fn retrieval(paths: Paths, req: Request) -> Result<()> {
         fusion: t.fusion.unwrap_or(defaults.fusion),
         weights,
         keep_run: req.run_out.is_some(),
+        other_fusions: t.also_fusion.clone(),
+        no_exact: t.no_exact,
     };
     let reports = evaluate(&data, req.beir, &embedder, &index, &req.mode.search_modes(), &options, &ingested)?;
     if let (Some(path), Some(run)) = (req.run_out, reports.first().and_then(|r| r.run.as_ref())) {

@@ -150,9 +150,13 @@ pub struct EvalReport {
 }
 
 /// Search settings under evaluation (the app's defaults unless tuning).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalOptions {
     pub fusion: Fusion,
+    /// Hybrid is also scored with each of these (for tuning; the query embeddings are shared).
+    pub other_fusions: Vec<Fusion>,
+    /// Turn off "exact matches first" (for measuring it).
+    pub no_exact: bool,
     pub weights: FieldWeights,
     pub keep_run: bool,
 }
@@ -247,7 +251,9 @@ pub fn evaluate(
         embeddings.push(if needs_embedding { embedder.embed(&[text])?.pop() } else { None });
     }
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    for &mode in modes {
+    let mut runs: Vec<(SearchMode, Fusion)> = modes.iter().map(|&m| (m, options.fusion)).collect();
+    runs.extend(options.other_fusions.iter().map(|&f| (SearchMode::Hybrid, f)));
+    for (mode, fusion) in runs {
         let mut totals = Scores { ndcg_at_10: 0.0, recall_at_100: 0.0, mrr_at_10: 0.0 };
         let mut run = HashMap::new();
         let started = Instant::now();
@@ -259,8 +265,9 @@ pub fn evaluate(
                 limit: 100,
                 candidates: 100,
                 mode,
-                fusion: options.fusion,
+                fusion,
                 weights: options.weights,
+                exact_first: !options.no_exact,
             })?;
             let mut seen = std::collections::HashSet::new();
             let ranked: Vec<String> =
@@ -278,7 +285,11 @@ pub fn evaluate(
         reports.push(EvalReport {
             dataset: dataset.to_path_buf(),
             split: data.split.clone(),
-            mode: format!("{mode:?}").to_lowercase(),
+            mode: if fusion == options.fusion {
+                format!("{mode:?}").to_lowercase()
+            } else {
+                format!("hybrid {fusion:?}")
+            },
             documents: data.corpus.len(),
             queries: judged.len(),
             scores: Scores {
