@@ -38,8 +38,16 @@ pub fn run(data_dir: Option<PathBuf>, args: RetrievalArgs) -> Result<()> {
     let embedder = load_embedder(&paths, &settings)?;
     let data = BeirData::load(&args.beir, "test")?;
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;
-    let work = args.work.clone().unwrap_or_else(|| scratch.path().to_path_buf());
-    let options = BenchOptions { passages: args.passages, queries: args.queries, embed_sample: args.embed_sample, work };
+    let work = args
+        .work
+        .clone()
+        .unwrap_or_else(|| scratch.path().to_path_buf());
+    let options = BenchOptions {
+        passages: args.passages,
+        queries: args.queries,
+        embed_sample: args.embed_sample,
+        work,
+    };
     let mut last = String::new();
     let report = bench::run(&data, &embedder, &options, &mut |stage, done, total| {
         let line = format!("{stage}: {}/{}", done, total);
