@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::Instant;
 
 use serde_json::Value;
 use support::Library;
@@ -60,6 +60,12 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     };
+    // How long one uninterrupted pass over every file takes on this machine (start-up included), so
+    // that the kills below land during the work however fast or loaded the machine is.
+    let probe = Library::new();
+    let started = Instant::now();
+    probe.ok(&["library", "add", folder.path().to_str().unwrap()]);
+    let full_pass = started.elapsed();
     let mut resumed_with_work = 0;
     for run in 0..RUNS {
         let args: Vec<&str> = if run == 0 {
@@ -72,7 +78,8 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(200 + next() % 1000));
+        let fraction = 0.15 + (next() % 800) as f64 / 1000.0;
+        std::thread::sleep(full_pass.mul_f64(fraction));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let status = status(&library);
@@ -86,9 +93,9 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
         if queued > 0 {
             resumed_with_work += 1;
         }
-        // New work for the next run: a few files change.
-        for k in 0..3 {
-            write((next() as usize + k) % FILES, run + 1);
+        // New work for the next run: every file changes, so each run has a whole pass to interrupt.
+        for i in 0..FILES {
+            write(i, run + 1);
         }
     }
     assert!(
