@@ -513,7 +513,8 @@ fn library_documents_endpoints() {
     // A file that fails is listed as failed with its error; the rest go on.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.md"), "# Good\n\nThe quokka smiles.\n").unwrap();
-    std::fs::write(dir.path().join("bad.txt"), [0xffu8, 0xfe, 0x00, 0x41]).unwrap();
+    // Binary under a text extension (no byte-order mark: FF FE would make it UTF-16 text).
+    std::fs::write(dir.path().join("bad.txt"), [0x00u8, 0x01, 0x02, 0x00, 0x9c, 0x00, 0x00, 0x07]).unwrap();
     std::fs::write(dir.path().join("image.png"), [0x89u8, b'P', b'N', b'G']).unwrap();
     let dir_path = dir.path().canonicalize().unwrap();
     let (_, events) = server.events("/api/library", &json!({"paths": [dir_path]}));

@@ -89,6 +89,12 @@ pub fn apply(current: &Settings, input: &Value, ctx: &SettingsContext) -> Result
             "max_document_bytes" => {
                 s.max_document_bytes = integer(key, value, 1024, 1024 * 1024 * 1024)?;
             }
+            "max_pages" => s.max_pages = size(key, value, 1, 100_000)?,
+            "max_unpacked_bytes" => {
+                s.max_unpacked_bytes = integer(key, value, 1024 * 1024, 16 * 1024 * 1024 * 1024)?;
+            }
+            "parse_timeout_secs" => s.parse_timeout_secs = integer(key, value, 1, 3600)?,
+            "parse_memory_mib" => s.parse_memory_mib = integer(key, value, 64, 65_536)?,
             "chat_template" => {
                 s.chat_template = nullable(value, |v| {
                     let source = string(key, v, MAX_CHAT_TEMPLATE_BYTES)?;
