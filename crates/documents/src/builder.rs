@@ -65,7 +65,7 @@ impl Builder {
 
 /// Collapses runs of spaces and tabs and trims each line; keeps line breaks, drops blank-line runs
 /// longer than one.
-pub(crate) fn tidy(text: &str) -> String {
+pub fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0;
     for line in text.lines() {

@@ -25,6 +25,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use builder::tidy;
 pub use encoding::decode_text;
 pub use error::{Error, Result};
 pub use format::{Format, CODE_EXTENSIONS};

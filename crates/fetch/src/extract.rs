@@ -61,7 +61,7 @@ pub fn extract(url: &str, kind: BodyKind, content_type: &str, body: &[u8]) -> Re
             published: None,
         },
     };
-    let text = tidy(&strip_invisible(&extracted.text));
+    let text = almanac_documents::tidy(&strip_invisible(&extracted.text));
     if text.is_empty() {
         return Err(Error::NoText {
             url: url.to_owned(),
@@ -257,24 +257,6 @@ pub fn strip_invisible(text: &str) -> String {
         .collect()
 }
 
-/// Trims each line, collapses runs of spaces and of blank lines.
-fn tidy(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut blank = 0;
-    for line in text.lines() {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if line.is_empty() {
-            blank += 1;
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
-        }
-        blank = 0;
-        out.push_str(&line);
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
