@@ -514,7 +514,11 @@ fn library_documents_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.md"), "# Good\n\nThe quokka smiles.\n").unwrap();
     // Binary under a text extension (no byte-order mark: FF FE would make it UTF-16 text).
-    std::fs::write(dir.path().join("bad.txt"), [0x00u8, 0x01, 0x02, 0x00, 0x9c, 0x00, 0x00, 0x07]).unwrap();
+    std::fs::write(
+        dir.path().join("bad.txt"),
+        [0x00u8, 0x01, 0x02, 0x00, 0x9c, 0x00, 0x00, 0x07],
+    )
+    .unwrap();
     std::fs::write(dir.path().join("image.png"), [0x89u8, b'P', b'N', b'G']).unwrap();
     let dir_path = dir.path().canonicalize().unwrap();
     let (_, events) = server.events("/api/library", &json!({"paths": [dir_path]}));
@@ -573,6 +577,21 @@ fn ask_streams_stores_and_manages_conversations() {
         "snippet is plain text, as in ask --json: {first}"
     );
     assert_eq!(retrieval["min_similarity"], json!(0.2));
+    // Where the passage is and where to open it, in the Passage itself (as in `ask --json`).
+    let (a, b) = (&first["line_start"], &first["line_end"]);
+    let lines = if a == b {
+        format!("line {a}")
+    } else {
+        format!("lines {a}-{b}")
+    };
+    let heading = first["heading"].as_str().unwrap();
+    assert!(!heading.is_empty(), "the History section: {first}");
+    assert_eq!(first["location"], format!("{heading} ({lines})"), "{first}");
+    assert_eq!(
+        first["open"],
+        format!("{}:{a}", first["path"].as_str().unwrap()),
+        "{first}"
+    );
     assert_eq!(
         first["url"],
         Value::Null,

@@ -19,6 +19,17 @@ export interface Passage {
   heading: string;
   line_start: number;
   line_end: number;
+  /** The PDF page the passage is on. */
+  page?: number | null;
+  /** CSV data rows (1-based, header not counted), first and last. */
+  rows?: [number, number] | null;
+  /** The lines are lines of text converted from the file (PDF, DOCX, HTML, EPUB), not the file's own. */
+  converted?: boolean;
+  /** Where in the document, as a person reads it: "page 3", "rows 10-24", "Install > Linux (lines 5-9)".
+   *  Absent in answers stored before it existed. */
+  location?: string;
+  /** Where to open it: "path#page=N", "path:LINE", the path, or a web page's URL. */
+  open?: string;
   /** The best sentences of the passage, plain text. */
   snippet: string;
   /** The same as HTML: escaped text with query terms in <b>…</b>. The UI never inserts it as markup. */
