@@ -161,6 +161,12 @@ export interface DocumentText {
   text: string;
   line_start: number;
   line_end: number;
+  /** The file changed since it was indexed: the line numbers may be off. */
+  changed?: boolean;
+  /** The PDF page the highlighted lines are on. */
+  page?: number | null;
+  /** "PDF", "DOCX", "Markdown file", … */
+  format?: string;
 }
 
 export interface ModelFile {
