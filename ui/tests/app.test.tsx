@@ -231,6 +231,33 @@ describe('the library, models and token views', () => {
     expect(within(rows[1]!).getByTestId('library-error').textContent).toBe('not valid UTF-8');
   });
 
+  it('shows the changes the folder watcher makes while the library is open, and reloads the list', async () => {
+    const { transport } = await mount();
+    transport.documents = [{ path: '/docs/old.md', title: 'old.md', status: 'indexed', chunks: 2 }];
+    fireEvent.click(screen.getByTestId('tab-library'));
+    await act(flush);
+    expect(transport.libraryWatchers).toHaveLength(1);
+    const tell = transport.libraryWatchers[0]!;
+    transport.documents = [{ path: '/docs/new.md', title: 'New', status: 'indexed', chunks: 3 }];
+    act(() => {
+      tell({ event: 'indexed', path: '/docs/new.md', chunks: 3 });
+      tell({ event: 'removed', path: '/docs/old.md' });
+    });
+    // At once, before any reload.
+    const rows = () => screen.getAllByTestId('library-row').map((r) => [r.dataset.path, r.dataset.status]);
+    expect(rows()).toEqual([['/docs/new.md', 'indexed']]);
+    const loads = transport.callsOf('listDocuments').length;
+    await act(() => new Promise((r) => setTimeout(r, 400)));
+    // One reload for the burst, whose answer (the title) shows.
+    expect(transport.callsOf('listDocuments').length).toBe(loads + 1);
+    expect(screen.getByText('New')).toBeTruthy();
+    act(() => tell({ event: 'error', code: 'io', message: 'the watch stopped' }));
+    expect(screen.getByTestId('error').textContent).toContain('the watch stopped');
+    // Leaving the view stops following.
+    fireEvent.click(screen.getByTestId('tab-chat'));
+    expect(transport.libraryWatchers).toHaveLength(0);
+  });
+
   it('shows the token pieces and ids', async () => {
     const { transport } = await mount();
     transport.tokens = [

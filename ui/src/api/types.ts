@@ -154,6 +154,16 @@ export type IngestEvent =
   | ({ event: 'finished' } & Record<string, unknown>)
   | ErrorEvent;
 
+/** What the backend's folder watcher changed in the library while the app runs (no terminal event). */
+export type LibraryChange =
+  | { event: 'watching'; active: boolean }
+  | { event: 'indexed'; path: string; chunks: number }
+  | { event: 'failed'; path: string; error: string }
+  | { event: 'removed'; path: string }
+  | { event: 'following'; path: string }
+  | { event: 'ping' }
+  | ErrorEvent;
+
 export interface DocumentText {
   path: string;
   title: string;
