@@ -8,7 +8,7 @@
 //
 // Screenshots go to ../target/e2e/.
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -183,13 +183,18 @@ try {
     await page.screenshot({ path: `${OUT}/after-delete.png` });
   });
 
-  await step('a question over a PDF cites its page and opens the document at that page', async () => {
+  await step('a question over a PDF cites its page and opens the document at that page; the folder is followed', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'almanac-e2e-pdf-'));
     await copyFile(PDF, join(folder, 'repair.pdf'));
     await byId('tab-library').click();
     await byId('library-paths').fill(folder);
     await byId('library-add').click();
     await page.locator('[data-testid=library-row][data-path$="/repair.pdf"][data-status=indexed]').waitFor({ timeout: 120_000 });
+    // The folder is followed while the server runs (taken up within 2 s): a file written there
+    // shows in the open library view by itself.
+    await page.waitForTimeout(2_500);
+    await writeFile(join(folder, 'note.md'), '# Note\n\nThe watcher saw this file.\n');
+    await page.locator('[data-testid=library-row][data-path$="/note.md"][data-status=indexed]').waitFor({ timeout: 120_000 });
     // Only retrieval matters here: a short answer keeps the step cheap.
     const put = await page.evaluate(async () => (await fetch('/api/settings', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"max_answer_tokens":8}' })).status);
     expect(put === 200, `PUT /api/settings: ${put}`);
