@@ -27,7 +27,7 @@ pub struct Embedder {
     device: Device,
     /// One thread for a single text (a question): its matrices are too small for candle's
     /// parallel matmul to pay for waking the other threads, which on a busy machine costs more
-    /// than it saves (docs/decisions/0003-query-embedding-thread.md). `None` if the thread could
+    /// than it saves (docs/decisions/0003-embedding-speed.md). `None` if the thread could
     /// not be started; the text is then embedded like a batch.
     single_text_pool: Option<rayon::ThreadPool>,
 }
