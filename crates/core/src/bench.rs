@@ -67,22 +67,9 @@ pub struct BenchReport {
     pub threads: usize,
 }
 
-/// splitmix64
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Roughly normal (sum of four uniforms), mean 0.
-    fn normalish(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-            .sum()
-    }
+/// Roughly normal (sum of four uniforms), mean 0.
+fn normalish(rng: &mut fastrand::Rng) -> f32 {
+    (0..4).map(|_| rng.f32() - 0.5).sum()
 }
 
 fn unit(v: &mut [f32]) {
@@ -196,8 +183,8 @@ impl Passages<'_> {
     fn vector(&self, p: usize) -> Vec<f32> {
         let mut v = self.base[p % self.base.len()].clone();
         if p >= self.base.len() {
-            let mut rng = Rng(p as u64);
-            let mut offset: Vec<f32> = (0..self.dim).map(|_| rng.normalish()).collect();
+            let mut rng = fastrand::Rng::with_seed(p as u64);
+            let mut offset: Vec<f32> = (0..self.dim).map(|_| normalish(&mut rng)).collect();
             unit(&mut offset);
             v.iter_mut()
                 .zip(&offset)
