@@ -10,6 +10,10 @@ use std::time::Instant;
 use almanac_core::{Assistant, Paths};
 use almanac_documents::{parse_file, Format, Limits};
 
+/// The allocator of the `almanac` and desktop binaries, so the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let docs = args.first().map(PathBuf::from).unwrap_or_else(|| {
