@@ -449,8 +449,8 @@ fn a_stale_index_catches_up_with_the_catalog() {
     index.remove_document("/lib/a5.md").unwrap();
     drop(index);
     let index = Index::open(dir.path(), DIM).unwrap();
-    assert_eq!(index.open_report().vectors, Repair::Repaired { added: 1, removed: 1 });
-    assert_eq!(index.open_report().text, Repair::Repaired { added: 1, removed: 1 });
+    assert_eq!(index.open_report().vectors, Repair::Repaired { from: Some(6), added: 1, removed: 1 });
+    assert_eq!(index.open_report().text, Repair::Repaired { from: Some(6), added: 1, removed: 1 });
     assert_eq!(index.search(&bm25("axolotls")).unwrap()[0].document_path, "/lib/late.md");
     assert!(index.search(&bm25("sourdough")).unwrap().is_empty());
     let mut v = axis(6);
