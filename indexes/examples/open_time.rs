@@ -10,7 +10,10 @@ use almanac_indexes::Index;
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().expect("usage: open_time DIR DIM [RUNS]"));
-    let dim: usize = args.next().and_then(|a| a.parse().ok()).expect("DIM: a number");
+    let dim: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("DIM: a number");
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     for run in 1..=runs {
         let started = Instant::now();

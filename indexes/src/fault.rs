@@ -19,8 +19,13 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 5] =
-        [Step::CatalogAdvanced, Step::TextCommitted, Step::VectorFilesWritten, Step::ManifestWritten, Step::ManifestSwitched];
+    pub const ALL: [Step; 5] = [
+        Step::CatalogAdvanced,
+        Step::TextCommitted,
+        Step::VectorFilesWritten,
+        Step::ManifestWritten,
+        Step::ManifestSwitched,
+    ];
 }
 
 #[cfg(feature = "fault-injection")]
@@ -54,9 +59,9 @@ mod armed {
 }
 
 #[cfg(feature = "fault-injection")]
-pub use armed::{arm, EXIT_CODE};
-#[cfg(feature = "fault-injection")]
 pub(crate) use armed::reached;
+#[cfg(feature = "fault-injection")]
+pub use armed::{arm, EXIT_CODE};
 
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]

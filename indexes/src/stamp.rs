@@ -29,8 +29,10 @@ pub(crate) enum Verdict {
 impl Stamp {
     /// Parses a tantivy commit payload: JSON, or (before generations) the bare instance id.
     pub(crate) fn from_payload(payload: &str) -> Stamp {
-        serde_json::from_str(payload)
-            .unwrap_or_else(|_| Stamp { instance_id: payload.to_owned(), generation: None })
+        serde_json::from_str(payload).unwrap_or_else(|_| Stamp {
+            instance_id: payload.to_owned(),
+            generation: None,
+        })
     }
 
     pub(crate) fn to_payload(&self) -> String {
@@ -45,10 +47,14 @@ impl Stamp {
         }
         match self.generation {
             Some(g) if g == generation => (Verdict::Current, String::new()),
-            Some(g) if g > generation => {
-                (Verdict::Rebuild, format!("ahead of the catalog (generation {g}, catalog {generation})"))
-            }
-            Some(g) => (Verdict::Behind, format!("behind the catalog (generation {g}, catalog {generation})")),
+            Some(g) if g > generation => (
+                Verdict::Rebuild,
+                format!("ahead of the catalog (generation {g}, catalog {generation})"),
+            ),
+            Some(g) => (
+                Verdict::Behind,
+                format!("behind the catalog (generation {g}, catalog {generation})"),
+            ),
             None => (Verdict::Behind, "no generation stamp".into()),
         }
     }
@@ -65,13 +71,25 @@ mod tests {
 
     #[test]
     fn payloads_old_and_new() {
-        let s = Stamp { instance_id: "abc".into(), generation: Some(7) };
+        let s = Stamp {
+            instance_id: "abc".into(),
+            generation: Some(7),
+        };
         assert_eq!(Stamp::from_payload(&s.to_payload()), s);
-        assert_eq!(Stamp::from_payload("abc"), Stamp { instance_id: "abc".into(), generation: None });
+        assert_eq!(
+            Stamp::from_payload("abc"),
+            Stamp {
+                instance_id: "abc".into(),
+                generation: None
+            }
+        );
         assert_eq!(s.judge("abc", 7).0, Verdict::Current);
         assert_eq!(s.judge("abc", 9).0, Verdict::Behind);
         assert_eq!(s.judge("abc", 6).0, Verdict::Rebuild);
         assert_eq!(s.judge("xyz", 7).0, Verdict::Rebuild);
-        assert_eq!(Stamp::from_payload("abc").judge("abc", 0).0, Verdict::Behind);
+        assert_eq!(
+            Stamp::from_payload("abc").judge("abc", 0).0,
+            Verdict::Behind
+        );
     }
 }
