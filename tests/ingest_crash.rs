@@ -51,15 +51,8 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
     for i in 0..FILES {
         write(i, 0);
     }
-    // splitmix64: kill moments spread over start-up, parsing, embedding and storing.
-    let mut seed = 0x5eed_u64;
-    let mut next = || {
-        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    // Kill moments spread over start-up, parsing, embedding and storing.
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
     // How long one uninterrupted pass over every file takes on this machine (start-up included), so
     // that the kills below land during the work however fast or loaded the machine is.
     let probe = Library::new();
@@ -78,7 +71,7 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let fraction = 0.15 + (next() % 800) as f64 / 1000.0;
+        let fraction = 0.15 + rng.f64() * 0.8;
         std::thread::sleep(full_pass.mul_f64(fraction));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();

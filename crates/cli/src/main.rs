@@ -16,6 +16,10 @@ use clap::{Args, Parser, Subcommand};
 use eval::Mode;
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// See docs/decisions/0003-embedding-speed.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "almanac",

@@ -418,7 +418,7 @@ impl Assistant {
             temperature: settings.temperature,
             top_p: settings.top_p,
             top_k: settings.top_k,
-            repeat_penalty: settings.repeat_penalty,
+            repeat_penalty: settings.repeat_penalty as f32,
             seed: settings.seed,
             ..GenerationParams::default()
         };

@@ -35,6 +35,9 @@ pub struct BenchOptions {
     pub embed_sample: usize,
     /// Keeps the base vectors and the library.
     pub work: PathBuf,
+    /// Query the library already in `work` when it holds `passages` passages, instead of
+    /// building it again (no ingestion figures then).
+    pub reuse: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,34 +50,26 @@ pub struct BenchReport {
     pub embed_sample: usize,
     pub embeddings_per_s: f64,
     pub base_embedding_seconds: Option<f64>,
-    pub ingest_seconds: f64,
-    pub passages_per_s: f64,
+    /// `None` when an existing library was reused.
+    pub ingest_seconds: Option<f64>,
+    pub passages_per_s: Option<f64>,
     pub queries: usize,
     pub hybrid_p50_ms: f64,
     pub hybrid_p99_ms: f64,
     pub query_embedding_p50_ms: f64,
+    pub query_embedding_p99_ms: f64,
+    /// Each ranking alone (no query embedding, no fusion).
+    pub bm25_p50_ms: f64,
+    pub dense_p50_ms: f64,
     pub dense_recall_at_10: f64,
     pub index_bytes: u64,
     pub peak_rss_bytes: Option<u64>,
     pub threads: usize,
 }
 
-/// splitmix64
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Roughly normal (sum of four uniforms), mean 0.
-    fn normalish(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-            .sum()
-    }
+/// Roughly normal (sum of four uniforms), mean 0.
+fn normalish(rng: &mut fastrand::Rng) -> f32 {
+    (0..4).map(|_| rng.f32() - 0.5).sum()
 }
 
 fn unit(v: &mut [f32]) {
@@ -166,6 +161,85 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The benchmark's passages: passage `p` is a copy of corpus document `p % N`, varied by `p / N`.
+struct Passages<'a> {
+    data: &'a BeirData,
+    base: &'a [Vec<f32>],
+    dim: usize,
+}
+
+impl Passages<'_> {
+    fn text(&self, p: usize) -> String {
+        let doc = &self.data.corpus[p % self.base.len()];
+        let copy = p / self.base.len();
+        if copy == 0 {
+            return doc.text.clone();
+        }
+        let sentences: Vec<&str> = doc.text.split_inclusive(". ").collect();
+        let k = copy % sentences.len().max(1);
+        format!("{}{}", sentences[k..].concat(), sentences[..k].concat())
+    }
+
+    fn vector(&self, p: usize) -> Vec<f32> {
+        let mut v = self.base[p % self.base.len()].clone();
+        if p >= self.base.len() {
+            let mut rng = fastrand::Rng::with_seed(p as u64);
+            let mut offset: Vec<f32> = (0..self.dim).map(|_| normalish(&mut rng)).collect();
+            unit(&mut offset);
+            v.iter_mut()
+                .zip(&offset)
+                .for_each(|(x, o)| *x += VARIATION * o);
+            unit(&mut v);
+        }
+        v
+    }
+}
+
+/// Builds the library from scratch; returns the seconds it took.
+fn build_library(
+    library: &Path,
+    passages: &Passages,
+    count: usize,
+    on_progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<f64> {
+    if library.exists() {
+        std::fs::remove_dir_all(library).map_err(Error::io(library))?;
+    }
+    let mut index = Index::open(library, passages.dim)?;
+    let started = Instant::now();
+    for d in 0..count.div_ceil(PASSAGES_PER_DOCUMENT) {
+        let first = d * PASSAGES_PER_DOCUMENT;
+        let last = (first + PASSAGES_PER_DOCUMENT).min(count);
+        let chunks = (first..last)
+            .map(|p| ChunkInput {
+                draft: ChunkDraft {
+                    heading: String::new(),
+                    text: passages.text(p),
+                    line_start: p - first + 1,
+                    line_end: p - first + 1,
+                    location: String::new(),
+                },
+                embedding: passages.vector(p),
+            })
+            .collect();
+        let input = DocumentInput {
+            path: format!("bench/{d:06}"),
+            title: passages.data.corpus[first % passages.base.len()].title.clone(),
+            content_hash: d.to_string(),
+            modified: None,
+        };
+        index.upsert_document(&input, chunks)?;
+        if d % COMMIT_EVERY == COMMIT_EVERY - 1 {
+            index.commit()?;
+        }
+        if d % 100 == 0 {
+            on_progress("ingesting", last, count);
+        }
+    }
+    index.commit()?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// Runs the benchmark; `on_progress(stage, done, total)`.
 pub fn run(
     data: &BeirData,
@@ -200,68 +274,28 @@ pub fn run(
     let (base, base_embedding_seconds) =
         base_vectors(data, embedder, &options.work.join("base-vectors.bin"))?;
     let dim = embedder.dim();
+    let passages = Passages {
+        data,
+        base: &base,
+        dim,
+    };
 
-    // The library, built from scratch.
     let library = options.work.join("library");
-    if library.exists() {
-        std::fs::remove_dir_all(&library).map_err(Error::io(&library))?;
-    }
-    let mut index = Index::open(&library, dim)?;
-    let mut vectors: Vec<f32> = Vec::with_capacity(options.passages * dim);
     let documents = options.passages.div_ceil(PASSAGES_PER_DOCUMENT);
-    let started = Instant::now();
-    for d in 0..documents {
-        let first = d * PASSAGES_PER_DOCUMENT;
-        let last = (first + PASSAGES_PER_DOCUMENT).min(options.passages);
-        let mut chunks = Vec::with_capacity(last - first);
-        for p in first..last {
-            let b = p % base.len();
-            let copy = p / base.len();
-            let doc = &data.corpus[b];
-            let mut v = base[b].clone();
-            let mut text = doc.text.clone();
-            if copy > 0 {
-                let mut rng = Rng(p as u64);
-                let mut offset: Vec<f32> = (0..dim).map(|_| rng.normalish()).collect();
-                unit(&mut offset);
-                v.iter_mut()
-                    .zip(&offset)
-                    .for_each(|(x, o)| *x += VARIATION * o);
-                unit(&mut v);
-                let sentences: Vec<&str> = doc.text.split_inclusive(". ").collect();
-                let k = copy % sentences.len().max(1);
-                text = format!("{}{}", sentences[k..].concat(), sentences[..k].concat());
-            }
-            vectors.extend_from_slice(&v);
-            let line = p - first + 1;
-            chunks.push(ChunkInput {
-                draft: ChunkDraft {
-                    heading: String::new(),
-                    text,
-                    line_start: line,
-                    line_end: line,
-                    location: String::new(),
-                },
-                embedding: v,
-            });
-        }
-        let input = DocumentInput {
-            path: format!("bench/{d:06}"),
-            title: data.corpus[first % base.len()].title.clone(),
-            content_hash: d.to_string(),
-            modified: None,
-        };
-        index.upsert_document(&input, chunks)?;
-        if d % COMMIT_EVERY == COMMIT_EVERY - 1 {
-            index.commit()?;
-        }
-        if d % 100 == 0 {
-            on_progress("ingesting", last, options.passages);
-        }
-    }
-    index.commit()?;
-    let ingest_seconds = started.elapsed().as_secs_f64();
+    let reusable = options.reuse
+        && library.is_dir()
+        && Index::open(&library, dim)?.stats()?.chunks == options.passages;
+    let ingest_seconds = if reusable {
+        on_progress("reusing the library", options.passages, options.passages);
+        None
+    } else {
+        Some(build_library(&library, &passages, options.passages, on_progress)?)
+    };
+    let index = Index::open(&library, dim)?;
     let index_bytes = dir_size(&library);
+    let vectors: Vec<f32> = (0..options.passages)
+        .flat_map(|p| passages.vector(p))
+        .collect();
 
     // Queries: hybrid latency with the query's embedding, and dense recall against exact search.
     let mut query_texts: Vec<&String> = data.queries.values().collect();
@@ -269,6 +303,8 @@ pub fn run(
     query_texts.truncate(options.queries);
     let mut latencies = Vec::with_capacity(query_texts.len());
     let mut embed_latencies = Vec::with_capacity(query_texts.len());
+    let mut bm25_latencies = Vec::with_capacity(query_texts.len());
+    let mut dense_latencies = Vec::with_capacity(query_texts.len());
     let (mut found, mut wanted) = (0usize, 0usize);
     for (i, text) in query_texts.iter().enumerate() {
         let started = Instant::now();
@@ -283,6 +319,16 @@ pub fn run(
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         debug_assert!(hits.len() <= 10);
 
+        // Each ranking alone, to show where the time goes.
+        let started = Instant::now();
+        index.search(&SearchQuery {
+            text,
+            limit: 10,
+            mode: SearchMode::Bm25,
+            ..Default::default()
+        })?;
+        bm25_latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
         let dense = index.search(&SearchQuery {
             text,
             embedding: Some(&q),
@@ -290,6 +336,7 @@ pub fn run(
             mode: SearchMode::Dense,
             ..Default::default()
         })?;
+        dense_latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         let got: std::collections::HashSet<usize> = dense
             .iter()
             .filter_map(|h| {
@@ -308,8 +355,14 @@ pub fn run(
         wanted += k;
         on_progress("querying", i + 1, query_texts.len());
     }
-    latencies.sort_by(f64::total_cmp);
-    embed_latencies.sort_by(f64::total_cmp);
+    for l in [
+        &mut latencies,
+        &mut embed_latencies,
+        &mut bm25_latencies,
+        &mut dense_latencies,
+    ] {
+        l.sort_by(f64::total_cmp);
+    }
     Ok(BenchReport {
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
         passages: options.passages,
@@ -319,11 +372,14 @@ pub fn run(
         embeddings_per_s,
         base_embedding_seconds,
         ingest_seconds,
-        passages_per_s: options.passages as f64 / ingest_seconds.max(1e-9),
+        passages_per_s: ingest_seconds.map(|s| options.passages as f64 / s.max(1e-9)),
         queries: query_texts.len(),
         hybrid_p50_ms: percentile(&latencies, 0.5),
         hybrid_p99_ms: percentile(&latencies, 0.99),
         query_embedding_p50_ms: percentile(&embed_latencies, 0.5),
+        query_embedding_p99_ms: percentile(&embed_latencies, 0.99),
+        bm25_p50_ms: percentile(&bm25_latencies, 0.5),
+        dense_p50_ms: percentile(&dense_latencies, 0.5),
         dense_recall_at_10: found as f64 / wanted.max(1) as f64,
         index_bytes,
         peak_rss_bytes: peak_rss(),

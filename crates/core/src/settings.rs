@@ -19,7 +19,7 @@ pub struct Settings {
     pub temperature: f64,
     pub top_p: Option<f64>,
     pub top_k: Option<usize>,
-    pub repeat_penalty: f32,
+    pub repeat_penalty: f64,
     pub seed: u64,
     pub system_prompt: Option<String>,
     /// Passages put into the prompt at most.

@@ -25,6 +25,11 @@ pub struct Embedder {
     max_tokens: usize,
     batch_size: usize,
     device: Device,
+    /// One thread for a single text (a question): its matrices are too small for candle's
+    /// parallel matmul to pay for waking the other threads, which on a busy machine costs more
+    /// than it saves (docs/decisions/0003-embedding-speed.md). `None` if the thread could
+    /// not be started; the text is then embedded like a batch.
+    single_text_pool: Option<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -124,6 +129,11 @@ impl Embedder {
             max_tokens,
             batch_size: DEFAULT_BATCH_SIZE,
             device,
+            single_text_pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| "almanac-embed-one".into())
+                .build()
+                .ok(),
         })
     }
 
@@ -157,6 +167,9 @@ impl Embedder {
 
     /// One unit-length vector per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if let ([_], Some(pool)) = (texts, &self.single_text_pool) {
+            return pool.install(|| self.embed_batch(texts));
+        }
         // Embedding texts of similar length together wastes less work on padding.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
@@ -168,6 +181,12 @@ impl Embedder {
             }
         }
         Ok(vectors)
+    }
+
+    /// One text with candle's default thread use, for comparison (examples/embed_latency.rs).
+    #[doc(hidden)]
+    pub fn embed_on_all_threads(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embed_batch(&[text])?.pop().unwrap_or_default())
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {

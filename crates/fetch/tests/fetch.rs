@@ -238,6 +238,21 @@ fn content_types_status_and_invalid_utf8() {
     );
 }
 
+/// The error is the guard's loopback refusal, worded as one.
+fn assert_refused_as_loopback(err: &Error, what: &str) {
+    assert!(
+        matches!(
+            err,
+            Error::Refused {
+                kind: "loopback",
+                ..
+            }
+        ),
+        "{what}: {err}"
+    );
+    assert!(err.to_string().starts_with("refused "), "{what}: {err}");
+}
+
 #[test]
 fn loopback_in_every_spelling_is_refused_at_the_defaults_and_nothing_reaches_the_server() {
     let server = site();
@@ -256,17 +271,7 @@ fn loopback_in_every_spelling_is_refused_at_the_defaults_and_nothing_reaches_the
         format!("http://rebind.test:{port}/article"),
     ] {
         let err = fetcher.fetch(&url, FetchOptions::default()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Refused {
-                    kind: "loopback",
-                    ..
-                }
-            ),
-            "{url}: {err}"
-        );
-        assert!(err.to_string().starts_with("refused "), "{err}");
+        assert_refused_as_loopback(&err, &url);
     }
     assert!(server.requests().is_empty(), "{:?}", server.requests());
 
@@ -278,16 +283,7 @@ fn loopback_in_every_spelling_is_refused_at_the_defaults_and_nothing_reaches_the
                 FetchOptions::default(),
             )
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Refused {
-                    kind: "loopback",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_refused_as_loopback(&err, "[::1]");
         assert!(v6.requests().is_empty());
     }
 }
@@ -317,16 +313,7 @@ fn a_redirect_from_an_allowed_host_to_loopback_is_refused() {
             FetchOptions::default(),
         )
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Refused {
-                kind: "loopback",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_refused_as_loopback(&err, "the redirect to loopback");
     assert_eq!(outer.requests(), ["/go"]);
     assert!(inner.requests().is_empty(), "{:?}", inner.requests());
 }

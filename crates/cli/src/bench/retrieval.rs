@@ -26,6 +26,10 @@ pub struct RetrievalArgs {
     /// scratch folder)
     #[arg(long)]
     work: Option<PathBuf>,
+    /// Query the library already in --work when it holds --passages passages instead of building
+    /// it again (no ingestion figures then; not allowed with --write)
+    #[arg(long, requires = "work", conflicts_with = "write")]
+    reuse: bool,
     /// Also write the figures into this Markdown file's retrieval section (docs/BENCHMARKS.md)
     #[arg(long, value_name = "FILE")]
     write: Option<PathBuf>,
@@ -47,6 +51,7 @@ pub fn run(data_dir: Option<PathBuf>, args: RetrievalArgs) -> Result<()> {
         queries: args.queries,
         embed_sample: args.embed_sample,
         work,
+        reuse: args.reuse,
     };
     let mut last = String::new();
     let report = bench::run(&data, &embedder, &options, &mut |stage, done, total| {
@@ -79,7 +84,8 @@ settings (BM25 and vectors, 50 candidates each, fused), {q} SciFact questions.\n
 | embedding (all-MiniLM-L6-v2, {sample} abstracts, batches of 32) | {eps:.1} passages/s |\n\
 | ingestion into the index (catalog, tantivy, hnsw; vectors given) | {pps:.0} passages/s ({secs:.0} s) |\n\
 | hybrid query, query embedding included: p50 / p99 | {p50:.1} ms / {p99:.1} ms |\n\
-| of which embedding the query (p50) | {qe:.1} ms |\n\
+| of which embedding the query: p50 / p99 | {qe:.1} ms / {qe99:.1} ms |\n\
+| BM25 alone / vectors alone, without the query embedding (p50) | {bm25:.1} ms / {dense:.1} ms |\n\
 | vector recall@10 against exact search | {recall:.3} |\n\
 | library on disk | {size:.0} MB |\n\
 | peak resident memory of the whole run | {rss} |\n",
@@ -91,11 +97,14 @@ settings (BM25 and vectors, 50 candidates each, fused), {q} SciFact questions.\n
         q = r.queries,
         sample = r.embed_sample,
         eps = r.embeddings_per_s,
-        pps = r.passages_per_s,
-        secs = r.ingest_seconds,
+        pps = r.passages_per_s.unwrap_or(0.0),
+        secs = r.ingest_seconds.unwrap_or(0.0),
         p50 = r.hybrid_p50_ms,
         p99 = r.hybrid_p99_ms,
         qe = r.query_embedding_p50_ms,
+        qe99 = r.query_embedding_p99_ms,
+        bm25 = r.bm25_p50_ms,
+        dense = r.dense_p50_ms,
         recall = r.dense_recall_at_10,
         size = mb(r.index_bytes),
         rss = r.peak_rss_bytes.map_or("unknown".into(), |b| format!("{:.0} MB", mb(b))),

@@ -31,7 +31,7 @@ pub fn apply(current: &Settings, input: &Value, ctx: &SettingsContext) -> Result
             "top_p" => s.top_p = nullable(value, |v| number_open_low(key, v, 0.0, 1.0))?,
             "top_k" => s.top_k = nullable(value, |v| size(key, v, 1, 1_000_000))?,
             "repeat_penalty" => {
-                s.repeat_penalty = number_open_low(key, value, 0.0, 5.0)? as f32;
+                s.repeat_penalty = number_open_low(key, value, 0.0, 5.0)?;
             }
             "seed" => s.seed = integer(key, value, 0, u64::MAX)?,
             "system_prompt" => {
@@ -299,6 +299,15 @@ mod tests {
         assert_eq!(s.seed, 7);
         assert_eq!(s.system_prompt.as_deref(), Some("Be brief."));
         assert_eq!(s.chat_model, PathBuf::from("a.gguf"));
+    }
+
+    #[test]
+    fn decimals_come_back_as_they_were_given() {
+        // A setting kept as f32 would come back as 1.100000023841858.
+        let s = check(json!({"repeat_penalty": 1.1, "min_similarity": 0.2})).unwrap();
+        let back = serde_json::to_value(&s).unwrap();
+        assert_eq!(back["repeat_penalty"], json!(1.1));
+        assert_eq!(back["min_similarity"], json!(0.2));
     }
 
     #[test]
