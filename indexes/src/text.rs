@@ -213,6 +213,11 @@ impl TextIndex {
         let analyzer = tokenizer::index_analyzer();
         index.tokenizers().register(tokenizer::NAME, analyzer.clone());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        // A commit cut short can leave files that meta.json does not name, and the next commit may
+        // want one of those names again (a deletion file is named after its segment and opstamp,
+        // and opstamps restart from the last commit): tantivy collects garbage only after a
+        // commit, so collect it before the first one.
+        writer.garbage_collect_files().wait()?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(TextIndex {
             dir: dir.into(),

@@ -841,3 +841,24 @@ fn a_vector_dump_without_a_stamp_is_diffed_once_and_stamped() {
     let index = Index::open(dir.path(), DIM).unwrap();
     assert_eq!(index.open_report().vectors, Repair::Loaded);
 }
+
+#[test]
+fn a_text_commit_cut_short_after_writing_its_deletions_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_library(dir.path()));
+    let meta = dir.path().join("text/meta.json");
+    let before = fs::read(&meta).unwrap();
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    assert!(index.remove_document("/lib/a3.md").unwrap());
+    index.commit().unwrap();
+    drop(index);
+    // As if tantivy had written the deletion file and died before replacing meta.json: the repair
+    // on open deletes the same chunk at the same opstamp, so it wants the same file name.
+    fs::write(&meta, before).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(index.open_report().text, Repair::Repaired { from: Some(6), added: 0, removed: 1 });
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+    let sets = index.chunk_id_sets().unwrap();
+    assert_eq!((&sets.catalog, &sets.catalog), (&sets.text, &sets.vectors));
+    assert!(index.search(&bm25("rust programming")).unwrap().is_empty());
+}
