@@ -37,6 +37,8 @@ include!("command_names.rs");
 pub struct Backend {
     paths: Paths,
     app: Arc<Mutex<Option<Arc<App>>>>,
+    /// Where the folder watcher's changes go (`library-changed` events), once the window exists.
+    events: Arc<Mutex<Option<tauri::AppHandle>>>,
 }
 
 impl Backend {
@@ -45,6 +47,21 @@ impl Backend {
         Backend {
             paths,
             app: Arc::new(Mutex::new(None)),
+            events: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Sends the folder watcher's changes to the windows from now on.
+    pub fn set_events(&self, handle: tauri::AppHandle) {
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    }
+
+    /// Shutting down: stops a running answer (stored as cancelled) and the folder watcher.
+    pub fn stop(&self) {
+        let app = self.app.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(app) = app {
+            app.cancel_all_runs();
+            app.stop_watching();
         }
     }
 
@@ -60,6 +77,24 @@ impl Backend {
         }
         let app = Arc::new(App::open(self.paths.clone())?);
         *slot = Some(app.clone());
+        // The library's remembered folders are followed while the app runs; each change is a
+        // `library-changed` event, on which the UI's library view refreshes.
+        app.start_watching()?;
+        let handle = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(handle) = handle {
+            // Ends when watching stops (the channel closes).
+            let changes = app.library_changes();
+            std::thread::spawn(move || {
+                use tauri::Emitter;
+                for change in changes {
+                    let _ = handle.emit("library-changed", &change);
+                }
+            });
+        }
         Ok(app)
     }
 }
@@ -367,11 +402,13 @@ pub fn run() {
     // default models folder: the same rules as the CLI.
     let backend = Backend::new(Paths::new(None));
     let warm = backend.clone();
+    let stopping = backend.clone();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .manage(backend)
         .setup(move |app| {
+            warm.set_events(app.handle().clone());
             open_main_window(app)?;
             // Load the embedding model and open the stores while the window paints; the first
             // command waits for it (an error reaches that command instead).
@@ -400,9 +437,14 @@ pub fn run() {
             put_settings,
             tokenize
         ])
-        .run(context())
+        .build(context())
         .unwrap_or_else(|e| {
             eprintln!("almanac-desktop: {e}");
             std::process::exit(1);
+        })
+        .run(move |_, event| {
+            if let tauri::RunEvent::Exit = event {
+                stopping.stop();
+            }
         });
 }

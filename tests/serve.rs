@@ -514,7 +514,11 @@ fn library_documents_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.md"), "# Good\n\nThe quokka smiles.\n").unwrap();
     // Binary under a text extension (no byte-order mark: FF FE would make it UTF-16 text).
-    std::fs::write(dir.path().join("bad.txt"), [0x00u8, 0x01, 0x02, 0x00, 0x9c, 0x00, 0x00, 0x07]).unwrap();
+    std::fs::write(
+        dir.path().join("bad.txt"),
+        [0x00u8, 0x01, 0x02, 0x00, 0x9c, 0x00, 0x00, 0x07],
+    )
+    .unwrap();
     std::fs::write(dir.path().join("image.png"), [0x89u8, b'P', b'N', b'G']).unwrap();
     let dir_path = dir.path().canonicalize().unwrap();
     let (_, events) = server.events("/api/library", &json!({"paths": [dir_path]}));
@@ -573,6 +577,21 @@ fn ask_streams_stores_and_manages_conversations() {
         "snippet is plain text, as in ask --json: {first}"
     );
     assert_eq!(retrieval["min_similarity"], json!(0.2));
+    // Where the passage is and where to open it, in the Passage itself (as in `ask --json`).
+    let (a, b) = (&first["line_start"], &first["line_end"]);
+    let lines = if a == b {
+        format!("line {a}")
+    } else {
+        format!("lines {a}-{b}")
+    };
+    let heading = first["heading"].as_str().unwrap();
+    assert!(!heading.is_empty(), "the History section: {first}");
+    assert_eq!(first["location"], format!("{heading} ({lines})"), "{first}");
+    assert_eq!(
+        first["open"],
+        format!("{}:{a}", first["path"].as_str().unwrap()),
+        "{first}"
+    );
     assert_eq!(
         first["url"],
         Value::Null,
@@ -931,4 +950,144 @@ fn a_refused_library_or_missing_model_is_a_clear_error() {
     let c = server.get(&format!("/api/conversations/{cid}")).json();
     assert_eq!(c["messages"][1]["status"], "error");
     assert_eq!(c["messages"][1]["error"]["code"], "model_missing");
+}
+
+/// Waits (generously: this is not a timing test) until `found` finds something in the library.
+fn poll_library(server: &Server, what: &str, found: impl Fn(&[Value]) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        let docs = server.get("/api/library").json();
+        if found(docs.as_array().unwrap()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never showed; the library: {docs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+fn doc<'a>(docs: &'a [Value], path: &Path) -> Option<&'a Value> {
+    docs.iter().find(|d| d["path"] == path.to_str().unwrap())
+}
+
+/// Waits for the changes stream to report `event` for `path` (other events are passed over).
+fn wait_for_change(changes: &std::sync::mpsc::Receiver<Value>, event: &str, path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match changes.recv_timeout(left) {
+            Ok(e) if e["event"] == event && e["path"] == path.to_str().unwrap() => return,
+            Ok(e) => seen.push(e),
+            Err(_) => break,
+        }
+    }
+    panic!("no {event} event for {}; seen: {seen:?}", path.display());
+}
+
+/// The paths of the passages retrieved for a question (one token of answer).
+fn source_paths(server: &Server, question: &str) -> Vec<String> {
+    let (_, events) = server.events(
+        "/api/ask",
+        &json!({"conversation_id": null, "text": question, "options": {}}),
+    );
+    let sources = events.iter().find(|e| e["event"] == "sources").unwrap();
+    sources["retrieval"]["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The folders the library remembers are followed while the server runs: a file created, changed
+/// or deleted there shows in the library, in the changes stream and in retrieval, without being
+/// added again.
+#[test]
+fn follows_remembered_folders_while_running() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    set(&server, json!({"max_answer_tokens": 1}));
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().canonicalize().unwrap();
+    let harbour = dir.join("harbour.md");
+    std::fs::write(
+        &harbour,
+        "# Harbour\n\nThe harbour master keeps a blue ledger.\n",
+    )
+    .unwrap();
+
+    let host = server.host();
+    let mut stream = server.open("GET", "/api/library/changes", &[("Host", &host)], None);
+    assert_eq!(stream.status, 200);
+    assert_eq!(
+        stream.next_event(),
+        Some(json!({"event": "watching", "active": true}))
+    );
+    let (tx, changes) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Some(e) = stream.next_event() {
+            if tx.send(e).is_err() {
+                break;
+            }
+        }
+    });
+
+    let (_, events) = server.events("/api/library", &json!({"paths": [dir]}));
+    assert_eq!(events.last().unwrap()["indexed"], 1, "{events:?}");
+    // The watcher takes up the newly remembered folder on its own.
+    wait_for_change(&changes, "following", &dir);
+
+    // Created.
+    let lantern = dir.join("lantern.md");
+    std::fs::write(
+        &lantern,
+        "# Lantern\n\nThe Orlimbic lantern was forged by the smith Tavaro Nesk in 1872.\n",
+    )
+    .unwrap();
+    poll_library(&server, "the new file", |docs| {
+        doc(docs, &lantern).is_some_and(|d| d["status"] == "indexed")
+    });
+    wait_for_change(&changes, "indexed", &lantern);
+    let found = source_paths(&server, "Who forged the Orlimbic lantern?");
+    assert_eq!(
+        found.first(),
+        Some(&lantern.to_str().unwrap().to_owned()),
+        "{found:?}"
+    );
+
+    // Changed: the note grows into several chunks, one of them holding a new fact.
+    let before = server.get("/api/library").json();
+    let chunks = |docs: &[Value]| doc(docs, &harbour).map(|d| d["chunks"].as_u64().unwrap());
+    assert_eq!(chunks(before.as_array().unwrap()), Some(1), "{before}");
+    let mut grown = String::from("# Harbour\n\nThe harbour master keeps a blue ledger.\n");
+    for i in 1..=6 {
+        grown.push_str(&format!("\n## Year {i}\n\n"));
+        for j in 0..12 {
+            grown.push_str(&format!("In month {j} of year {i} the tides were logged and the nets were mended on the quay. "));
+        }
+        grown.push('\n');
+    }
+    grown.push_str("\n## Arrivals\n\nThe ledger records the schooner Quenwick Vale arriving from the north in 1903.\n");
+    std::fs::write(&harbour, grown).unwrap();
+    poll_library(&server, "the changed file", |docs| {
+        chunks(docs).is_some_and(|n| n > 1)
+    });
+    let found = source_paths(&server, "When did the schooner Quenwick Vale arrive?");
+    assert_eq!(
+        found.first(),
+        Some(&harbour.to_str().unwrap().to_owned()),
+        "{found:?}"
+    );
+
+    // Deleted.
+    std::fs::remove_file(&lantern).unwrap();
+    poll_library(&server, "the removal", |docs| doc(docs, &lantern).is_none());
+    wait_for_change(&changes, "removed", &lantern);
+    let found = source_paths(&server, "Who forged the Orlimbic lantern?");
+    assert!(
+        !found.contains(&lantern.to_str().unwrap().to_owned()),
+        "{found:?}"
+    );
 }

@@ -8,7 +8,7 @@
 //
 // Screenshots go to ../target/e2e/.
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +16,8 @@ import { chromium } from 'playwright-core';
 
 const BIN = resolve(process.env.ALMANAC_BIN ?? '../target/debug/almanac');
 const FACTS = resolve('../tests/fixtures/facts');
+// A real two-page PDF (an estimate per page) from the shared test documents, beside the repository.
+const PDF = resolve('../../shared/data/ingest-docs/markitdown/REPAIR-2022-INV-001_multipage.pdf');
 const OUT = resolve('../target/e2e');
 const ANSWER_TIMEOUT = 180_000;
 const failures = [];
@@ -179,6 +181,46 @@ try {
     const gone = await page.evaluate(async (cid) => (await fetch(`/api/conversations/${cid}`)).status, ids[1]);
     expect(gone === 404, `GET deleted conversation: ${gone}`);
     await page.screenshot({ path: `${OUT}/after-delete.png` });
+  });
+
+  await step('a question over a PDF cites its page and opens the document at that page; the folder is followed', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'almanac-e2e-pdf-'));
+    await copyFile(PDF, join(folder, 'repair.pdf'));
+    await byId('tab-library').click();
+    await byId('library-paths').fill(folder);
+    await byId('library-add').click();
+    await page.locator('[data-testid=library-row][data-path$="/repair.pdf"][data-status=indexed]').waitFor({ timeout: 120_000 });
+    // The folder is followed while the server runs (taken up within 2 s): a file written there
+    // shows in the open library view by itself.
+    await page.waitForTimeout(2_500);
+    await writeFile(join(folder, 'note.md'), '# Note\n\nThe watcher saw this file.\n');
+    await page.locator('[data-testid=library-row][data-path$="/note.md"][data-status=indexed]').waitFor({ timeout: 120_000 });
+    // Only retrieval matters here: a short answer keeps the step cheap.
+    const put = await page.evaluate(async () => (await fetch('/api/settings', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"max_answer_tokens":8}' })).status);
+    expect(put === 200, `PUT /api/settings: ${put}`);
+    await byId('tab-chat').click();
+    await byId('new-chat').click();
+    await byId('question').fill('Bruce Wayne Batmobile insurance claim');
+    await byId('question').press('Enter');
+    await byId('send').waitFor({ timeout: ANSWER_TIMEOUT });
+    await byId('retrieval-summary').last().click();
+    const first = byId('source').first();
+    const path = await first.locator('.path').textContent();
+    expect(path.endsWith('/repair.pdf'), `first source: ${path}`);
+    // The second estimate, on page 2, is Bruce Wayne's.
+    const where = await first.getByTestId('source-location').textContent();
+    expect(where === 'page 2', `source location: ${where}`);
+    await first.getByTestId('source-open').click();
+    const view = byId('passage-view');
+    await view.waitFor();
+    expect((await view.getByTestId('passage-location').textContent()) === 'page 2', 'the view names page 2');
+    const highlight = byId('passage-highlight');
+    await highlight.waitFor({ timeout: 10_000 });
+    const highlighted = await highlight.textContent();
+    expect(highlighted.includes('Wayne'), `highlight: ${highlighted.slice(0, 300)}`);
+    await page.screenshot({ path: `${OUT}/pdf-page.png` });
+    await page.keyboard.press('Escape');
+    await rm(folder, { recursive: true, force: true });
   });
 
   await step('loads nothing from elsewhere and logs no error (CSP included)', async () => {

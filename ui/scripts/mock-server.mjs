@@ -294,6 +294,11 @@ const routes = [
     if (!lastUser || c.messages.at(-1)?.role !== 'assistant') throw new HttpError(409, 'nothing_to_regenerate', 'the conversation has no answer to regenerate');
     await stream(res, (send) => answer(c, lastUser.text, send, true));
   }],
+  // The stand-in has no folder watcher: the stream says so and stays open (no change ever comes).
+  ['GET', /^\/api\/library\/changes$/, async (_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.write(`data: ${JSON.stringify({ event: 'watching', active: false })}\n\n`);
+  }],
   ['GET', /^\/api\/library$/, async (_req, res) => {
     json(res, 200, [...state.documents.values()].map(({ passages, text, ...d }) => d));
   }],

@@ -82,6 +82,39 @@ describe('the chat view', () => {
     expect(screen.queryByTestId('passage-view')).toBeNull();
   });
 
+  it('names the page, rows or heading of each source and opens the document there', async () => {
+    const { transport } = await mount();
+    transport.document = {
+      path: '/library/report.pdf',
+      title: 'Report',
+      text: 'Estimate 1\nClark Kent\nEstimate 2\nBruce Wayne, Batmobile\nTotal',
+      line_start: 3,
+      line_end: 4,
+      page: 2,
+      changed: true,
+    };
+    fireEvent.change(question(), { target: { value: 'Batmobile?' } });
+    fireEvent.keyDown(question(), { key: 'Enter' });
+    const pdf = passage(1, { path: '/library/report.pdf', heading: '', page: 2, converted: true, location: 'page 2', open: '/library/report.pdf#page=2' });
+    const csv = passage(2, { path: '/library/t.csv', heading: '', rows: [10, 24], location: 'rows 10-24' });
+    // An answer stored before passages carried `location`: heading and lines instead.
+    const old = passage(3);
+    act(() => {
+      transport.asks[0]!.push({ event: 'sources', retrieval: retrieval([pdf, csv, old]) });
+      transport.asks[0]!.push({ event: 'done', stop_reason: 'end_of_turn', cited: [1], timings });
+    });
+    const where = screen.getAllByTestId('source-location').map((el) => el.textContent);
+    expect(where).toEqual(['page 2', 'rows 10-24', 'Section 3 (lines 3–4)']);
+    await act(async () => {
+      fireEvent.click(screen.getAllByTestId('source-open')[0]!);
+      await flush();
+    });
+    const view = screen.getByTestId('passage-view');
+    expect(within(view).getByTestId('passage-location').textContent).toBe('page 2');
+    expect(within(view).getByTestId('passage-highlight').textContent).toBe('3Estimate 24Bruce Wayne, Batmobile');
+    expect(within(view).getByTestId('passage-changed')).toBeTruthy();
+  });
+
   it('stops with the Stop button and with Esc', async () => {
     const { transport } = await mount();
     fireEvent.change(question(), { target: { value: 'long' } });
@@ -196,6 +229,33 @@ describe('the library, models and token views', () => {
     const rows = screen.getAllByTestId('library-row');
     expect(rows.map((r) => r.dataset.status)).toEqual(['indexed', 'failed']);
     expect(within(rows[1]!).getByTestId('library-error').textContent).toBe('not valid UTF-8');
+  });
+
+  it('shows the changes the folder watcher makes while the library is open, and reloads the list', async () => {
+    const { transport } = await mount();
+    transport.documents = [{ path: '/docs/old.md', title: 'old.md', status: 'indexed', chunks: 2 }];
+    fireEvent.click(screen.getByTestId('tab-library'));
+    await act(flush);
+    expect(transport.libraryWatchers).toHaveLength(1);
+    const tell = transport.libraryWatchers[0]!;
+    transport.documents = [{ path: '/docs/new.md', title: 'New', status: 'indexed', chunks: 3 }];
+    act(() => {
+      tell({ event: 'indexed', path: '/docs/new.md', chunks: 3 });
+      tell({ event: 'removed', path: '/docs/old.md' });
+    });
+    // At once, before any reload.
+    const rows = () => screen.getAllByTestId('library-row').map((r) => [r.dataset.path, r.dataset.status]);
+    expect(rows()).toEqual([['/docs/new.md', 'indexed']]);
+    const loads = transport.callsOf('listDocuments').length;
+    await act(() => new Promise((r) => setTimeout(r, 400)));
+    // One reload for the burst, whose answer (the title) shows.
+    expect(transport.callsOf('listDocuments').length).toBe(loads + 1);
+    expect(screen.getByText('New')).toBeTruthy();
+    act(() => tell({ event: 'error', code: 'io', message: 'the watch stopped' }));
+    expect(screen.getByTestId('error').textContent).toContain('the watch stopped');
+    // Leaving the view stops following.
+    fireEvent.click(screen.getByTestId('tab-chat'));
+    expect(transport.libraryWatchers).toHaveLength(0);
   });
 
   it('shows the token pieces and ids', async () => {

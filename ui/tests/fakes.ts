@@ -4,6 +4,7 @@ import type {
   ConversationSummary,
   DocumentText,
   IngestEvent,
+  LibraryChange,
   LibraryDocument,
   Models,
   Passage,
@@ -99,6 +100,14 @@ export class FakeTransport implements Transport {
   }
   exportConversation(id: string, path?: string) {
     return this.op('exportConversation', [id, path], () => `# ${id}\n`);
+  }
+  libraryWatchers: Listener<LibraryChange>[] = [];
+  watchLibrary(onChange: Listener<LibraryChange>) {
+    this.calls.push({ op: 'watchLibrary', args: [] });
+    this.libraryWatchers.push(onChange);
+    return () => {
+      this.libraryWatchers = this.libraryWatchers.filter((l) => l !== onChange);
+    };
   }
   listDocuments() {
     return this.op('listDocuments', [], () => this.documents);

@@ -353,7 +353,7 @@ fn progress() -> impl FnMut(IngestEvent) {
             }
         }
         IngestEvent::Removed { path } => bar.suspend(|| eprintln!("removed {}", path.display())),
-        IngestEvent::Indexing { .. } => {}
+        IngestEvent::Indexing { .. } | IngestEvent::Following { .. } => {}
     }
 }
 

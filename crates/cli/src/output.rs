@@ -53,7 +53,7 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
                     .unwrap_or_default(),
                 p.fetched_at.as_deref().unwrap_or("?")
             )?,
-            None => writeln!(out, "[{}] {} — {} — {}", p.n, p.title, p.open_at(), p.location())?,
+            None => writeln!(out, "[{}] {} — {} — {}", p.n, p.title, p.open, p.location)?,
         }
         writeln!(
             out,
@@ -71,7 +71,8 @@ fn fmt_score(score: Option<f64>) -> String {
 }
 
 /// The `ask --json` object: {"answer", "sources", "retrieval", "timings", "cited", "stop_reason"}.
-/// Each source is core's `Passage` as every front end sees it, plus `location` and `cited`.
+/// Each source is core's `Passage` as every front end sees it (with `location` and `open`), plus
+/// `cited`.
 pub fn answer_json(answer: &Answer) -> Value {
     let r = &answer.retrieval;
     let sources: Vec<Value> = r
@@ -79,8 +80,6 @@ pub fn answer_json(answer: &Answer) -> Value {
         .iter()
         .map(|p| {
             let mut value = serde_json::to_value(p).expect("passage serialises");
-            value["location"] = p.location().into();
-            value["open"] = p.open_at().into();
             value["cited"] = answer.cited.contains(&p.n).into();
             value
         })

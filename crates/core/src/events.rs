@@ -32,6 +32,10 @@ pub enum IngestEvent {
     Removed {
         path: PathBuf,
     },
+    /// A watch follows this folder from now on: changes in it are seen.
+    Following {
+        path: PathBuf,
+    },
 }
 
 /// What an answer run emits, in order: `Sources` once, `Token` per text delta, then `Done`.

@@ -60,6 +60,12 @@ pub struct Passage {
     pub rows: Option<(u64, u64)>,
     /// The passage's lines are lines of text converted from the file (PDF, DOCX, HTML, EPUB).
     pub converted: bool,
+    /// Where in its document the passage is, as a person reads it ([`Passage::location`]):
+    /// `page 3`, `rows 10-24`, `Install > Linux (lines 5-9)`. Filled when the passage is built,
+    /// so every front end (CLI `--json`, `almanac serve`, the desktop) gets the same string.
+    pub location: String,
+    /// Where to open it ([`Passage::open_at`]): `path#page=N`, `path:LINE`, the path, or the URL.
+    pub open: String,
     /// The best sentences of the passage, plain text.
     pub snippet: String,
     /// The same with the query's terms marked `<b>…</b>` and everything else HTML-escaped.
@@ -95,6 +101,16 @@ impl Passage {
         }
     }
 
+    /// Fills `location` and `open` from the other fields; called whenever a passage is built.
+    fn located(mut self) -> Passage {
+        self.location = self.location();
+        self.open = match &self.url {
+            Some(url) => url.clone(),
+            None => self.open_at(),
+        };
+        self
+    }
+
     fn from_hit(n: usize, hit: Hit) -> Passage {
         Passage {
             n,
@@ -126,7 +142,10 @@ impl Passage {
             bm25_rank: hit.bm25_rank,
             vector: hit.vector.map(widen),
             vector_rank: hit.vector_rank,
+            location: String::new(),
+            open: String::new(),
         }
+        .located()
     }
 
     fn from_web_hit(n: usize, hit: Hit, page: Option<&CachedPage>) -> Passage {
@@ -140,7 +159,7 @@ impl Passage {
         if let Some(p) = page {
             passage.title = p.title.clone();
         }
-        passage
+        passage.located()
     }
 
     /// Where in its document the passage is, as a person reads it: `page 3`, `rows 10-24`,
@@ -328,5 +347,61 @@ mod tests {
         let text = serde_json::to_string(&value).unwrap();
         assert!(!text.contains("0000000"), "{text}");
         assert!(widen(f32::NAN).is_nan());
+    }
+
+    fn hit(path: &str, location: &str, heading: &str, lines: (usize, usize)) -> Hit {
+        Hit {
+            chunk_id: 1,
+            document_path: path.into(),
+            title: "t".into(),
+            heading: heading.into(),
+            text: "x".into(),
+            line_start: lines.0,
+            line_end: lines.1,
+            location: location.into(),
+            modified: None,
+            snippet: "x".into(),
+            bm25: None,
+            bm25_rank: None,
+            vector: Some(0.5),
+            vector_rank: Some(1),
+            fused: 0.1,
+            exact: false,
+        }
+    }
+
+    #[test]
+    fn serialised_passages_carry_location_and_where_to_open() {
+        let cases = [
+            (
+                hit("/d/r.pdf", "page:3", "", (40, 52)),
+                "page 3",
+                "/d/r.pdf#page=3",
+            ),
+            (
+                hit("/d/t.csv", "rows:10-24", "", (11, 25)),
+                "rows 10-24",
+                "/d/t.csv",
+            ),
+            (
+                hit("/d/a.md", "", "Install > Linux", (5, 9)),
+                "Install > Linux (lines 5-9)",
+                "/d/a.md:5",
+            ),
+            (
+                hit("/d/b.docx", "converted", "Intro", (1, 4)),
+                "Intro",
+                "/d/b.docx",
+            ),
+        ];
+        for (hit, location, open) in cases {
+            let value = serde_json::to_value(Passage::from_hit(1, hit)).unwrap();
+            assert_eq!(value["location"], location, "{value}");
+            assert_eq!(value["open"], open, "{value}");
+        }
+        let web = Passage::from_web_hit(2, hit("https://n.example/a", "", "News", (3, 4)), None);
+        let value = serde_json::to_value(web).unwrap();
+        assert_eq!(value["open"], "https://n.example/a");
+        assert_eq!(value["location"], "News (lines 3-4)");
     }
 }

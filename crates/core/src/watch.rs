@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use almanac_documents::Format;
 use notify_debouncer_full::notify::event::{ModifyKind, RenameMode};
@@ -16,37 +16,54 @@ use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use crate::ingest::Discovered;
 use crate::{Assistant, Error, IngestEvent, Result};
 
+/// How often a running watch looks for newly remembered folders.
+const FOLDER_CHECK: Duration = Duration::from_secs(2);
+
 impl Assistant {
     /// Syncs the followed folders ([`Assistant::sync`]), then follows them until `stop` is set:
-    /// changes are handled `debounce` after the last one in a burst.
+    /// changes are handled `debounce` after the last one in a burst. Folders remembered while it
+    /// runs (`library add` through the App) are followed from then on, within a few seconds; they
+    /// are not synced again, since whoever added them has just indexed them.
     pub fn watch(
         &self,
         debounce: Duration,
         stop: &AtomicBool,
         on_event: &mut dyn FnMut(IngestEvent),
     ) -> Result<()> {
-        let folders: Vec<PathBuf> = self
-            .queue()
-            .folders()?
-            .into_iter()
-            .filter(|f| f.is_dir())
-            .collect();
         let (tx, rx) = std::sync::mpsc::channel::<DebounceEventResult>();
         let mut debouncer = new_debouncer(debounce, None, tx).map_err(|e| Error::Io {
             path: PathBuf::from("(watcher)"),
             source: std::io::Error::other(e.to_string()),
         })?;
-        for folder in &folders {
-            debouncer
-                .watch(folder, RecursiveMode::Recursive)
-                .map_err(|e| Error::Io {
-                    path: folder.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-        }
+        let mut followed = BTreeSet::new();
+        let mut follow_new = |followed: &mut BTreeSet<PathBuf>,
+                              on_event: &mut dyn FnMut(IngestEvent)|
+         -> Result<()> {
+            for folder in self.queue().folders()? {
+                if folder.is_dir() && !followed.contains(&folder) {
+                    debouncer
+                        .watch(&folder, RecursiveMode::Recursive)
+                        .map_err(|e| Error::Io {
+                            path: folder.clone(),
+                            source: std::io::Error::other(e.to_string()),
+                        })?;
+                    on_event(IngestEvent::Following {
+                        path: folder.clone(),
+                    });
+                    followed.insert(folder);
+                }
+            }
+            Ok(())
+        };
+        follow_new(&mut followed, on_event)?;
         // Changes made while nothing was watching.
         self.sync(on_event)?;
+        let mut checked = Instant::now();
         while !stop.load(Ordering::SeqCst) {
+            if checked.elapsed() >= FOLDER_CHECK {
+                follow_new(&mut followed, on_event)?;
+                checked = Instant::now();
+            }
             let events = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(Ok(events)) => events,
                 Ok(Err(_)) => continue, // watcher errors (e.g. a folder removed): the next sync tidies up

@@ -19,6 +19,17 @@ export interface Passage {
   heading: string;
   line_start: number;
   line_end: number;
+  /** The PDF page the passage is on. */
+  page?: number | null;
+  /** CSV data rows (1-based, header not counted), first and last. */
+  rows?: [number, number] | null;
+  /** The lines are lines of text converted from the file (PDF, DOCX, HTML, EPUB), not the file's own. */
+  converted?: boolean;
+  /** Where in the document, as a person reads it: "page 3", "rows 10-24", "Install > Linux (lines 5-9)".
+   *  Absent in answers stored before it existed. */
+  location?: string;
+  /** Where to open it: "path#page=N", "path:LINE", the path, or a web page's URL. */
+  open?: string;
   /** The best sentences of the passage, plain text. */
   snippet: string;
   /** The same as HTML: escaped text with query terms in <b>…</b>. The UI never inserts it as markup. */
@@ -143,6 +154,16 @@ export type IngestEvent =
   | ({ event: 'finished' } & Record<string, unknown>)
   | ErrorEvent;
 
+/** What the backend's folder watcher changed in the library while the app runs (no terminal event). */
+export type LibraryChange =
+  | { event: 'watching'; active: boolean }
+  | { event: 'indexed'; path: string; chunks: number }
+  | { event: 'failed'; path: string; error: string }
+  | { event: 'removed'; path: string }
+  | { event: 'following'; path: string }
+  | { event: 'ping' }
+  | ErrorEvent;
+
 export interface DocumentText {
   path: string;
   title: string;
@@ -150,6 +171,12 @@ export interface DocumentText {
   text: string;
   line_start: number;
   line_end: number;
+  /** The file changed since it was indexed: the line numbers may be off. */
+  changed?: boolean;
+  /** The PDF page the highlighted lines are on. */
+  page?: number | null;
+  /** "PDF", "DOCX", "Markdown file", … */
+  format?: string;
 }
 
 export interface ModelFile {

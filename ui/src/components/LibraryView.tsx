@@ -13,6 +13,8 @@ export function LibraryView() {
   useEffect(() => {
     void library.load();
   }, [library]);
+  // Files changed in the library's folders show while this view is open.
+  useEffect(() => library.follow(), [library]);
 
   return (
     <section className="library" aria-label="Library">

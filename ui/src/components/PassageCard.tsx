@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { passageLocation } from '../api/location';
 import type { Passage } from '../api/types';
 import { useApp } from '../context';
 import { Markdown } from './Markdown';
@@ -37,12 +38,7 @@ export function PassageCard({ passage: p, cited }: { passage: Passage; cited: bo
         </div>
       ) : (
         <div className="passage-where muted small">
-          <span className="path" title={p.path}>{p.path}</span>
-          {p.heading && <span> · {p.heading}</span>}
-          <span>
-            {' '}
-            · lines {p.line_start}–{p.line_end}
-          </span>
+          <span className="path" title={p.path}>{p.path}</span> · <span data-testid="source-location">{passageLocation(p)}</span>
         </div>
       )}
       <div className="scores small" data-testid="scores">

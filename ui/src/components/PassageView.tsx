@@ -1,4 +1,5 @@
 import { useEffect, useRef } from 'react';
+import { passageLocation } from '../api/location';
 import { useApp } from '../context';
 import { isOpenableUrl } from '../host';
 import { useStore } from '../stores/store';
@@ -22,9 +23,13 @@ export function PassageView() {
             [{passage.n}] {document?.title ?? passage.title}
           </h2>
           <p className="muted small path" title={passage.path}>
-            {passage.path}
-            {passage.heading && ` · ${passage.heading}`} · lines {passage.line_start}–{passage.line_end}
+            {passage.path} · <span data-testid="passage-location">{passageLocation(passage)}</span>
           </p>
+          {document?.changed && (
+            <p className="muted small" data-testid="passage-changed">
+              The file changed since it was indexed; the highlighted lines may be off.
+            </p>
+          )}
         </div>
         <button ref={closeRef} type="button" className="ghost" data-testid="passage-close" aria-label="Close" onClick={() => store.close()}>
           ×

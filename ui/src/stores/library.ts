@@ -22,7 +22,11 @@ export interface LibraryState {
   busy: string[];
 }
 
-/** The document library: per-file status, adding with progress, remove, re-index. */
+/** After a change from the folder watcher, the list is reloaded this long after the last one. */
+const RELOAD_AFTER_MS = 300;
+
+/** The document library: per-file status, adding with progress, remove, re-index, and the changes
+ *  the backend's folder watcher makes while the app runs. */
 export class LibraryStore extends Store<LibraryState> {
   constructor(
     private readonly transport: Transport,
@@ -40,6 +44,44 @@ export class LibraryStore extends Store<LibraryState> {
       this.set({ loading: false });
       this.notices.error('Loading the library', e);
     }
+  }
+
+  /** Follows the backend's folder watcher: each change it makes shows at once, and the list is
+   *  reloaded shortly after (a burst of changes, one reload). Returns the function that stops. */
+  follow(): () => void {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const reload = () => {
+      if (timer !== null) clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        void this.load();
+      }, RELOAD_AFTER_MS);
+    };
+    const stop = this.transport.watchLibrary((change) => {
+      switch (change.event) {
+        case 'indexed':
+          this.upsert(change.path, { status: 'indexed', chunks: change.chunks, error: null });
+          reload();
+          return;
+        case 'failed':
+          this.upsert(change.path, { status: 'failed', error: change.error });
+          reload();
+          return;
+        case 'removed':
+          this.set((s) => ({ documents: s.documents.filter((d) => d.path !== change.path) }));
+          reload();
+          return;
+        case 'error':
+          this.notices.error('Following the library folders', change);
+          return;
+        default:
+          return;
+      }
+    });
+    return () => {
+      if (timer !== null) clearTimeout(timer);
+      stop();
+    };
   }
 
   /** Adds files and folders; resolves when the backend has finished with all of them. */

@@ -5,6 +5,7 @@ import type {
   ConversationSummary,
   DocumentText,
   IngestEvent,
+  LibraryChange,
   LibraryDocument,
   Models,
   Settings,
@@ -61,6 +62,20 @@ export class HttpTransport implements Transport {
   async exportConversation(id: string) {
     const response = await this.request('GET', `/api/conversations/${seg(id)}/export`, undefined, 'text/markdown');
     return response.text();
+  }
+
+  /** An EventSource on `/api/library/changes` (it reconnects by itself); none where there is no EventSource. */
+  watchLibrary(onChange: Listener<LibraryChange>) {
+    if (typeof globalThis.EventSource !== 'function') return () => {};
+    const source = new EventSource(`${this.base}/api/library/changes`);
+    source.onmessage = (m: MessageEvent<string>) => {
+      try {
+        onChange(JSON.parse(m.data) as LibraryChange);
+      } catch {
+        // Not JSON: nothing the library view can use.
+      }
+    };
+    return () => source.close();
   }
 
   listDocuments() {

@@ -1,4 +1,5 @@
 import { Channel, invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
 import type {
   AnswerEvent,
   AskOptions,
@@ -6,6 +7,7 @@ import type {
   ConversationSummary,
   DocumentText,
   IngestEvent,
+  LibraryChange,
   LibraryDocument,
   Models,
   Settings,
@@ -16,6 +18,7 @@ import { asEvent, guardStream } from './stream';
 import { isAnswerEnd, isIngestEnd, type Listener, type Transport } from './types';
 
 type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
+type Listen = <E>(event: string, handler: (e: { payload: E }) => void) => Promise<() => void>;
 
 /**
  * Tauri IPC: one command per operation (snake_case names; Tauri maps the camelCase argument keys
@@ -25,13 +28,30 @@ export class TauriTransport implements Transport {
   readonly kind = 'tauri' as const;
   private readonly invoke: Invoke;
   private readonly makeChannel: <E>(onMessage: (e: E) => void) => Channel<E>;
+  private readonly listen: Listen;
 
   constructor(
     invokeImpl: Invoke = (cmd, args) => invoke(cmd, args),
     makeChannel: <E>(onMessage: (e: E) => void) => Channel<E> = (onMessage) => new Channel(onMessage),
+    listenImpl: Listen = (event, handler) => listen(event, handler),
   ) {
     this.invoke = invokeImpl;
     this.makeChannel = makeChannel;
+    this.listen = listenImpl;
+  }
+
+  /** The shell emits each change of its folder watcher as a `library-changed` event. */
+  watchLibrary(onChange: Listener<LibraryChange>) {
+    let stopped = false;
+    let unlisten: (() => void) | null = null;
+    void this.listen<LibraryChange>('library-changed', (e) => onChange(e.payload)).then((u) => {
+      if (stopped) u();
+      else unlisten = u;
+    });
+    return () => {
+      stopped = true;
+      unlisten?.();
+    };
   }
 
   ask(conversationId: string | null, text: string, options: AskOptions, onEvent: Listener<AnswerEvent>) {

@@ -5,6 +5,7 @@ import type {
   ConversationSummary,
   DocumentText,
   IngestEvent,
+  LibraryChange,
   LibraryDocument,
   Models,
   Settings,
@@ -45,6 +46,8 @@ export interface Transport {
   removeDocument(path: string): Promise<void>;
   reindexDocument(path: string): Promise<void>;
   getDocument(path: string, lineStart: number, lineEnd: number): Promise<DocumentText>;
+  /** Follows the changes the backend's folder watcher makes; returns the function that stops following. */
+  watchLibrary(onChange: Listener<LibraryChange>): () => void;
 
   getModels(): Promise<Models>;
   getSettings(): Promise<Settings>;

@@ -40,6 +40,7 @@ pub fn routes() -> Router<Server> {
                 .delete(remove_document),
         )
         .route("/api/library/reindex", post(reindex_document))
+        .route("/api/library/changes", get(library_changes))
         .route("/api/document", get(get_document))
         .route("/api/models", get(models))
         .route("/api/models/import", post(import_model))
@@ -314,6 +315,35 @@ async fn add_documents(
         })
         .map(|_| ())
         .map_err(ApiError::from)
+    })
+    .await
+}
+
+/// How long the changes stream stays silent before a `ping` (which also finds a client gone).
+const CHANGES_PING: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The watcher's changes to the library, as a stream that lasts until the client leaves or the
+/// server stops: `watching` first, then `indexed`, `failed`, `removed` (and `ping` when quiet).
+async fn library_changes(State(server): State<Server>) -> ApiResult {
+    let app = server.app.clone();
+    sse_from_blocking(move |emit| {
+        let changes = app.library_changes();
+        let watching = json!({"event": "watching", "active": app.is_watching()});
+        if !emit(watching.to_string()) {
+            return Ok(());
+        }
+        loop {
+            let json = match changes.recv_timeout(CHANGES_PING) {
+                Ok(event) => serde_json::to_string(&event).expect("events serialise"),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    json!({"event": "ping"}).to_string()
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            if !emit(json) {
+                return Ok(());
+            }
+        }
     })
     .await
 }

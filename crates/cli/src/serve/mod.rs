@@ -64,6 +64,8 @@ pub fn run(paths: Paths, args: ServeArgs, allow: &[String]) -> Result<()> {
     }
     let app = Arc::new(App::open(paths)?);
     crate::allow_hosts(app.assistant(), allow);
+    // The remembered folders are followed while the server runs.
+    app.start_watching()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,6 +121,8 @@ async fn shutdown_signal(app: Arc<App>) {
         _ = term.recv() => {}
     }
     app.cancel_all_runs();
+    // Ends the watcher and with it every changes stream, so graceful shutdown can finish.
+    let _ = tokio::task::spawn_blocking(move || app.stop_watching()).await;
 }
 
 fn default_ui_dir() -> PathBuf {

@@ -74,6 +74,10 @@ pub enum LibraryEvent {
     Removed {
         path: String,
     },
+    /// The watcher follows this folder from now on (`/api/library/changes` only).
+    Following {
+        path: String,
+    },
     Finished(LibraryReport),
     Error {
         code: String,

@@ -50,7 +50,7 @@ pub(crate) struct LibraryState {
 }
 
 impl LibraryState {
-    fn track(&self, event: &IngestEvent) {
+    pub(super) fn track(&self, event: &IngestEvent) {
         let mut now = self.indexing.lock().unwrap_or_else(|e| e.into_inner());
         match event {
             IngestEvent::Indexing { path } => *now = Some(path.to_string_lossy().into_owned()),
@@ -67,7 +67,7 @@ impl LibraryState {
     }
 }
 
-fn to_library_event(event: IngestEvent) -> LibraryEvent {
+pub(super) fn to_library_event(event: IngestEvent) -> LibraryEvent {
     let s = |p: PathBuf| p.to_string_lossy().into_owned();
     match event {
         IngestEvent::Planned { files, skipped } => LibraryEvent::Planned {
@@ -85,6 +85,7 @@ fn to_library_event(event: IngestEvent) -> LibraryEvent {
             error,
         },
         IngestEvent::Removed { path } => LibraryEvent::Removed { path: s(path) },
+        IngestEvent::Following { path } => LibraryEvent::Following { path: s(path) },
     }
 }
 

@@ -23,6 +23,7 @@ mod runs;
 mod settings_input;
 mod store;
 pub mod validate;
+mod watching;
 
 use std::path::Path;
 
@@ -46,6 +47,7 @@ pub struct App {
     runs: runs::Runs,
     models: models::ModelCatalog,
     library: library::LibraryState,
+    watching: watching::Watching,
 }
 
 /// `{code, message}`, for a stored or returned error.
@@ -78,6 +80,7 @@ impl App {
             runs: runs::Runs::default(),
             models: models::ModelCatalog::default(),
             library: library::LibraryState::default(),
+            watching: watching::Watching::default(),
         })
     }
 
