@@ -45,6 +45,9 @@ pub(crate) struct Catalog {
     /// Identifies this catalog; the derived indexes record it so that a catalog replaced under them
     /// (chunk ids start again at 1) is noticed.
     pub(crate) instance_id: String,
+    /// `meta.generation`: advanced by one in the same transaction as every change to documents or
+    /// chunks. The derived indexes are stamped with the generation they hold.
+    generation: u64,
 }
 
 /// A document row.
@@ -79,6 +82,24 @@ pub(crate) struct Upserted {
     pub document_id: i64,
     pub removed: Vec<u64>,
     pub added: Vec<u64>,
+    /// The catalog's generation after the change (the one before is this minus one).
+    pub generation: u64,
+}
+
+/// What a remove changed.
+pub(crate) struct Removed {
+    pub removed: Vec<u64>,
+    pub generation: u64,
+}
+
+/// Advances `meta.generation` inside `tx`; returns the new value.
+fn advance_generation(tx: &rusqlite::Transaction) -> rusqlite::Result<u64> {
+    let g: i64 = tx.query_row(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation' RETURNING CAST(value AS INTEGER)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(g as u64)
 }
 
 pub(crate) fn encode_embedding(v: &[f32]) -> Vec<u8> {
@@ -134,7 +155,12 @@ impl Catalog {
             (None, None, None) => {
                 let id = new_instance_id();
                 let tx = conn.unchecked_transaction().map_err(err)?;
-                for (k, v) in [("schema_version", SCHEMA_VERSION.to_owned()), ("dim", dim.to_string()), ("instance_id", id.clone())] {
+                for (k, v) in [
+                    ("schema_version", SCHEMA_VERSION.to_owned()),
+                    ("dim", dim.to_string()),
+                    ("instance_id", id.clone()),
+                    ("generation", "0".to_owned()),
+                ] {
                     tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v]).map_err(err)?;
                 }
                 tx.commit().map_err(err)?;
@@ -166,7 +192,25 @@ impl Catalog {
             [],
         )
         .map_err(err)?;
-        Ok(Catalog { conn, path: path.into(), instance_id })
+        // Catalogs made before generations start at 0 (their derived indexes carry no stamp, so
+        // they are diffed once and stamped).
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')", []).map_err(err)?;
+        let generation: String = get("generation")?.unwrap_or_default();
+        let generation: u64 = generation.parse().map_err(|_| Error::Damaged {
+            path: path.into(),
+            message: format!("meta.generation is not a number: {generation:?}"),
+        })?;
+        Ok(Catalog { conn, path: path.into(), instance_id, generation })
+    }
+
+    /// The generation of the committed catalog.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Number of chunks (a cheap check beside a trusted stamp).
+    pub(crate) fn chunk_count(&self) -> Result<usize> {
+        self.counts().map(|(_, chunks)| chunks)
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -275,12 +319,15 @@ impl Catalog {
                 added.push(tx.last_insert_rowid() as u64);
             }
         }
+        let generation = advance_generation(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(Upserted { document_id, removed, added })
+        self.generation = generation;
+        Ok(Upserted { document_id, removed, added, generation })
     }
 
-    /// Removes a document and its chunks; the removed chunk ids, or `None` if there was no such path.
-    pub(crate) fn remove(&mut self, path: &str) -> Result<Option<Vec<u64>>> {
+    /// Removes a document and its chunks; the removed chunk ids and the new generation, or `None` if
+    /// there was no such path (nothing changes, the generation stays).
+    pub(crate) fn remove(&mut self, path: &str) -> Result<Option<Removed>> {
         let p = self.path.clone();
         let err = |e| Error::catalog(&p, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -299,8 +346,10 @@ impl Catalog {
         }
         tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id]).map_err(err)?;
         tx.execute("DELETE FROM documents WHERE id = ?1", [id]).map_err(err)?;
+        let generation = advance_generation(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(Some(removed))
+        self.generation = generation;
+        Ok(Some(Removed { removed, generation }))
     }
 
     const DOCUMENT_SELECT: &'static str = "SELECT d.id, d.path, d.title, d.content_hash, d.modified, d.indexed_at,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Catalog;
 use crate::chunking::ChunkDraft;
 use crate::error::{Error, Result};
+use crate::fault::{self, Step};
 use crate::text::{FieldWeights, TextIndex, SNIPPET_CHARS};
 use crate::vectors::{HnswParams, VectorIndex};
 
@@ -188,12 +189,28 @@ pub struct Hit {
 /// What opening did to a derived index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Repair {
-    /// Loaded as stored; it agreed with the catalog.
+    /// Stamped with the catalog's generation (and holding as many chunks): trusted as stored,
+    /// without comparing chunk ids.
     Loaded,
-    /// Loaded, then brought in line with the catalog (e.g. after a crash between upsert and commit).
-    Repaired { added: usize, removed: usize },
-    /// Built again from the catalog (missing, damaged, foreign, or mostly stale).
+    /// Stamped with an older generation (`from`; `None`: no stamp, an index from before
+    /// generations), e.g. after a crash between a catalog change and `commit()`: its chunk ids were
+    /// diffed against the catalog, `added`/`removed` chunks brought it in line, and it was
+    /// re-stamped.
+    Repaired { from: Option<u64>, added: usize, removed: usize },
+    /// Built again from the catalog: missing, damaged, another catalog's, stamped with a generation
+    /// the catalog never reached, or mostly stale.
     Rebuilt { reason: String, chunks: usize },
+}
+
+/// The catalog's generation and the stamps of the derived indexes as stored on disk; see
+/// [`Index::generations`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generations {
+    pub catalog: u64,
+    /// The committed full-text index's stamp (`None`: none).
+    pub text: Option<u64>,
+    /// The vector manifest's stamp (`None`: none).
+    pub vectors: Option<u64>,
 }
 
 /// Chunk ids per store; see [`Index::chunk_id_sets`].
@@ -207,6 +224,8 @@ pub struct ChunkIdSets {
 /// What [`Index::open`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenReport {
+    /// The catalog's generation.
+    pub generation: u64,
     pub text: Repair,
     pub vectors: Repair,
 }
@@ -216,11 +235,12 @@ pub struct OpenReport {
 /// [`Error::Locked`]). `Index` is `Send + Sync`: share it behind an `RwLock` (searches take `&self`).
 ///
 /// Durability: each [`upsert_document`](Index::upsert_document) / [`remove_document`](Index::remove_document)
-/// is one durable SQLite transaction. The search indexes are batched: changes show in vector search
-/// and removals vanish from all search at once, but new chunks reach BM25 search, and both derived
-/// indexes reach the disk, only at [`commit`](Index::commit). Commit after a batch, not after each
-/// document: it writes the whole vector graph. Anything not committed is recovered from the catalog
-/// on the next open.
+/// is one durable SQLite transaction that also advances the catalog's generation. The search
+/// indexes are batched: changes show in vector search and removals vanish from all search at once,
+/// but new chunks reach BM25 search, and both derived indexes reach the disk (stamped with the
+/// generation they hold), only at [`commit`](Index::commit). Commit after a batch, not after each
+/// document: it writes the whole vector graph when points were added. Anything not committed is
+/// recovered from the catalog on the next open (a derived index whose stamp is behind is diffed).
 pub struct Index {
     dir: PathBuf,
     dim: usize,
@@ -284,13 +304,14 @@ impl Index {
         let catalog = Catalog::open(&dir.join(CATALOG_FILE), dim)?;
         let (text, text_repair) = TextIndex::open(&dir.join(TEXT_DIR), &catalog)?;
         let (vectors, vector_repair) = VectorIndex::open(&dir.join(VECTOR_DIR), dim, params, &catalog)?;
+        let generation = catalog.generation();
         Ok(Index {
             dir: dir.into(),
             dim,
             catalog: Mutex::new(catalog),
             text,
             vectors,
-            report: OpenReport { text: text_repair, vectors: vector_repair },
+            report: OpenReport { generation, text: text_repair, vectors: vector_repair },
         })
     }
 
@@ -328,32 +349,50 @@ impl Index {
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
             .upsert(&doc.path, &doc.title, &doc.content_hash, doc.modified, &rows)?;
-        self.text.delete_document(&doc.path, &done.removed)?;
+        fault::reached(Step::CatalogAdvanced);
+        let (before, after) = (done.generation - 1, done.generation);
+        // Each derived index is advanced to the new generation only once the change is applied to
+        // it in full; one that fails stays behind, and its next stamp says so.
+        let text = (|| {
+            self.text.delete_document(&doc.path, &done.removed)?;
+            for (id, c) in done.added.iter().zip(&chunks) {
+                self.text.add_chunk(&crate::catalog::ChunkRow {
+                    id: *id,
+                    path: doc.path.clone(),
+                    title: doc.title.clone(),
+                    modified: doc.modified,
+                    heading: c.draft.heading.clone(),
+                    text: c.draft.text.clone(),
+                    line_start: c.draft.line_start,
+                    line_end: c.draft.line_end,
+                    embedding: Vec::new(),
+                    location: c.draft.location.clone(),
+                })?;
+            }
+            Ok::<(), Error>(())
+        })();
+        if text.is_ok() {
+            self.text.advance(before, after);
+        }
         self.vectors.remove(&done.removed);
         for (id, c) in done.added.iter().zip(&chunks) {
-            self.text.add_chunk(&crate::catalog::ChunkRow {
-                id: *id,
-                path: doc.path.clone(),
-                title: doc.title.clone(),
-                modified: doc.modified,
-                heading: c.draft.heading.clone(),
-                text: c.draft.text.clone(),
-                line_start: c.draft.line_start,
-                line_end: c.draft.line_end,
-                embedding: Vec::new(),
-                location: c.draft.location.clone(),
-            })?;
             self.vectors.insert(*id, &c.embedding);
         }
+        self.vectors.advance(before, after);
+        text?;
         Ok(DocumentId(done.document_id))
     }
 
     /// Removes a document and its chunks; `false` if the path was not indexed.
     pub fn remove_document(&mut self, path: &str) -> Result<bool> {
         let removed = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner()).remove(path)?;
-        let Some(removed) = removed else { return Ok(false) };
-        self.text.delete_document(path, &removed)?;
-        self.vectors.remove(&removed);
+        let Some(done) = removed else { return Ok(false) };
+        fault::reached(Step::CatalogAdvanced);
+        let (before, after) = (done.generation - 1, done.generation);
+        self.vectors.remove(&done.removed);
+        self.vectors.advance(before, after);
+        self.text.delete_document(path, &done.removed)?;
+        self.text.advance(before, after);
         Ok(true)
     }
 
@@ -379,13 +418,26 @@ impl Index {
     }
 
     /// Makes the full-text and vector indexes agree with the catalog on disk (the catalog itself is
-    /// already durable): commits tantivy, compacts the vector graph if removed points outnumber live
-    /// ones, and writes a new vector dump if it changed. Cheap when nothing changed.
+    /// already durable), each stamped with the catalog generation it holds: commits tantivy (and
+    /// fsyncs its directory), compacts the vector graph if removed points outnumber live ones, and
+    /// writes the vector manifest (with a new dump if points were added). Cheap when nothing changed.
     pub fn commit(&mut self) -> Result<()> {
         let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
         self.text.commit(&catalog.instance_id)?;
+        fault::reached(Step::TextCommitted);
         self.vectors.commit(catalog)?;
         Ok(())
+    }
+
+    /// The catalog's generation and the stamps the derived indexes carry on disk (re-read from
+    /// tantivy's `meta.json` and the vector manifest). After [`Index::open`] or [`Index::commit`]
+    /// all three are equal (checked by the crash tests).
+    pub fn generations(&self) -> Result<Generations> {
+        Ok(Generations {
+            catalog: self.catalog().generation(),
+            text: self.text.stored_generation()?,
+            vectors: self.vectors.stored_generation()?,
+        })
     }
 
     /// The chunk ids each store holds: the catalog's, the committed full-text index's and the vector

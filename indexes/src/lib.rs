@@ -10,8 +10,11 @@
 mod catalog;
 mod chunking;
 mod error;
+#[doc(hidden)]
+pub mod fault;
 mod hash;
 mod index;
+mod stamp;
 mod text;
 mod tokenizer;
 mod vectors;
@@ -21,7 +24,7 @@ pub use chunking::{
 };
 pub use error::{Error, Result};
 pub use index::{
-    snippet_to_plain, ChunkIdSets, ChunkInput, DocumentId, Fusion, DEFAULT_FUSION, DocumentInfo, DocumentInput, Hit, Index, IndexStats, OpenReport,
+    snippet_to_plain, ChunkIdSets, ChunkInput, DocumentId, Fusion, DEFAULT_FUSION, DocumentInfo, DocumentInput, Generations, Hit, Index, IndexStats, OpenReport,
     Repair, SearchMode, SearchQuery, DEFAULT_CANDIDATES, DEFAULT_LIMIT, RRF_K,
 };
 pub use text::FieldWeights;

@@ -15,6 +15,7 @@ use tantivy::{doc, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Tant
 use crate::catalog::{Catalog, ChunkRow};
 use crate::error::{Error, Result};
 use crate::index::Repair;
+use crate::stamp::{sync_dir, Stamp, Verdict};
 use crate::tokenizer;
 
 const WRITER_MEMORY: usize = 50_000_000;
@@ -103,6 +104,7 @@ pub(crate) struct TextQuery {
 
 pub(crate) struct TextIndex {
     dir: PathBuf,
+    index: tantivy::Index,
     writer: Option<IndexWriter<TantivyDocument>>,
     reader: IndexReader,
     fields: Fields,
@@ -116,6 +118,11 @@ pub(crate) struct TextIndex {
     dirty: bool,
     /// Chunks deleted since the last commit: the reader still sees them, search drops them.
     pending_deleted: HashSet<u64>,
+    /// The catalog generation this index (committed and pending changes) agrees with; it falls
+    /// behind for good if applying a change failed (the next open then diffs).
+    applied: u64,
+    /// The generation of the last commit's stamp.
+    stamped: Option<u64>,
 }
 
 enum OpenFailure {
@@ -132,12 +139,20 @@ impl From<TantivyError> for OpenFailure {
 }
 
 impl TextIndex {
-    /// Opens the index in `dir`, then makes it agree with the catalog: adds missing chunks and deletes
-    /// ones the catalog no longer has. A missing, damaged or foreign index is rebuilt from scratch.
+    /// Opens the index in `dir`. Stamped with the catalog's generation (and holding as many chunks):
+    /// trusted as it is. Stamped with an older one: made to agree with the catalog (chunks it lacks
+    /// added, ones the catalog lacks deleted) and re-stamped. Missing, damaged, foreign or stamped
+    /// ahead of the catalog: rebuilt from scratch.
     pub(crate) fn open(dir: &Path, catalog: &Catalog) -> Result<(TextIndex, Repair)> {
-        match Self::open_existing(dir, &catalog.instance_id) {
-            Ok(mut ti) => {
-                let repair = ti.sync_with(catalog)?;
+        let generation = catalog.generation();
+        match Self::open_existing(dir, &catalog.instance_id, generation) {
+            Ok((mut ti, stamped)) => {
+                ti.stamped = stamped;
+                ti.applied = generation;
+                if stamped == Some(generation) && ti.num_docs() as usize == catalog.chunk_count()? {
+                    return Ok((ti, Repair::Loaded));
+                }
+                let repair = ti.sync_with(catalog, stamped)?;
                 Ok((ti, repair))
             }
             Err(OpenFailure::Fatal(e)) => Err(e),
@@ -146,6 +161,7 @@ impl TextIndex {
                     std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
                 }
                 let mut ti = Self::create(dir)?;
+                ti.applied = generation;
                 let added = ti.add_all(catalog)?;
                 ti.commit(&catalog.instance_id)?;
                 Ok((ti, Repair::Rebuilt { reason, chunks: added }))
@@ -153,7 +169,12 @@ impl TextIndex {
         }
     }
 
-    fn open_existing(dir: &Path, instance_id: &str) -> std::result::Result<TextIndex, OpenFailure> {
+    /// The index and the generation of its stamp, or why it must be rebuilt.
+    fn open_existing(
+        dir: &Path,
+        instance_id: &str,
+        generation: u64,
+    ) -> std::result::Result<(TextIndex, Option<u64>), OpenFailure> {
         if !dir.join("meta.json").exists() {
             return Err(OpenFailure::Rebuild("no index yet".into()));
         }
@@ -169,13 +190,16 @@ impl TextIndex {
             return Err(OpenFailure::Rebuild(format!("damaged files: {}", names.join(", "))));
         }
         let payload = index.load_metas()?.payload;
-        if payload.as_deref() != Some(instance_id) {
-            return Err(OpenFailure::Rebuild("built for another catalog".into()));
+        let stamp = Stamp::from_payload(payload.as_deref().unwrap_or_default());
+        let (verdict, why) = stamp.judge(instance_id, generation);
+        if verdict == Verdict::Rebuild {
+            return Err(OpenFailure::Rebuild(why));
         }
-        Self::finish_open(dir, index, fields).map_err(|e| match e {
+        let ti = Self::finish_open(dir, index, fields).map_err(|e| match e {
             TantivyError::LockFailure(..) => OpenFailure::Fatal(Error::Locked { path: dir.into() }),
             other => OpenFailure::Rebuild(other.to_string()),
-        })
+        })?;
+        Ok((ti, stamp.generation))
     }
 
     fn create(dir: &Path) -> Result<TextIndex> {
@@ -189,9 +213,15 @@ impl TextIndex {
         let analyzer = tokenizer::index_analyzer();
         index.tokenizers().register(tokenizer::NAME, analyzer.clone());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        // A commit cut short can leave files that meta.json does not name, and the next commit may
+        // want one of those names again (a deletion file is named after its segment and opstamp,
+        // and opstamps restart from the last commit): tantivy collects garbage only after a
+        // commit, so collect it before the first one.
+        writer.garbage_collect_files().wait()?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(TextIndex {
             dir: dir.into(),
+            index,
             writer: Some(writer),
             reader,
             fields,
@@ -200,6 +230,8 @@ impl TextIndex {
             phrase_analyzer: tokenizer::phrase_analyzer(),
             dirty: false,
             pending_deleted: HashSet::new(),
+            applied: 0,
+            stamped: None,
         })
     }
 
@@ -215,8 +247,8 @@ impl TextIndex {
     }
 
     /// Adds the chunks the catalog has and this index lacks, deletes the ones it has and the catalog
-    /// lacks, and commits if anything changed.
-    fn sync_with(&mut self, catalog: &Catalog) -> Result<Repair> {
+    /// lacks, and commits with the catalog's generation as its stamp (`from`: the stamp it had).
+    fn sync_with(&mut self, catalog: &Catalog, from: Option<u64>) -> Result<Repair> {
         let (present, duplicates) = self.committed_ids().map_err(|e| self.err(e))?;
         if duplicates {
             // Cannot happen through this crate; start over rather than guess.
@@ -229,16 +261,14 @@ impl TextIndex {
         let wanted_set: HashSet<u64> = wanted.iter().copied().collect();
         let missing: Vec<u64> = wanted.iter().copied().filter(|id| !present.contains(id)).collect();
         let extra: Vec<u64> = present.iter().copied().filter(|id| !wanted_set.contains(id)).collect();
-        if missing.is_empty() && extra.is_empty() {
-            return Ok(Repair::Loaded);
-        }
         for &id in &extra {
             self.writer()?.delete_term(Term::from_field_u64(self.fields.chunk_id, id));
         }
         catalog.for_each_chunk(Some(&missing), &mut |row| self.add_chunk(&row))?;
+        // Committed even when nothing differed: the new stamp is the point.
         self.dirty = true;
         self.commit(&catalog.instance_id)?;
-        Ok(Repair::Repaired { added: missing.len(), removed: extra.len() })
+        Ok(Repair::Repaired { from, added: missing.len(), removed: extra.len() })
     }
 
     fn add_all(&mut self, catalog: &Catalog) -> Result<usize> {
@@ -311,18 +341,40 @@ impl TextIndex {
         Ok(())
     }
 
+    /// Moves the generation this index agrees with from `from` to `to` after a catalog change was
+    /// applied to it in full; an index that was not at `from` (an earlier change failed halfway)
+    /// stays behind, so its stamp never claims a change it may lack.
+    pub(crate) fn advance(&mut self, from: u64, to: u64) {
+        if self.applied == from {
+            self.applied = to;
+        }
+    }
+
+    /// The generation of the committed stamp as stored in `meta.json`.
+    pub(crate) fn stored_generation(&self) -> Result<Option<u64>> {
+        let metas = self.index.load_metas().map_err(|e| self.err(e))?;
+        Ok(metas.payload.as_deref().and_then(|p| Stamp::from_payload(p).generation))
+    }
+
+    /// Commits pending changes with the stamp (catalog instance, generation this index agrees
+    /// with). tantivy fsyncs the segment files and the directory, then replaces `meta.json` by
+    /// rename (which it does not fsync): the directory is fsynced after it, so the stamp is durable
+    /// on return.
     pub(crate) fn commit(&mut self, instance_id: &str) -> Result<()> {
-        if !self.dirty {
+        if !self.dirty && self.stamped == Some(self.applied) {
             return Ok(());
         }
+        let payload = Stamp { instance_id: instance_id.to_owned(), generation: Some(self.applied) }.to_payload();
         let dir = self.dir.clone();
         let writer = self.writer.as_mut().ok_or_else(|| Error::Text {
             path: dir.clone(),
             source: TantivyError::InvalidArgument("writer is closed".into()),
         })?;
         let mut prepared = writer.prepare_commit().map_err(|e| Error::text(&dir, e))?;
-        prepared.set_payload(instance_id);
+        prepared.set_payload(&payload);
         prepared.commit().map_err(|e| Error::text(&dir, e))?;
+        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        self.stamped = Some(self.applied);
         self.reader.reload().map_err(|e| Error::text(&dir, e))?;
         self.pending_deleted.clear();
         self.dirty = false;

@@ -5,11 +5,13 @@
 //! live points (and there are more than [`COMPACT_MIN_TOMBSTONES`]), the next commit rebuilds the
 //! graph from the catalog.
 //!
-//! On commit the graph is written with hnsw_rs's `file_dump` under a fresh base name, both files are
-//! fsynced and checksummed, and `manifest.json` (written to a temporary file, fsynced, renamed) names
-//! them; older dumps are deleted afterwards. On open the manifest and checksums are verified before
-//! hnsw_rs reads anything (its loader asserts and panics on malformed input), so a missing, foreign,
-//! truncated or altered dump is rebuilt from the catalog instead of failing.
+//! On commit a graph that gained points is written with hnsw_rs's `file_dump` under a fresh base
+//! name, both files are fsynced and checksummed, and `manifest.json` (written to a temporary file,
+//! fsynced, renamed, directory fsynced) names them, lists the tombstones and carries the stamp (the
+//! catalog instance and generation the graph holds); older dumps are deleted afterwards. A commit
+//! that only removed points rewrites the manifest alone. On open the manifest and checksums are
+//! verified before hnsw_rs reads anything (its loader asserts and panics on malformed input), so a
+//! missing, foreign, truncated or altered dump is rebuilt from the catalog instead of failing.
 
 use std::collections::HashSet;
 use std::fs;
@@ -22,10 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::fault::{self, Step};
 use crate::hash::file_checksum;
 use crate::index::Repair;
+use crate::stamp::{sync_dir, Stamp, Verdict};
 
 const MANIFEST: &str = "manifest.json";
+const MANIFEST_TMP: &str = "manifest.json.tmp";
 const MANIFEST_FORMAT: u32 = 1;
 /// hnsw_rs only dumps graphs created with its maximum number of layers.
 const MAX_LAYERS: usize = 16;
@@ -61,12 +66,27 @@ struct Manifest {
     format: u32,
     instance_id: String,
     dim: usize,
+    /// Counts the manifest's versions (dump files are named after the one that wrote them).
     generation: u64,
+    /// The catalog generation the graph and tombstones hold (absent before generations existed).
+    #[serde(default)]
+    catalog_generation: Option<u64>,
     points: usize,
     /// `None` when the graph was empty and nothing was dumped.
     basename: Option<String>,
     graph: Option<FileSum>,
     data: Option<FileSum>,
+    /// Points of the graph that the catalog no longer has, ascending.
+    #[serde(default)]
+    tombstones: Vec<u64>,
+}
+
+/// The dump files a manifest names.
+#[derive(Debug, Clone, PartialEq)]
+struct DumpFiles {
+    basename: String,
+    graph: FileSum,
+    data: FileSum,
 }
 
 pub(crate) struct VectorIndex {
@@ -78,8 +98,18 @@ pub(crate) struct VectorIndex {
     ids: HashSet<u64>,
     /// Ids in the graph that the catalog no longer has.
     tombstones: HashSet<u64>,
+    /// The manifest's version counter.
     generation: u64,
+    /// The dump files the current manifest names (reused by a commit that added no points).
+    files: Option<DumpFiles>,
+    /// Anything changed since the manifest was written.
     dirty: bool,
+    /// Points were added (or the graph rebuilt) since the last dump.
+    graph_dirty: bool,
+    /// The catalog generation the graph and tombstones agree with (see `TextIndex::advance`).
+    applied: u64,
+    /// The catalog generation in the manifest on disk.
+    stamped: Option<u64>,
 }
 
 /// Cosine distance (1 - cosine similarity) for vectors already scaled to unit length, which is how
@@ -138,50 +168,81 @@ impl VectorIndex {
             ids: HashSet::new(),
             tombstones: HashSet::new(),
             generation,
+            files: None,
             dirty: false,
+            graph_dirty: false,
+            applied: 0,
+            stamped: None,
         }
     }
 
-    /// Loads the dump in `dir` and brings it in line with the catalog (inserting chunks it lacks,
-    /// tombstoning ones the catalog lacks), or rebuilds it from the catalog when it is missing,
-    /// damaged or belongs to another catalog. Writes a fresh dump when anything changed.
+    /// Loads the dump in `dir`. Stamped with the catalog's generation (and as many live points as
+    /// the catalog has chunks): trusted as it is. Stamped with an older one: brought in line with
+    /// the catalog (inserting chunks it lacks, tombstoning ones the catalog lacks) and re-stamped.
+    /// Missing, damaged, foreign or ahead of the catalog: rebuilt from the catalog.
     pub(crate) fn open(dir: &Path, dim: usize, params: HnswParams, catalog: &Catalog) -> Result<(VectorIndex, Repair)> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let generation = catalog.generation();
+        let loaded = match Self::load(dir, dim, params, &catalog.instance_id, generation) {
+            Ok((mut vi, verdict, tombstones)) => {
+                vi.applied = generation;
+                let known = tombstones.iter().all(|id| vi.ids.contains(id));
+                vi.tombstones = tombstones.into_iter().collect();
+                if verdict == Verdict::Current && known && vi.ids.len() - vi.tombstones.len() == catalog.chunk_count()? {
+                    return Ok((vi.finish_open(), Repair::Loaded));
+                }
+                Ok(vi)
+            }
+            Err(failed) => Err(failed),
+        };
         let wanted = catalog.chunk_ids()?;
-        let (mut vi, repair) = match Self::load(dir, dim, params, &catalog.instance_id) {
+        let (mut vi, repair) = match loaded {
             Ok(mut vi) => {
+                let from = vi.stamped;
                 let wanted_set: HashSet<u64> = wanted.iter().copied().collect();
                 let missing: Vec<u64> = wanted.iter().copied().filter(|id| !vi.ids.contains(id)).collect();
+                let before = std::mem::take(&mut vi.tombstones);
                 vi.tombstones = vi.ids.iter().copied().filter(|id| !wanted_set.contains(id)).collect();
-                if missing.is_empty() && vi.tombstones.is_empty() {
-                    (vi, Repair::Loaded)
-                } else if vi.needs_compaction() || missing.len() > wanted.len() / 2 + COMPACT_MIN_TOMBSTONES {
+                if vi.needs_compaction() || missing.len() > wanted.len() / 2 + COMPACT_MIN_TOMBSTONES {
                     let reason = format!("{} chunks missing, {} removed", missing.len(), vi.tombstones.len());
-                    let generation = vi.generation;
-                    let mut vi = Self::empty(dir, dim, params, wanted.len(), generation);
-                    let chunks = vi.insert_all(catalog, None)?;
-                    (vi, Repair::Rebuilt { reason, chunks })
+                    let mut fresh = Self::empty(dir, dim, params, wanted.len(), vi.generation);
+                    fresh.applied = generation;
+                    let chunks = fresh.insert_all(catalog, None)?;
+                    (fresh, Repair::Rebuilt { reason, chunks })
                 } else {
-                    let removed = vi.tombstones.len();
+                    let removed = vi.tombstones.difference(&before).count();
                     vi.insert_all(catalog, Some(&missing))?;
-                    (vi, Repair::Repaired { added: missing.len(), removed })
+                    (vi, Repair::Repaired { from, added: missing.len(), removed })
                 }
             }
-            Err((reason, generation)) => {
-                let mut vi = Self::empty(dir, dim, params, wanted.len(), generation);
+            Err((reason, counter)) => {
+                let mut vi = Self::empty(dir, dim, params, wanted.len(), counter);
+                vi.applied = generation;
                 let chunks = vi.insert_all(catalog, None)?;
                 (vi, Repair::Rebuilt { reason, chunks })
             }
         };
-        if !matches!(repair, Repair::Loaded) || !dir.join(MANIFEST).exists() {
-            vi.dirty = true;
-            vi.commit(catalog)?;
-        }
+        // Written even when nothing differed: the new stamp is the point.
+        vi.dirty = true;
+        vi.commit(catalog)?;
         Ok((vi, repair))
     }
 
-    /// The dumped graph, or why it cannot be used (and the generation to continue from).
-    fn load(dir: &Path, dim: usize, params: HnswParams, instance_id: &str) -> std::result::Result<VectorIndex, (String, u64)> {
+    /// A trusted dump, as loaded: clears what an interrupted commit left behind.
+    fn finish_open(self) -> VectorIndex {
+        self.remove_stale_files();
+        self
+    }
+
+    /// The dumped graph with its stamp's verdict (`Current` or `Behind`) and its tombstones, or why
+    /// it cannot be used (and the manifest counter to continue from).
+    fn load(
+        dir: &Path,
+        dim: usize,
+        params: HnswParams,
+        instance_id: &str,
+        generation: u64,
+    ) -> std::result::Result<(VectorIndex, Verdict, Vec<u64>), (String, u64)> {
         let manifest_path = dir.join(MANIFEST);
         let bytes = match fs::read(&manifest_path) {
             Ok(b) => b,
@@ -193,15 +254,19 @@ impl VectorIndex {
         if m.format != MANIFEST_FORMAT {
             return Err(fail(format!("unknown dump format {}", m.format)));
         }
-        if m.instance_id != instance_id {
-            return Err(fail("dump belongs to another catalog".into()));
+        let stamp = Stamp { instance_id: m.instance_id.clone(), generation: m.catalog_generation };
+        let (verdict, why) = stamp.judge(instance_id, generation);
+        if verdict == Verdict::Rebuild {
+            return Err(fail(format!("dump {why}")));
         }
         if m.dim != dim {
             return Err(fail(format!("dump holds {}-dimensional vectors", m.dim)));
         }
         let (basename, graph, data) = match (&m.basename, &m.graph, &m.data) {
             (None, _, _) if m.points == 0 => {
-                return Ok(Self::empty(dir, dim, params, 0, m.generation));
+                let mut vi = Self::empty(dir, dim, params, 0, m.generation);
+                vi.stamped = m.catalog_generation;
+                return Ok((vi, verdict, Vec::new()));
             }
             (Some(b), Some(g), Some(d)) => (b.clone(), g.clone(), d.clone()),
             _ => return Err(fail(format!("{MANIFEST} is incomplete"))),
@@ -244,7 +309,7 @@ impl VectorIndex {
         if ids.len() != m.points {
             return Err(fail("dump holds duplicate ids".into()));
         }
-        Ok(VectorIndex {
+        let vi = VectorIndex {
             dir: dir.into(),
             dim,
             params,
@@ -252,8 +317,13 @@ impl VectorIndex {
             ids,
             tombstones: HashSet::new(),
             generation: m.generation,
+            files: Some(DumpFiles { basename, graph, data }),
             dirty: false,
-        })
+            graph_dirty: false,
+            applied: 0,
+            stamped: m.catalog_generation,
+        };
+        Ok((vi, verdict, m.tombstones))
     }
 
     /// Inserts the embeddings of all catalog chunks (or of `only`), one at a time: hnsw_rs's parallel
@@ -283,6 +353,22 @@ impl VectorIndex {
         self.ids.insert(id);
         self.tombstones.remove(&id);
         self.dirty = true;
+        self.graph_dirty = true;
+    }
+
+    /// See `TextIndex::advance`.
+    pub(crate) fn advance(&mut self, from: u64, to: u64) {
+        if self.applied == from {
+            self.applied = to;
+        }
+    }
+
+    /// The catalog generation in `manifest.json` as stored.
+    pub(crate) fn stored_generation(&self) -> Result<Option<u64>> {
+        let path = self.dir.join(MANIFEST);
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| self.verr(format!("{MANIFEST}: {e}")))?;
+        Ok(m.catalog_generation)
     }
 
     pub(crate) fn remove(&mut self, ids: &[u64]) {
@@ -340,24 +426,28 @@ impl VectorIndex {
         }
     }
 
-    /// Compacts if tombstones dominate, then writes a new dump and manifest if anything changed.
+    /// Compacts if tombstones dominate, then writes the manifest (and a new dump if points were
+    /// added) if anything changed or the stamp is not the generation the graph holds.
     pub(crate) fn commit(&mut self, catalog: &Catalog) -> Result<()> {
-        if !self.dirty {
+        if !self.dirty && self.stamped == Some(self.applied) {
             return Ok(());
         }
         if self.needs_compaction() {
             self.rebuild(catalog)?;
         }
-        self.dump(&catalog.instance_id)?;
+        self.write(&catalog.instance_id)?;
         self.dirty = false;
         Ok(())
     }
 
-    /// Replaces the graph with one built from the catalog.
+    /// Replaces the graph with one built from the catalog (as of its current generation).
     pub(crate) fn rebuild(&mut self, catalog: &Catalog) -> Result<usize> {
-        let (_, chunks) = catalog.counts()?;
+        let chunks = catalog.chunk_count()?;
         let mut fresh = Self::empty(&self.dir, self.dim, self.params, chunks, self.generation);
         let n = fresh.insert_all(catalog, None)?;
+        fresh.applied = catalog.generation();
+        fresh.stamped = self.stamped;
+        fresh.files = self.files.take();
         *self = fresh;
         self.dirty = true;
         Ok(n)
@@ -367,70 +457,98 @@ impl VectorIndex {
         Error::Vectors { path: self.dir.clone(), message }
     }
 
-    fn dump(&mut self, instance_id: &str) -> Result<()> {
+    /// Writes the dump (when points were added since the last one) and the manifest: dump files
+    /// fsynced, manifest to a temporary file and fsynced, directory fsynced, rename, directory
+    /// fsynced; then older dumps are deleted.
+    fn write(&mut self, instance_id: &str) -> Result<()> {
         let dir = self.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let generation = self.generation + 1;
         let points = self.hnsw.get_nb_point();
-        let mut manifest = Manifest {
+        let files = match &self.files {
+            _ if points == 0 => None,
+            Some(files) if !self.graph_dirty => Some(files.clone()),
+            _ => Some(self.dump_files(&format!("vectors-{generation}"))?),
+        };
+        let mut tombstones: Vec<u64> = self.tombstones.iter().copied().collect();
+        tombstones.sort_unstable();
+        let manifest = Manifest {
             format: MANIFEST_FORMAT,
             instance_id: instance_id.to_owned(),
             dim: self.dim,
             generation,
+            catalog_generation: Some(self.applied),
             points,
-            basename: None,
-            graph: None,
-            data: None,
+            basename: files.as_ref().map(|f| f.basename.clone()),
+            graph: files.as_ref().map(|f| f.graph.clone()),
+            data: files.as_ref().map(|f| f.data.clone()),
+            tombstones,
         };
-        if points > 0 {
-            // hnsw_rs panics (after printing) if it cannot create its files: check we can first.
-            let probe = dir.join(".write-probe");
-            fs::write(&probe, b"").map_err(|e| Error::io(&probe, e))?;
-            let _ = fs::remove_file(&probe);
-            let wanted = format!("vectors-{generation}");
-            let hnsw = &self.hnsw;
-            let dumped = catch_unwind(AssertUnwindSafe(|| hnsw.file_dump(&dir, &wanted)));
-            let basename = match dumped {
-                Ok(Ok(name)) => name,
-                Ok(Err(e)) => return Err(self.verr(format!("dump failed: {e}"))),
-                Err(_) => return Err(self.verr("hnsw_rs panicked while dumping".into())),
-            };
-            let mut sums = Vec::with_capacity(2);
-            for suffix in ["hnsw.graph", "hnsw.data"] {
-                let path = dir.join(format!("{basename}.{suffix}"));
-                fs::File::open(&path).and_then(|f| f.sync_all()).map_err(|e| Error::io(&path, e))?;
-                let (checksum, len) = file_checksum(&path).map_err(|e| Error::io(&path, e))?;
-                sums.push(FileSum { len, checksum });
-            }
-            manifest.data = sums.pop();
-            manifest.graph = sums.pop();
-            manifest.basename = Some(basename);
-        }
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| self.verr(format!("manifest: {e}")))?;
-        let tmp = dir.join(format!("{MANIFEST}.tmp"));
+        let json = serde_json::to_vec(&manifest).map_err(|e| self.verr(format!("manifest: {e}")))?;
+        let tmp = dir.join(MANIFEST_TMP);
         {
             let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             f.write_all(&json).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
         }
+        // The dump files' and the temporary manifest's entries are durable before the rename.
+        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        fault::reached(Step::ManifestWritten);
         let target = dir.join(MANIFEST);
         fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        fault::reached(Step::ManifestSwitched);
         self.generation = generation;
-        // Old dumps are garbage now; failing to delete one is harmless.
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let stem = name.strip_suffix(".hnsw.graph").or_else(|| name.strip_suffix(".hnsw.data"));
-                if let Some(stem) = stem {
-                    if manifest.basename.as_deref() != Some(stem) {
-                        let _ = fs::remove_file(entry.path());
-                    }
-                }
+        self.files = files;
+        self.graph_dirty = false;
+        self.stamped = Some(self.applied);
+        self.remove_stale_files();
+        Ok(())
+    }
+
+    /// Deletes dump files the manifest does not name and a leftover temporary manifest (what an
+    /// interrupted commit leaves). Failing to delete one is harmless.
+    fn remove_stale_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        let current = self.files.as_ref().map(|f| f.basename.as_str());
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".hnsw.graph").or_else(|| name.strip_suffix(".hnsw.data"));
+            let stale = match stem {
+                Some(stem) => current != Some(stem),
+                None => name == MANIFEST_TMP,
+            };
+            if stale {
+                let _ = fs::remove_file(entry.path());
             }
         }
-        Ok(())
+    }
+
+    /// Dumps the graph under `wanted` (hnsw_rs may pick another name and says which), fsyncs and
+    /// checksums both files.
+    fn dump_files(&self, wanted: &str) -> Result<DumpFiles> {
+        let dir = self.dir.clone();
+        // hnsw_rs panics (after printing) if it cannot create its files: check we can first.
+        let probe = dir.join(".write-probe");
+        fs::write(&probe, b"").map_err(|e| Error::io(&probe, e))?;
+        let _ = fs::remove_file(&probe);
+        let hnsw = &self.hnsw;
+        let dumped = catch_unwind(AssertUnwindSafe(|| hnsw.file_dump(&dir, wanted)));
+        let basename = match dumped {
+            Ok(Ok(name)) => name,
+            Ok(Err(e)) => return Err(self.verr(format!("dump failed: {e}"))),
+            Err(_) => return Err(self.verr("hnsw_rs panicked while dumping".into())),
+        };
+        let mut sums = Vec::with_capacity(2);
+        for suffix in ["hnsw.graph", "hnsw.data"] {
+            let path = dir.join(format!("{basename}.{suffix}"));
+            fs::File::open(&path).and_then(|f| f.sync_all()).map_err(|e| Error::io(&path, e))?;
+            let (checksum, len) = file_checksum(&path).map_err(|e| Error::io(&path, e))?;
+            sums.push(FileSum { len, checksum });
+        }
+        fault::reached(Step::VectorFilesWritten);
+        let data = sums.pop().unwrap_or(FileSum { len: 0, checksum: 0 });
+        let graph = sums.pop().unwrap_or(FileSum { len: 0, checksum: 0 });
+        Ok(DumpFiles { basename, graph, data })
     }
 }
 

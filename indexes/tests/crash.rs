@@ -1,12 +1,17 @@
-//! A writer killed with SIGKILL at random points (mid-upsert, mid-commit, mid-repair on open) never
-//! leaves a library that fails to open or whose three stores disagree. The writer is this test binary
-//! itself, re-run with `ALMANAC_CRASH_WRITER` set, so no helper binary has to be built.
+//! A writer killed with SIGKILL at random points (mid-upsert, mid-commit, mid-repair on open), or
+//! stopped at each named step of the commit protocol (`fault::arm`), never leaves a library that
+//! fails to open, whose three stores disagree, or whose derived indexes are stamped with another
+//! generation than the catalog's after the open. The writers are this test binary itself, re-run
+//! with `ALMANAC_CRASH_WRITER` / `ALMANAC_FAULT_WRITER` set, so no helper binary has to be built.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use almanac_indexes::{ChunkDraft, ChunkInput, DocumentInput, Index, SearchMode, SearchQuery};
+use almanac_indexes::fault::{self, Step};
+use almanac_indexes::{
+    ChunkDraft, ChunkInput, DocumentInput, Index, Repair, SearchMode, SearchQuery,
+};
 
 const DIM: usize = 32;
 const RUNS: usize = 24;
@@ -141,6 +146,7 @@ fn killed_writer_leaves_an_openable_consistent_library() {
         );
         let stats = index.stats().unwrap();
         assert_eq!(stats.text_chunks, sets.catalog.len(), "run {run}");
+        assert_stamped(&index, &format!("run {run}"));
         // Both indexes answer, and only with chunks the catalog has.
         let q: Vec<f32> = Rng(run as u64).vector();
         let hits = index
@@ -165,4 +171,200 @@ fn killed_writer_leaves_an_openable_consistent_library() {
         ));
     }
     eprintln!("{}", reports.join("\n"));
+}
+
+/// The stamps on disk equal the catalog's generation, which the open report gives too.
+fn assert_stamped(index: &Index, what: &str) {
+    let g = index.generations().unwrap();
+    assert_eq!(g.text, Some(g.catalog), "{what}: full-text stamp");
+    assert_eq!(g.vectors, Some(g.catalog), "{what}: vector stamp");
+    assert_eq!(index.open_report().generation, g.catalog, "{what}");
+}
+
+/// Words unique to each fault-test document (doc-1's second version gets the last one).
+const DOC_WORDS: [&str; 5] = ["walrus", "harbour", "valve", "lighthouse", "pickle"];
+const CHUNKS_PER_DOC: usize = 3;
+
+fn fault_doc(k: usize, version: usize) -> (DocumentInput, Vec<ChunkInput>) {
+    let word = DOC_WORDS[if version == 0 { k } else { 4 }];
+    let chunks = (0..CHUNKS_PER_DOC)
+        .map(|j| ChunkInput {
+            draft: ChunkDraft {
+                heading: String::new(),
+                text: format!("the {word} chunk {j} of document {k}"),
+                line_start: j + 1,
+                line_end: j + 1,
+                location: String::new(),
+            },
+            embedding: Rng((100 * version + 10 * k + j) as u64).vector(),
+        })
+        .collect();
+    let doc = DocumentInput {
+        path: format!("doc-{k}"),
+        title: format!("Document {k}"),
+        content_hash: format!("{version}"),
+        modified: None,
+    };
+    (doc, chunks)
+}
+
+/// The fault writer: three documents, commit (generation 3); then, armed to stop at one step,
+/// add doc-3, remove doc-0, replace doc-1 (generation 6) and commit.
+#[test]
+fn fault_writer() {
+    let Some(dir) = std::env::var_os("ALMANAC_FAULT_WRITER") else {
+        return;
+    };
+    let step: usize = std::env::var("ALMANAC_FAULT_STEP")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let step = Step::ALL[step];
+    let mut index = Index::open(Path::new(&dir), DIM).unwrap();
+    for k in 0..3 {
+        let (doc, chunks) = fault_doc(k, 0);
+        index.upsert_document(&doc, chunks).unwrap();
+    }
+    index.commit().unwrap();
+    // CatalogAdvanced: stop in the third change (the first two are applied in memory only).
+    fault::arm(step, if step == Step::CatalogAdvanced { 3 } else { 1 });
+    let (doc, chunks) = fault_doc(3, 0);
+    index.upsert_document(&doc, chunks).unwrap();
+    assert!(index.remove_document("doc-0").unwrap());
+    let (doc, chunks) = fault_doc(1, 1);
+    index.upsert_document(&doc, chunks).unwrap();
+    index.commit().unwrap();
+    eprintln!("not stopped");
+}
+
+#[test]
+fn a_commit_stopped_at_each_step_recovers_on_open() {
+    if std::env::var_os("ALMANAC_FAULT_WRITER").is_some()
+        || std::env::var_os("ALMANAC_CRASH_WRITER").is_some()
+    {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for (i, step) in Step::ALL.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(&exe)
+            .args([
+                "--exact",
+                "fault_writer",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("ALMANAC_FAULT_WRITER", dir.path())
+            .env("ALMANAC_FAULT_STEP", i.to_string())
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(fault::EXIT_CODE),
+            "{step:?}: the writer did not stop there: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let what = format!("{step:?}");
+        let index = Index::open(dir.path(), DIM)
+            .unwrap_or_else(|e| panic!("{what}: reopening failed: {e}"));
+        // The catalog had all three changes (the third one committed just before the stop).
+        assert_eq!(index.open_report().generation, 6, "{what}");
+        let behind = Repair::Repaired {
+            from: Some(3),
+            added: 2 * CHUNKS_PER_DOC,
+            removed: 2 * CHUNKS_PER_DOC,
+        };
+        let (text, vectors) = match step {
+            Step::CatalogAdvanced => (behind.clone(), behind),
+            Step::TextCommitted | Step::VectorFilesWritten | Step::ManifestWritten => {
+                (Repair::Loaded, behind)
+            }
+            Step::ManifestSwitched => (Repair::Loaded, Repair::Loaded),
+        };
+        assert_eq!(index.open_report().text, text, "{what}");
+        assert_eq!(index.open_report().vectors, vectors, "{what}");
+        let sets = index.chunk_id_sets().unwrap();
+        assert_eq!(sets.catalog.len(), 3 * CHUNKS_PER_DOC, "{what}");
+        assert_eq!(
+            sets.catalog, sets.text,
+            "{what}: catalog and full-text index disagree"
+        );
+        assert_eq!(
+            sets.catalog, sets.vectors,
+            "{what}: catalog and vector index disagree"
+        );
+        assert_stamped(&index, &what);
+        // What an interrupted commit left in vectors/ is gone: one dump, no temporary manifest.
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("vectors"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 3, "{what}: {left:?}");
+        assert!(
+            left.contains(&"manifest.json".to_owned()),
+            "{what}: {left:?}"
+        );
+
+        // Search sees exactly the catalog: doc-3 and doc-1's new version, not doc-0 or doc-1's old one.
+        let bm25 = |text: &str| {
+            index
+                .search(&SearchQuery {
+                    text,
+                    mode: SearchMode::Bm25,
+                    limit: 20,
+                    ..Default::default()
+                })
+                .unwrap()
+        };
+        for (word, found) in [
+            ("lighthouse", true),
+            ("pickle", true),
+            ("valve", true),
+            ("walrus", false),
+            ("harbour", false),
+        ] {
+            let hits = bm25(word);
+            assert_eq!(
+                hits.len(),
+                if found { CHUNKS_PER_DOC } else { 0 },
+                "{what}: {word}"
+            );
+            assert!(
+                hits.iter()
+                    .all(|h| sets.catalog.binary_search(&h.chunk_id).is_ok()),
+                "{what}"
+            );
+        }
+        for (k, version, present) in [(3, 0, true), (1, 1, true), (0, 0, false), (1, 0, false)] {
+            let (_, chunks) = fault_doc(k, version);
+            let q = &chunks[0].embedding;
+            let hits = index
+                .search(&SearchQuery {
+                    embedding: Some(q),
+                    mode: SearchMode::Dense,
+                    limit: 1,
+                    ..Default::default()
+                })
+                .unwrap();
+            let top = hits[0].text == chunks[0].draft.text;
+            assert_eq!(top, present, "{what}: nearest to doc-{k} v{version}");
+            assert!(
+                sets.catalog.binary_search(&hits[0].chunk_id).is_ok(),
+                "{what}"
+            );
+        }
+        drop(index);
+        // Repaired and re-stamped: the next open trusts both.
+        let index = Index::open(dir.path(), DIM).unwrap();
+        assert_eq!(
+            (&index.open_report().text, &index.open_report().vectors),
+            (&Repair::Loaded, &Repair::Loaded),
+            "{what}"
+        );
+        assert_stamped(&index, &what);
+    }
 }

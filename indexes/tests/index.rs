@@ -449,8 +449,8 @@ fn a_stale_index_catches_up_with_the_catalog() {
     index.remove_document("/lib/a5.md").unwrap();
     drop(index);
     let index = Index::open(dir.path(), DIM).unwrap();
-    assert_eq!(index.open_report().vectors, Repair::Repaired { added: 1, removed: 1 });
-    assert_eq!(index.open_report().text, Repair::Repaired { added: 1, removed: 1 });
+    assert_eq!(index.open_report().vectors, Repair::Repaired { from: Some(6), added: 1, removed: 1 });
+    assert_eq!(index.open_report().text, Repair::Repaired { from: Some(6), added: 1, removed: 1 });
     assert_eq!(index.search(&bm25("axolotls")).unwrap()[0].document_path, "/lib/late.md");
     assert!(index.search(&bm25("sourdough")).unwrap().is_empty());
     let mut v = axis(6);
@@ -701,4 +701,164 @@ fn a_catalog_without_the_location_column_gets_it() {
     let hits = index.search(&bm25("walruses")).unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].location, "");
+}
+
+/// Copies of the catalog's files (`catalog.sqlite` and any WAL), to put back later.
+fn catalog_files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("catalog.sqlite"))
+        .map(|p| {
+            let bytes = fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn every_change_advances_the_generation_and_commit_stamps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = small_library(dir.path());
+    let g = index.generations().unwrap();
+    assert_eq!((g.catalog, g.text, g.vectors), (6, Some(6), Some(6)));
+    assert!(!index.remove_document("/lib/none.md").unwrap());
+    index.upsert_document(&doc("/lib/a0.md", "Note 0"), vec![chunk("", "Walruses again.", 1, axis(0))]).unwrap();
+    assert!(index.remove_document("/lib/a1.md").unwrap());
+    // Durable in the catalog at once; the derived indexes are stamped at commit.
+    assert_eq!(index.generations().unwrap(), almanac_indexes::Generations { catalog: 8, text: Some(6), vectors: Some(6) });
+    index.commit().unwrap();
+    assert_eq!(index.generations().unwrap(), almanac_indexes::Generations { catalog: 8, text: Some(8), vectors: Some(8) });
+    // A commit that only removed points rewrites the manifest alone, tombstones listed in it.
+    let files = vector_files(dir.path());
+    assert!(index.remove_document("/lib/a2.md").unwrap());
+    index.commit().unwrap();
+    assert_eq!(vector_files(dir.path()), files);
+    drop(index);
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!((&index.open_report().text, &index.open_report().vectors), (&Repair::Loaded, &Repair::Loaded));
+    assert_eq!(index.open_report().generation, 9);
+    let stats = index.stats().unwrap();
+    assert_eq!((stats.vector_points, stats.vector_tombstones, stats.chunks), (7, 3, 4));
+    assert!(index.search(&dense(&axis(2))).unwrap().iter().all(|h| h.document_path != "/lib/a2.md"));
+    let sets = index.chunk_id_sets().unwrap();
+    assert_eq!((&sets.catalog, &sets.catalog), (&sets.text, &sets.vectors));
+}
+
+#[test]
+fn derived_indexes_ahead_of_the_catalog_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_library(dir.path()));
+    let saved = catalog_files(dir.path());
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    index.upsert_document(&doc("/lib/late.md", "Late"), vec![chunk("", "Axolotls regrow limbs.", 1, axis(6))]).unwrap();
+    index.remove_document("/lib/a0.md").unwrap();
+    index.commit().unwrap();
+    drop(index);
+    // The catalog loses its last two changes (restored from a copy); the derived indexes hold them.
+    for (path, _) in catalog_files(dir.path()) {
+        fs::remove_file(path).unwrap();
+    }
+    for (path, bytes) in &saved {
+        fs::write(path, bytes).unwrap();
+    }
+    let index = Index::open(dir.path(), DIM).unwrap();
+    let report = index.open_report();
+    assert_eq!(report.generation, 6);
+    for repair in [&report.text, &report.vectors] {
+        match repair {
+            Repair::Rebuilt { reason, chunks: 6 } => assert!(reason.contains("ahead of the catalog"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let g = index.generations().unwrap();
+    assert_eq!((g.text, g.vectors), (Some(6), Some(6)));
+    let sets = index.chunk_id_sets().unwrap();
+    assert_eq!((&sets.catalog, &sets.catalog), (&sets.text, &sets.vectors));
+    assert!(index.search(&bm25("axolotls")).unwrap().is_empty());
+    assert_eq!(index.search(&bm25("walrus")).unwrap()[0].document_path, "/lib/a0.md");
+}
+
+#[test]
+fn the_stamp_decides_between_trust_and_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_library(dir.path()));
+    let catalog = || rusqlite::Connection::open(dir.path().join("catalog.sqlite")).unwrap();
+    // Behind the library's back (never do this: only `Index` may change the catalog), one chunk is
+    // swapped for another without advancing the generation.
+    {
+        let conn = catalog();
+        let blob: Vec<u8> = axis(6).iter().flat_map(|x| x.to_le_bytes()).collect();
+        conn.execute(
+            "INSERT INTO chunks(document_id, ordinal, heading, text, line_start, line_end, embedding)
+             SELECT document_id, 1, '', 'Axolotls regrow limbs.', 5, 5, ?1 FROM chunks WHERE text LIKE 'Sourdough%'",
+            [blob],
+        )
+        .unwrap();
+        conn.execute("DELETE FROM chunks WHERE text LIKE 'Sourdough%'", []).unwrap();
+    }
+    // Same generation, same count: both derived indexes are trusted as stored, so no chunk-id diff
+    // notices the swap.
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!((&index.open_report().text, &index.open_report().vectors), (&Repair::Loaded, &Repair::Loaded));
+    let sets = index.chunk_id_sets().unwrap();
+    assert_ne!(sets.catalog, sets.text);
+    assert_ne!(sets.catalog, sets.vectors);
+    drop(index);
+    // The generation advanced (as every change through `Index` does): the stamps are behind, the
+    // diff runs and brings both in line.
+    catalog().execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'", []).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    let repaired = Repair::Repaired { from: Some(6), added: 1, removed: 1 };
+    assert_eq!((&index.open_report().text, &index.open_report().vectors), (&repaired, &repaired));
+    let sets = index.chunk_id_sets().unwrap();
+    assert_eq!((&sets.catalog, &sets.catalog), (&sets.text, &sets.vectors));
+    assert_eq!(index.search(&bm25("axolotls")).unwrap()[0].text, "Axolotls regrow limbs.");
+    drop(index);
+    // A chunk count that disagrees with a current stamp is diffed too (a cheap check).
+    catalog().execute("DELETE FROM chunks WHERE text LIKE 'Axolotls%'", []).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    let repaired = Repair::Repaired { from: Some(7), added: 0, removed: 1 };
+    assert_eq!((&index.open_report().text, &index.open_report().vectors), (&repaired, &repaired));
+    assert!(index.search(&bm25("axolotls")).unwrap().is_empty());
+}
+
+#[test]
+fn a_vector_dump_without_a_stamp_is_diffed_once_and_stamped() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_library(dir.path()));
+    // As a build before generations wrote it.
+    let manifest = dir.path().join("vectors/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    let fields = m.as_object_mut().unwrap();
+    assert!(fields.remove("catalog_generation").is_some() && fields.remove("tombstones").is_some());
+    fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.open_report().text, Repair::Loaded);
+    assert_eq!(index.open_report().vectors, Repair::Repaired { from: None, added: 0, removed: 0 });
+    assert_eq!(index.generations().unwrap().vectors, Some(6));
+    drop(index);
+    let index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+}
+
+#[test]
+fn a_text_commit_cut_short_after_writing_its_deletions_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_library(dir.path()));
+    let meta = dir.path().join("text/meta.json");
+    let before = fs::read(&meta).unwrap();
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    assert!(index.remove_document("/lib/a3.md").unwrap());
+    index.commit().unwrap();
+    drop(index);
+    // As if tantivy had written the deletion file and died before replacing meta.json: the repair
+    // on open deletes the same chunk at the same opstamp, so it wants the same file name.
+    fs::write(&meta, before).unwrap();
+    let index = Index::open(dir.path(), DIM).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(index.open_report().text, Repair::Repaired { from: Some(6), added: 0, removed: 1 });
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+    let sets = index.chunk_id_sets().unwrap();
+    assert_eq!((&sets.catalog, &sets.catalog), (&sets.text, &sets.vectors));
+    assert!(index.search(&bm25("rust programming")).unwrap().is_empty());
 }
