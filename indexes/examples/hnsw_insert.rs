@@ -19,25 +19,13 @@ impl Distance<f32> for UnitCosine {
 
 const DIM: usize = 384;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn normalish(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-            .sum()
-    }
-    fn unit(&mut self) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..DIM).map(|_| self.normalish()).collect();
-        normalise(&mut v);
-        v
-    }
+/// A random unit vector, each coordinate roughly normal (sum of four uniforms).
+fn random_unit(rng: &mut fastrand::Rng) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..DIM)
+        .map(|_| (0..4).map(|_| rng.f32() - 0.5).sum())
+        .collect();
+    normalise(&mut v);
+    v
 }
 
 fn normalise(v: &mut [f32]) {
@@ -46,11 +34,16 @@ fn normalise(v: &mut [f32]) {
 }
 
 /// Points around `centers` topics, each `spread` away from its topic.
-fn clustered(rng: &mut Rng, n: usize, centers: &[Vec<f32>], spread: f32) -> Vec<Vec<f32>> {
+fn clustered(
+    rng: &mut fastrand::Rng,
+    n: usize,
+    centers: &[Vec<f32>],
+    spread: f32,
+) -> Vec<Vec<f32>> {
     (0..n)
         .map(|_| {
-            let c = &centers[(rng.next() % centers.len() as u64) as usize];
-            let noise = rng.unit();
+            let c = &centers[rng.usize(..centers.len())];
+            let noise = random_unit(rng);
             let mut v: Vec<f32> = c.iter().zip(&noise).map(|(a, b)| a + spread * b).collect();
             normalise(&mut v);
             v
@@ -63,8 +56,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let mut rng = Rng(42);
-    let centers: Vec<Vec<f32>> = (0..n / 50).map(|_| rng.unit()).collect();
+    let mut rng = fastrand::Rng::with_seed(42);
+    let centers: Vec<Vec<f32>> = (0..n / 50).map(|_| random_unit(&mut rng)).collect();
     let data = clustered(&mut rng, n, &centers, 0.8);
     let queries = clustered(&mut rng, 300, &centers, 0.8);
     let truth: Vec<HashSet<usize>> = queries

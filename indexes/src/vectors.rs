@@ -556,19 +556,9 @@ impl VectorIndex {
 mod tests {
     use super::*;
 
-    /// splitmix64
-    pub(crate) struct Rng(u64);
-    impl Rng {
-        pub(crate) fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        pub(crate) fn unit_f32(&mut self) -> f32 {
-            (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        }
+    /// Uniform in [-1, 1).
+    fn unit_f32(rng: &mut fastrand::Rng) -> f32 {
+        rng.f32() * 2.0 - 1.0
     }
 
     fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -581,15 +571,15 @@ mod tests {
     #[test]
     fn recall_at_10_against_exact_search() {
         let (n, dim, queries) = (3000, 48, 100);
-        let mut rng = Rng(7);
-        let data: Vec<Vec<f32>> = (0..n).map(|_| (0..dim).map(|_| rng.unit_f32()).collect()).collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let data: Vec<Vec<f32>> = (0..n).map(|_| (0..dim).map(|_| unit_f32(&mut rng)).collect()).collect();
         let mut vi = VectorIndex::empty(Path::new("/nonexistent"), dim, HnswParams::default(), n, 0);
         for (i, v) in data.iter().enumerate() {
             vi.insert(i as u64 + 1, v);
         }
         let mut hits = 0;
         for _ in 0..queries {
-            let q: Vec<f32> = (0..dim).map(|_| rng.unit_f32()).collect();
+            let q: Vec<f32> = (0..dim).map(|_| unit_f32(&mut rng)).collect();
             let mut exact: Vec<(u64, f32)> =
                 data.iter().enumerate().map(|(i, v)| (i as u64 + 1, cosine(&q, v))).collect();
             exact.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -605,9 +595,9 @@ mod tests {
     #[test]
     fn tombstones_are_never_returned_and_search_still_fills_k() {
         let dim = 8;
-        let mut rng = Rng(3);
+        let mut rng = fastrand::Rng::with_seed(3);
         let mut vi = VectorIndex::empty(Path::new("/nonexistent"), dim, HnswParams::default(), 500, 0);
-        let data: Vec<Vec<f32>> = (0..500).map(|_| (0..dim).map(|_| rng.unit_f32()).collect()).collect();
+        let data: Vec<Vec<f32>> = (0..500).map(|_| (0..dim).map(|_| unit_f32(&mut rng)).collect()).collect();
         for (i, v) in data.iter().enumerate() {
             vi.insert(i as u64, v);
         }
@@ -628,11 +618,11 @@ mod tests {
     #[test]
     fn unit_cosine_agrees_with_hnsw_rs_cosine() {
         use hnsw_rs::prelude::DistCosine;
-        let mut rng = Rng(5);
+        let mut rng = fastrand::Rng::with_seed(5);
         for dim in [1, 7, 8, 9, 384] {
             for _ in 0..20 {
-                let a = unit(&(0..dim).map(|_| rng.unit_f32()).collect::<Vec<_>>());
-                let b = unit(&(0..dim).map(|_| rng.unit_f32()).collect::<Vec<_>>());
+                let a = unit(&(0..dim).map(|_| unit_f32(&mut rng)).collect::<Vec<_>>());
+                let b = unit(&(0..dim).map(|_| unit_f32(&mut rng)).collect::<Vec<_>>());
                 let (ours, theirs) = (UnitCosine.eval(&a, &b), DistCosine.eval(&a, &b));
                 assert!((ours - theirs).abs() < 1e-5, "dim {dim}: {ours} vs {theirs}");
                 assert!(UnitCosine.eval(&a, &a) < 1e-5);

@@ -30,24 +30,9 @@ const WORDS: [&str; 12] = [
     "otter",
 ];
 
-/// splitmix64
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn vector(&mut self) -> Vec<f32> {
-        (0..DIM)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0 + 1e-3)
-            .collect()
-    }
+/// Coordinates uniform in [-1, 1), shifted off zero so no vector is all zeros.
+fn random_vector(rng: &mut fastrand::Rng) -> Vec<f32> {
+    (0..DIM).map(|_| rng.f32() * 2.0 - 1.0 + 1e-3).collect()
 }
 
 /// The writer: upserts, removes and commits in a loop until killed.
@@ -60,18 +45,17 @@ fn crash_writer_loop() {
         .unwrap()
         .parse()
         .unwrap();
-    let mut rng = Rng(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut index = Index::open(Path::new(&dir), DIM).unwrap();
     for op in 0.. {
-        let path = format!("doc-{}", rng.below(300));
-        if rng.below(6) == 0 {
+        let path = format!("doc-{}", rng.u64(..300));
+        if rng.u64(..6) == 0 {
             index.remove_document(&path).unwrap();
         } else {
-            let chunks = (0..1 + rng.below(8))
+            let chunks = (0..1 + rng.u64(..8))
                 .map(|i| {
-                    let text: Vec<&str> = (0..12)
-                        .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
-                        .collect();
+                    let text: Vec<&str> =
+                        (0..12).map(|_| WORDS[rng.usize(..WORDS.len())]).collect();
                     let draft = ChunkDraft {
                         heading: String::new(),
                         text: text.join(" "),
@@ -81,7 +65,7 @@ fn crash_writer_loop() {
                     };
                     ChunkInput {
                         draft,
-                        embedding: rng.vector(),
+                        embedding: random_vector(&mut rng),
                     }
                 })
                 .collect();
@@ -106,7 +90,7 @@ fn killed_writer_leaves_an_openable_consistent_library() {
     }
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let mut rng = Rng(0xC0FFEE);
+    let mut rng = fastrand::Rng::with_seed(0xC0FFEE);
     let mut reports = Vec::new();
     for run in 0..RUNS {
         let mut child = Command::new(&exe)
@@ -123,7 +107,7 @@ fn killed_writer_leaves_an_openable_consistent_library() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + rng.below(650)));
+        std::thread::sleep(Duration::from_millis(150 + rng.u64(..650)));
         let still_running = child.try_wait().unwrap().is_none();
         child.kill().unwrap(); // SIGKILL
         let out = child.wait_with_output().unwrap();
@@ -148,7 +132,7 @@ fn killed_writer_leaves_an_openable_consistent_library() {
         assert_eq!(stats.text_chunks, sets.catalog.len(), "run {run}");
         assert_stamped(&index, &format!("run {run}"));
         // Both indexes answer, and only with chunks the catalog has.
-        let q: Vec<f32> = Rng(run as u64).vector();
+        let q: Vec<f32> = random_vector(&mut fastrand::Rng::with_seed(run as u64));
         let hits = index
             .search(&SearchQuery {
                 text: "walrus harbour",
@@ -196,7 +180,9 @@ fn fault_doc(k: usize, version: usize) -> (DocumentInput, Vec<ChunkInput>) {
                 line_end: j + 1,
                 location: String::new(),
             },
-            embedding: Rng((100 * version + 10 * k + j) as u64).vector(),
+            embedding: random_vector(&mut fastrand::Rng::with_seed(
+                (100 * version + 10 * k + j) as u64,
+            )),
         })
         .collect();
     let doc = DocumentInput {

@@ -8,22 +8,9 @@ use almanac_indexes::{
 
 const DIM: usize = 8;
 
-/// splitmix64
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn f32(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.f32()).collect()
-    }
+/// Coordinates uniform in [-1, 1).
+fn random_vector(rng: &mut fastrand::Rng, dim: usize) -> Vec<f32> {
+    (0..dim).map(|_| rng.f32() * 2.0 - 1.0).collect()
 }
 
 fn doc(path: &str, title: &str) -> DocumentInput {
@@ -570,11 +557,11 @@ fn bad_input_is_refused_without_changing_anything() {
 fn many_removed_chunks_are_compacted_at_commit() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = Index::open(dir.path(), DIM).unwrap();
-    let mut rng = Rng(11);
-    let big: Vec<ChunkInput> = (0..1100).map(|i| chunk("", &format!("chunk number {i}"), i + 1, rng.vector(DIM))).collect();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let big: Vec<ChunkInput> = (0..1100).map(|i| chunk("", &format!("chunk number {i}"), i + 1, random_vector(&mut rng, DIM))).collect();
     index.upsert_document(&doc("/big.txt", "Big"), big).unwrap();
     index.commit().unwrap();
-    let small: Vec<ChunkInput> = (0..10).map(|i| chunk("", &format!("piece {i}"), i + 1, rng.vector(DIM))).collect();
+    let small: Vec<ChunkInput> = (0..10).map(|i| chunk("", &format!("piece {i}"), i + 1, random_vector(&mut rng, DIM))).collect();
     let keep = small[3].embedding.clone();
     index.upsert_document(&doc("/big.txt", "Big"), small).unwrap();
     let s = index.stats().unwrap();
@@ -597,8 +584,8 @@ fn dense_recall_at_10_through_the_index_matches_exact_search() {
     let dim = 32;
     let dir = tempfile::tempdir().unwrap();
     let mut index = Index::open(dir.path(), dim).unwrap();
-    let mut rng = Rng(2024);
-    let vectors: Vec<Vec<f32>> = (0..2500).map(|_| rng.vector(dim)).collect();
+    let mut rng = fastrand::Rng::with_seed(2024);
+    let vectors: Vec<Vec<f32>> = (0..2500).map(|_| random_vector(&mut rng, dim)).collect();
     let chunks: Vec<ChunkInput> = vectors.iter().enumerate().map(|(i, v)| chunk("", &format!("c{i}"), i + 1, v.clone())).collect();
     index.upsert_document(&doc("/random.txt", "Random"), chunks).unwrap();
     let texts: Vec<String> = (0..2500).map(|i| format!("c{i}")).collect();
@@ -609,7 +596,7 @@ fn dense_recall_at_10_through_the_index_matches_exact_search() {
     let queries = 60;
     let mut found = 0;
     for _ in 0..queries {
-        let q = rng.vector(dim);
+        let q = random_vector(&mut rng, dim);
         let mut exact: Vec<(usize, f32)> = vectors.iter().enumerate().map(|(i, v)| (i, cos(&q, v))).collect();
         exact.sort_by(|a, b| b.1.total_cmp(&a.1));
         let truth: HashSet<&str> = exact[..10].iter().map(|(i, _)| texts[*i].as_str()).collect();
