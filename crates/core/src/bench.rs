@@ -224,7 +224,9 @@ fn build_library(
             .collect();
         let input = DocumentInput {
             path: format!("bench/{d:06}"),
-            title: passages.data.corpus[first % passages.base.len()].title.clone(),
+            title: passages.data.corpus[first % passages.base.len()]
+                .title
+                .clone(),
             content_hash: d.to_string(),
             modified: None,
         };
@@ -289,7 +291,12 @@ pub fn run(
         on_progress("reusing the library", options.passages, options.passages);
         None
     } else {
-        Some(build_library(&library, &passages, options.passages, on_progress)?)
+        Some(build_library(
+            &library,
+            &passages,
+            options.passages,
+            on_progress,
+        )?)
     };
     let index = Index::open(&library, dim)?;
     let index_bytes = dir_size(&library);

@@ -37,7 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         queries.len(),
         tokens as f64 / queries.len() as f64
     );
-    for (name, v) in [("all threads", &mut default), ("one thread (the default)", &mut one)] {
+    for (name, v) in [
+        ("all threads", &mut default),
+        ("one thread (the default)", &mut one),
+    ] {
         let p50 = percentile(v, 0.5);
         println!("{name}: p50 {p50:.1} ms, p99 {:.1} ms", percentile(v, 0.99));
     }
