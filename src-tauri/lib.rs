@@ -354,48 +354,6 @@ fn open_main_window(app: &mut tauri::App) -> tauri::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_loads_only_the_app_itself() {
-        for ok in [
-            "tauri://localhost/",
-            "tauri://localhost/index.html",
-            "http://tauri.localhost/",
-            "https://tauri.localhost/x",
-        ] {
-            assert!(is_app_url(&ok.parse().unwrap()), "{ok}");
-        }
-        for bad in [
-            "https://example.com/",
-            "http://localhost:8080/",
-            "http://tauri.localhost:8080/",
-            "tauri://evil/",
-            "file:///etc/passwd",
-            "data:text/html,<script>alert(1)</script>",
-            "javascript:alert(1)",
-            "about:blank",
-            "ipc://localhost/ask",
-            "mailto:a@b.c",
-        ] {
-            assert!(!is_app_url(&bad.parse().unwrap()), "{bad}");
-        }
-    }
-
-    #[test]
-    fn ask_options_refuse_unknown_fields_as_code_and_message() {
-        assert!(ask_options(None).is_ok());
-        assert!(ask_options(Some(Value::Null)).is_ok());
-        assert!(ask_options(Some(serde_json::json!({"web": false}))).is_ok());
-        let e = ask_options(Some(serde_json::json!({"fetch": "https://example.com"}))).unwrap_err();
-        assert_eq!(e.code, "invalid_argument");
-        assert!(e.message.contains("fetch"), "{}", e.message);
-        assert!(ask_options(Some(serde_json::json!("web"))).is_err());
-    }
-}
-
 /// Opens the main window over the library in `ALMANAC_DATA_DIR` (else the platform default).
 pub fn run() {
     // ALMANAC_DATA_DIR, else the platform default; models from ALMANAC_MODELS_DIR, else the
@@ -447,4 +405,46 @@ pub fn run() {
                 stopping.stop();
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_loads_only_the_app_itself() {
+        for ok in [
+            "tauri://localhost/",
+            "tauri://localhost/index.html",
+            "http://tauri.localhost/",
+            "https://tauri.localhost/x",
+        ] {
+            assert!(is_app_url(&ok.parse().unwrap()), "{ok}");
+        }
+        for bad in [
+            "https://example.com/",
+            "http://localhost:8080/",
+            "http://tauri.localhost:8080/",
+            "tauri://evil/",
+            "file:///etc/passwd",
+            "data:text/html,<script>alert(1)</script>",
+            "javascript:alert(1)",
+            "about:blank",
+            "ipc://localhost/ask",
+            "mailto:a@b.c",
+        ] {
+            assert!(!is_app_url(&bad.parse().unwrap()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ask_options_refuse_unknown_fields_as_code_and_message() {
+        assert!(ask_options(None).is_ok());
+        assert!(ask_options(Some(Value::Null)).is_ok());
+        assert!(ask_options(Some(serde_json::json!({"web": false}))).is_ok());
+        let e = ask_options(Some(serde_json::json!({"fetch": "https://example.com"}))).unwrap_err();
+        assert_eq!(e.code, "invalid_argument");
+        assert!(e.message.contains("fetch"), "{}", e.message);
+        assert!(ask_options(Some(serde_json::json!("web"))).is_err());
+    }
 }

@@ -140,12 +140,11 @@ fn tauri_conf_keeps_the_window_locked_down() {
     if !security["devCsp"].is_null() {
         check_csp(&security["devCsp"], "app.security.devCsp");
     }
-    for flag in ["dangerousDisableAssetCspModification"] {
-        assert!(
-            security[flag].is_null() || security[flag] == Value::Bool(false),
-            "{flag} must stay off"
-        );
-    }
+    let flag = "dangerousDisableAssetCspModification";
+    assert!(
+        security[flag].is_null() || security[flag] == Value::Bool(false),
+        "{flag} must stay off"
+    );
     assert!(
         security["assetProtocol"].is_null()
             || security["assetProtocol"]["enable"] != Value::Bool(true),
