@@ -14,6 +14,7 @@ use almanac_indexes::Index;
 use serde::Serialize;
 use sha2::Digest;
 
+use crate::lock;
 use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval, WebPages};
 use crate::web::{CachedPage, WebCache, WebFailure, WebReport};
@@ -199,15 +200,7 @@ impl Assistant {
 
     /// Removes documents (and queue entries) whose files no longer exist.
     pub fn remove_missing(&self, on_event: &mut dyn FnMut(IngestEvent)) -> Result<usize> {
-        let mut gone: Vec<String> = self
-            .index()
-            .documents()?
-            .into_iter()
-            .map(|d| d.path)
-            .collect();
-        gone.extend(self.queue.statuses()?.into_iter().map(|s| s.path));
-        gone.sort();
-        gone.dedup();
+        let mut gone = self.known_paths()?;
         gone.retain(|p| !std::path::Path::new(p).exists());
         for path in &gone {
             self.remove_path(path)?;
@@ -217,6 +210,20 @@ impl Assistant {
             self.index_mut().commit()?;
         }
         Ok(gone.len())
+    }
+
+    /// Every path the library knows, indexed or only queued, sorted, each once.
+    pub(crate) fn known_paths(&self) -> Result<Vec<String>> {
+        let mut paths: Vec<String> = self
+            .index()
+            .documents()?
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
+        paths.extend(self.queue.statuses()?.into_iter().map(|s| s.path));
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
     }
 
     /// Removes a document from the index and the queue (not committed: call `commit` after a batch).
@@ -483,10 +490,6 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The configured embedding model.

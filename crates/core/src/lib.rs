@@ -40,3 +40,9 @@ pub use prompt::{FittedPrompt, PromptParts, SYSTEM_INSTRUCTIONS};
 pub use retrieval::{widen, Passage, Retrieval};
 pub use settings::Settings;
 pub use web::{CachedPage, WebFailure, WebReport};
+
+/// Locks `m` even when a thread panicked while holding it: one failed request must not disable the
+/// app's shared state (caches, handles, the run table) for every later one.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

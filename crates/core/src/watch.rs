@@ -141,17 +141,9 @@ impl Assistant {
     fn remove_under(&self, path: &Path, on_event: &mut dyn FnMut(IngestEvent)) -> Result<usize> {
         let key = path.to_string_lossy().into_owned();
         let prefix = format!("{key}/");
-        let mut paths: Vec<String> = self
-            .index()
-            .documents()?
-            .into_iter()
-            .map(|d| d.path)
-            .collect();
-        paths.extend(self.queue().statuses()?.into_iter().map(|s| s.path));
-        paths.sort();
-        paths.dedup();
         let mut n = 0;
-        for p in paths
+        for p in self
+            .known_paths()?
             .into_iter()
             .filter(|p| *p == key || p.starts_with(&prefix))
         {

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::lock;
 use crate::{Error, Result, Settings};
 
 /// A page in the web cache, as retrieval shows it.
@@ -309,8 +310,4 @@ pub(crate) fn embed_page(
         );
     }
     Ok(chunks)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

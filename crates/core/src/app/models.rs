@@ -11,6 +11,7 @@ use almanac_engine::gguf_file::{Content, Value as GgufValue};
 use almanac_engine::{ChatModel, GgufTokenizer, LoadOptions, TokenType};
 use serde::{Deserialize, Serialize};
 
+use crate::lock;
 use crate::{Error, Paths, Result};
 
 /// The largest GGUF file accepted for import.
@@ -363,10 +364,6 @@ fn dir_size(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

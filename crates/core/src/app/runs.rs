@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::lock;
 use crate::{CancelFlag, Error, Result};
 
 #[derive(Default)]
@@ -90,10 +91,6 @@ impl Drop for IngestSlot<'_> {
     fn drop(&mut self) {
         self.runs.ingesting.store(false, Ordering::SeqCst);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

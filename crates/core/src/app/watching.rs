@@ -5,13 +5,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::events::LibraryEvent;
 use super::library::to_library_event;
 use super::App;
+use crate::lock;
 use crate::IngestEvent;
 
 /// Changes within this long of each other are handled together.
@@ -115,8 +116,4 @@ impl App {
         }
         rx
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
