@@ -366,6 +366,7 @@ impl Run {
             text: self.text,
             stop_reason,
             prompt_tokens: self.prompt_tokens,
+            cached_tokens: 0,
             generated_tokens: self.generated,
             time_to_first_token: self.time_to_first_token,
             prefill: self.prefill,

@@ -60,6 +60,10 @@ pub struct Generation {
     pub text: String,
     pub stop_reason: StopReason,
     pub prompt_tokens: usize,
+    /// Prompt tokens whose key/value state was reused from the previous generation (the longest
+    /// common prefix with it) instead of being computed again.
+    #[serde(default)]
+    pub cached_tokens: usize,
     pub generated_tokens: usize,
     /// From the call to the first sampled token.
     pub time_to_first_token: Duration,
