@@ -361,6 +361,7 @@ impl Assistant {
             let options = LoadOptions {
                 chat_template: settings.chat_template,
                 context_length: Some(settings.context_length),
+                ..Default::default()
             };
             *chat = Some(ChatModel::load(&path, &options)?);
         }

@@ -23,6 +23,7 @@ fn model(context_length: usize) -> ChatModel {
         &LoadOptions {
             chat_template: None,
             context_length: Some(context_length),
+            ..Default::default()
         },
     )
     .unwrap()

@@ -1,23 +1,24 @@
-//! A Llama-architecture GGUF model ready to chat: weights (candle's `quantized_llama`), its
-//! tokenizer and chat template, and the generation loop.
+//! A Llama-architecture GGUF model ready to chat: weights (on Almanac's own CPU kernels, see
+//! `llama`), its tokenizer and chat template, the generation loop, and a prompt cache: the keys and
+//! values of the last prompt and answer are kept, and the next prompt computes only the tokens
+//! after the longest prefix it shares with them.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 
 use crate::chat_template::{ChatMessage, ChatTemplate};
-use crate::error::{one_line, Error, Result};
+use crate::error::{Error, Result};
 use crate::generation::{CancelFlag, Generation, GenerationParams, StopReason};
 use crate::gguf_metadata as md;
+use crate::llama::{KvCache, Llama, Logits};
 use crate::model_file;
 use crate::sampling::TokenSampler;
 use crate::stop_strings::{Filtered, StopStringFilter};
 use crate::text_stream::IncrementalDecoder;
 use crate::tokenizer::GgufTokenizer;
 
-/// Prompt tokens per forward pass while prefilling: bounds the attention matrix's memory.
+/// Prompt tokens per forward pass while prefilling: between chunks a cancel is noticed.
 const PREFILL_CHUNK: usize = 512;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,21 +27,20 @@ pub struct LoadOptions {
     pub chat_template: Option<String>,
     /// A smaller context window than the model's.
     pub context_length: Option<usize>,
+    /// Threads for inference (default: one per physical core).
+    pub threads: Option<usize>,
 }
 
 pub struct ChatModel {
     path: PathBuf,
-    /// As loaded: no KV cache and no cached attention masks. Cloning it is cheap (tensors are
-    /// shared), and each generation starts from a clone because candle caches one mask per
-    /// (prompt length, position) and never frees them: over a long session with many prompt
-    /// lengths that cache would grow without bound.
-    pristine: ModelWeights,
-    weights: ModelWeights,
+    weights: Llama,
+    /// Keys and values of `cached` (the last prompt and the answer tokens run after it).
+    cache: KvCache,
+    cached: Vec<u32>,
     tokenizer: GgufTokenizer,
     /// `Err` holds why the file's own template could not be compiled.
     template: std::result::Result<Option<ChatTemplate>, String>,
     context_length: usize,
-    device: Device,
 }
 
 impl std::fmt::Debug for ChatModel {
@@ -60,7 +60,6 @@ impl ChatModel {
             mut reader,
         } = model_file::open(path)?;
         model_file::require_llama(path, &content)?;
-        check_hyperparameters(path, &content)?;
         let tokenizer = GgufTokenizer::from_gguf(&content)?;
 
         let bos = tokenizer.bos_token().unwrap_or_default().to_string();
@@ -82,27 +81,36 @@ impl ChatModel {
                     "context_length must be at least 1".into(),
                 ))
             }
-            configured => [model_window, configured, Some(MAX_SEQ_LEN)]
+            configured => [model_window, configured, Some(crate::MAX_CONTEXT_LENGTH)]
                 .into_iter()
                 .flatten()
                 .min(),
         }
-        .unwrap_or(MAX_SEQ_LEN);
+        .unwrap_or(crate::MAX_CONTEXT_LENGTH);
+        if opts.threads == Some(0) {
+            return Err(Error::InvalidParams("threads must be at least 1".into()));
+        }
+        let threads = opts.threads.unwrap_or_else(crate::cpu::pool::physical_cores);
 
-        let device = Device::Cpu;
-        let weights =
-            ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| Error::Corrupt {
+        let weights = Llama::load(path, &content, &mut reader, context_length, threads)?;
+        if tokenizer.vocab_size() > weights.vocab_size() {
+            return Err(Error::Corrupt {
                 path: path.to_path_buf(),
-                detail: format!("cannot load the weights: {}", one_line(e)),
-            })?;
+                detail: format!(
+                    "the tokenizer has {} tokens but the embedding table only {}",
+                    tokenizer.vocab_size(),
+                    weights.vocab_size()
+                ),
+            });
+        }
         Ok(ChatModel {
             path: path.to_path_buf(),
-            pristine: weights.clone(),
+            cache: weights.new_cache(),
+            cached: Vec::new(),
             weights,
             tokenizer,
             template,
             context_length,
-            device,
         })
     }
 
@@ -114,7 +122,12 @@ impl ChatModel {
         &self.tokenizer
     }
 
-    /// The smallest of the model's trained window, the configured one and candle's `MAX_SEQ_LEN`.
+    /// Threads each forward pass runs on.
+    pub fn threads(&self) -> usize {
+        self.weights.threads()
+    }
+
+    /// The smallest of the model's trained window, the configured one and `MAX_CONTEXT_LENGTH`.
     pub fn context_length(&self) -> usize {
         self.context_length
     }
@@ -193,9 +206,10 @@ impl ChatModel {
         if cancel.is_cancelled() {
             return Ok(run.finish(StopReason::Cancelled));
         }
-        let Some(mut logits) = self.prefill(prompt_ids, cancel)? else {
+        let Some((mut logits, reused)) = self.prefill(prompt_ids, cancel)? else {
             return Ok(run.finish(StopReason::Cancelled));
         };
+        run.cached = reused;
         run.prefill = started.elapsed();
         let decode_started = Instant::now();
 
@@ -227,7 +241,7 @@ impl ChatModel {
             if cancel.is_cancelled() {
                 break StopReason::Cancelled;
             }
-            logits = self.forward(&[next], history.len() - 1)?;
+            logits = self.forward(&[next])?;
         };
 
         let mut reason = reason;
@@ -261,27 +275,34 @@ impl ChatModel {
             });
         }
         let never = CancelFlag::default();
-        let mut logits = self
+        let (mut logits, _) = self
             .prefill(prompt_ids, &never)?
             .ok_or_else(|| Error::Inference("prefill stopped".into()))?;
         let mut rows = Vec::with_capacity(continuation.len());
         for (i, &token) in continuation.iter().enumerate() {
-            rows.push(logits.flatten_all()?.to_vec1::<f32>()?);
-            if i + 1 < continuation.len() {
-                logits = self.forward(&[token], prompt_ids.len() + i)?;
-            }
+            let next = match i + 1 < continuation.len() {
+                true => Some(self.forward(&[token])?),
+                false => None,
+            };
+            rows.push(std::mem::replace(&mut logits, next.unwrap_or_default()));
         }
         Ok(rows)
     }
 
-    /// Logits for the token that follows `ids`, from a fresh cache.
+    /// Logits for the token that follows `ids`.
     pub fn next_token_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         self.check_prompt(ids)?;
         let never = CancelFlag::default();
-        let logits = self
+        let (logits, _) = self
             .prefill(ids, &never)?
             .ok_or_else(|| Error::Inference("prefill stopped".into()))?;
-        Ok(logits.flatten_all()?.to_vec1::<f32>()?)
+        Ok(logits)
+    }
+
+    /// Forgets the prompt cache, so the next prompt is computed from its first token.
+    pub fn clear_prompt_cache(&mut self) {
+        self.cache.truncate(0);
+        self.cached.clear();
     }
 
     fn check_prompt(&self, ids: &[u32]) -> Result<()> {
@@ -307,23 +328,42 @@ impl ChatModel {
         }
     }
 
-    /// Runs the prompt in chunks from a fresh model state (empty KV cache, no cached masks);
-    /// `None` if cancelled between chunks.
-    fn prefill(&mut self, ids: &[u32], cancel: &CancelFlag) -> Result<Option<Tensor>> {
-        self.weights = self.pristine.clone();
+    /// Runs the prompt in chunks after the longest prefix it shares with the cached tokens (at
+    /// least its last token runs, for its logits). Returns those logits and how many tokens were
+    /// reused; `None` if cancelled between chunks (what was computed stays cached).
+    fn prefill(&mut self, ids: &[u32], cancel: &CancelFlag) -> Result<Option<(Vec<f32>, usize)>> {
+        let shared = self
+            .cached
+            .iter()
+            .zip(ids)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let reused = shared.min(ids.len() - 1);
+        self.cache.truncate(reused);
+        self.cached.truncate(reused);
         let mut logits = None;
-        for (i, chunk) in ids.chunks(PREFILL_CHUNK).enumerate() {
+        for (i, chunk) in ids[reused..].chunks(PREFILL_CHUNK).enumerate() {
             if i > 0 && cancel.is_cancelled() {
                 return Ok(None);
             }
-            logits = Some(self.forward(chunk, i * PREFILL_CHUNK)?);
+            logits = Some(self.forward(chunk)?);
         }
-        Ok(logits)
+        Ok(logits.map(|logits| (logits, reused)))
     }
 
-    fn forward(&mut self, ids: &[u32], position: usize) -> Result<Tensor> {
-        let input = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
-        Ok(self.weights.forward(&input, position)?.squeeze(0)?)
+    /// The next token's logits after running `ids` on top of the cache.
+    fn forward(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        match self.weights.forward(&mut self.cache, ids, Logits::Last) {
+            Ok(logits) => {
+                self.cached.extend_from_slice(ids);
+                Ok(logits)
+            }
+            Err(err) => {
+                // A failed pass may have written part of its keys and values: trust nothing.
+                self.clear_prompt_cache();
+                Err(err)
+            }
+        }
     }
 }
 
@@ -331,6 +371,7 @@ impl ChatModel {
 struct Run {
     text: String,
     prompt_tokens: usize,
+    cached: usize,
     generated: usize,
     time_to_first_token: Duration,
     prefill: Duration,
@@ -342,6 +383,7 @@ impl Run {
         Run {
             text: String::new(),
             prompt_tokens,
+            cached: 0,
             generated: 0,
             time_to_first_token: Duration::ZERO,
             prefill: Duration::ZERO,
@@ -366,49 +408,11 @@ impl Run {
             text: self.text,
             stop_reason,
             prompt_tokens: self.prompt_tokens,
-            cached_tokens: 0,
+            cached_tokens: self.cached,
             generated_tokens: self.generated,
             time_to_first_token: self.time_to_first_token,
             prefill: self.prefill,
             decode: self.decode,
         }
     }
-}
-
-/// Candle divides by these and indexes with them; a bad file must fail here, not panic there.
-fn check_hyperparameters(
-    path: &Path,
-    content: &candle_core::quantized::gguf_file::Content,
-) -> Result<()> {
-    let corrupt = |detail: String| Error::Corrupt {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let get =
-        |key: &str| md::integer(content, key).ok_or_else(|| corrupt(format!("{key} is missing")));
-    let heads = get("llama.attention.head_count")?;
-    let kv_heads = get("llama.attention.head_count_kv")?;
-    let embedding = get("llama.embedding_length")?;
-    let rope_dim = get("llama.rope.dimension_count")?;
-    get("llama.block_count")?;
-    if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(corrupt(format!(
-            "{heads} attention heads cannot share {kv_heads} key/value heads"
-        )));
-    }
-    if embedding == 0 || embedding % heads != 0 || rope_dim == 0 || rope_dim > embedding / heads {
-        return Err(corrupt(format!(
-            "embedding length {embedding}, {heads} heads and rope dimension {rope_dim} do not fit together"
-        )));
-    }
-    let epsilon = content
-        .metadata
-        .get("llama.attention.layer_norm_rms_epsilon")
-        .and_then(md::value_as_f32);
-    if epsilon.is_none() {
-        return Err(corrupt(
-            "llama.attention.layer_norm_rms_epsilon is missing".into(),
-        ));
-    }
-    Ok(())
 }

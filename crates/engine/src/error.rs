@@ -50,6 +50,9 @@ pub enum Error {
     #[error("invalid generation parameter: {0}")]
     InvalidParams(String),
 
+    #[error("not supported: {0}")]
+    Unsupported(String),
+
     #[error("inference failed: {0}")]
     Inference(String),
 

@@ -20,10 +20,12 @@
 
 mod chat_model;
 mod chat_template;
+mod cpu;
 mod embedder;
 mod error;
 mod generation;
 mod gguf_metadata;
+mod llama;
 mod model_file;
 mod sampling;
 mod stop_strings;
@@ -38,8 +40,15 @@ pub use error::{Error, Result};
 pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
 pub use tokenizer::{GgufTokenizer, TokenType};
 
-/// The longest context candle's quantized Llama supports.
-pub const MAX_CONTEXT_LENGTH: usize = candle_transformers::models::quantized_llama::MAX_SEQ_LEN;
+/// The longest context a chat model is given, whatever its file allows: the key/value cache is
+/// sized for it (f32, reserved up front and backed by memory only as it fills).
+pub const MAX_CONTEXT_LENGTH: usize = 4096;
+
+/// The instruction set the inference kernels use on this CPU: "avx512", "avx2" or "scalar"
+/// (`ALMANAC_CPU_ISA` may force a lower one).
+pub fn kernel_isa() -> &'static str {
+    cpu::isa().name()
+}
 
 /// The loaded models are meant to be shared across threads (behind a mutex for `ChatModel`,
 /// whose generation needs `&mut`).

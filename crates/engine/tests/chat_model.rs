@@ -366,3 +366,61 @@ fn teacher_forced_logits_agree_with_generation() {
         model.tokenizer().decode(&continuation[..end]).unwrap()
     );
 }
+
+#[test]
+fn a_follow_up_computes_only_what_follows_the_cached_prefix_and_answers_as_a_fresh_model() {
+    let mut model = common::chat_model();
+    let first = model
+        .render_chat(&[ChatMessage::user(CAPITAL)], true)
+        .unwrap();
+    let answer = model
+        .generate(&first, &greedy(16), &CancelFlag::default(), &mut |_| {})
+        .unwrap();
+    let conversation = [
+        ChatMessage::user(CAPITAL),
+        ChatMessage {
+            role: "assistant".into(),
+            content: answer.text.clone(),
+        },
+        ChatMessage::user("And the capital of Germany? One sentence."),
+    ];
+    let follow_up = model.render_chat(&conversation, true).unwrap();
+    let cached = model
+        .generate(&follow_up, &greedy(16), &CancelFlag::default(), &mut |_| {})
+        .unwrap();
+    let first_tokens = model.count_tokens(&first);
+    assert!(
+        cached.cached_tokens >= first_tokens && cached.cached_tokens < cached.prompt_tokens,
+        "the first prompt ({first_tokens} tokens) is reused: {cached:?}"
+    );
+
+    let mut fresh = ChatModel::load(&common::chat_model_path(), &LoadOptions::default()).unwrap();
+    let uncached = fresh
+        .generate(&follow_up, &greedy(16), &CancelFlag::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(uncached.cached_tokens, 0);
+    assert_eq!(cached.text, uncached.text);
+
+    // A prompt that differs early reuses exactly the shared prefix of token ids.
+    let other = model
+        .render_chat(&[ChatMessage::user("Name a colour. One word.")], true)
+        .unwrap();
+    let tokens = |text: &str| model.tokenizer().encode(text, true).unwrap();
+    let shared = tokens(&follow_up)
+        .iter()
+        .zip(&tokens(&other))
+        .take_while(|(a, b)| a == b)
+        .count();
+    let generation = model
+        .generate(&other, &greedy(4), &CancelFlag::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(generation.cached_tokens, shared);
+    assert!(shared < first_tokens);
+
+    // The same prompt again: everything but its last token is reused.
+    let again = model
+        .generate(&other, &greedy(4), &CancelFlag::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(again.cached_tokens, again.prompt_tokens - 1);
+    assert_eq!(again.text, generation.text);
+}

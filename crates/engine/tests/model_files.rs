@@ -130,6 +130,7 @@ fn missing_chat_template_and_configured_one() {
             "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}".into(),
         ),
         context_length: Some(100_000),
+        ..Default::default()
     };
     let model = ChatModel::load(&path, &opts).unwrap();
     assert_eq!(
