@@ -82,7 +82,8 @@ pub fn run_matmul_bench(args: &[String]) {
                     let mut acts = Activations::new();
                     let mut y = vec![0f32; n_tok * rows];
                     let quantize = time(min_time / 4, || {
-                        acts.quantize(ty, &x, n_tok, cols, &pool).unwrap()
+                        acts.quantize_with_isa(isa, ty, &x, n_tok, cols, &pool)
+                            .unwrap()
                     });
                     let matmul = time(min_time, || {
                         m.matmul_with_isa(isa, &pool, &acts, &mut y).unwrap()

@@ -332,6 +332,18 @@ impl Activations {
         cols: usize,
         pool: &ThreadPool,
     ) -> Result<()> {
+        self.quantize_with_isa(super::isa(), for_ty, x, n_tok, cols, pool)
+    }
+
+    pub(crate) fn quantize_with_isa(
+        &mut self,
+        isa: Isa,
+        for_ty: WeightType,
+        x: &[f32],
+        n_tok: usize,
+        cols: usize,
+        pool: &ThreadPool,
+    ) -> Result<()> {
         if x.len() != n_tok * cols {
             return Err(Error::Inference(format!(
                 "{} inputs are not {n_tok} x {cols}",
@@ -351,7 +363,7 @@ impl Activations {
                         "{cols} inputs are not a whole number of blocks"
                     )));
                 }
-                self.quantize_q8(family, x, n_tok, cols, pool);
+                self.quantize_q8(isa, family, x, n_tok, cols, pool);
             }
             // Dispatch point for Q8_K (the K-quants' activations), which lands with their kernels.
             ActFamily::Q8K => return Err(unsupported(for_ty)),
@@ -364,6 +376,7 @@ impl Activations {
 
     fn quantize_q8(
         &mut self,
+        isa: Isa,
         family: ActFamily,
         x: &[f32],
         n_tok: usize,
@@ -403,12 +416,12 @@ impl Activations {
                         std::slice::from_raw_parts_mut(q8_0.get().add(blocks.start), blocks.len());
                     let sums =
                         std::slice::from_raw_parts_mut(sums.get().add(blocks.start), blocks.len());
-                    q8_0::quantize_acts(x, out, d, sums);
+                    q8_0::quantize_acts(isa, x, out, d, sums);
                 } else {
                     let out =
                         std::slice::from_raw_parts_mut(q8_1.get().add(blocks.start), blocks.len());
                     let s = std::slice::from_raw_parts_mut(s.get().add(blocks.start), blocks.len());
-                    q4_1::quantize_acts(x, out, d, s);
+                    q4_1::quantize_acts(isa, x, out, d, s);
                 }
             }
         });

@@ -3,6 +3,7 @@
 //! `packed` describes the row-interleaved layout `QMatrix` keeps them in, `int8_gemm` the integer
 //! kernels over that layout and `float_gemm` the F32/F16 ones.
 
+pub(crate) mod act_quant;
 pub(crate) mod float_gemm;
 pub(crate) mod int8_gemm;
 pub(crate) mod packed;
@@ -140,18 +141,6 @@ pub(crate) fn block_bytes_of<T: Copy>(blocks: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast(), std::mem::size_of_val(blocks)) }
 }
 
-/// Quantizes 32 values to 8 bits with one scale `d = max|x| / 127`, rounding half to even (as
-/// GGML's AVX code does), and returns the scale.
-pub(crate) fn quantize_block_q8(x: &[f32], qs: &mut [i8; 32]) -> f32 {
-    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    for (q, v) in qs.iter_mut().zip(x) {
-        *q = (v * id).round_ties_even().clamp(-127.0, 127.0) as i8;
-    }
-    d
-}
-
 pub(crate) fn f16_bits_to_f32(bits: u16) -> f32 {
     f16::from_bits(bits).to_f32()
 }
@@ -250,20 +239,6 @@ mod tests {
             Some(WeightType::Q8_0)
         );
         assert_eq!(WeightType::from_ggml(GgmlDType::Q5_0), None);
-    }
-
-    #[test]
-    fn q8_quantization_keeps_every_value_within_half_a_step() {
-        let x: Vec<f32> = (0..32).map(|i| (i as f32 - 13.3) * 0.37).collect();
-        let mut qs = [0i8; 32];
-        let d = quantize_block_q8(&x, &mut qs);
-        assert_eq!(qs.iter().map(|q| q.unsigned_abs()).max(), Some(127));
-        for (q, v) in qs.iter().zip(&x) {
-            assert!((*q as f32 * d - v).abs() <= d * 0.5 + 1e-6);
-        }
-        let mut zeros = [1i8; 32];
-        assert_eq!(quantize_block_q8(&[0.0; 32], &mut zeros), 0.0);
-        assert_eq!(zeros, [0; 32]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::int8_gemm::{self, Problem};
 use super::packed::PackedFormat;
-use super::{block_bytes_of, quantize_block_q8, read_f16, ActsQ8_1, BlockQ8_1, OutTile, QK8};
+use super::{act_quant, block_bytes_of, read_f16, ActsQ8_1, BlockQ8_1, OutTile, QK8};
 use crate::cpu::Isa;
 use half::f16;
 
@@ -25,10 +25,15 @@ pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
 
 /// Quantizes `x` (a whole number of blocks) to Q8_1 activation blocks (GGML's: `s` is the
 /// unrounded scale times the sum of the quants), with `d` and `s` as f32 beside them.
-pub(crate) fn quantize_acts(x: &[f32], blocks: &mut [BlockQ8_1], d: &mut [f32], s: &mut [f32]) {
+pub(crate) fn quantize_acts(
+    isa: Isa,
+    x: &[f32],
+    blocks: &mut [BlockQ8_1],
+    d: &mut [f32],
+    s: &mut [f32],
+) {
     for (((values, block), d), s) in x.chunks_exact(QK8).zip(blocks).zip(d).zip(s) {
-        let scale = quantize_block_q8(values, &mut block.qs);
-        let sum: i32 = block.qs.iter().map(|&q| q as i32).sum();
+        let (scale, sum) = act_quant::quantize_block(isa, values, &mut block.qs);
         block.d = f16::from_f32(scale);
         block.s = f16::from_f32(sum as f32 * scale);
         *d = block.d.to_f32();
@@ -78,7 +83,7 @@ mod tests {
     fn s_is_the_scale_times_the_quant_sum() {
         let x: Vec<f32> = (0..32).map(|i| i as f32 * 0.25 - 3.0).collect();
         let (mut blocks, mut d, mut s) = (vec![BlockQ8_1::default()], vec![0.0], vec![0.0]);
-        quantize_acts(&x, &mut blocks, &mut d, &mut s);
+        quantize_acts(Isa::Scalar, &x, &mut blocks, &mut d, &mut s);
         let sum: i32 = blocks[0].qs.iter().map(|&q| q as i32).sum();
         assert!((s[0] - sum as f32 * d[0]).abs() <= s[0].abs() * 2e-3);
         assert_eq!(s[0], blocks[0].s.to_f32());

@@ -3,7 +3,7 @@
 
 use super::int8_gemm::{self, Problem};
 use super::packed::PackedFormat;
-use super::{block_bytes_of, quantize_block_q8, read_f16, ActsQ8_0, BlockQ8_0, OutTile, QK8};
+use super::{act_quant, block_bytes_of, read_f16, ActsQ8_0, BlockQ8_0, OutTile, QK8};
 use crate::cpu::Isa;
 use half::f16;
 
@@ -24,12 +24,18 @@ pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
 
 /// Quantizes `x` (a whole number of blocks) to Q8_0 activation blocks, with each block's scale
 /// as f32 in `d` and the sum of its quants in `sums`.
-pub(crate) fn quantize_acts(x: &[f32], blocks: &mut [BlockQ8_0], d: &mut [f32], sums: &mut [i32]) {
+pub(crate) fn quantize_acts(
+    isa: Isa,
+    x: &[f32],
+    blocks: &mut [BlockQ8_0],
+    d: &mut [f32],
+    sums: &mut [i32],
+) {
     for (((values, block), d), sum) in x.chunks_exact(QK8).zip(blocks).zip(d).zip(sums) {
-        let scale = f16::from_f32(quantize_block_q8(values, &mut block.qs));
-        block.d = scale;
-        *d = scale.to_f32();
-        *sum = block.qs.iter().map(|&q| q as i32).sum();
+        let (scale, quant_sum) = act_quant::quantize_block(isa, values, &mut block.qs);
+        block.d = f16::from_f32(scale);
+        *d = block.d.to_f32();
+        *sum = quant_sum;
     }
 }
 
@@ -77,7 +83,7 @@ mod tests {
         let x: Vec<f32> = (0..64).map(|i| ((i * 37) % 23) as f32 - 11.0).collect();
         let (mut blocks, mut d, mut sums) =
             (vec![BlockQ8_0::default(); 2], vec![0.0; 2], vec![0; 2]);
-        quantize_acts(&x, &mut blocks, &mut d, &mut sums);
+        quantize_acts(Isa::Scalar, &x, &mut blocks, &mut d, &mut sums);
         for i in 0..2 {
             assert_eq!(d[i], blocks[i].d.to_f32());
             assert_eq!(sums[i], blocks[i].qs.iter().map(|&q| q as i32).sum::<i32>());
