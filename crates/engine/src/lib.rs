@@ -35,6 +35,8 @@ mod tokenizer;
 pub use candle_core::quantized::gguf_file;
 pub use chat_model::{ChatModel, LoadOptions};
 pub use chat_template::{ChatMessage, ChatTemplate};
+#[doc(hidden)]
+pub use cpu::bench::run_matmul_bench;
 pub use embedder::Embedder;
 pub use error::{Error, Result};
 pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
