@@ -208,6 +208,8 @@ class Session:
         """Logits at the last position of `ids` (or at each) from an empty cache, in one batch."""
         self.clear()
         n = len(ids)
+        if n > self.n_batch:
+            raise ValueError(f"a prompt of {n} tokens does not fit one batch of {self.n_batch}")
         batch = self.llama.batch_init(n, 0, 1)
         try:
             batch.n_tokens = n
