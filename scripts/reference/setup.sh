@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates (or reuses) a Python venv holding the llama.cpp reference that `almanac bench generation`
+# and the Llama 3 fixtures are measured against, and prints its python's path.
+#   scripts/reference/setup.sh [VENV_DIR]        (default: target/reference-venv)
+# xllamacpp ships llama.cpp b11549 prebuilt (AVX2, glibc 2.17) as one shared library exporting the C
+# API; scripts/reference/llamacpp.py drives it through ctypes. Nothing compiles. It is a reference for
+# measurements and fixtures, not a dependency of the app.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+venv=${1:-target/reference-venv}
+packages=(xllamacpp==2026.10.11549 gguf==0.19.0 numpy==2.4.6)
+
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" >&2
+fi
+# Reinstall only when a pin is missing, so a second run is instant.
+installed=$("$venv/bin/python" -m pip freeze 2>/dev/null || true)
+missing=()
+for package in "${packages[@]}"; do
+    grep -qxi "$package" <<<"$installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}" >&2
+fi
+"$venv/bin/python" -c 'import xllamacpp, gguf, numpy' >&2
+echo "$(cd "$venv" && pwd)/bin/python"
