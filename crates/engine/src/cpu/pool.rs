@@ -226,7 +226,7 @@ fn wait_for_next_generation(shared: &Shared, seen: u64) -> u64 {
             return current;
         }
         spins = spins.wrapping_add(1);
-        if spins % 256 != 0 || started.elapsed() < SPIN_BEFORE_PARK {
+        if !spins.is_multiple_of(256) || started.elapsed() < SPIN_BEFORE_PARK {
             std::hint::spin_loop();
             continue;
         }
