@@ -358,7 +358,7 @@ impl Activations {
                 self.f32s.extend_from_slice(x);
             }
             ActFamily::Q8_0 | ActFamily::Q8_1 => {
-                if cols % QK8 != 0 {
+                if !cols.is_multiple_of(QK8) {
                     return Err(Error::Inference(format!(
                         "{cols} inputs are not a whole number of blocks"
                     )));

@@ -2,11 +2,15 @@
 //! short parallel runs, so dispatch must cost microseconds: after a run the workers spin on a
 //! generation counter for a while before parking on a condition variable, and a run allocates
 //! nothing.
+//!
+//! Tasks are taken from a shared counter, and a worker must join a run before touching it: when
+//! the caller has taken every task it closes the run, so on a busy machine it never waits for a
+//! worker that was not scheduled in time, only for one that is still executing a task.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,20 +20,28 @@ const SPIN_BEFORE_PARK: Duration = Duration::from_micros(100);
 
 type Task<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
+/// `Shared::state` bits.
+const CLOSED: u64 = 1 << 31;
+const INSIDE: u64 = CLOSED - 1;
+const GENERATION: u64 = 1 << 32;
+
+fn generation(state: u64) -> u64 {
+    state >> 32
+}
+
 pub(crate) struct ThreadPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
 }
 
 struct Shared {
-    /// Bumped once per run (and on shutdown); workers wait for it to change.
-    generation: AtomicUsize,
+    /// The run's generation (high 32 bits; bumped once per run and on shutdown), `CLOSED`, and
+    /// the number of workers inside the run (low bits).
+    state: AtomicU64,
     /// The current run's task function; written only while every worker is idle.
     job: UnsafeCell<*const Task<'static>>,
     n_tasks: AtomicUsize,
     next_task: AtomicUsize,
-    /// Workers that have not yet finished the current run.
-    active: AtomicUsize,
     /// Guards against a second `run` (from another thread or from inside a task).
     running: AtomicBool,
     shutdown: AtomicBool,
@@ -40,7 +52,8 @@ struct Shared {
 }
 
 // SAFETY: `job` is written by the one thread inside `run` (enforced by `running`) while no worker
-// reads it, and published to the workers through the `generation` counter (release/acquire).
+// reads it (every joined worker has left and the run is closed), and published to the workers
+// through `state` (release/acquire).
 unsafe impl Sync for Shared {}
 unsafe impl Send for Shared {}
 
@@ -49,11 +62,10 @@ impl ThreadPool {
     /// workers (at least one thread).
     pub(crate) fn new(n_threads: usize) -> ThreadPool {
         let shared = Arc::new(Shared {
-            generation: AtomicUsize::new(0),
+            state: AtomicU64::new(CLOSED),
             job: UnsafeCell::new(std::ptr::null::<fn(usize, usize)>() as *const Task<'static>),
             n_tasks: AtomicUsize::new(0),
             next_task: AtomicUsize::new(0),
-            active: AtomicUsize::new(0),
             running: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             sleepers: AtomicUsize::new(0),
@@ -90,30 +102,23 @@ impl ThreadPool {
             !shared.running.swap(true, Ordering::Acquire),
             "ThreadPool::run called while a run is in progress"
         );
-        // SAFETY: only the lifetime is erased; the pointer is used by workers only until they
-        // decrement `active`, and this function does not return before `active` reaches zero.
+        // SAFETY: only the lifetime is erased; workers use the pointer only between joining
+        // and leaving this run, and this function does not return before the run is closed
+        // with nobody inside.
         let erased: *const Task<'static> = unsafe { std::mem::transmute(task as *const Task<'_>) };
         unsafe { *shared.job.get() = erased };
         shared.n_tasks.store(n_tasks, Ordering::Relaxed);
         shared.next_task.store(0, Ordering::Relaxed);
-        shared.active.store(self.workers.len(), Ordering::Relaxed);
-        shared.generation.fetch_add(1, Ordering::SeqCst);
+        // The previous run is closed and empty: open the next generation.
+        let open = shared.state.load(Ordering::Relaxed) / GENERATION * GENERATION + GENERATION;
+        shared.state.store(open, Ordering::SeqCst);
         if shared.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&shared.sleep_lock);
             shared.wake.notify_all();
         }
 
         let caller_result = panic::catch_unwind(AssertUnwindSafe(|| take_tasks(shared, task, 0)));
-        let mut spins = 0u32;
-        while shared.active.load(Ordering::Acquire) != 0 {
-            spins += 1;
-            if spins < 20_000 {
-                std::hint::spin_loop();
-            } else {
-                // A worker was descheduled: give it the core instead of burning a time slice.
-                std::thread::yield_now();
-            }
-        }
+        close_when_empty(shared);
         shared.running.store(false, Ordering::Release);
         if let Err(payload) = caller_result {
             panic::resume_unwind(payload);
@@ -127,7 +132,7 @@ impl ThreadPool {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        self.shared.state.fetch_add(GENERATION, Ordering::SeqCst);
         {
             let _guard = lock(&self.shared.sleep_lock);
             self.shared.wake.notify_all();
@@ -149,43 +154,86 @@ fn take_tasks(shared: &Shared, task: &Task<'_>, thread: usize) {
     }
 }
 
+/// Waits until no worker is inside the current run, then closes it to late joiners.
+fn close_when_empty(shared: &Shared) {
+    let mut spins = 0u32;
+    loop {
+        let state = shared.state.load(Ordering::Acquire);
+        if state & INSIDE == 0
+            && shared
+                .state
+                .compare_exchange_weak(state, state | CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return;
+        }
+        spins += 1;
+        if spins < 20_000 {
+            std::hint::spin_loop();
+        } else {
+            // A worker inside was descheduled: give it the core instead of burning a slice.
+            std::thread::yield_now();
+        }
+    }
+}
+
 fn worker_loop(shared: &Shared, thread: usize) {
-    let mut seen = 0usize;
+    let mut seen = 0u64;
     loop {
         seen = wait_for_next_generation(shared, seen);
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        // SAFETY: published before the generation bump we just observed; valid until we
-        // decrement `active` below.
+        if !join(shared, seen) {
+            continue;
+        }
+        // SAFETY: published before the generation we joined was opened; valid until we leave.
         let task = unsafe { &**shared.job.get() };
-        if let Err(payload) =
-            panic::catch_unwind(AssertUnwindSafe(|| take_tasks(shared, task, thread)))
-        {
+        let result = panic::catch_unwind(AssertUnwindSafe(|| take_tasks(shared, task, thread)));
+        if let Err(payload) = result {
             lock(&shared.panic).get_or_insert(payload);
         }
-        shared.active.fetch_sub(1, Ordering::Release);
+        shared.state.fetch_sub(1, Ordering::Release);
     }
 }
 
-/// Spins, then parks, until `generation` moves past `seen`; returns the new generation.
-fn wait_for_next_generation(shared: &Shared, seen: usize) -> usize {
+/// Enters run `generation_seen` unless it is over (closed, or superseded).
+fn join(shared: &Shared, generation_seen: u64) -> bool {
+    let mut state = shared.state.load(Ordering::Acquire);
+    loop {
+        if generation(state) != generation_seen || state & CLOSED != 0 {
+            return false;
+        }
+        match shared.state.compare_exchange_weak(
+            state,
+            state + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return true,
+            Err(now) => state = now,
+        }
+    }
+}
+
+/// Spins, then parks, until the generation moves past `seen`; returns the new generation.
+fn wait_for_next_generation(shared: &Shared, seen: u64) -> u64 {
     let started = Instant::now();
     let mut spins = 0u32;
     loop {
-        let generation = shared.generation.load(Ordering::Acquire);
-        if generation != seen {
-            return generation;
+        let current = generation(shared.state.load(Ordering::Acquire));
+        if current != seen {
+            return current;
         }
         spins = spins.wrapping_add(1);
-        if spins % 256 != 0 || started.elapsed() < SPIN_BEFORE_PARK {
+        if !spins.is_multiple_of(256) || started.elapsed() < SPIN_BEFORE_PARK {
             std::hint::spin_loop();
             continue;
         }
         let mut guard = lock(&shared.sleep_lock);
         shared.sleepers.fetch_add(1, Ordering::SeqCst);
         // Re-checked under the lock: `run` bumps the generation before it looks for sleepers.
-        while shared.generation.load(Ordering::SeqCst) == seen {
+        while generation(shared.state.load(Ordering::SeqCst)) == seen {
             guard = shared
                 .wake
                 .wait(guard)

@@ -82,7 +82,8 @@ impl WeightType {
 
     /// Bytes of one row of `cols` values, or None when `cols` is not a whole number of blocks.
     pub(crate) fn row_bytes(self, cols: usize) -> Option<usize> {
-        (cols % self.block_len() == 0).then(|| cols / self.block_len() * self.block_bytes())
+        cols.is_multiple_of(self.block_len())
+            .then(|| cols / self.block_len() * self.block_bytes())
     }
 
     pub(crate) fn act_family(self) -> ActFamily {

@@ -5,6 +5,9 @@
 //! (8 * 2 * 15 * 128 < 32768) before one `vpmaddwd` widens them; signed Q8_0 weights use the
 //! `sign` trick (`|w| * sign(a, w)`) and widen after every chunk.
 
+// Token loops index several per-token arrays (accumulators, sums) in step.
+#![allow(clippy::needless_range_loop)]
+
 use super::{act_block_bytes, act_qs_offset, format, Problem, Q4_0, Q4_1, Q8_0};
 use crate::cpu::quant::packed::GROUP_ROWS;
 use crate::cpu::quant::OutTile;

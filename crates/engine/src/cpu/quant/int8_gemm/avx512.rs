@@ -5,6 +5,9 @@
 //! `vpdpbusd` wants unsigned weights: 4-bit quants already are; Q8_0 weights are flipped to
 //! `w + 128` and the accumulator starts at `-128 * sum(a)` (Q4_0's starts at `-8 * sum(a)`).
 
+// Token loops index several per-token arrays (accumulators, sums) in step.
+#![allow(clippy::needless_range_loop)]
+
 use super::{act_block_bytes, act_qs_offset, format, Problem, Q4_0, Q4_1, Q8_0};
 use crate::cpu::quant::packed::GROUP_ROWS;
 use crate::cpu::quant::OutTile;
