@@ -20,6 +20,9 @@
 
 mod chat_model;
 mod chat_template;
+// CPU kernels, wired into the forward by cpu::matmul.
+#[allow(dead_code)]
+mod cpu;
 mod embedder;
 mod error;
 mod generation;
@@ -37,6 +40,10 @@ pub use embedder::Embedder;
 pub use error::{Error, Result};
 pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
 pub use tokenizer::{GgufTokenizer, TokenType};
+
+/// For examples/kquant_bench.rs only; not part of the API.
+#[doc(hidden)]
+pub use cpu::quant::kquant_bench::gemm_gflops as __kquant_gemm_gflops;
 
 /// The longest context candle's quantized Llama supports.
 pub const MAX_CONTEXT_LENGTH: usize = candle_transformers::models::quantized_llama::MAX_SEQ_LEN;

@@ -1,0 +1,406 @@
+//! Q5_K weights: as Q4_K with a fifth bit per quant (q in 0..32): w = d * scale * q - dmin * min.
+//! Byte layout identical to GGML's block_q5_K (176 bytes): f16 d, f16 dmin, scales[12] (packed as
+//! Q4_K's), qh[32] (bit 2j of qh[l] is the high bit of value l of sub-block 2j, bit 2j+1 of
+//! sub-block 2j+1), qs[128] (low nibbles as Q4_K). Multiplied with Q8_K activations.
+
+use super::q4_k::unpack_scales;
+use super::q8_k::{self, read_f16, BlockQ8K, QK_K};
+use crate::cpu::Isa;
+
+/// The activation format and its quantizer, under the names every weight module uses.
+#[allow(unused_imports)]
+pub(crate) use super::q8_k::{quantize_acts, BlockQ8K as ActBlock};
+
+pub(crate) const BLOCK_BYTES: usize = 176;
+const SCALES: usize = 4;
+const QH: usize = 16;
+const QS: usize = 48;
+
+/// Dequantizes `out.len()` values (whole blocks) from `w`.
+pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
+    assert_eq!(out.len() % QK_K, 0, "Q5_K rows are whole 256-value blocks");
+    for (block, y) in w.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK_K)) {
+        let d = read_f16(block, 0);
+        let dmin = read_f16(block, 2);
+        let (scales, mins) = unpack_scales(&block[SCALES..QH]);
+        let qh = &block[QH..QS];
+        for (j, (q, y)) in block[QS..]
+            .chunks_exact(32)
+            .zip(y.chunks_exact_mut(64))
+            .enumerate()
+        {
+            let (d1, m1) = (
+                d * (scales >> (16 * j)) as u8 as f32,
+                dmin * (mins >> (16 * j)) as u8 as f32,
+            );
+            let (d2, m2) = (
+                d * (scales >> (16 * j + 8)) as u8 as f32,
+                dmin * (mins >> (16 * j + 8)) as u8 as f32,
+            );
+            for l in 0..32 {
+                let (high_lo, high_hi) = ((qh[l] >> (2 * j)) & 1, (qh[l] >> (2 * j + 1)) & 1);
+                y[l] = d1 * f32::from((q[l] & 0xf) | (high_lo << 4)) - m1;
+                y[l + 32] = d2 * f32::from((q[l] >> 4) | (high_hi << 4)) - m2;
+            }
+        }
+    }
+}
+
+/// out[t * ldo + r] = dot(row r of `w`, token t of `acts`), for `n_rows` rows `row_bytes` apart
+/// and `n_tok` tokens of `blocks_per_row` activation blocks each.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    isa: Isa,
+    w: &[u8],
+    row_bytes: usize,
+    n_rows: usize,
+    acts: &[BlockQ8K],
+    blocks_per_row: usize,
+    n_tok: usize,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    q8_k::check_gemm_args(
+        BLOCK_BYTES,
+        w,
+        row_bytes,
+        n_rows,
+        acts,
+        blocks_per_row,
+        n_tok,
+        out,
+        ldo,
+    );
+    assert!(
+        isa <= crate::cpu::detect(),
+        "{isa:?} kernels asked for on a CPU without them"
+    );
+    match isa {
+        Isa::Scalar => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2/FMA/F16C (asserted above); the slices were bounds-checked.
+        Isa::Avx2 => unsafe {
+            avx2::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX-512 F/BW/VL/VNNI.
+        Isa::Avx512Vnni => unsafe {
+            avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
+        },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+    }
+}
+
+mod scalar {
+    //! The reference: integer dot products per sub-block, scales applied per block.
+
+    use super::*;
+
+    /// One block's contribution to a dot product.
+    fn block_dot(block: &[u8], a: &BlockQ8K) -> f32 {
+        let d = read_f16(block, 0);
+        let dmin = read_f16(block, 2);
+        let (scales, mins) = unpack_scales(&block[SCALES..QH]);
+        let qh = &block[QH..QS];
+        let mut sumi = 0i32;
+        for (j, q) in block[QS..QS + 128].chunks_exact(32).enumerate() {
+            let a_lo = &a.qs[64 * j..64 * j + 32];
+            let a_hi = &a.qs[64 * j + 32..64 * j + 64];
+            let mut lo = 0i32;
+            let mut hi = 0i32;
+            for l in 0..32 {
+                let q_lo = (q[l] & 0xf) | (((qh[l] >> (2 * j)) & 1) << 4);
+                let q_hi = (q[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4);
+                lo += i32::from(q_lo) * i32::from(a_lo[l]);
+                hi += i32::from(q_hi) * i32::from(a_hi[l]);
+            }
+            sumi += i32::from((scales >> (16 * j)) as u8) * lo
+                + i32::from((scales >> (16 * j + 8)) as u8) * hi;
+        }
+        let summ: i32 = (0..8)
+            .map(|k| {
+                i32::from((mins >> (8 * k)) as u8)
+                    * (i32::from(a.bsums[2 * k]) + i32::from(a.bsums[2 * k + 1]))
+            })
+            .sum();
+        a.d * (d * sumi as f32 - dmin * summ as f32)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn gemm(
+        w: &[u8],
+        row_bytes: usize,
+        n_rows: usize,
+        acts: &[BlockQ8K],
+        blocks_per_row: usize,
+        n_tok: usize,
+        out: &mut [f32],
+        ldo: usize,
+    ) {
+        for t in 0..n_tok {
+            let a = &acts[t * blocks_per_row..(t + 1) * blocks_per_row];
+            for r in 0..n_rows {
+                let row = &w[r * row_bytes..r * row_bytes + blocks_per_row * BLOCK_BYTES];
+                out[t * ldo + r] = row
+                    .chunks_exact(BLOCK_BYTES)
+                    .zip(a)
+                    .map(|(b, a)| block_dot(b, a))
+                    .sum();
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! Q4_K's AVX2 kernel with the fifth bit ORed into each unpacked quant.
+
+    use super::super::q4_k::avx2::{block_scales, hsum, BlockScales};
+    use super::super::q8_k::{dispatch_tile, for_each_tile};
+    use super::*;
+    use std::arch::x86_64::*;
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn gemm(
+        w: &[u8],
+        row_bytes: usize,
+        n_rows: usize,
+        acts: &[BlockQ8K],
+        blocks_per_row: usize,
+        n_tok: usize,
+        out: &mut [f32],
+        ldo: usize,
+    ) {
+        // 2x4 keeps the 8 integer accumulators and the unpacked weights in 16 registers;
+        // a single token (decode) gets 4 rows per activation load instead.
+        let max_rows = if n_tok == 1 { 4 } else { 2 };
+        let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
+        for_each_tile(n_rows, n_tok, max_rows, 4, |r0, rows, t0, toks| unsafe {
+            dispatch_tile!(
+                tile,
+                rows,
+                toks,
+                w.add(r0 * row_bytes),
+                row_bytes,
+                acts.add(t0 * blocks_per_row),
+                blocks_per_row,
+                out.add(t0 * ldo + r0),
+                ldo,
+            )
+        });
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: *const u8,
+        row_bytes: usize,
+        acts: *const BlockQ8K,
+        blocks_per_row: usize,
+        out: *mut f32,
+        ldo: usize,
+    ) {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let bit4 = _mm256_set1_epi8(0x10);
+        let mut acc = [[_mm256_setzero_ps(); T]; R];
+        for b in 0..blocks_per_row {
+            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+            let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
+            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            let mut sumi = [[_mm256_setzero_si256(); T]; R];
+            // qh shifted right by 2j: bits 0 and 1 of each byte are the chunk's high bits.
+            let mut qh: [__m256i; R] =
+                std::array::from_fn(|r| unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) });
+            for j in 0..4 {
+                for r in 0..R {
+                    let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
+                    let high_lo = _mm256_and_si256(_mm256_slli_epi16(qh[r], 4), bit4);
+                    let high_hi = _mm256_and_si256(_mm256_slli_epi16(qh[r], 3), bit4);
+                    qh[r] = _mm256_srli_epi16(qh[r], 2);
+                    let lo = _mm256_or_si256(_mm256_and_si256(q, m4), high_lo);
+                    let hi =
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), high_hi);
+                    for t in 0..T {
+                        let a = act(t).qs.as_ptr();
+                        let (a_lo, a_hi) = unsafe {
+                            (
+                                _mm256_loadu_si256(a.add(64 * j).cast()),
+                                _mm256_loadu_si256(a.add(64 * j + 32).cast()),
+                            )
+                        };
+                        let p_lo =
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a_lo), sc[r].scales[2 * j]);
+                        let p_hi = _mm256_madd_epi16(
+                            _mm256_maddubs_epi16(hi, a_hi),
+                            sc[r].scales[2 * j + 1],
+                        );
+                        sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p_lo, p_hi));
+                    }
+                }
+            }
+            for t in 0..T {
+                let a = act(t);
+                let da = _mm256_set1_ps(a.d);
+                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
+                for r in 0..R {
+                    let summ = _mm256_madd_epi16(sc[r].mins, bsums);
+                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi[r][t]), sc[r].d);
+                    let x = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), sc[r].dmin, x);
+                    acc[r][t] = _mm256_fmadd_ps(x, da, acc[r][t]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (t, &v) in acc.iter().enumerate() {
+                unsafe { *out.add(t * ldo + r) = hsum(v) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! Q4_K's AVX-512 VNNI kernel with the fifth bit ORed into each unpacked quant.
+
+    use super::super::q4_k::avx2::hsum;
+    use super::super::q4_k::avx512::{block_scales, BlockScales};
+    use super::super::q8_k::{dispatch_tile, for_each_tile};
+    use super::*;
+    use std::arch::x86_64::*;
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn gemm(
+        w: &[u8],
+        row_bytes: usize,
+        n_rows: usize,
+        acts: &[BlockQ8K],
+        blocks_per_row: usize,
+        n_tok: usize,
+        out: &mut [f32],
+        ldo: usize,
+    ) {
+        let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
+        for_each_tile(n_rows, n_tok, 4, 4, |r0, rows, t0, toks| unsafe {
+            dispatch_tile!(
+                tile,
+                rows,
+                toks,
+                w.add(r0 * row_bytes),
+                row_bytes,
+                acts.add(t0 * blocks_per_row),
+                blocks_per_row,
+                out.add(t0 * ldo + r0),
+                ldo,
+            )
+        });
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: *const u8,
+        row_bytes: usize,
+        acts: *const BlockQ8K,
+        blocks_per_row: usize,
+        out: *mut f32,
+        ldo: usize,
+    ) {
+        let m4 = _mm512_set1_epi8(0x0f);
+        let bit4 = _mm512_set1_epi8(0x10);
+        let mut acc = [[_mm256_setzero_ps(); T]; R];
+        for b in 0..blocks_per_row {
+            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+            let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
+            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            let mut sumi = [[_mm512_setzero_si512(); T]; R];
+            // qh shifted right by 2j: bits 0 and 1 of each byte are the chunk's high bits.
+            let mut qh: [__m256i; R] =
+                std::array::from_fn(|r| unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) });
+            for j in 0..4 {
+                for r in 0..R {
+                    let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
+                    let both =
+                        _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+                    let high = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(_mm256_slli_epi16(qh[r], 4)),
+                        _mm256_slli_epi16(qh[r], 3),
+                        1,
+                    );
+                    qh[r] = _mm256_srli_epi16(qh[r], 2);
+                    let q =
+                        _mm512_or_si512(_mm512_and_si512(both, m4), _mm512_and_si512(high, bit4));
+                    for t in 0..T {
+                        let a =
+                            unsafe { _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * j).cast()) };
+                        sumi[r][t] = _mm512_dpwssd_epi32(
+                            sumi[r][t],
+                            _mm512_maddubs_epi16(q, a),
+                            sc[r].scales[j],
+                        );
+                    }
+                }
+            }
+            for t in 0..T {
+                let a = act(t);
+                let da = _mm256_set1_ps(a.d);
+                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
+                for r in 0..R {
+                    let s = sumi[r][t];
+                    let s = _mm256_add_epi32(
+                        _mm512_castsi512_si256(s),
+                        _mm512_extracti64x4_epi64(s, 1),
+                    );
+                    let summ = _mm256_madd_epi16(sc[r].mins, bsums);
+                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(s), sc[r].d);
+                    let x = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), sc[r].dmin, x);
+                    acc[r][t] = _mm256_fmadd_ps(x, da, acc[r][t]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (t, &v) in acc.iter().enumerate() {
+                unsafe { *out.add(t * ldo + r) = hsum(v) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::q8_k::test_support::*;
+    use super::*;
+
+    /// A random block: any scales, mins and quants, edge-case f16 d and dmin.
+    fn random_block(rng: &mut Rng, block: &mut [u8]) {
+        random_quant_bytes(rng, &mut block[4..]);
+        block[0..2].copy_from_slice(&random_f16(rng).to_le_bytes());
+        block[2..4].copy_from_slice(&random_f16(rng).to_le_bytes());
+    }
+
+    #[test]
+    fn dequantize_matches_ggml() {
+        let w = fixture_bytes("q5_k.bin");
+        let mut ours = vec![0f32; 512];
+        dequantize_row(&w, &mut ours);
+        assert_eq!(ours, fixture_f32("q5_k.dequant.f32"));
+    }
+
+    #[test]
+    fn gemm_matches_ggml_vec_dot_at_every_isa() {
+        let w = fixture_bytes("q5_k.bin");
+        let expected = fixture_f32("q5_k.dot.f32")[0];
+        for isa in Isa::all_supported() {
+            let mut out = [0f32];
+            gemm(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
+            assert!(
+                (out[0] - expected).abs() <= 1e-5 * expected.abs(),
+                "{isa:?}: {} vs {expected}",
+                out[0]
+            );
+        }
+    }
+
+    #[test]
+    fn gemm_matches_dequantized_dot_at_every_isa() {
+        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm, random_block, 51);
+    }
+}

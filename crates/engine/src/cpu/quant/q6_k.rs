@@ -1,0 +1,491 @@
+//! Q6_K weights: 256-value super-blocks of sixteen 16-value groups, each with an i8 scale:
+//! w = d * scale * (q - 32), q in 0..64. Byte layout identical to GGML's block_q6_K (210 bytes):
+//! ql[128] (low 4 bits), qh[64] (high 2 bits), i8 scales[16], f16 d. Each 128-value half h uses
+//! ql[64h..64h+64] and qh[32h..32h+32]; its quarter k (32 values, l in 0..32) takes the low
+//! (k < 2) or high (k >= 2) nibble of ql[64h + 32(k & 1) + l] and bits 2k..2k+2 of qh[32h + l].
+//! Multiplied with Q8_K activations.
+
+use super::q8_k::{self, read_f16, BlockQ8K, QK_K};
+use crate::cpu::Isa;
+
+/// The activation format and its quantizer, under the names every weight module uses.
+#[allow(unused_imports)]
+pub(crate) use super::q8_k::{quantize_acts, BlockQ8K as ActBlock};
+
+pub(crate) const BLOCK_BYTES: usize = 210;
+const QH: usize = 128;
+const SCALES: usize = 192;
+const D: usize = 208;
+
+/// Quant `l` (0..32) of quarter `k` of half `h`, in 0..64.
+#[inline(always)]
+fn quant(block: &[u8], h: usize, k: usize, l: usize) -> u8 {
+    let low = (block[64 * h + 32 * (k & 1) + l] >> (4 * (k >> 1))) & 0xf;
+    let high = (block[QH + 32 * h + l] >> (2 * k)) & 3;
+    low | (high << 4)
+}
+
+/// Dequantizes `out.len()` values (whole blocks) from `w`.
+pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
+    assert_eq!(out.len() % QK_K, 0, "Q6_K rows are whole 256-value blocks");
+    for (block, y) in w.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK_K)) {
+        let d = read_f16(block, D);
+        for (g, y) in y.chunks_exact_mut(16).enumerate() {
+            let scale = d * f32::from(block[SCALES + g] as i8);
+            let (h, k, l0) = (g / 8, (g / 2) % 4, 16 * (g % 2));
+            for (l, y) in (l0..l0 + 16).zip(y) {
+                *y = scale * f32::from(quant(block, h, k, l) as i8 - 32);
+            }
+        }
+    }
+}
+
+/// out[t * ldo + r] = dot(row r of `w`, token t of `acts`), for `n_rows` rows `row_bytes` apart
+/// and `n_tok` tokens of `blocks_per_row` activation blocks each.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    isa: Isa,
+    w: &[u8],
+    row_bytes: usize,
+    n_rows: usize,
+    acts: &[BlockQ8K],
+    blocks_per_row: usize,
+    n_tok: usize,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    q8_k::check_gemm_args(
+        BLOCK_BYTES,
+        w,
+        row_bytes,
+        n_rows,
+        acts,
+        blocks_per_row,
+        n_tok,
+        out,
+        ldo,
+    );
+    assert!(
+        isa <= crate::cpu::detect(),
+        "{isa:?} kernels asked for on a CPU without them"
+    );
+    match isa {
+        Isa::Scalar => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2/FMA/F16C (asserted above); the slices were bounds-checked.
+        Isa::Avx2 => unsafe {
+            avx2::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX-512 F/BW/VL/VNNI.
+        Isa::Avx512Vnni => unsafe {
+            avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
+        },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+    }
+}
+
+mod scalar {
+    //! The reference: integer dot products per 16-value group, d applied per block.
+
+    use super::*;
+
+    /// One block's contribution to a dot product.
+    fn block_dot(block: &[u8], a: &BlockQ8K) -> f32 {
+        let mut sumi = 0i32;
+        for g in 0..16 {
+            let (h, k, l0) = (g / 8, (g / 2) % 4, 16 * (g % 2));
+            let a = &a.qs[16 * g..16 * g + 16];
+            let group: i32 = (l0..l0 + 16)
+                .zip(a)
+                .map(|(l, &a)| (i32::from(quant(block, h, k, l)) - 32) * i32::from(a))
+                .sum();
+            sumi += i32::from(block[SCALES + g] as i8) * group;
+        }
+        a.d * read_f16(block, D) * sumi as f32
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn gemm(
+        w: &[u8],
+        row_bytes: usize,
+        n_rows: usize,
+        acts: &[BlockQ8K],
+        blocks_per_row: usize,
+        n_tok: usize,
+        out: &mut [f32],
+        ldo: usize,
+    ) {
+        for t in 0..n_tok {
+            let a = &acts[t * blocks_per_row..(t + 1) * blocks_per_row];
+            for r in 0..n_rows {
+                let row = &w[r * row_bytes..r * row_bytes + blocks_per_row * BLOCK_BYTES];
+                out[t * ldo + r] = row
+                    .chunks_exact(BLOCK_BYTES)
+                    .zip(a)
+                    .map(|(b, a)| block_dot(b, a))
+                    .sum();
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! Quants unpacked unsigned (0..64) for maddubs; the -32 offset is applied once per block as
+    //! 32 * sum(scale * group sum of activations), from the activations' group sums.
+
+    use super::super::q4_k::avx2::hsum;
+    use super::super::q8_k::{dispatch_tile, for_each_tile};
+    use super::*;
+    use std::arch::x86_64::*;
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn gemm(
+        w: &[u8],
+        row_bytes: usize,
+        n_rows: usize,
+        acts: &[BlockQ8K],
+        blocks_per_row: usize,
+        n_tok: usize,
+        out: &mut [f32],
+        ldo: usize,
+    ) {
+        let max_rows = if n_tok == 1 { 4 } else { 2 };
+        let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
+        for_each_tile(n_rows, n_tok, max_rows, 4, |r0, rows, t0, toks| unsafe {
+            dispatch_tile!(
+                tile,
+                rows,
+                toks,
+                w.add(r0 * row_bytes),
+                row_bytes,
+                acts.add(t0 * blocks_per_row),
+                blocks_per_row,
+                out.add(t0 * ldo + r0),
+                ldo,
+            )
+        });
+    }
+
+    struct BlockScales {
+        /// Per quarter p (32 values): group 2p's scale in lanes 0..8, group 2p+1's in 8..16.
+        pairs: [__m256i; 8],
+        /// All 16 scales as i16, for the offset correction.
+        all: __m256i,
+        d: __m256,
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn block_scales(block: *const u8) -> BlockScales {
+        let all = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(block.add(SCALES).cast()) });
+        let halves = [
+            _mm256_permute2x128_si256(all, all, 0x00),
+            _mm256_permute2x128_si256(all, all, 0x11),
+        ];
+        let mut pairs = [_mm256_setzero_si256(); 8];
+        for (p, v) in (0i8..).zip(pairs.iter_mut()) {
+            let (a, b) = (4 * (p % 4), 4 * (p % 4) + 2);
+            let lo = _mm_setr_epi8(
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+            );
+            let hi = _mm_setr_epi8(
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+            );
+            *v = _mm256_shuffle_epi8(halves[(p / 4) as usize], _mm256_setr_m128i(lo, hi));
+        }
+        let d = unsafe { block.add(D).cast::<u16>().read_unaligned() };
+        BlockScales {
+            pairs,
+            all,
+            d: _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(d)))),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: *const u8,
+        row_bytes: usize,
+        acts: *const BlockQ8K,
+        blocks_per_row: usize,
+        out: *mut f32,
+        ldo: usize,
+    ) {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let m30 = _mm256_set1_epi8(0x30);
+        let mut acc = [[_mm256_setzero_ps(); T]; R];
+        for b in 0..blocks_per_row {
+            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+            let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
+            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            let mut sumi = [[_mm256_setzero_si256(); T]; R];
+            for h in 0..2 {
+                for k in 0..4 {
+                    for r in 0..R {
+                        let ql = unsafe {
+                            _mm256_loadu_si256(block(r).add(64 * h + 32 * (k & 1)).cast())
+                        };
+                        let qh = unsafe { _mm256_loadu_si256(block(r).add(QH + 32 * h).cast()) };
+                        let low = if k < 2 { ql } else { _mm256_srli_epi16(ql, 4) };
+                        // Bits 2k, 2k+1 of each qh byte to bits 4, 5.
+                        let high = match k {
+                            0 => _mm256_slli_epi16(qh, 4),
+                            1 => _mm256_slli_epi16(qh, 2),
+                            2 => qh,
+                            _ => _mm256_srli_epi16(qh, 2),
+                        };
+                        let q =
+                            _mm256_or_si256(_mm256_and_si256(low, m4), _mm256_and_si256(high, m30));
+                        for t in 0..T {
+                            let a = unsafe {
+                                _mm256_loadu_si256(act(t).qs.as_ptr().add(128 * h + 32 * k).cast())
+                            };
+                            let p = _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(q, a),
+                                sc[r].pairs[4 * h + k],
+                            );
+                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], p);
+                        }
+                    }
+                }
+            }
+            for t in 0..T {
+                let a = act(t);
+                let da = _mm256_set1_ps(a.d);
+                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
+                for r in 0..R {
+                    let offset = _mm256_slli_epi32(_mm256_madd_epi16(sc[r].all, bsums), 5);
+                    let s = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[r][t], offset));
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(s, sc[r].d), da, acc[r][t]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (t, &v) in acc.iter().enumerate() {
+                unsafe { *out.add(t * ldo + r) = hsum(v) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! As the AVX2 path with 64-byte vectors (two quarters, four groups per vector) and VNNI's
+    //! vpdpwssd applying the scales while it accumulates.
+
+    use super::super::q4_k::avx2::hsum;
+    use super::super::q8_k::{dispatch_tile, for_each_tile};
+    use super::*;
+    use std::arch::x86_64::*;
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn gemm(
+        w: &[u8],
+        row_bytes: usize,
+        n_rows: usize,
+        acts: &[BlockQ8K],
+        blocks_per_row: usize,
+        n_tok: usize,
+        out: &mut [f32],
+        ldo: usize,
+    ) {
+        let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
+        for_each_tile(n_rows, n_tok, 4, 4, |r0, rows, t0, toks| unsafe {
+            dispatch_tile!(
+                tile,
+                rows,
+                toks,
+                w.add(r0 * row_bytes),
+                row_bytes,
+                acts.add(t0 * blocks_per_row),
+                blocks_per_row,
+                out.add(t0 * ldo + r0),
+                ldo,
+            )
+        });
+    }
+
+    struct BlockScales {
+        /// Per 64 values (half h, quarters 2c and 2c+1, i = 2h + c): the 4 group scales, one per
+        /// 128-bit lane.
+        quads: [__m512i; 4],
+        /// All 16 scales as i16, for the offset correction.
+        all: __m256i,
+        d: __m256,
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn block_scales(block: *const u8) -> BlockScales {
+        let all = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(block.add(SCALES).cast()) });
+        let all512 = _mm512_castsi256_si512(all);
+        let mut quads = [_mm512_setzero_si512(); 4];
+        for (i, v) in (0i16..).zip(quads.iter_mut()) {
+            let g = 4 * i;
+            let idx = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_setr_m128i(_mm_set1_epi16(g), _mm_set1_epi16(g + 1))),
+                _mm256_setr_m128i(_mm_set1_epi16(g + 2), _mm_set1_epi16(g + 3)),
+                1,
+            );
+            *v = _mm512_permutexvar_epi16(idx, all512);
+        }
+        let d = unsafe { block.add(D).cast::<u16>().read_unaligned() };
+        BlockScales {
+            quads,
+            all,
+            d: _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(d)))),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: *const u8,
+        row_bytes: usize,
+        acts: *const BlockQ8K,
+        blocks_per_row: usize,
+        out: *mut f32,
+        ldo: usize,
+    ) {
+        let m4 = _mm512_set1_epi8(0x0f);
+        let m30 = _mm512_set1_epi8(0x30);
+        let mut acc = [[_mm256_setzero_ps(); T]; R];
+        for b in 0..blocks_per_row {
+            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+            let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
+            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            let mut sumi = [[_mm512_setzero_si512(); T]; R];
+            for h in 0..2 {
+                for c in 0..2 {
+                    for r in 0..R {
+                        // ql[64h..64h+64]: quarters 0 and 1 in the low nibbles, 2 and 3 in the high.
+                        let ql = unsafe { _mm512_loadu_si512(block(r).add(64 * h).cast()) };
+                        let qh = unsafe { _mm256_loadu_si256(block(r).add(QH + 32 * h).cast()) };
+                        let (low, high) = if c == 0 {
+                            (
+                                ql,
+                                _mm512_inserti64x4(
+                                    _mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
+                                    _mm256_slli_epi16(qh, 2),
+                                    1,
+                                ),
+                            )
+                        } else {
+                            (
+                                _mm512_srli_epi16(ql, 4),
+                                _mm512_inserti64x4(
+                                    _mm512_castsi256_si512(qh),
+                                    _mm256_srli_epi16(qh, 2),
+                                    1,
+                                ),
+                            )
+                        };
+                        let q =
+                            _mm512_or_si512(_mm512_and_si512(low, m4), _mm512_and_si512(high, m30));
+                        for t in 0..T {
+                            let a = unsafe {
+                                _mm512_loadu_si512(act(t).qs.as_ptr().add(128 * h + 64 * c).cast())
+                            };
+                            sumi[r][t] = _mm512_dpwssd_epi32(
+                                sumi[r][t],
+                                _mm512_maddubs_epi16(q, a),
+                                sc[r].quads[2 * h + c],
+                            );
+                        }
+                    }
+                }
+            }
+            for t in 0..T {
+                let a = act(t);
+                let da = _mm256_set1_ps(a.d);
+                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
+                for r in 0..R {
+                    let s = sumi[r][t];
+                    let s = _mm256_add_epi32(
+                        _mm512_castsi512_si256(s),
+                        _mm512_extracti64x4_epi64(s, 1),
+                    );
+                    let offset = _mm256_slli_epi32(_mm256_madd_epi16(sc[r].all, bsums), 5);
+                    let s = _mm256_cvtepi32_ps(_mm256_sub_epi32(s, offset));
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(s, sc[r].d), da, acc[r][t]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (t, &v) in acc.iter().enumerate() {
+                unsafe { *out.add(t * ldo + r) = hsum(v) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::q8_k::test_support::*;
+    use super::*;
+
+    /// A random block: any quants and scales (i8 -128 included), edge-case f16 d.
+    fn random_block(rng: &mut Rng, block: &mut [u8]) {
+        random_quant_bytes(rng, &mut block[..D]);
+        block[D..D + 2].copy_from_slice(&random_f16(rng).to_le_bytes());
+    }
+
+    #[test]
+    fn dequantize_matches_ggml() {
+        let w = fixture_bytes("q6_k.bin");
+        let mut ours = vec![0f32; 512];
+        dequantize_row(&w, &mut ours);
+        assert_eq!(ours, fixture_f32("q6_k.dequant.f32"));
+    }
+
+    #[test]
+    fn gemm_matches_ggml_vec_dot_at_every_isa() {
+        let w = fixture_bytes("q6_k.bin");
+        let expected = fixture_f32("q6_k.dot.f32")[0];
+        for isa in Isa::all_supported() {
+            let mut out = [0f32];
+            gemm(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
+            assert!(
+                (out[0] - expected).abs() <= 1e-5 * expected.abs(),
+                "{isa:?}: {} vs {expected}",
+                out[0]
+            );
+        }
+    }
+
+    #[test]
+    fn gemm_matches_dequantized_dot_at_every_isa() {
+        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm, random_block, 61);
+    }
+}
