@@ -8,7 +8,8 @@ use std::time::Instant;
 
 type Gemm = fn(Isa, &[u8], usize, usize, &[BlockQ8K], usize, usize, &mut [f32], usize);
 
-/// GFLOP/s (2 * rows * cols * n_tok per call) of one `weight_type` ("q4_k", "q5_k", "q6_k") gemm
+/// GFLOP/s (2 * rows * cols * n_tok per call), per wall-clock second and per second this thread
+/// was on a CPU (Linux; the wall figure elsewhere), of one `weight_type` ("q4_k", "q5_k", "q6_k") gemm
 /// over a `rows x cols` matrix of random blocks and `n_tok` tokens, single-threaded, at `isa`
 /// ("scalar", "avx2", "avx512"), repeated for at least `min_seconds`. None when the CPU lacks the
 /// ISA, the type is unknown or `cols` is not a multiple of 256.
@@ -19,7 +20,7 @@ pub fn gemm_gflops(
     cols: usize,
     n_tok: usize,
     min_seconds: f64,
-) -> Option<f64> {
+) -> Option<(f64, f64)> {
     let (block_bytes, gemm): (usize, Gemm) = match weight_type {
         "q4_k" => (q4_k::BLOCK_BYTES, q4_k::gemm),
         "q5_k" => (q5_k::BLOCK_BYTES, q5_k::gemm),
@@ -73,6 +74,7 @@ pub fn gemm_gflops(
         rows,
     );
     let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
     let mut calls = 0u64;
     while calls == 0 || start.elapsed().as_secs_f64() < min_seconds {
         gemm(
@@ -89,5 +91,18 @@ pub fn gemm_gflops(
         calls += 1;
     }
     let seconds = start.elapsed().as_secs_f64();
-    Some(2.0 * (rows * cols * n_tok) as f64 * calls as f64 / seconds / 1e9)
+    let cpu_seconds = match (cpu_start, thread_cpu_seconds()) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => seconds,
+    };
+    let gflop = 2.0 * (rows * cols * n_tok) as f64 * calls as f64 / 1e9;
+    Some((gflop / seconds, gflop / cpu_seconds))
+}
+
+/// This thread's time on a CPU so far (the scheduler's nanosecond count), so figures taken on a
+/// machine shared with other work still say what the kernel does per second it actually runs.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(nanos as f64 / 1e9)
 }

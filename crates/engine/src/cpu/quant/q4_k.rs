@@ -208,13 +208,12 @@ pub(super) mod avx2 {
         });
     }
 
-    /// Broadcasts of the 8 scales (one i16 vector per sub-block), the mins repeated per 16-value
-    /// group (to meet the activations' group sums), and d and dmin.
+    /// Broadcasts of the 8 scales (one i16 vector per sub-block), dmin * each min, and d.
+    #[derive(Clone, Copy)]
     pub(in crate::cpu::quant) struct BlockScales {
         pub(in crate::cpu::quant) scales: [__m256i; 8],
-        pub(in crate::cpu::quant) mins: __m256i,
+        pub(in crate::cpu::quant) mins: __m256,
         pub(in crate::cpu::quant) d: __m256,
-        pub(in crate::cpu::quant) dmin: __m256,
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -231,12 +230,30 @@ pub(super) mod avx2 {
         for (k, v) in (0i16..).zip(broadcasts.iter_mut()) {
             *v = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(((2 * k + 1) << 8) | (2 * k)));
         }
-        let pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64)));
         BlockScales {
             scales: broadcasts,
-            mins: _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128(mins as i64), pairs)),
+            mins: _mm256_mul_ps(mins, _mm256_broadcastss_ps(_mm_movehdup_ps(dd))),
             d: _mm256_broadcastss_ps(dd),
-            dmin: _mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+        }
+    }
+
+    /// A token's block: d broadcast, and d times each 32-value sub-block sum.
+    #[derive(Clone, Copy)]
+    pub(in crate::cpu::quant) struct TokenSums {
+        pub(in crate::cpu::quant) d: __m256,
+        pub(in crate::cpu::quant) sums: __m256,
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    pub(in crate::cpu::quant) unsafe fn token_sums(a: &BlockQ8K) -> TokenSums {
+        let d = _mm256_set1_ps(a.d);
+        let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
+        let pairs = _mm256_madd_epi16(bsums, _mm256_set1_epi16(1));
+        TokenSums {
+            d,
+            sums: _mm256_mul_ps(_mm256_cvtepi32_ps(pairs), d),
         }
     }
 
@@ -254,7 +271,16 @@ pub(super) mod avx2 {
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            // Loops, not closures, around intrinsics: closures don't inherit the target features.
+            // SAFETY: BlockScales is plain vectors, for which all-zero bytes are valid.
+            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            for (r, sc) in sc.iter_mut().enumerate() {
+                *sc = unsafe { block_scales(block(r)) };
+            }
+            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+            for (t, ts) in ts.iter_mut().enumerate() {
+                *ts = unsafe { token_sums(act(t)) };
+            }
             let mut sumi = [[_mm256_setzero_si256(); T]; R];
             for j in 0..4 {
                 for r in 0..R {
@@ -279,15 +305,11 @@ pub(super) mod avx2 {
                     }
                 }
             }
-            for t in 0..T {
-                let a = act(t);
-                let da = _mm256_set1_ps(a.d);
-                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-                for r in 0..R {
-                    let summ = _mm256_madd_epi16(sc[r].mins, bsums);
-                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi[r][t]), sc[r].d);
-                    let x = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), sc[r].dmin, x);
-                    acc[r][t] = _mm256_fmadd_ps(x, da, acc[r][t]);
+            for r in 0..R {
+                for t in 0..T {
+                    let dd = _mm256_mul_ps(sc[r].d, ts[t].d);
+                    let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                    acc[r][t] = _mm256_fnmadd_ps(sc[r].mins, ts[t].sums, x);
                 }
             }
         }
@@ -311,10 +333,10 @@ pub(super) mod avx2 {
 pub(super) mod avx512 {
     //! As the AVX2 path with 64-byte vectors: one vector holds two sub-blocks (the low and high
     //! nibbles of a 32-byte chunk), and VNNI's vpdpwssd applies the scales and accumulates in one
-    //! instruction. 32 registers allow 4x4 tiles.
+    //! instruction. 32 registers allow 4x4 tiles. The mins enter in f32 with one FMA per row and
+    //! token: (dmin * min of each 16-value group) x (d_act * the activations' group sum).
 
-    use super::super::q8_k::{dispatch_tile, for_each_tile};
-    use super::avx2::hsum;
+    use super::super::q8_k::{dispatch_tile, dpwssd, for_each_tile};
     use super::*;
     use std::arch::x86_64::*;
 
@@ -345,12 +367,13 @@ pub(super) mod avx512 {
         });
     }
 
+    #[derive(Clone, Copy)]
     pub(in crate::cpu::quant) struct BlockScales {
         /// Per 64-value chunk j: sub-block 2j's scale in the low half, 2j+1's in the high half.
         pub(in crate::cpu::quant) scales: [__m512i; 4],
-        pub(in crate::cpu::quant) mins: __m256i,
-        pub(in crate::cpu::quant) d: __m256,
-        pub(in crate::cpu::quant) dmin: __m256,
+        /// dmin * min for each 16-value group.
+        pub(in crate::cpu::quant) mins: __m512,
+        pub(in crate::cpu::quant) d: __m512,
     }
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -361,9 +384,7 @@ pub(super) mod avx512 {
         }));
         let (scales, mins) =
             unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
-        // i16 lanes 0..8 the scales, 8..16 the mins.
-        let both = _mm256_cvtepu8_epi16(_mm_set_epi64x(mins as i64, scales as i64));
-        let both512 = _mm512_castsi256_si512(both);
+        let scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
         let mut chunks = [_mm512_setzero_si512(); 4];
         for (j, v) in (0i16..).zip(chunks.iter_mut()) {
             let idx = _mm512_inserti64x4(
@@ -371,14 +392,33 @@ pub(super) mod avx512 {
                 _mm256_set1_epi16(2 * j + 1),
                 1,
             );
-            *v = _mm512_permutexvar_epi16(idx, both512);
+            *v = _mm512_permutexvar_epi16(idx, scales);
         }
-        let min_idx = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+        let pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        let mins16 = _mm_shuffle_epi8(_mm_cvtsi64_si128(mins as i64), pairs);
+        let dmin = _mm512_broadcastss_ps(_mm_movehdup_ps(dd));
         BlockScales {
             scales: chunks,
-            mins: _mm256_permutexvar_epi16(min_idx, both),
-            d: _mm256_broadcastss_ps(dd),
-            dmin: _mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+            mins: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins16)), dmin),
+            d: _mm512_broadcastss_ps(dd),
+        }
+    }
+
+    /// A token's block: d broadcast, and d times each 16-value group sum.
+    #[derive(Clone, Copy)]
+    pub(in crate::cpu::quant) struct TokenSums {
+        pub(in crate::cpu::quant) d: __m512,
+        pub(in crate::cpu::quant) sums: __m512,
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    pub(in crate::cpu::quant) unsafe fn token_sums(a: &BlockQ8K) -> TokenSums {
+        let d = _mm512_set1_ps(a.d);
+        let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
+        TokenSums {
+            d,
+            sums: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bsums)), d),
         }
     }
 
@@ -392,11 +432,20 @@ pub(super) mod avx512 {
         ldo: usize,
     ) {
         let m4 = _mm512_set1_epi8(0x0f);
-        let mut acc = [[_mm256_setzero_ps(); T]; R];
+        let mut acc = [[_mm512_setzero_ps(); T]; R];
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            // Loops, not closures, around intrinsics: closures don't inherit the target features.
+            // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
+            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            for (r, sc) in sc.iter_mut().enumerate() {
+                *sc = unsafe { block_scales(block(r)) };
+            }
+            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+            for (t, ts) in ts.iter_mut().enumerate() {
+                *ts = unsafe { token_sums(act(t)) };
+            }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
             for j in 0..4 {
                 for r in 0..R {
@@ -407,34 +456,22 @@ pub(super) mod avx512 {
                     for t in 0..T {
                         let a =
                             unsafe { _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * j).cast()) };
-                        sumi[r][t] = _mm512_dpwssd_epi32(
-                            sumi[r][t],
-                            _mm512_maddubs_epi16(q, a),
-                            sc[r].scales[j],
-                        );
+                        let p = _mm512_maddubs_epi16(q, a);
+                        sumi[r][t] = dpwssd(sumi[r][t], p, sc[r].scales[j]);
                     }
                 }
             }
-            for t in 0..T {
-                let a = act(t);
-                let da = _mm256_set1_ps(a.d);
-                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-                for r in 0..R {
-                    let s = sumi[r][t];
-                    let s = _mm256_add_epi32(
-                        _mm512_castsi512_si256(s),
-                        _mm512_extracti64x4_epi64(s, 1),
-                    );
-                    let summ = _mm256_madd_epi16(sc[r].mins, bsums);
-                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(s), sc[r].d);
-                    let x = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), sc[r].dmin, x);
-                    acc[r][t] = _mm256_fmadd_ps(x, da, acc[r][t]);
+            for r in 0..R {
+                for t in 0..T {
+                    let dd = _mm512_mul_ps(sc[r].d, ts[t].d);
+                    let x = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                    acc[r][t] = _mm512_fnmadd_ps(sc[r].mins, ts[t].sums, x);
                 }
             }
         }
         for (r, acc) in acc.iter().enumerate() {
             for (t, &v) in acc.iter().enumerate() {
-                unsafe { *out.add(t * ldo + r) = hsum(v) };
+                unsafe { *out.add(t * ldo + r) = _mm512_reduce_add_ps(v) };
             }
         }
     }

@@ -156,7 +156,7 @@ mod scalar {
 mod avx2 {
     //! Q4_K's AVX2 kernel with the fifth bit ORed into each unpacked quant.
 
-    use super::super::q4_k::avx2::{block_scales, hsum, BlockScales};
+    use super::super::q4_k::avx2::{block_scales, hsum, token_sums, BlockScales, TokenSums};
     use super::super::q8_k::{dispatch_tile, for_each_tile};
     use super::*;
     use std::arch::x86_64::*;
@@ -206,11 +206,22 @@ mod avx2 {
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            // Loops, not closures, around intrinsics: closures don't inherit the target features.
+            // SAFETY: BlockScales is plain vectors, for which all-zero bytes are valid.
+            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            for (r, sc) in sc.iter_mut().enumerate() {
+                *sc = unsafe { block_scales(block(r)) };
+            }
+            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+            for (t, ts) in ts.iter_mut().enumerate() {
+                *ts = unsafe { token_sums(act(t)) };
+            }
             let mut sumi = [[_mm256_setzero_si256(); T]; R];
             // qh shifted right by 2j: bits 0 and 1 of each byte are the chunk's high bits.
-            let mut qh: [__m256i; R] =
-                std::array::from_fn(|r| unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) });
+            let mut qh = [_mm256_setzero_si256(); R];
+            for (r, qh) in qh.iter_mut().enumerate() {
+                *qh = unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) };
+            }
             for j in 0..4 {
                 for r in 0..R {
                     let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
@@ -238,15 +249,11 @@ mod avx2 {
                     }
                 }
             }
-            for t in 0..T {
-                let a = act(t);
-                let da = _mm256_set1_ps(a.d);
-                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-                for r in 0..R {
-                    let summ = _mm256_madd_epi16(sc[r].mins, bsums);
-                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi[r][t]), sc[r].d);
-                    let x = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), sc[r].dmin, x);
-                    acc[r][t] = _mm256_fmadd_ps(x, da, acc[r][t]);
+            for r in 0..R {
+                for t in 0..T {
+                    let dd = _mm256_mul_ps(sc[r].d, ts[t].d);
+                    let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                    acc[r][t] = _mm256_fnmadd_ps(sc[r].mins, ts[t].sums, x);
                 }
             }
         }
@@ -262,9 +269,8 @@ mod avx2 {
 mod avx512 {
     //! Q4_K's AVX-512 VNNI kernel with the fifth bit ORed into each unpacked quant.
 
-    use super::super::q4_k::avx2::hsum;
-    use super::super::q4_k::avx512::{block_scales, BlockScales};
-    use super::super::q8_k::{dispatch_tile, for_each_tile};
+    use super::super::q4_k::avx512::{block_scales, token_sums, BlockScales, TokenSums};
+    use super::super::q8_k::{dispatch_tile, dpwssd, for_each_tile};
     use super::*;
     use std::arch::x86_64::*;
 
@@ -306,15 +312,26 @@ mod avx512 {
     ) {
         let m4 = _mm512_set1_epi8(0x0f);
         let bit4 = _mm512_set1_epi8(0x10);
-        let mut acc = [[_mm256_setzero_ps(); T]; R];
+        let mut acc = [[_mm512_setzero_ps(); T]; R];
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            // Loops, not closures, around intrinsics: closures don't inherit the target features.
+            // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
+            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            for (r, sc) in sc.iter_mut().enumerate() {
+                *sc = unsafe { block_scales(block(r)) };
+            }
+            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+            for (t, ts) in ts.iter_mut().enumerate() {
+                *ts = unsafe { token_sums(act(t)) };
+            }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
             // qh shifted right by 2j: bits 0 and 1 of each byte are the chunk's high bits.
-            let mut qh: [__m256i; R] =
-                std::array::from_fn(|r| unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) });
+            let mut qh = [_mm256_setzero_si256(); R];
+            for (r, qh) in qh.iter_mut().enumerate() {
+                *qh = unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) };
+            }
             for j in 0..4 {
                 for r in 0..R {
                     let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
@@ -331,34 +348,22 @@ mod avx512 {
                     for t in 0..T {
                         let a =
                             unsafe { _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * j).cast()) };
-                        sumi[r][t] = _mm512_dpwssd_epi32(
-                            sumi[r][t],
-                            _mm512_maddubs_epi16(q, a),
-                            sc[r].scales[j],
-                        );
+                        let p = _mm512_maddubs_epi16(q, a);
+                        sumi[r][t] = dpwssd(sumi[r][t], p, sc[r].scales[j]);
                     }
                 }
             }
-            for t in 0..T {
-                let a = act(t);
-                let da = _mm256_set1_ps(a.d);
-                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-                for r in 0..R {
-                    let s = sumi[r][t];
-                    let s = _mm256_add_epi32(
-                        _mm512_castsi512_si256(s),
-                        _mm512_extracti64x4_epi64(s, 1),
-                    );
-                    let summ = _mm256_madd_epi16(sc[r].mins, bsums);
-                    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(s), sc[r].d);
-                    let x = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), sc[r].dmin, x);
-                    acc[r][t] = _mm256_fmadd_ps(x, da, acc[r][t]);
+            for r in 0..R {
+                for t in 0..T {
+                    let dd = _mm512_mul_ps(sc[r].d, ts[t].d);
+                    let x = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                    acc[r][t] = _mm512_fnmadd_ps(sc[r].mins, ts[t].sums, x);
                 }
             }
         }
         for (r, acc) in acc.iter().enumerate() {
             for (t, &v) in acc.iter().enumerate() {
-                unsafe { *out.add(t * ldo + r) = hsum(v) };
+                unsafe { *out.add(t * ldo + r) = _mm512_reduce_add_ps(v) };
             }
         }
     }

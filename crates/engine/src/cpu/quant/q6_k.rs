@@ -17,12 +17,25 @@ const QH: usize = 128;
 const SCALES: usize = 192;
 const D: usize = 208;
 
-/// Quant `l` (0..32) of quarter `k` of half `h`, in 0..64.
-#[inline(always)]
-fn quant(block: &[u8], h: usize, k: usize, l: usize) -> u8 {
-    let low = (block[64 * h + 32 * (k & 1) + l] >> (4 * (k >> 1))) & 0xf;
-    let high = (block[QH + 32 * h + l] >> (2 * k)) & 3;
-    low | (high << 4)
+/// The block's 256 quants, offset removed (q - 32, in -32..32), in value order.
+#[inline]
+fn decode(block: &[u8]) -> [i8; QK_K] {
+    let mut q = [0i8; QK_K];
+    for (h, q) in q.chunks_exact_mut(128).enumerate() {
+        let ql = &block[64 * h..64 * h + 64];
+        let qh = &block[QH + 32 * h..QH + 32 * h + 32];
+        let (q01, q23) = q.split_at_mut(64);
+        let (q0, q1) = q01.split_at_mut(32);
+        let (q2, q3) = q23.split_at_mut(32);
+        for l in 0..32 {
+            let (low, high, hb) = (ql[l], ql[l + 32], qh[l]);
+            q0[l] = ((low & 0xf) | ((hb & 3) << 4)) as i8 - 32;
+            q1[l] = ((high & 0xf) | (((hb >> 2) & 3) << 4)) as i8 - 32;
+            q2[l] = ((low >> 4) | (((hb >> 4) & 3) << 4)) as i8 - 32;
+            q3[l] = ((high >> 4) | ((hb >> 6) << 4)) as i8 - 32;
+        }
+    }
+    q
 }
 
 /// Dequantizes `out.len()` values (whole blocks) from `w`.
@@ -30,11 +43,15 @@ pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
     assert_eq!(out.len() % QK_K, 0, "Q6_K rows are whole 256-value blocks");
     for (block, y) in w.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK_K)) {
         let d = read_f16(block, D);
-        for (g, y) in y.chunks_exact_mut(16).enumerate() {
-            let scale = d * f32::from(block[SCALES + g] as i8);
-            let (h, k, l0) = (g / 8, (g / 2) % 4, 16 * (g % 2));
-            for (l, y) in (l0..l0 + 16).zip(y) {
-                *y = scale * f32::from(quant(block, h, k, l) as i8 - 32);
+        let q = decode(block);
+        for ((y, q), &scale) in y
+            .chunks_exact_mut(16)
+            .zip(q.chunks_exact(16))
+            .zip(&block[SCALES..D])
+        {
+            let scale = d * f32::from(scale as i8);
+            for (y, &q) in y.iter_mut().zip(q) {
+                *y = scale * f32::from(q);
             }
         }
     }
@@ -93,15 +110,19 @@ mod scalar {
 
     /// One block's contribution to a dot product.
     fn block_dot(block: &[u8], a: &BlockQ8K) -> f32 {
+        let q = decode(block);
         let mut sumi = 0i32;
-        for g in 0..16 {
-            let (h, k, l0) = (g / 8, (g / 2) % 4, 16 * (g % 2));
-            let a = &a.qs[16 * g..16 * g + 16];
-            let group: i32 = (l0..l0 + 16)
+        for ((q, a), &scale) in q
+            .chunks_exact(16)
+            .zip(a.qs.chunks_exact(16))
+            .zip(&block[SCALES..D])
+        {
+            let group: i32 = q
+                .iter()
                 .zip(a)
-                .map(|(l, &a)| (i32::from(quant(block, h, k, l)) - 32) * i32::from(a))
+                .map(|(&q, &a)| i32::from(q) * i32::from(a))
                 .sum();
-            sumi += i32::from(block[SCALES + g] as i8) * group;
+            sumi += i32::from(scale as i8) * group;
         }
         a.d * read_f16(block, D) * sumi as f32
     }
@@ -169,6 +190,7 @@ mod avx2 {
         });
     }
 
+    #[derive(Clone, Copy)]
     struct BlockScales {
         /// Per quarter p (32 values): group 2p's scale in lanes 0..8, group 2p+1's in 8..16.
         pairs: [__m256i; 8],
@@ -249,7 +271,12 @@ mod avx2 {
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            // Loops, not closures, around intrinsics: closures don't inherit the target features.
+            // SAFETY: BlockScales is plain vectors, for which all-zero bytes are valid.
+            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            for (r, sc) in sc.iter_mut().enumerate() {
+                *sc = unsafe { block_scales(block(r)) };
+            }
             let mut sumi = [[_mm256_setzero_si256(); T]; R];
             for h in 0..2 {
                 for k in 0..4 {
@@ -303,10 +330,11 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     //! As the AVX2 path with 64-byte vectors (two quarters, four groups per vector) and VNNI's
-    //! vpdpwssd applying the scales while it accumulates.
+    //! vpdpwssd applying the scales while it accumulates; the -32 offset enters in f32 with one
+    //! FMA per row and token: (-32 * d * each group's scale) x (d_act * the group's sum).
 
-    use super::super::q4_k::avx2::hsum;
-    use super::super::q8_k::{dispatch_tile, for_each_tile};
+    use super::super::q4_k::avx512::{token_sums, TokenSums};
+    use super::super::q8_k::{dispatch_tile, dpwssd, for_each_tile};
     use super::*;
     use std::arch::x86_64::*;
 
@@ -337,13 +365,14 @@ mod avx512 {
         });
     }
 
+    #[derive(Clone, Copy)]
     struct BlockScales {
         /// Per 64 values (half h, quarters 2c and 2c+1, i = 2h + c): the 4 group scales, one per
         /// 128-bit lane.
         quads: [__m512i; 4],
-        /// All 16 scales as i16, for the offset correction.
-        all: __m256i,
-        d: __m256,
+        /// -32 * d * scale for each 16-value group.
+        offsets: __m512,
+        d: __m512,
     }
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -362,11 +391,10 @@ mod avx512 {
             *v = _mm512_permutexvar_epi16(idx, all512);
         }
         let d = unsafe { block.add(D).cast::<u16>().read_unaligned() };
-        BlockScales {
-            quads,
-            all,
-            d: _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(d)))),
-        }
+        let d = _mm512_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(d))));
+        let scales = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(all));
+        let offsets = _mm512_mul_ps(scales, _mm512_mul_ps(d, _mm512_set1_ps(-32.0)));
+        BlockScales { quads, offsets, d }
     }
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -380,11 +408,20 @@ mod avx512 {
     ) {
         let m4 = _mm512_set1_epi8(0x0f);
         let m30 = _mm512_set1_epi8(0x30);
-        let mut acc = [[_mm256_setzero_ps(); T]; R];
+        let mut acc = [[_mm512_setzero_ps(); T]; R];
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            let sc: [BlockScales; R] = std::array::from_fn(|r| unsafe { block_scales(block(r)) });
+            // Loops, not closures, around intrinsics: closures don't inherit the target features.
+            // SAFETY: BlockScales is plain vectors, for which all-zero bytes are valid.
+            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            for (r, sc) in sc.iter_mut().enumerate() {
+                *sc = unsafe { block_scales(block(r)) };
+            }
+            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+            for (t, ts) in ts.iter_mut().enumerate() {
+                *ts = unsafe { token_sums(act(t)) };
+            }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
             for h in 0..2 {
                 for c in 0..2 {
@@ -417,7 +454,7 @@ mod avx512 {
                             let a = unsafe {
                                 _mm512_loadu_si512(act(t).qs.as_ptr().add(128 * h + 64 * c).cast())
                             };
-                            sumi[r][t] = _mm512_dpwssd_epi32(
+                            sumi[r][t] = dpwssd(
                                 sumi[r][t],
                                 _mm512_maddubs_epi16(q, a),
                                 sc[r].quads[2 * h + c],
@@ -426,25 +463,17 @@ mod avx512 {
                     }
                 }
             }
-            for t in 0..T {
-                let a = act(t);
-                let da = _mm256_set1_ps(a.d);
-                let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-                for r in 0..R {
-                    let s = sumi[r][t];
-                    let s = _mm256_add_epi32(
-                        _mm512_castsi512_si256(s),
-                        _mm512_extracti64x4_epi64(s, 1),
-                    );
-                    let offset = _mm256_slli_epi32(_mm256_madd_epi16(sc[r].all, bsums), 5);
-                    let s = _mm256_cvtepi32_ps(_mm256_sub_epi32(s, offset));
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(s, sc[r].d), da, acc[r][t]);
+            for r in 0..R {
+                for t in 0..T {
+                    let dd = _mm512_mul_ps(sc[r].d, ts[t].d);
+                    let x = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                    acc[r][t] = _mm512_fmadd_ps(sc[r].offsets, ts[t].sums, x);
                 }
             }
         }
         for (r, acc) in acc.iter().enumerate() {
             for (t, &v) in acc.iter().enumerate() {
-                unsafe { *out.add(t * ldo + r) = hsum(v) };
+                unsafe { *out.add(t * ldo + r) = _mm512_reduce_add_ps(v) };
             }
         }
     }

@@ -153,6 +153,31 @@ pub(crate) fn check_gemm_args(
     );
 }
 
+/// acc + the pairwise sums of a * b (i16 lanes into i32 lanes): AVX-512 VNNI's vpdpwssd, written
+/// as assembly because LLVM, tuning for a baseline CPU, splits the intrinsic back into
+/// vpmaddwd + vpaddd (two instructions on the busiest ports instead of one).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+pub(crate) fn dpwssd(
+    acc: std::arch::x86_64::__m512i,
+    a: std::arch::x86_64::__m512i,
+    b: std::arch::x86_64::__m512i,
+) -> std::arch::x86_64::__m512i {
+    let mut acc = acc;
+    // SAFETY: a register-only instruction the enabled target features provide.
+    unsafe {
+        std::arch::asm!(
+            "vpdpwssd {acc}, {a}, {b}",
+            acc = inout(zmm_reg) acc,
+            a = in(zmm_reg) a,
+            b = in(zmm_reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
 /// Selects a tile kernel instantiation `$kernel::<R, T>` for a runtime `rows x toks` tile
 /// (rows <= 4, toks <= 4), passing the remaining arguments through.
 macro_rules! dispatch_tile {
