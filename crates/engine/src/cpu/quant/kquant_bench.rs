@@ -33,7 +33,7 @@ pub fn gemm_gflops(
         "avx512" => Isa::Avx512Vnni,
         _ => return None,
     };
-    if isa > detect() || cols % QK_K != 0 {
+    if isa > detect() || !cols.is_multiple_of(QK_K) {
         return None;
     }
     let blocks_per_row = cols / QK_K;

@@ -158,7 +158,7 @@ mod avx2 {
     //! 32 * sum(scale * group sum of activations), from the activations' group sums.
 
     use super::super::q4_k::avx2::hsum;
-    use super::super::q8_k::{dispatch_tile, for_each_tile};
+    use super::super::q8_k::{dispatch_tile, for_each_tile, with_scratch};
     use super::*;
     use std::arch::x86_64::*;
 
@@ -175,19 +175,72 @@ mod avx2 {
     ) {
         let max_rows = if n_tok == 1 { 4 } else { 2 };
         let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
-        for_each_tile(n_rows, n_tok, max_rows, 4, |r0, rows, t0, toks| unsafe {
-            dispatch_tile!(
-                tile,
-                rows,
-                toks,
-                w.add(r0 * row_bytes),
-                row_bytes,
-                acts.add(t0 * blocks_per_row),
-                blocks_per_row,
-                out.add(t0 * ldo + r0),
-                ldo,
-            )
+        // More than one token tile: decode each row tile's block scales once, for all of them.
+        let cached = n_tok > 4;
+        let cache_bytes = if cached {
+            max_rows * blocks_per_row * std::mem::size_of::<BlockScales>()
+        } else {
+            0
+        };
+        with_scratch(cache_bytes, |scratch| {
+            let cache = if cached {
+                scratch.cast::<BlockScales>()
+            } else {
+                std::ptr::null_mut()
+            };
+            let prepare = |r0: usize, rows: usize| {
+                if cached {
+                    unsafe {
+                        cache_scales(
+                            w.add(r0 * row_bytes),
+                            row_bytes,
+                            rows,
+                            blocks_per_row,
+                            cache,
+                        )
+                    };
+                }
+            };
+            for_each_tile(
+                n_rows,
+                n_tok,
+                max_rows,
+                4,
+                prepare,
+                |r0, rows, t0, toks| unsafe {
+                    dispatch_tile!(
+                        tile,
+                        rows,
+                        toks,
+                        w.add(r0 * row_bytes),
+                        row_bytes,
+                        acts.add(t0 * blocks_per_row),
+                        blocks_per_row,
+                        out.add(t0 * ldo + r0),
+                        ldo,
+                        cache,
+                    )
+                },
+            );
         });
+    }
+
+    /// Decodes the block scales of `rows` rows into `cache[b * rows + r]`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn cache_scales(
+        w: *const u8,
+        row_bytes: usize,
+        rows: usize,
+        blocks_per_row: usize,
+        cache: *mut BlockScales,
+    ) {
+        for b in 0..blocks_per_row {
+            for r in 0..rows {
+                unsafe {
+                    *cache.add(b * rows + r) = block_scales(w.add(r * row_bytes + b * BLOCK_BYTES))
+                };
+            }
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -256,6 +309,8 @@ mod avx2 {
         }
     }
 
+    // Rows and tokens index several arrays each (scales, sums, accumulators).
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn tile<const R: usize, const T: usize>(
         w: *const u8,
@@ -264,6 +319,7 @@ mod avx2 {
         blocks_per_row: usize,
         out: *mut f32,
         ldo: usize,
+        cached: *const BlockScales,
     ) {
         let m4 = _mm256_set1_epi8(0x0f);
         let m30 = _mm256_set1_epi8(0x30);
@@ -272,11 +328,17 @@ mod avx2 {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
             // Loops, not closures, around intrinsics: closures don't inherit the target features.
-            // SAFETY: BlockScales is plain vectors, for which all-zero bytes are valid.
-            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            for (r, sc) in sc.iter_mut().enumerate() {
-                *sc = unsafe { block_scales(block(r)) };
-            }
+            // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
+            let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            let sc: &[BlockScales; R] = if cached.is_null() {
+                for (r, sc) in decoded.iter_mut().enumerate() {
+                    *sc = unsafe { block_scales(block(r)) };
+                }
+                &decoded
+            } else {
+                // SAFETY: cache_scales filled blocks_per_row x R entries for this row tile.
+                unsafe { &*cached.add(b * R).cast::<[BlockScales; R]>() }
+            };
             let mut sumi = [[_mm256_setzero_si256(); T]; R];
             for h in 0..2 {
                 for k in 0..4 {
@@ -334,7 +396,7 @@ mod avx512 {
     //! FMA per row and token: (-32 * d * each group's scale) x (d_act * the group's sum).
 
     use super::super::q4_k::avx512::{token_sums, TokenSums};
-    use super::super::q8_k::{dispatch_tile, dpwssd, for_each_tile};
+    use super::super::q8_k::{dispatch_tile, dpwssd, for_each_tile, with_scratch};
     use super::*;
     use std::arch::x86_64::*;
 
@@ -350,19 +412,65 @@ mod avx512 {
         ldo: usize,
     ) {
         let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
-        for_each_tile(n_rows, n_tok, 4, 4, |r0, rows, t0, toks| unsafe {
-            dispatch_tile!(
-                tile,
-                rows,
-                toks,
-                w.add(r0 * row_bytes),
-                row_bytes,
-                acts.add(t0 * blocks_per_row),
-                blocks_per_row,
-                out.add(t0 * ldo + r0),
-                ldo,
-            )
+        // More than one token tile: decode each row tile's block scales once, for all of them.
+        let cached = n_tok > 4;
+        let cache_bytes = if cached {
+            4 * blocks_per_row * std::mem::size_of::<BlockScales>()
+        } else {
+            0
+        };
+        with_scratch(cache_bytes, |scratch| {
+            let cache = if cached {
+                scratch.cast::<BlockScales>()
+            } else {
+                std::ptr::null_mut()
+            };
+            let prepare = |r0: usize, rows: usize| {
+                if cached {
+                    unsafe {
+                        cache_scales(
+                            w.add(r0 * row_bytes),
+                            row_bytes,
+                            rows,
+                            blocks_per_row,
+                            cache,
+                        )
+                    };
+                }
+            };
+            for_each_tile(n_rows, n_tok, 4, 4, prepare, |r0, rows, t0, toks| unsafe {
+                dispatch_tile!(
+                    tile,
+                    rows,
+                    toks,
+                    w.add(r0 * row_bytes),
+                    row_bytes,
+                    acts.add(t0 * blocks_per_row),
+                    blocks_per_row,
+                    out.add(t0 * ldo + r0),
+                    ldo,
+                    cache,
+                )
+            });
         });
+    }
+
+    /// Decodes the block scales of `rows` rows into `cache[b * rows + r]`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn cache_scales(
+        w: *const u8,
+        row_bytes: usize,
+        rows: usize,
+        blocks_per_row: usize,
+        cache: *mut BlockScales,
+    ) {
+        for b in 0..blocks_per_row {
+            for r in 0..rows {
+                unsafe {
+                    *cache.add(b * rows + r) = block_scales(w.add(r * row_bytes + b * BLOCK_BYTES))
+                };
+            }
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -397,6 +505,8 @@ mod avx512 {
         BlockScales { quads, offsets, d }
     }
 
+    // Rows and tokens index several arrays each (scales, sums, accumulators).
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn tile<const R: usize, const T: usize>(
         w: *const u8,
@@ -405,6 +515,7 @@ mod avx512 {
         blocks_per_row: usize,
         out: *mut f32,
         ldo: usize,
+        cached: *const BlockScales,
     ) {
         let m4 = _mm512_set1_epi8(0x0f);
         let m30 = _mm512_set1_epi8(0x30);
@@ -413,11 +524,17 @@ mod avx512 {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
             // Loops, not closures, around intrinsics: closures don't inherit the target features.
-            // SAFETY: BlockScales is plain vectors, for which all-zero bytes are valid.
-            let mut sc: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            for (r, sc) in sc.iter_mut().enumerate() {
-                *sc = unsafe { block_scales(block(r)) };
-            }
+            // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
+            let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+            let sc: &[BlockScales; R] = if cached.is_null() {
+                for (r, sc) in decoded.iter_mut().enumerate() {
+                    *sc = unsafe { block_scales(block(r)) };
+                }
+                &decoded
+            } else {
+                // SAFETY: cache_scales filled blocks_per_row x R entries for this row tile.
+                unsafe { &*cached.add(b * R).cast::<[BlockScales; R]>() }
+            };
             let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
             for (t, ts) in ts.iter_mut().enumerate() {
                 *ts = unsafe { token_sums(act(t)) };

@@ -97,17 +97,20 @@ pub(crate) fn read_f16(bytes: &[u8], at: usize) -> f32 {
 }
 
 /// Loops over `n_rows x n_tok` in tiles of at most `max_rows x max_tok`, rows outer (a tile's
-/// weights stay in L1 while the tokens stream past), calling `tile(r0, rows, t0, toks)`.
+/// weights stay in L1 while the tokens stream past), calling `prepare(r0, rows)` before a row
+/// tile's first token tile and `tile(r0, rows, t0, toks)` for each tile.
 pub(crate) fn for_each_tile(
     n_rows: usize,
     n_tok: usize,
     max_rows: usize,
     max_tok: usize,
+    mut prepare: impl FnMut(usize, usize),
     mut tile: impl FnMut(usize, usize, usize, usize),
 ) {
     let mut r0 = 0;
     while r0 < n_rows {
         let rows = max_rows.min(n_rows - r0);
+        prepare(r0, rows);
         let mut t0 = 0;
         while t0 < n_tok {
             let toks = max_tok.min(n_tok - t0);
@@ -116,6 +119,25 @@ pub(crate) fn for_each_tile(
         }
         r0 += rows;
     }
+}
+
+/// Runs `f` with at least `bytes` of 64-byte-aligned scratch memory, kept per thread and reused
+/// across calls (the SIMD kernels decode a row tile's block scales into it once for all tokens).
+pub(crate) fn with_scratch<R>(bytes: usize, f: impl FnOnce(*mut u8) -> R) -> R {
+    #[derive(Clone, Copy)]
+    #[repr(C, align(64))]
+    struct Line([u8; 64]);
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let lines = bytes.div_ceil(64);
+        if scratch.len() < lines {
+            scratch.resize(lines, Line([0; 64]));
+        }
+        f(scratch.as_mut_ptr().cast())
+    })
 }
 
 /// Checks the slices a K-quant gemm reads and writes, so its unsafe tiles stay in bounds.
