@@ -78,6 +78,40 @@ pub(crate) fn gemm(
     out: &mut [f32],
     ldo: usize,
 ) {
+    q8_k::check_out(out, n_rows, n_tok, ldo);
+    // SAFETY: `out` covers every element written, and the &mut makes them ours alone.
+    unsafe {
+        gemm_to(
+            isa,
+            w,
+            row_bytes,
+            n_rows,
+            acts,
+            blocks_per_row,
+            n_tok,
+            out.as_mut_ptr(),
+            ldo,
+        )
+    }
+}
+
+/// As `gemm`, writing through a pointer so that threads can fill disjoint rows of one output.
+///
+/// # Safety
+/// `out.add(t * ldo + r)` must be valid for writes for every `t < n_tok` and `r < n_rows`, and
+/// nothing else may access those elements during the call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_to(
+    isa: Isa,
+    w: &[u8],
+    row_bytes: usize,
+    n_rows: usize,
+    acts: &[BlockQ8K],
+    blocks_per_row: usize,
+    n_tok: usize,
+    out: *mut f32,
+    ldo: usize,
+) {
     q8_k::check_gemm_args(
         BLOCK_BYTES,
         w,
@@ -86,27 +120,27 @@ pub(crate) fn gemm(
         acts,
         blocks_per_row,
         n_tok,
-        out,
-        ldo,
     );
     assert!(
         isa <= crate::cpu::detect(),
         "{isa:?} kernels asked for on a CPU without them"
     );
-    match isa {
-        Isa::Scalar => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU has AVX2/FMA/F16C (asserted above); the slices were bounds-checked.
-        Isa::Avx2 => unsafe {
-            avx2::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, with AVX-512 F/BW/VL/VNNI.
-        Isa::Avx512Vnni => unsafe {
-            avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-        },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+    // SAFETY (all arms): the weights and activations were bounds-checked above, the output is the
+    // caller's promise, and the CPU has the ISA's features (asserted above).
+    unsafe {
+        match isa {
+            Isa::Scalar => {
+                scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+        }
     }
 }
 
@@ -143,26 +177,29 @@ mod scalar {
         a.d * (d * sumi as f32 - dmin * summ as f32)
     }
 
+    /// # Safety
+    /// As `gemm_to`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn gemm(
+    pub(super) unsafe fn gemm(
         w: &[u8],
         row_bytes: usize,
         n_rows: usize,
         acts: &[BlockQ8K],
         blocks_per_row: usize,
         n_tok: usize,
-        out: &mut [f32],
+        out: *mut f32,
         ldo: usize,
     ) {
         for t in 0..n_tok {
             let a = &acts[t * blocks_per_row..(t + 1) * blocks_per_row];
             for r in 0..n_rows {
                 let row = &w[r * row_bytes..r * row_bytes + blocks_per_row * BLOCK_BYTES];
-                out[t * ldo + r] = row
+                let dot = row
                     .chunks_exact(BLOCK_BYTES)
                     .zip(a)
                     .map(|(b, a)| block_dot(b, a))
                     .sum();
+                unsafe { *out.add(t * ldo + r) = dot };
             }
         }
     }
@@ -186,13 +223,13 @@ pub(super) mod avx2 {
         acts: &[BlockQ8K],
         blocks_per_row: usize,
         n_tok: usize,
-        out: &mut [f32],
+        out: *mut f32,
         ldo: usize,
     ) {
         // 2x4 keeps the 8 integer accumulators and the unpacked weights in 16 registers;
         // a single token (decode) gets 4 rows per activation load instead.
         let max_rows = if n_tok == 1 { 4 } else { 2 };
-        let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
+        let (w, acts) = (w.as_ptr(), acts.as_ptr());
         // More than one token tile: decode each row tile's block scales once, for all of them.
         let cached = n_tok > 4;
         let cache_bytes = if cached {
@@ -410,10 +447,10 @@ pub(super) mod avx512 {
         acts: &[BlockQ8K],
         blocks_per_row: usize,
         n_tok: usize,
-        out: &mut [f32],
+        out: *mut f32,
         ldo: usize,
     ) {
-        let (w, acts, out) = (w.as_ptr(), acts.as_ptr(), out.as_mut_ptr());
+        let (w, acts) = (w.as_ptr(), acts.as_ptr());
         // More than one token tile: decode each row tile's block scales once, for all of them.
         let cached = n_tok > 4;
         let cache_bytes = if cached {
@@ -650,6 +687,58 @@ mod tests {
                 "{isa:?}: {} vs {expected}",
                 out[0]
             );
+        }
+    }
+
+    #[test]
+    fn gemm_to_fills_disjoint_row_ranges_from_two_threads() {
+        let mut rng = Rng::new(7);
+        let (n_rows, n_tok, blocks_per_row) = (10, 6, 2);
+        let row_bytes = blocks_per_row * BLOCK_BYTES;
+        let mut w = vec![0u8; n_rows * row_bytes];
+        for block in w.chunks_exact_mut(BLOCK_BYTES) {
+            random_block(&mut rng, block);
+        }
+        let (_, acts) = random_acts(&mut rng, n_tok, blocks_per_row * QK_K);
+        for isa in Isa::all_supported() {
+            let mut whole = vec![0f32; n_tok * n_rows];
+            gemm(
+                isa,
+                &w,
+                row_bytes,
+                n_rows,
+                &acts,
+                blocks_per_row,
+                n_tok,
+                &mut whole,
+                n_rows,
+            );
+            let mut split = vec![f32::NAN; n_tok * n_rows];
+            struct Out(*mut f32);
+            // SAFETY: the threads below write disjoint elements.
+            unsafe impl Sync for Out {}
+            let out = Out(split.as_mut_ptr());
+            let out = &out;
+            std::thread::scope(|scope| {
+                for (r0, rows) in [(0, 3), (3, 7)] {
+                    let (w, acts) = (&w[r0 * row_bytes..], &acts);
+                    scope.spawn(move || unsafe {
+                        let out = out.0.add(r0);
+                        gemm_to(
+                            isa,
+                            w,
+                            row_bytes,
+                            rows,
+                            acts,
+                            blocks_per_row,
+                            n_tok,
+                            out,
+                            n_rows,
+                        )
+                    });
+                }
+            });
+            assert_eq!(split, whole, "{isa:?}");
         }
     }
 

@@ -140,8 +140,7 @@ pub(crate) fn with_scratch<R>(bytes: usize, f: impl FnOnce(*mut u8) -> R) -> R {
     })
 }
 
-/// Checks the slices a K-quant gemm reads and writes, so its unsafe tiles stay in bounds.
-#[allow(clippy::too_many_arguments)]
+/// Checks the slices a K-quant gemm reads, so its unsafe tiles stay in bounds.
 pub(crate) fn check_gemm_args(
     block_bytes: usize,
     w: &[u8],
@@ -150,8 +149,6 @@ pub(crate) fn check_gemm_args(
     acts: &[BlockQ8K],
     blocks_per_row: usize,
     n_tok: usize,
-    out: &[f32],
-    ldo: usize,
 ) {
     assert!(
         n_rows >= 1 && n_tok >= 1,
@@ -169,6 +166,11 @@ pub(crate) fn check_gemm_args(
         acts.len() >= n_tok * blocks_per_row,
         "activations too short"
     );
+}
+
+/// Checks that `out` holds `n_tok` rows of `n_rows` results `ldo` apart.
+pub(crate) fn check_out(out: &[f32], n_rows: usize, n_tok: usize, ldo: usize) {
+    assert!(n_tok >= 1, "gemm needs at least one token");
     assert!(
         ldo >= n_rows && out.len() >= (n_tok - 1) * ldo + n_rows,
         "output too short"
