@@ -244,6 +244,7 @@ mod avx2 {
                 n_tok,
                 max_rows,
                 4,
+                blocks_per_row,
                 prepare,
                 |r0, rows, t0, toks| unsafe {
                     dispatch_tile!(
@@ -411,20 +412,28 @@ mod avx512 {
                     };
                 }
             };
-            for_each_tile(n_rows, n_tok, 4, 4, prepare, |r0, rows, t0, toks| unsafe {
-                dispatch_tile!(
-                    tile,
-                    rows,
-                    toks,
-                    w.add(r0 * row_bytes),
-                    row_bytes,
-                    acts.add(t0 * blocks_per_row),
-                    blocks_per_row,
-                    out.add(t0 * ldo + r0),
-                    ldo,
-                    cache,
-                )
-            });
+            for_each_tile(
+                n_rows,
+                n_tok,
+                4,
+                4,
+                blocks_per_row,
+                prepare,
+                |r0, rows, t0, toks| unsafe {
+                    dispatch_tile!(
+                        tile,
+                        rows,
+                        toks,
+                        w.add(r0 * row_bytes),
+                        row_bytes,
+                        acts.add(t0 * blocks_per_row),
+                        blocks_per_row,
+                        out.add(t0 * ldo + r0),
+                        ldo,
+                        cache,
+                    )
+                },
+            );
         });
     }
 

@@ -96,28 +96,42 @@ pub(crate) fn read_f16(bytes: &[u8], at: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
 }
 
-/// Loops over `n_rows x n_tok` in tiles of at most `max_rows x max_tok`, rows outer (a tile's
-/// weights stay in L1 while the tokens stream past), calling `prepare(r0, rows)` before a row
-/// tile's first token tile and `tile(r0, rows, t0, toks)` for each tile.
+/// Activation bytes a token block may span: small enough to stay in L2 (with room for the
+/// weights streaming past) while every row tile of the matrix is multiplied with it.
+const TOKEN_BLOCK_BYTES: usize = 256 * 1024;
+
+/// Loops over `n_rows x n_tok` in tiles of at most `max_rows x max_tok`. Tokens go in blocks of
+/// about TOKEN_BLOCK_BYTES of activations (`blocks_per_row` Q8_K blocks per token); within a
+/// block rows are outer, so a row tile's weights stay in L1 while the block's tokens stream past
+/// from L2. `prepare(r0, rows)` runs before a row tile's first token tile in each token block,
+/// `tile(r0, rows, t0, toks)` for each tile.
 pub(crate) fn for_each_tile(
     n_rows: usize,
     n_tok: usize,
     max_rows: usize,
     max_tok: usize,
+    blocks_per_row: usize,
     mut prepare: impl FnMut(usize, usize),
     mut tile: impl FnMut(usize, usize, usize, usize),
 ) {
-    let mut r0 = 0;
-    while r0 < n_rows {
-        let rows = max_rows.min(n_rows - r0);
-        prepare(r0, rows);
-        let mut t0 = 0;
-        while t0 < n_tok {
-            let toks = max_tok.min(n_tok - t0);
-            tile(r0, rows, t0, toks);
-            t0 += toks;
+    let token_bytes = blocks_per_row * std::mem::size_of::<BlockQ8K>();
+    let block_tokens = (TOKEN_BLOCK_BYTES / token_bytes.max(1) / max_tok).max(1) * max_tok;
+    let mut tb = 0;
+    while tb < n_tok {
+        let tb_end = n_tok.min(tb + block_tokens);
+        let mut r0 = 0;
+        while r0 < n_rows {
+            let rows = max_rows.min(n_rows - r0);
+            prepare(r0, rows);
+            let mut t0 = tb;
+            while t0 < tb_end {
+                let toks = max_tok.min(tb_end - t0);
+                tile(r0, rows, t0, toks);
+                t0 += toks;
+            }
+            r0 += rows;
         }
-        r0 += rows;
+        tb = tb_end;
     }
 }
 
@@ -367,6 +381,8 @@ pub(crate) mod test_support {
             (4, 4, 2),
             (13, 11, 2),
             (3, 17, 1),
+            // More tokens than one token block of for_each_tile (112 tokens at 8 blocks).
+            (5, 117, 8),
         ] {
             let cols = blocks_per_row * QK_K;
             // Rows padded by a few bytes, as a caller with aligned rows would pass them.
@@ -477,6 +493,41 @@ mod tests {
         assert_eq!(out[0].qs[0], 32); // 31.75
         assert_eq!(out[0].bsums[0], -127 + 15 * 32);
         assert_eq!(out[0].bsums[1], 64 + 15 * 32);
+    }
+
+    #[test]
+    fn tiles_cover_every_row_and_token_once_with_the_row_tile_prepared() {
+        // 8 blocks per token: token blocks of 112 tokens, so 250 tokens take three.
+        let (n_rows, n_tok) = (10, 250);
+        let mut seen = vec![0u8; n_rows * n_tok];
+        let prepared = std::cell::Cell::new(None);
+        let prepares = std::cell::Cell::new(0);
+        for_each_tile(
+            n_rows,
+            n_tok,
+            4,
+            4,
+            8,
+            |r0, rows| {
+                prepared.set(Some((r0, rows)));
+                prepares.set(prepares.get() + 1);
+            },
+            |r0, rows, t0, toks| {
+                assert_eq!(prepared.get(), Some((r0, rows)));
+                assert!(rows <= 4 && toks <= 4);
+                for r in r0..r0 + rows {
+                    for t in t0..t0 + toks {
+                        seen[t * n_rows + r] += 1;
+                    }
+                }
+            },
+        );
+        assert!(seen.iter().all(|&n| n == 1));
+        assert_eq!(
+            prepares.get(),
+            3 * 3,
+            "three row tiles in each of three token blocks"
+        );
     }
 
     #[test]
