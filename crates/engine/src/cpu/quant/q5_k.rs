@@ -386,23 +386,23 @@ mod avx512 {
         ldo: usize,
     ) {
         let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: decode each row tile's block scales once, for all of them.
+        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
         let cached = n_tok > 4;
         let cache_bytes = if cached {
-            4 * blocks_per_row * std::mem::size_of::<BlockScales>()
+            4 * blocks_per_row * std::mem::size_of::<Prepared>()
         } else {
             0
         };
         with_scratch(cache_bytes, |scratch| {
             let cache = if cached {
-                scratch.cast::<BlockScales>()
+                scratch.cast::<Prepared>()
             } else {
                 std::ptr::null_mut()
             };
             let prepare = |r0: usize, rows: usize| {
                 if cached {
                     unsafe {
-                        cache_scales(
+                        prepare_blocks(
                             w.add(r0 * row_bytes),
                             row_bytes,
                             rows,
@@ -437,22 +437,54 @@ mod avx512 {
         });
     }
 
-    /// Decodes the block scales of `rows` rows into `cache[b * rows + r]`.
+    /// A block unpacked for the tiles: its scales and its quants one byte each.
+    #[derive(Clone, Copy)]
+    struct Prepared {
+        scales: BlockScales,
+        quants: [__m512i; 4],
+    }
+
+    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn cache_scales(
+    unsafe fn prepare_blocks(
         w: *const u8,
         row_bytes: usize,
         rows: usize,
         blocks_per_row: usize,
-        cache: *mut BlockScales,
+        cache: *mut Prepared,
     ) {
         for b in 0..blocks_per_row {
             for r in 0..rows {
-                unsafe {
-                    *cache.add(b * rows + r) = block_scales(w.add(r * row_bytes + b * BLOCK_BYTES))
-                };
+                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+                let mut quants = [_mm512_setzero_si512(); 4];
+                for (j, q) in quants.iter_mut().enumerate() {
+                    *q = unsafe { unpack(block, j) };
+                }
+                let scales = unsafe { block_scales(block) };
+                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
             }
         }
+    }
+
+    /// Chunk j (64 values) of a block's quants, one byte each: sub-block 2j in the low half,
+    /// 2j+1 in the high half, fifth bits (bits 2j and 2j+1 of qh) included.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn unpack(block: *const u8, j: usize) -> __m512i {
+        let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
+        let both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+        let qh = unsafe { _mm256_loadu_si256(block.add(QH).cast()) };
+        // Bits 2j and 2j+1 of each byte to bit 4.
+        let qh = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j as i32));
+        let high = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
+            _mm256_slli_epi16(qh, 3),
+            1,
+        );
+        _mm512_or_si512(
+            _mm512_and_si512(both, _mm512_set1_epi8(0x0f)),
+            _mm512_and_si512(high, _mm512_set1_epi8(0x10)),
+        )
     }
 
     // Rows and tokens index several arrays each (scales, sums, accumulators).
@@ -465,10 +497,8 @@ mod avx512 {
         blocks_per_row: usize,
         out: *mut f32,
         ldo: usize,
-        cached: *const BlockScales,
+        cached: *const Prepared,
     ) {
-        let m4 = _mm512_set1_epi8(0x0f);
-        let bit4 = _mm512_set1_epi8(0x10);
         let mut acc = [[_mm512_setzero_ps(); T]; R];
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
@@ -476,38 +506,32 @@ mod avx512 {
             // Loops, not closures, around intrinsics: closures don't inherit the target features.
             // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
             let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            let sc: &[BlockScales; R] = if cached.is_null() {
+            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
+            let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
+            if cached.is_null() {
                 for (r, sc) in decoded.iter_mut().enumerate() {
                     *sc = unsafe { block_scales(block(r)) };
                 }
-                &decoded
-            } else {
-                // SAFETY: cache_scales filled blocks_per_row x R entries for this row tile.
-                unsafe { &*cached.add(b * R).cast::<[BlockScales; R]>() }
-            };
+            }
+            let sc: [&BlockScales; R] = std::array::from_fn(|r| {
+                if cached.is_null() {
+                    &decoded[r]
+                } else {
+                    &prepared(r).scales
+                }
+            });
             let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
             for (t, ts) in ts.iter_mut().enumerate() {
                 *ts = unsafe { token_sums(act(t)) };
             }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
-            // qh shifted right by 2j: bits 0 and 1 of each byte are the chunk's high bits.
-            let mut qh = [_mm256_setzero_si256(); R];
-            for (r, qh) in qh.iter_mut().enumerate() {
-                *qh = unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) };
-            }
             for j in 0..4 {
                 for r in 0..R {
-                    let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
-                    let both =
-                        _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-                    let high = _mm512_inserti64x4(
-                        _mm512_castsi256_si512(_mm256_slli_epi16(qh[r], 4)),
-                        _mm256_slli_epi16(qh[r], 3),
-                        1,
-                    );
-                    qh[r] = _mm256_srli_epi16(qh[r], 2);
-                    let q =
-                        _mm512_or_si512(_mm512_and_si512(both, m4), _mm512_and_si512(high, bit4));
+                    let q = if cached.is_null() {
+                        unsafe { unpack(block(r), j) }
+                    } else {
+                        prepared(r).quants[j]
+                    };
                     for t in 0..T {
                         let a =
                             unsafe { _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * j).cast()) };

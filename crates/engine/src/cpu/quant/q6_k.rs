@@ -450,23 +450,23 @@ mod avx512 {
         ldo: usize,
     ) {
         let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: decode each row tile's block scales once, for all of them.
+        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
         let cached = n_tok > 4;
         let cache_bytes = if cached {
-            4 * blocks_per_row * std::mem::size_of::<BlockScales>()
+            4 * blocks_per_row * std::mem::size_of::<Prepared>()
         } else {
             0
         };
         with_scratch(cache_bytes, |scratch| {
             let cache = if cached {
-                scratch.cast::<BlockScales>()
+                scratch.cast::<Prepared>()
             } else {
                 std::ptr::null_mut()
             };
             let prepare = |r0: usize, rows: usize| {
                 if cached {
                     unsafe {
-                        cache_scales(
+                        prepare_blocks(
                             w.add(r0 * row_bytes),
                             row_bytes,
                             rows,
@@ -501,22 +501,59 @@ mod avx512 {
         });
     }
 
-    /// Decodes the block scales of `rows` rows into `cache[b * rows + r]`.
+    /// A block unpacked for the tiles: its scales and its quants one byte each.
+    #[derive(Clone, Copy)]
+    struct Prepared {
+        scales: BlockScales,
+        quants: [__m512i; 4],
+    }
+
+    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn cache_scales(
+    unsafe fn prepare_blocks(
         w: *const u8,
         row_bytes: usize,
         rows: usize,
         blocks_per_row: usize,
-        cache: *mut BlockScales,
+        cache: *mut Prepared,
     ) {
         for b in 0..blocks_per_row {
             for r in 0..rows {
-                unsafe {
-                    *cache.add(b * rows + r) = block_scales(w.add(r * row_bytes + b * BLOCK_BYTES))
-                };
+                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+                let mut quants = [_mm512_setzero_si512(); 4];
+                for (j, q) in quants.iter_mut().enumerate() {
+                    *q = unsafe { unpack(block, j) };
+                }
+                let scales = unsafe { block_scales(block) };
+                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
             }
         }
+    }
+
+    /// Values 64i..64i+64 of a block's quants (half h = i / 2, quarters 2c and 2c+1 with
+    /// c = i % 2), one byte each in 0..64.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn unpack(block: *const u8, i: usize) -> __m512i {
+        let (h, c) = (i / 2, i % 2);
+        // ql[64h..64h+64]: quarters 0 and 1 in the low nibbles, 2 and 3 in the high.
+        let ql = unsafe { _mm512_loadu_si512(block.add(64 * h).cast()) };
+        let qh = unsafe { _mm256_loadu_si256(block.add(QH + 32 * h).cast()) };
+        let (low, high) = if c == 0 {
+            let high = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
+                _mm256_slli_epi16(qh, 2),
+                1,
+            );
+            (ql, high)
+        } else {
+            let high = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            (_mm512_srli_epi16(ql, 4), high)
+        };
+        _mm512_or_si512(
+            _mm512_and_si512(low, _mm512_set1_epi8(0x0f)),
+            _mm512_and_si512(high, _mm512_set1_epi8(0x30)),
+        )
     }
 
     #[derive(Clone, Copy)]
@@ -561,10 +598,8 @@ mod avx512 {
         blocks_per_row: usize,
         out: *mut f32,
         ldo: usize,
-        cached: *const BlockScales,
+        cached: *const Prepared,
     ) {
-        let m4 = _mm512_set1_epi8(0x0f);
-        let m30 = _mm512_set1_epi8(0x30);
         let mut acc = [[_mm512_setzero_ps(); T]; R];
         for b in 0..blocks_per_row {
             let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
@@ -572,57 +607,38 @@ mod avx512 {
             // Loops, not closures, around intrinsics: closures don't inherit the target features.
             // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
             let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            let sc: &[BlockScales; R] = if cached.is_null() {
+            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
+            let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
+            if cached.is_null() {
                 for (r, sc) in decoded.iter_mut().enumerate() {
                     *sc = unsafe { block_scales(block(r)) };
                 }
-                &decoded
-            } else {
-                // SAFETY: cache_scales filled blocks_per_row x R entries for this row tile.
-                unsafe { &*cached.add(b * R).cast::<[BlockScales; R]>() }
-            };
+            }
+            let sc: [&BlockScales; R] = std::array::from_fn(|r| {
+                if cached.is_null() {
+                    &decoded[r]
+                } else {
+                    &prepared(r).scales
+                }
+            });
             let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
             for (t, ts) in ts.iter_mut().enumerate() {
                 *ts = unsafe { token_sums(act(t)) };
             }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
-            for h in 0..2 {
-                for c in 0..2 {
-                    for r in 0..R {
-                        // ql[64h..64h+64]: quarters 0 and 1 in the low nibbles, 2 and 3 in the high.
-                        let ql = unsafe { _mm512_loadu_si512(block(r).add(64 * h).cast()) };
-                        let qh = unsafe { _mm256_loadu_si256(block(r).add(QH + 32 * h).cast()) };
-                        let (low, high) = if c == 0 {
-                            (
-                                ql,
-                                _mm512_inserti64x4(
-                                    _mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
-                                    _mm256_slli_epi16(qh, 2),
-                                    1,
-                                ),
-                            )
-                        } else {
-                            (
-                                _mm512_srli_epi16(ql, 4),
-                                _mm512_inserti64x4(
-                                    _mm512_castsi256_si512(qh),
-                                    _mm256_srli_epi16(qh, 2),
-                                    1,
-                                ),
-                            )
-                        };
-                        let q =
-                            _mm512_or_si512(_mm512_and_si512(low, m4), _mm512_and_si512(high, m30));
-                        for t in 0..T {
-                            let a = unsafe {
-                                _mm512_loadu_si512(act(t).qs.as_ptr().add(128 * h + 64 * c).cast())
-                            };
-                            sumi[r][t] = dpwssd(
-                                sumi[r][t],
-                                _mm512_maddubs_epi16(q, a),
-                                sc[r].quads[2 * h + c],
-                            );
-                        }
+            // 64 values at a time: i = 2h + c covers quarters 2c, 2c+1 of half h.
+            for i in 0..4 {
+                for r in 0..R {
+                    let q = if cached.is_null() {
+                        unsafe { unpack(block(r), i) }
+                    } else {
+                        prepared(r).quants[i]
+                    };
+                    for t in 0..T {
+                        let a =
+                            unsafe { _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * i).cast()) };
+                        let p = _mm512_maddubs_epi16(q, a);
+                        sumi[r][t] = dpwssd(sumi[r][t], p, sc[r].quads[i]);
                     }
                 }
             }
