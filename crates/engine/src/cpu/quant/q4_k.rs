@@ -268,6 +268,7 @@ pub(super) mod avx2 {
                         tile,
                         rows,
                         toks,
+                        cached,
                         w.add(r0 * row_bytes),
                         row_bytes,
                         acts.add(t0 * blocks_per_row),
@@ -351,7 +352,7 @@ pub(super) mod avx2 {
     // Rows and tokens index several arrays each (scales, sums, accumulators).
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn tile<const R: usize, const T: usize>(
+    unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
         w: *const u8,
         row_bytes: usize,
         acts: *const BlockQ8K,
@@ -368,7 +369,7 @@ pub(super) mod avx2 {
             // Loops, not closures, around intrinsics: closures don't inherit the target features.
             // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
             let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            let sc: &[BlockScales; R] = if cached.is_null() {
+            let sc: &[BlockScales; R] = if !CACHED {
                 for (r, sc) in decoded.iter_mut().enumerate() {
                     *sc = unsafe { block_scales(block(r)) };
                 }
@@ -490,6 +491,7 @@ pub(super) mod avx512 {
                         tile,
                         rows,
                         toks,
+                        cached,
                         w.add(r0 * row_bytes),
                         row_bytes,
                         acts.add(t0 * blocks_per_row),
@@ -600,7 +602,7 @@ pub(super) mod avx512 {
     // Rows and tokens index several arrays each (scales, sums, accumulators).
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile<const R: usize, const T: usize>(
+    unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
         w: *const u8,
         row_bytes: usize,
         acts: *const BlockQ8K,
@@ -618,13 +620,13 @@ pub(super) mod avx512 {
             let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
             // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
             let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
-            if cached.is_null() {
+            if !CACHED {
                 for (r, sc) in decoded.iter_mut().enumerate() {
                     *sc = unsafe { block_scales(block(r)) };
                 }
             }
             let sc: [&BlockScales; R] = std::array::from_fn(|r| {
-                if cached.is_null() {
+                if !CACHED {
                     &decoded[r]
                 } else {
                     &prepared(r).scales
@@ -637,7 +639,7 @@ pub(super) mod avx512 {
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
             for j in 0..4 {
                 for r in 0..R {
-                    let q = if cached.is_null() {
+                    let q = if !CACHED {
                         unsafe { unpack(block(r), j) }
                     } else {
                         prepared(r).quants[j]

@@ -216,28 +216,46 @@ pub(crate) fn dpwssd(
     acc
 }
 
-/// Selects a tile kernel instantiation `$kernel::<R, T>` for a runtime `rows x toks` tile
-/// (rows <= 4, toks <= 4), passing the remaining arguments through.
+/// Selects a tile kernel instantiation `$kernel::<R, T, CACHED>` for a runtime `rows x toks`
+/// tile (rows <= 4, toks <= 4) and whether the row tile was unpacked ahead (`cached`), passing the
+/// remaining arguments through. CACHED is a constant so each variant compiles without the other's
+/// branches and spills.
 macro_rules! dispatch_tile {
-    ($kernel:ident, $rows:expr, $toks:expr, $($arg:expr),* $(,)?) => {
-        match ($rows, $toks) {
-            (1, 1) => $kernel::<1, 1>($($arg),*),
-            (1, 2) => $kernel::<1, 2>($($arg),*),
-            (1, 3) => $kernel::<1, 3>($($arg),*),
-            (1, 4) => $kernel::<1, 4>($($arg),*),
-            (2, 1) => $kernel::<2, 1>($($arg),*),
-            (2, 2) => $kernel::<2, 2>($($arg),*),
-            (2, 3) => $kernel::<2, 3>($($arg),*),
-            (2, 4) => $kernel::<2, 4>($($arg),*),
-            (3, 1) => $kernel::<3, 1>($($arg),*),
-            (3, 2) => $kernel::<3, 2>($($arg),*),
-            (3, 3) => $kernel::<3, 3>($($arg),*),
-            (3, 4) => $kernel::<3, 4>($($arg),*),
-            (4, 1) => $kernel::<4, 1>($($arg),*),
-            (4, 2) => $kernel::<4, 2>($($arg),*),
-            (4, 3) => $kernel::<4, 3>($($arg),*),
-            (4, 4) => $kernel::<4, 4>($($arg),*),
-            (rows, toks) => unreachable!("no {rows}x{toks} tile"),
+    ($kernel:ident, $rows:expr, $toks:expr, $cached:expr, $($arg:expr),* $(,)?) => {
+        match ($rows, $toks, $cached) {
+            (1, 1, false) => $kernel::<1, 1, false>($($arg),*),
+            (1, 1, true) => $kernel::<1, 1, true>($($arg),*),
+            (1, 2, false) => $kernel::<1, 2, false>($($arg),*),
+            (1, 2, true) => $kernel::<1, 2, true>($($arg),*),
+            (1, 3, false) => $kernel::<1, 3, false>($($arg),*),
+            (1, 3, true) => $kernel::<1, 3, true>($($arg),*),
+            (1, 4, false) => $kernel::<1, 4, false>($($arg),*),
+            (1, 4, true) => $kernel::<1, 4, true>($($arg),*),
+            (2, 1, false) => $kernel::<2, 1, false>($($arg),*),
+            (2, 1, true) => $kernel::<2, 1, true>($($arg),*),
+            (2, 2, false) => $kernel::<2, 2, false>($($arg),*),
+            (2, 2, true) => $kernel::<2, 2, true>($($arg),*),
+            (2, 3, false) => $kernel::<2, 3, false>($($arg),*),
+            (2, 3, true) => $kernel::<2, 3, true>($($arg),*),
+            (2, 4, false) => $kernel::<2, 4, false>($($arg),*),
+            (2, 4, true) => $kernel::<2, 4, true>($($arg),*),
+            (3, 1, false) => $kernel::<3, 1, false>($($arg),*),
+            (3, 1, true) => $kernel::<3, 1, true>($($arg),*),
+            (3, 2, false) => $kernel::<3, 2, false>($($arg),*),
+            (3, 2, true) => $kernel::<3, 2, true>($($arg),*),
+            (3, 3, false) => $kernel::<3, 3, false>($($arg),*),
+            (3, 3, true) => $kernel::<3, 3, true>($($arg),*),
+            (3, 4, false) => $kernel::<3, 4, false>($($arg),*),
+            (3, 4, true) => $kernel::<3, 4, true>($($arg),*),
+            (4, 1, false) => $kernel::<4, 1, false>($($arg),*),
+            (4, 1, true) => $kernel::<4, 1, true>($($arg),*),
+            (4, 2, false) => $kernel::<4, 2, false>($($arg),*),
+            (4, 2, true) => $kernel::<4, 2, true>($($arg),*),
+            (4, 3, false) => $kernel::<4, 3, false>($($arg),*),
+            (4, 3, true) => $kernel::<4, 3, true>($($arg),*),
+            (4, 4, false) => $kernel::<4, 4, false>($($arg),*),
+            (4, 4, true) => $kernel::<4, 4, true>($($arg),*),
+            (rows, toks, _) => unreachable!("no {rows}x{toks} tile"),
         }
     };
 }
