@@ -213,23 +213,23 @@ mod avx2 {
         // a single token (decode) gets 4 rows per activation load instead.
         let max_rows = if n_tok == 1 { 4 } else { 2 };
         let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: decode each row tile's block scales once, for all of them.
+        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
         let cached = n_tok > 4;
         let cache_bytes = if cached {
-            max_rows * blocks_per_row * std::mem::size_of::<BlockScales>()
+            max_rows * blocks_per_row * std::mem::size_of::<Prepared>()
         } else {
             0
         };
         with_scratch(cache_bytes, |scratch| {
             let cache = if cached {
-                scratch.cast::<BlockScales>()
+                scratch.cast::<Prepared>()
             } else {
                 std::ptr::null_mut()
             };
             let prepare = |r0: usize, rows: usize| {
                 if cached {
                     unsafe {
-                        cache_scales(
+                        prepare_blocks(
                             w.add(r0 * row_bytes),
                             row_bytes,
                             rows,
@@ -265,22 +265,54 @@ mod avx2 {
         });
     }
 
-    /// Decodes the block scales of `rows` rows into `cache[b * rows + r]`.
+    /// A block unpacked for the tiles: its scales and its quants one byte each, 32 values per
+    /// vector in value order.
+    #[derive(Clone, Copy)]
+    struct Prepared {
+        scales: BlockScales,
+        quants: [__m256i; 8],
+    }
+
+    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn cache_scales(
+    unsafe fn prepare_blocks(
         w: *const u8,
         row_bytes: usize,
         rows: usize,
         blocks_per_row: usize,
-        cache: *mut BlockScales,
+        cache: *mut Prepared,
     ) {
         for b in 0..blocks_per_row {
             for r in 0..rows {
-                unsafe {
-                    *cache.add(b * rows + r) = block_scales(w.add(r * row_bytes + b * BLOCK_BYTES))
-                };
+                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+                let mut quants = [_mm256_setzero_si256(); 8];
+                for (p, q) in quants.iter_mut().enumerate() {
+                    *q = unsafe { unpack(block, p) };
+                }
+                let scales = unsafe { block_scales(block) };
+                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
             }
         }
+    }
+
+    /// Values 32p..32p+32 of a block's quants (sub-block p), one byte each, fifth bit (bit p
+    /// of qh) included.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn unpack(block: *const u8, p: usize) -> __m256i {
+        let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * (p / 2)).cast()) };
+        let q = if p.is_multiple_of(2) {
+            q
+        } else {
+            _mm256_srli_epi16(q, 4)
+        };
+        let qh = unsafe { _mm256_loadu_si256(block.add(QH).cast()) };
+        // Bit p of each byte to bit 4.
+        let high = _mm256_slli_epi16(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(p as i32)), 4);
+        _mm256_or_si256(
+            _mm256_and_si256(q, _mm256_set1_epi8(0x0f)),
+            _mm256_and_si256(high, _mm256_set1_epi8(0x10)),
+        )
     }
 
     // Rows and tokens index several arrays each (scales, sums, accumulators).
@@ -293,7 +325,7 @@ mod avx2 {
         blocks_per_row: usize,
         out: *mut f32,
         ldo: usize,
-        cached: *const BlockScales,
+        cached: *const Prepared,
     ) {
         let m4 = _mm256_set1_epi8(0x0f);
         let bit4 = _mm256_set1_epi8(0x10);
@@ -304,15 +336,20 @@ mod avx2 {
             // Loops, not closures, around intrinsics: closures don't inherit the target features.
             // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
             let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            let sc: &[BlockScales; R] = if !CACHED {
+            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
+            let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
+            if !CACHED {
                 for (r, sc) in decoded.iter_mut().enumerate() {
                     *sc = unsafe { block_scales(block(r)) };
                 }
-                &decoded
-            } else {
-                // SAFETY: cache_scales filled blocks_per_row x R entries for this row tile.
-                unsafe { &*cached.add(b * R).cast::<[BlockScales; R]>() }
-            };
+            }
+            let sc: [&BlockScales; R] = std::array::from_fn(|r| {
+                if !CACHED {
+                    &decoded[r]
+                } else {
+                    &prepared(r).scales
+                }
+            });
             let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
             for (t, ts) in ts.iter_mut().enumerate() {
                 *ts = unsafe { token_sums(act(t)) };
@@ -323,30 +360,48 @@ mod avx2 {
             for (r, qh) in qh.iter_mut().enumerate() {
                 *qh = unsafe { _mm256_loadu_si256(block(r).add(QH).cast()) };
             }
-            for j in 0..4 {
-                for r in 0..R {
-                    let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
-                    let high_lo = _mm256_and_si256(_mm256_slli_epi16(qh[r], 4), bit4);
-                    let high_hi = _mm256_and_si256(_mm256_slli_epi16(qh[r], 3), bit4);
-                    qh[r] = _mm256_srli_epi16(qh[r], 2);
-                    let lo = _mm256_or_si256(_mm256_and_si256(q, m4), high_lo);
-                    let hi =
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), high_hi);
-                    for t in 0..T {
-                        let a = act(t).qs.as_ptr();
-                        let (a_lo, a_hi) = unsafe {
-                            (
-                                _mm256_loadu_si256(a.add(64 * j).cast()),
-                                _mm256_loadu_si256(a.add(64 * j + 32).cast()),
-                            )
-                        };
-                        let p_lo =
-                            _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a_lo), sc[r].scales[2 * j]);
-                        let p_hi = _mm256_madd_epi16(
-                            _mm256_maddubs_epi16(hi, a_hi),
-                            sc[r].scales[2 * j + 1],
-                        );
-                        sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p_lo, p_hi));
+            if CACHED {
+                for p in 0..8 {
+                    for r in 0..R {
+                        let q = prepared(r).quants[p];
+                        for t in 0..T {
+                            let a = unsafe {
+                                _mm256_loadu_si256(act(t).qs.as_ptr().add(32 * p).cast())
+                            };
+                            let prod =
+                                _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), sc[r].scales[p]);
+                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], prod);
+                        }
+                    }
+                }
+            } else {
+                for j in 0..4 {
+                    for r in 0..R {
+                        let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
+                        let high_lo = _mm256_and_si256(_mm256_slli_epi16(qh[r], 4), bit4);
+                        let high_hi = _mm256_and_si256(_mm256_slli_epi16(qh[r], 3), bit4);
+                        qh[r] = _mm256_srli_epi16(qh[r], 2);
+                        let lo = _mm256_or_si256(_mm256_and_si256(q, m4), high_lo);
+                        let hi =
+                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), high_hi);
+                        for t in 0..T {
+                            let a = act(t).qs.as_ptr();
+                            let (a_lo, a_hi) = unsafe {
+                                (
+                                    _mm256_loadu_si256(a.add(64 * j).cast()),
+                                    _mm256_loadu_si256(a.add(64 * j + 32).cast()),
+                                )
+                            };
+                            let p_lo = _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(lo, a_lo),
+                                sc[r].scales[2 * j],
+                            );
+                            let p_hi = _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(hi, a_hi),
+                                sc[r].scales[2 * j + 1],
+                            );
+                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p_lo, p_hi));
+                        }
                     }
                 }
             }
@@ -458,35 +513,34 @@ mod avx512 {
         for b in 0..blocks_per_row {
             for r in 0..rows {
                 let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-                let mut quants = [_mm512_setzero_si512(); 4];
-                for (j, q) in quants.iter_mut().enumerate() {
-                    *q = unsafe { unpack(block, j) };
-                }
+                let quants = unsafe { unpack(block) };
                 let scales = unsafe { block_scales(block) };
                 unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
             }
         }
     }
 
-    /// Chunk j (64 values) of a block's quants, one byte each: sub-block 2j in the low half,
-    /// 2j+1 in the high half, fifth bits (bits 2j and 2j+1 of qh) included.
+    /// A block's quants one byte each, 64 values per vector: vector j holds sub-block 2j in its
+    /// low half and 2j+1 in its high half, fifth bits (bits 2j, 2j+1 of qh) included.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    unsafe fn unpack(block: *const u8, j: usize) -> __m512i {
-        let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
-        let both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-        let qh = unsafe { _mm256_loadu_si256(block.add(QH).cast()) };
-        // Bits 2j and 2j+1 of each byte to bit 4.
-        let qh = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j as i32));
-        let high = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
-            _mm256_slli_epi16(qh, 3),
-            1,
-        );
-        _mm512_or_si512(
-            _mm512_and_si512(both, _mm512_set1_epi8(0x0f)),
-            _mm512_and_si512(high, _mm512_set1_epi8(0x10)),
-        )
+    unsafe fn unpack(block: *const u8) -> [__m512i; 4] {
+        let (m4, bit4) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(0x10));
+        // qh shifted right by 2j: bits 0 and 1 of each byte are chunk j's fifth bits.
+        let mut qh = unsafe { _mm256_loadu_si256(block.add(QH).cast()) };
+        let mut quants = [_mm512_setzero_si512(); 4];
+        for (j, quants) in quants.iter_mut().enumerate() {
+            let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
+            let both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+            let high = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
+                _mm256_slli_epi16(qh, 3),
+                1,
+            );
+            qh = _mm256_srli_epi16(qh, 2);
+            *quants = _mm512_or_si512(_mm512_and_si512(both, m4), _mm512_and_si512(high, bit4));
+        }
+        quants
     }
 
     // Rows and tokens index several arrays each (scales, sums, accumulators).
@@ -526,11 +580,17 @@ mod avx512 {
             for (t, ts) in ts.iter_mut().enumerate() {
                 *ts = unsafe { token_sums(act(t)) };
             }
+            let mut unpacked = [[_mm512_setzero_si512(); 4]; R];
+            if !CACHED {
+                for (r, unpacked) in unpacked.iter_mut().enumerate() {
+                    *unpacked = unsafe { unpack(block(r)) };
+                }
+            }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
             for j in 0..4 {
                 for r in 0..R {
                     let q = if !CACHED {
-                        unsafe { unpack(block(r), j) }
+                        unpacked[r][j]
                     } else {
                         prepared(r).quants[j]
                     };

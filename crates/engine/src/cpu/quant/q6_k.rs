@@ -212,23 +212,23 @@ mod avx2 {
     ) {
         let max_rows = if n_tok == 1 { 4 } else { 2 };
         let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: decode each row tile's block scales once, for all of them.
+        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
         let cached = n_tok > 4;
         let cache_bytes = if cached {
-            max_rows * blocks_per_row * std::mem::size_of::<BlockScales>()
+            max_rows * blocks_per_row * std::mem::size_of::<Prepared>()
         } else {
             0
         };
         with_scratch(cache_bytes, |scratch| {
             let cache = if cached {
-                scratch.cast::<BlockScales>()
+                scratch.cast::<Prepared>()
             } else {
                 std::ptr::null_mut()
             };
             let prepare = |r0: usize, rows: usize| {
                 if cached {
                     unsafe {
-                        cache_scales(
+                        prepare_blocks(
                             w.add(r0 * row_bytes),
                             row_bytes,
                             rows,
@@ -264,22 +264,56 @@ mod avx2 {
         });
     }
 
-    /// Decodes the block scales of `rows` rows into `cache[b * rows + r]`.
+    /// A block unpacked for the tiles: its scales and its quants one byte each, 32 values per
+    /// vector in value order.
+    #[derive(Clone, Copy)]
+    struct Prepared {
+        scales: BlockScales,
+        quants: [__m256i; 8],
+    }
+
+    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn cache_scales(
+    unsafe fn prepare_blocks(
         w: *const u8,
         row_bytes: usize,
         rows: usize,
         blocks_per_row: usize,
-        cache: *mut BlockScales,
+        cache: *mut Prepared,
     ) {
         for b in 0..blocks_per_row {
             for r in 0..rows {
-                unsafe {
-                    *cache.add(b * rows + r) = block_scales(w.add(r * row_bytes + b * BLOCK_BYTES))
-                };
+                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+                let mut quants = [_mm256_setzero_si256(); 8];
+                for (p, q) in quants.iter_mut().enumerate() {
+                    *q = unsafe { unpack(block, p) };
+                }
+                let scales = unsafe { block_scales(block) };
+                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
             }
         }
+    }
+
+    /// Values 32p..32p+32 of a block's quants (quarter k = p % 4 of half h = p / 4), one byte
+    /// each in 0..64.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn unpack(block: *const u8, p: usize) -> __m256i {
+        let (h, k) = (p / 4, p % 4);
+        let ql = unsafe { _mm256_loadu_si256(block.add(64 * h + 32 * (k & 1)).cast()) };
+        let qh = unsafe { _mm256_loadu_si256(block.add(QH + 32 * h).cast()) };
+        let low = if k < 2 { ql } else { _mm256_srli_epi16(ql, 4) };
+        // Bits 2k, 2k+1 of each qh byte to bits 4, 5.
+        let high = match k {
+            0 => _mm256_slli_epi16(qh, 4),
+            1 => _mm256_slli_epi16(qh, 2),
+            2 => qh,
+            _ => _mm256_srli_epi16(qh, 2),
+        };
+        _mm256_or_si256(
+            _mm256_and_si256(low, _mm256_set1_epi8(0x0f)),
+            _mm256_and_si256(high, _mm256_set1_epi8(0x30)),
+        )
     }
 
     #[derive(Clone, Copy)]
@@ -358,7 +392,7 @@ mod avx2 {
         blocks_per_row: usize,
         out: *mut f32,
         ldo: usize,
-        cached: *const BlockScales,
+        cached: *const Prepared,
     ) {
         let m4 = _mm256_set1_epi8(0x0f);
         let m30 = _mm256_set1_epi8(0x30);
@@ -369,42 +403,70 @@ mod avx2 {
             // Loops, not closures, around intrinsics: closures don't inherit the target features.
             // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
             let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            let sc: &[BlockScales; R] = if !CACHED {
+            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
+            let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
+            if !CACHED {
                 for (r, sc) in decoded.iter_mut().enumerate() {
                     *sc = unsafe { block_scales(block(r)) };
                 }
-                &decoded
-            } else {
-                // SAFETY: cache_scales filled blocks_per_row x R entries for this row tile.
-                unsafe { &*cached.add(b * R).cast::<[BlockScales; R]>() }
-            };
+            }
+            let sc: [&BlockScales; R] = std::array::from_fn(|r| {
+                if !CACHED {
+                    &decoded[r]
+                } else {
+                    &prepared(r).scales
+                }
+            });
             let mut sumi = [[_mm256_setzero_si256(); T]; R];
-            for h in 0..2 {
-                for k in 0..4 {
+            if CACHED {
+                for p in 0..8 {
                     for r in 0..R {
-                        let ql = unsafe {
-                            _mm256_loadu_si256(block(r).add(64 * h + 32 * (k & 1)).cast())
-                        };
-                        let qh = unsafe { _mm256_loadu_si256(block(r).add(QH + 32 * h).cast()) };
-                        let low = if k < 2 { ql } else { _mm256_srli_epi16(ql, 4) };
-                        // Bits 2k, 2k+1 of each qh byte to bits 4, 5.
-                        let high = match k {
-                            0 => _mm256_slli_epi16(qh, 4),
-                            1 => _mm256_slli_epi16(qh, 2),
-                            2 => qh,
-                            _ => _mm256_srli_epi16(qh, 2),
-                        };
-                        let q =
-                            _mm256_or_si256(_mm256_and_si256(low, m4), _mm256_and_si256(high, m30));
+                        let q = prepared(r).quants[p];
                         for t in 0..T {
                             let a = unsafe {
-                                _mm256_loadu_si256(act(t).qs.as_ptr().add(128 * h + 32 * k).cast())
+                                _mm256_loadu_si256(act(t).qs.as_ptr().add(32 * p).cast())
                             };
-                            let p = _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(q, a),
-                                sc[r].pairs[4 * h + k],
+                            let prod =
+                                _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), sc[r].pairs[p]);
+                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], prod);
+                        }
+                    }
+                }
+            } else {
+                // Straight-line unpacking of a half's four quarters: a loop over k with shifts
+                // chosen per k compiled to branches in the decode tiles.
+                for h in 0..2 {
+                    for r in 0..R {
+                        let (ql0, ql1, qh) = unsafe {
+                            (
+                                _mm256_loadu_si256(block(r).add(64 * h).cast()),
+                                _mm256_loadu_si256(block(r).add(64 * h + 32).cast()),
+                                _mm256_loadu_si256(block(r).add(QH + 32 * h).cast()),
+                            )
+                        };
+                        let quarters = [
+                            (ql0, _mm256_slli_epi16(qh, 4)),
+                            (ql1, _mm256_slli_epi16(qh, 2)),
+                            (_mm256_srli_epi16(ql0, 4), qh),
+                            (_mm256_srli_epi16(ql1, 4), _mm256_srli_epi16(qh, 2)),
+                        ];
+                        for (k, &(low, high)) in quarters.iter().enumerate() {
+                            let q = _mm256_or_si256(
+                                _mm256_and_si256(low, m4),
+                                _mm256_and_si256(high, m30),
                             );
-                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], p);
+                            for t in 0..T {
+                                let a = unsafe {
+                                    _mm256_loadu_si256(
+                                        act(t).qs.as_ptr().add(128 * h + 32 * k).cast(),
+                                    )
+                                };
+                                let p = _mm256_madd_epi16(
+                                    _mm256_maddubs_epi16(q, a),
+                                    sc[r].pairs[4 * h + k],
+                                );
+                                sumi[r][t] = _mm256_add_epi32(sumi[r][t], p);
+                            }
                         }
                     }
                 }
@@ -522,40 +584,38 @@ mod avx512 {
         for b in 0..blocks_per_row {
             for r in 0..rows {
                 let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-                let mut quants = [_mm512_setzero_si512(); 4];
-                for (j, q) in quants.iter_mut().enumerate() {
-                    *q = unsafe { unpack(block, j) };
-                }
+                let quants = unsafe { unpack(block) };
                 let scales = unsafe { block_scales(block) };
                 unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
             }
         }
     }
 
-    /// Values 64i..64i+64 of a block's quants (half h = i / 2, quarters 2c and 2c+1 with
-    /// c = i % 2), one byte each in 0..64.
+    /// A block's quants one byte each in 0..64, 64 values per vector: vector 2h + c holds
+    /// quarters 2c and 2c+1 of half h.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    unsafe fn unpack(block: *const u8, i: usize) -> __m512i {
-        let (h, c) = (i / 2, i % 2);
-        // ql[64h..64h+64]: quarters 0 and 1 in the low nibbles, 2 and 3 in the high.
-        let ql = unsafe { _mm512_loadu_si512(block.add(64 * h).cast()) };
-        let qh = unsafe { _mm256_loadu_si256(block.add(QH + 32 * h).cast()) };
-        let (low, high) = if c == 0 {
-            let high = _mm512_inserti64x4(
+    unsafe fn unpack(block: *const u8) -> [__m512i; 4] {
+        let (m4, m30) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(0x30));
+        let mut quants = [_mm512_setzero_si512(); 4];
+        for (h, pair) in quants.chunks_exact_mut(2).enumerate() {
+            // ql[64h..64h+64]: quarters 0 and 1 in the low nibbles, 2 and 3 in the high.
+            let ql = unsafe { _mm512_loadu_si512(block.add(64 * h).cast()) };
+            let qh = unsafe { _mm256_loadu_si256(block.add(QH + 32 * h).cast()) };
+            let high01 = _mm512_inserti64x4(
                 _mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
                 _mm256_slli_epi16(qh, 2),
                 1,
             );
-            (ql, high)
-        } else {
-            let high = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-            (_mm512_srli_epi16(ql, 4), high)
-        };
-        _mm512_or_si512(
-            _mm512_and_si512(low, _mm512_set1_epi8(0x0f)),
-            _mm512_and_si512(high, _mm512_set1_epi8(0x30)),
-        )
+            let high23 =
+                _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            pair[0] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(high01, m30));
+            pair[1] = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                _mm512_and_si512(high23, m30),
+            );
+        }
+        quants
     }
 
     #[derive(Clone, Copy)]
@@ -627,12 +687,18 @@ mod avx512 {
             for (t, ts) in ts.iter_mut().enumerate() {
                 *ts = unsafe { token_sums(act(t)) };
             }
+            let mut unpacked = [[_mm512_setzero_si512(); 4]; R];
+            if !CACHED {
+                for (r, unpacked) in unpacked.iter_mut().enumerate() {
+                    *unpacked = unsafe { unpack(block(r)) };
+                }
+            }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
             // 64 values at a time: i = 2h + c covers quarters 2c, 2c+1 of half h.
             for i in 0..4 {
                 for r in 0..R {
                     let q = if !CACHED {
-                        unsafe { unpack(block(r), i) }
+                        unpacked[r][i]
                     } else {
                         prepared(r).quants[i]
                     };
