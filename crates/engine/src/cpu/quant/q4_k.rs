@@ -209,7 +209,9 @@ mod scalar {
 pub(super) mod avx2 {
     //! Per 32-value sub-block: maddubs (u8 quants x i8 activations, pairs summed to i16), then
     //! madd with the sub-block's scale (pairs summed to i32). A tile of rows x tokens unpacks each
-    //! weight chunk once and each activation chunk is read once per row of the tile.
+    //! weight chunk once and each activation chunk is read once per row of the tile. With more
+    //! than one token tile (prefill) a row tile's quants and scales are unpacked once per token
+    //! block into per-thread scratch, and the tiles only multiply.
 
     use super::super::q8_k::{dispatch_tile, for_each_tile, with_scratch};
     use super::*;
