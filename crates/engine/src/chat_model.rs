@@ -6,12 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::generation::{CancelFlag, Generation, GenerationParams, StopReason};
 use crate::gguf_metadata as md;
-use crate::llama::{KvCache, Llama, Logits};
+use crate::llama::{KvCache, Llama};
 use crate::model_file;
 use crate::sampling::TokenSampler;
 use crate::stop_strings::{Filtered, StopStringFilter};
@@ -90,7 +89,9 @@ impl ChatModel {
         if opts.threads == Some(0) {
             return Err(Error::InvalidParams("threads must be at least 1".into()));
         }
-        let threads = opts.threads.unwrap_or_else(crate::cpu::pool::physical_cores);
+        let threads = opts
+            .threads
+            .unwrap_or_else(crate::cpu::pool::physical_cores);
 
         let weights = Llama::load(path, &content, &mut reader, context_length, threads)?;
         if tokenizer.vocab_size() > weights.vocab_size() {
@@ -353,7 +354,7 @@ impl ChatModel {
 
     /// The next token's logits after running `ids` on top of the cache.
     fn forward(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
-        match self.weights.forward(&mut self.cache, ids, Logits::Last) {
+        match self.weights.forward(&mut self.cache, ids) {
             Ok(logits) => {
                 self.cached.extend_from_slice(ids);
                 Ok(logits)

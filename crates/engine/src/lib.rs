@@ -43,7 +43,7 @@ pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
 pub use tokenizer::{GgufTokenizer, TokenType};
 
 /// The longest context a chat model is given, whatever its file allows: the key/value cache is
-/// sized for it (f32, reserved up front and backed by memory only as it fills).
+/// sized for it (reserved up front and backed by memory only as it fills).
 pub const MAX_CONTEXT_LENGTH: usize = 4096;
 
 /// The instruction set the inference kernels use on this CPU: "avx512", "avx2" or "scalar"
@@ -51,6 +51,10 @@ pub const MAX_CONTEXT_LENGTH: usize = 4096;
 pub fn kernel_isa() -> &'static str {
     cpu::isa().name()
 }
+
+/// For examples/kquant_bench.rs only; not part of the API.
+#[doc(hidden)]
+pub use cpu::quant::kquant_bench::gemm_gflops as __kquant_gemm_gflops;
 
 /// The loaded models are meant to be shared across threads (behind a mutex for `ChatModel`,
 /// whose generation needs `&mut`).

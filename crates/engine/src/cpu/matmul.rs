@@ -11,8 +11,10 @@
 use super::pool::ThreadPool;
 use super::quant::float_gemm::{self, FloatWeights};
 use super::quant::packed::{AlignedBytes, GROUP_ROWS};
+use super::quant::q8_k::{BlockQ8K, QK_K};
 use super::quant::{
-    q4_0, q4_1, q8_0, ActFamily, ActsQ8_0, ActsQ8_1, BlockQ8_0, BlockQ8_1, OutTile, WeightType, QK8,
+    q4_0, q4_1, q4_k, q5_k, q6_k, q8_0, q8_k, ActFamily, ActsQ8_0, ActsQ8_1, BlockQ8_0, BlockQ8_1,
+    OutTile, WeightType, QK8,
 };
 use super::Isa;
 use crate::error::{Error, Result};
@@ -45,8 +47,8 @@ impl QMatrix {
             WeightType::Q4_0 => q4_0::FORMAT.pack(&bytes, rows, blocks_per_row),
             WeightType::Q4_1 => q4_1::FORMAT.pack(&bytes, rows, blocks_per_row),
             WeightType::Q8_0 => q8_0::FORMAT.pack(&bytes, rows, blocks_per_row),
-            // Dispatch point for the K-quant kernels (q4_k/q5_k/q6_k), which land separately.
-            WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => return Err(unsupported(ty)),
+            // The K-quant kernels read GGML's rows as they are.
+            WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => AlignedBytes::from_slice(&bytes),
         };
         Ok(QMatrix {
             ty,
@@ -95,7 +97,13 @@ impl QMatrix {
             WeightType::Q4_1 => packed(q4_1::FORMAT, q4_1::dequantize_row),
             WeightType::Q8_0 => packed(q8_0::FORMAT, q8_0::dequantize_row),
             WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => {
-                unreachable!("rejected by QMatrix::new")
+                let row_bytes = self.cols / QK_K * self.ty.block_bytes();
+                let row = &bytes[r * row_bytes..][..row_bytes];
+                match self.ty {
+                    WeightType::Q4K => q4_k::dequantize_row(row, out),
+                    WeightType::Q5K => q5_k::dequantize_row(row, out),
+                    _ => q6_k::dequantize_row(row, out),
+                }
             }
         }
     }
@@ -205,9 +213,29 @@ impl QMatrix {
                 let x = &acts.f32s[tokens.start * self.cols..tokens.end * self.cols];
                 float_gemm::gemm(isa, w, self.cols, n_rows, x, n_tok, out)
             }
-            // Dispatch point for the K-quant kernels; `new` rejects these types until then.
             WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => {
-                unreachable!("rejected by QMatrix::new")
+                let row_bytes = bpr * self.ty.block_bytes();
+                let w = &self.data.as_slice()[rows.start * row_bytes..rows.end * row_bytes];
+                let acts = &acts.q8k[blocks];
+                let gemm_to = match self.ty {
+                    WeightType::Q4K => q4_k::gemm_to,
+                    WeightType::Q5K => q5_k::gemm_to,
+                    _ => q6_k::gemm_to,
+                };
+                // SAFETY: `out` is this task's own rectangle of the output (see `matmul`).
+                unsafe {
+                    gemm_to(
+                        isa,
+                        w,
+                        row_bytes,
+                        n_rows,
+                        acts,
+                        bpr,
+                        n_tok,
+                        out.ptr_at(0, 0),
+                        out.ldo(),
+                    )
+                }
             }
         }
     }
@@ -308,6 +336,8 @@ pub(crate) struct Activations {
     s: Vec<f32>,
     /// F32/F16 weights: the values as given.
     f32s: Vec<f32>,
+    /// K-quant weights: Q8_K blocks.
+    q8k: Vec<BlockQ8K>,
 }
 
 impl Activations {
@@ -365,8 +395,15 @@ impl Activations {
                 }
                 self.quantize_q8(isa, family, x, n_tok, cols, pool);
             }
-            // Dispatch point for Q8_K (the K-quants' activations), which lands with their kernels.
-            ActFamily::Q8K => return Err(unsupported(for_ty)),
+            ActFamily::Q8K => {
+                if !cols.is_multiple_of(QK_K) {
+                    return Err(Error::Inference(format!(
+                        "{cols} inputs are not a whole number of {QK_K}-value blocks"
+                    )));
+                }
+                self.q8k.resize(n_tok * cols / QK_K, BlockQ8K::default());
+                q8_k::quantize_acts(x, &mut self.q8k);
+            }
         }
         self.family = Some(family);
         self.n_tok = n_tok;

@@ -63,20 +63,18 @@ impl LlamaConfig {
                 }
             }
         }
-        let rope_dims = md::integer(content, "llama.rope.dimension_count")
-            .map_or(head_dim, |v| v as usize);
+        let rope_dims =
+            md::integer(content, "llama.rope.dimension_count").map_or(head_dim, |v| v as usize);
         if rope_dims == 0 || rope_dims > head_dim || rope_dims % 2 != 0 {
             return Err(corrupt(format!(
                 "rope dimension {rope_dims} does not fit a head of {head_dim}"
             )));
         }
         let float = |key: &str| content.metadata.get(key).and_then(md::value_as_f32);
-        let rms_eps = float("llama.attention.layer_norm_rms_epsilon").ok_or_else(|| {
-            corrupt("llama.attention.layer_norm_rms_epsilon is missing".into())
-        })?;
+        let rms_eps = float("llama.attention.layer_norm_rms_epsilon")
+            .ok_or_else(|| corrupt("llama.attention.layer_norm_rms_epsilon is missing".into()))?;
         let rope_base = float("llama.rope.freq_base").unwrap_or(10_000.0);
-        if !(rope_base.is_finite() && rope_base > 1.0) || !(rms_eps.is_finite() && rms_eps >= 0.0)
-        {
+        if !(rope_base.is_finite() && rope_base > 1.0) || !(rms_eps.is_finite() && rms_eps >= 0.0) {
             return Err(corrupt(format!(
                 "rope base {rope_base} or rms epsilon {rms_eps} is out of range"
             )));

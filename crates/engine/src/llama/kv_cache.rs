@@ -59,11 +59,18 @@ impl KvCache {
     /// at positions `len..len + n`. `commit` makes them part of the cache once all layers have them.
     pub fn write(&mut self, layer: usize, keys: &[f32], values: &[f32]) {
         let row = self.kv_heads * self.head_dim;
-        for (t, (k, v)) in keys.chunks_exact(row).zip(values.chunks_exact(row)).enumerate() {
+        for (t, (k, v)) in keys
+            .chunks_exact(row)
+            .zip(values.chunks_exact(row))
+            .enumerate()
+        {
             for head in 0..self.kv_heads {
                 let at = self.offset(layer, head, self.len + t);
                 let from = head * self.head_dim..(head + 1) * self.head_dim;
-                for (dst, &src) in self.keys[at..at + self.head_dim].iter_mut().zip(&k[from.clone()]) {
+                for (dst, &src) in self.keys[at..at + self.head_dim]
+                    .iter_mut()
+                    .zip(&k[from.clone()])
+                {
                     *dst = half::f16::from_f32(src).to_f32();
                 }
                 for (dst, &src) in self.values[at..at + self.head_dim].iter_mut().zip(&v[from]) {

@@ -48,13 +48,6 @@ pub(crate) struct Llama {
     scratch: Scratch,
 }
 
-/// Which positions of a chunk need logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Logits {
-    Last,
-    All,
-}
-
 impl Llama {
     /// Loads the weights; `positions` bounds the rotary table (the context window).
     pub fn load(
@@ -126,10 +119,6 @@ impl Llama {
         })
     }
 
-    pub fn config(&self) -> &LlamaConfig {
-        &self.config
-    }
-
     pub fn vocab_size(&self) -> usize {
         self.token_embedding.rows()
     }
@@ -144,8 +133,8 @@ impl Llama {
     }
 
     /// Runs `tokens` at the positions after those already in `cache`, adds their keys and values
-    /// to it, and returns the logits of the last token or of every token (rows of `vocab_size`).
-    pub fn forward(&mut self, cache: &mut KvCache, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+    /// to it, and returns the logits of the last token (only its row of the output is computed).
+    pub fn forward(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>> {
         cache.check_room(tokens.len())?;
         let vocab = self.vocab_size();
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
@@ -153,18 +142,14 @@ impl Llama {
                 "token id {bad} is outside the embedding table of {vocab}"
             )));
         }
-        let mut out = Vec::new();
+        let mut logits = Vec::new();
         for chunk in tokens.chunks(Scratch::CHUNK) {
-            let rows = self.forward_chunk(cache, chunk, logits)?;
-            out.extend_from_slice(&rows);
+            logits = self.forward_chunk(cache, chunk)?;
         }
-        Ok(match logits {
-            Logits::All => out,
-            Logits::Last => out[out.len() - vocab..].to_vec(),
-        })
+        Ok(logits)
     }
 
-    fn forward_chunk(&mut self, cache: &mut KvCache, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+    fn forward_chunk(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>> {
         let c = &self.config;
         let (n, dim, kv_dim, ffn) = (tokens.len(), c.dim, c.kv_dim(), c.ffn_dim);
         let (isa, pool, s) = (self.isa, &self.pool, &mut self.scratch);
@@ -176,11 +161,23 @@ impl Llama {
         for (l, layer) in self.layers.iter().enumerate() {
             let h = &mut s.h[..n * dim];
             ops::rms_norm(isa, x, &layer.attn_norm, c.rms_eps, h);
-            let (q, k, v) = (&mut s.q[..n * dim], &mut s.k[..n * kv_dim], &mut s.v[..n * kv_dim]);
-            project(pool, &mut s.acts, h, n, &mut [(&layer.wq, q), (&layer.wk, k), (&layer.wv, v)])?;
+            let (q, k, v) = (
+                &mut s.q[..n * dim],
+                &mut s.k[..n * kv_dim],
+                &mut s.v[..n * kv_dim],
+            );
+            project(
+                pool,
+                &mut s.acts,
+                h,
+                n,
+                &mut [(&layer.wq, q), (&layer.wk, k), (&layer.wv, v)],
+            )?;
             for t in 0..n {
-                self.rope.apply(&mut q[t * dim..(t + 1) * dim], c.head_dim, start + t);
-                self.rope.apply(&mut k[t * kv_dim..(t + 1) * kv_dim], c.head_dim, start + t);
+                self.rope
+                    .apply(&mut q[t * dim..(t + 1) * dim], c.head_dim, start + t);
+                self.rope
+                    .apply(&mut k[t * kv_dim..(t + 1) * kv_dim], c.head_dim, start + t);
             }
             // llama.cpp keeps keys and values in f16 and rounds queries to f16 for their dot
             // product; doing the same keeps greedy answers on its tokens.
@@ -197,7 +194,13 @@ impl Llama {
             let h = &mut s.h[..n * dim];
             ops::rms_norm(isa, x, &layer.ffn_norm, c.rms_eps, h);
             let (gate, up) = (&mut s.gate[..n * ffn], &mut s.up[..n * ffn]);
-            project(pool, &mut s.acts, h, n, &mut [(&layer.gate, gate), (&layer.up, up)])?;
+            project(
+                pool,
+                &mut s.acts,
+                h,
+                n,
+                &mut [(&layer.gate, gate), (&layer.up, up)],
+            )?;
             ops::silu_mul(isa, gate, up);
             let delta = &mut s.h[..n * dim];
             project(pool, &mut s.acts, gate, n, &mut [(&layer.down, delta)])?;
@@ -205,17 +208,12 @@ impl Llama {
         }
         cache.commit(n);
 
-        let rows = match logits {
-            Logits::All => 0..n,
-            Logits::Last => n - 1..n,
-        };
-        let m = rows.len();
-        let h = &mut s.h[..m * dim];
-        ops::rms_norm(isa, &x[rows.start * dim..rows.end * dim], &self.output_norm, c.rms_eps, h);
+        let h = &mut s.h[..dim];
+        ops::rms_norm(isa, &x[(n - 1) * dim..], &self.output_norm, c.rms_eps, h);
         let output = self.output.as_ref().unwrap_or(&self.token_embedding);
-        let mut out = vec![0.0; m * output.rows()];
-        project(pool, &mut s.acts, h, m, &mut [(output, &mut out)])?;
-        Ok(out)
+        let mut logits = vec![0.0; output.rows()];
+        project(pool, &mut s.acts, h, 1, &mut [(output, &mut logits)])?;
+        Ok(logits)
     }
 }
 
@@ -258,7 +256,10 @@ fn attention(
     let group = c.heads / c.kv_heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
     // Enough tasks to keep every thread busy, few enough that each has real work.
-    let blocks = n.div_ceil(16).min((4 * pool.threads()).div_ceil(c.heads)).max(1);
+    let blocks = n
+        .div_ceil(16)
+        .min((4 * pool.threads()).div_ceil(c.heads))
+        .max(1);
     let per_block = n.div_ceil(blocks);
     let capacity = cache.capacity();
     let out = Disjoint::new(out);
@@ -274,7 +275,15 @@ fn attention(
             let at = t * dim + head * head_dim;
             let out = unsafe { out.slice(at..at + head_dim) };
             let query = &q[at..at + head_dim];
-            ops::attend(isa, query, &keys[..seen * head_dim], &values[..seen * head_dim], scale, scores, out);
+            ops::attend(
+                isa,
+                query,
+                &keys[..seen * head_dim],
+                &values[..seen * head_dim],
+                scale,
+                scores,
+                out,
+            );
         }
     });
 }
@@ -370,14 +379,17 @@ impl TensorReader<'_> {
         })?;
         let dims = info.shape.dims().to_vec();
         // model_file::open checked that every tensor lies inside the file.
-        let size = info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+        let size =
+            info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
         let mut bytes = vec![0u8; size];
         let io = |e: std::io::Error| Error::Io {
             path: self.path.to_path_buf(),
             reason: format!("reading tensor {name}: {e}"),
         };
         self.reader
-            .seek(SeekFrom::Start(self.content.tensor_data_offset + info.offset))
+            .seek(SeekFrom::Start(
+                self.content.tensor_data_offset + info.offset,
+            ))
             .map_err(io)?;
         self.reader.read_exact(&mut bytes).map_err(io)?;
         Ok((ty, dims, bytes))
@@ -388,7 +400,8 @@ impl TensorReader<'_> {
         let (ty, dims, bytes) = self.raw(name)?;
         match dims[..] {
             [r, c] if c == cols && rows.is_none_or(|rows| rows == r) && r > 0 => {
-                QMatrix::new(ty, r, c, bytes).map_err(|e| self.corrupt(format!("tensor {name}: {e}")))
+                QMatrix::new(ty, r, c, bytes)
+                    .map_err(|e| self.corrupt(format!("tensor {name}: {e}")))
             }
             _ => Err(self.corrupt(format!(
                 "tensor {name} has shape {dims:?}, expected [{}, {cols}]",
@@ -405,7 +418,8 @@ impl TensorReader<'_> {
                 "tensor {name} has shape {dims:?} and type {ty:?}, expected [{len}] of F32 or F16"
             )));
         }
-        let matrix = QMatrix::new(ty, 1, len, bytes).map_err(|e| self.corrupt(format!("tensor {name}: {e}")))?;
+        let matrix = QMatrix::new(ty, 1, len, bytes)
+            .map_err(|e| self.corrupt(format!("tensor {name}: {e}")))?;
         let mut values = vec![0.0; len];
         matrix.dequantize_row(0, &mut values);
         Ok(values)

@@ -28,7 +28,6 @@ macro_rules! multiversion {
     };
 }
 
-
 /// e^x to about 2e-7 relative error, in a form the compiler vectorises (libm's `expf` is a call
 /// per element): 2^n by building the float's exponent bits, e^f by a degree-6 polynomial.
 #[inline(always)]
@@ -169,8 +168,12 @@ mod tests {
         let head_dim = 12;
         let n_keys = 7;
         let q: Vec<f32> = (0..head_dim).map(|i| (i as f32 * 0.37).sin()).collect();
-        let keys: Vec<f32> = (0..n_keys * head_dim).map(|i| (i as f32 * 0.11).cos()).collect();
-        let values: Vec<f32> = (0..n_keys * head_dim).map(|i| (i as f32 * 0.05).sin() * 3.0).collect();
+        let keys: Vec<f32> = (0..n_keys * head_dim)
+            .map(|i| (i as f32 * 0.11).cos())
+            .collect();
+        let values: Vec<f32> = (0..n_keys * head_dim)
+            .map(|i| (i as f32 * 0.05).sin() * 3.0)
+            .collect();
         let scale = 1.0 / (head_dim as f32).sqrt();
         let raw: Vec<f64> = keys
             .chunks(head_dim)
@@ -180,7 +183,11 @@ mod tests {
         let weights: Vec<f64> = raw.iter().map(|s| (s - max).exp()).collect();
         let total: f64 = weights.iter().sum();
         let expected: Vec<f64> = (0..head_dim)
-            .map(|d| (0..n_keys).map(|r| weights[r] / total * values[r * head_dim + d] as f64).sum())
+            .map(|d| {
+                (0..n_keys)
+                    .map(|r| weights[r] / total * values[r * head_dim + d] as f64)
+                    .sum()
+            })
             .collect();
         for isa in isas() {
             let mut scores = vec![0.0; n_keys];

@@ -66,7 +66,11 @@ mod tests {
         rope.apply(&mut x, 6, 7);
         let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>();
         assert!((norm(&x[..4]) - norm(&original[..4])).abs() < 1e-4);
-        assert_eq!(&x[4..], &original[4..], "dimensions past rope_dims pass unchanged");
+        assert_eq!(
+            &x[4..],
+            &original[4..],
+            "dimensions past rope_dims pass unchanged"
+        );
     }
 
     #[test]

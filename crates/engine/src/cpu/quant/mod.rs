@@ -6,10 +6,15 @@
 pub(crate) mod act_quant;
 pub(crate) mod float_gemm;
 pub(crate) mod int8_gemm;
+pub(crate) mod kquant_bench;
 pub(crate) mod packed;
 pub(crate) mod q4_0;
 pub(crate) mod q4_1;
+pub(crate) mod q4_k;
+pub(crate) mod q5_k;
+pub(crate) mod q6_k;
 pub(crate) mod q8_0;
+pub(crate) mod q8_k;
 
 use candle_core::quantized::GgmlDType;
 use half::f16;
@@ -219,6 +224,10 @@ impl<'a> OutTile<'a> {
     }
 
     /// The address of `(t, r)`; writing `n` values from it is valid while `r + n <= n_rows()`.
+    pub(crate) fn ldo(&self) -> usize {
+        self.ldo
+    }
+
     pub(crate) fn ptr_at(&self, t: usize, r: usize) -> *mut f32 {
         debug_assert!(t < self.n_tok && r < self.n_rows);
         self.ptr.wrapping_add(t * self.ldo + r)
