@@ -8,6 +8,9 @@ use candle_core::quantized::gguf_file::Content;
 use crate::error::{Error, Result};
 use crate::gguf_metadata as md;
 
+/// The widest attention head the attention kernel takes (Llama models use 64 or 128).
+pub(crate) const MAX_HEAD_DIM: usize = 256;
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LlamaConfig {
     pub layers: usize,
@@ -53,6 +56,12 @@ impl LlamaConfig {
             )));
         }
         let head_dim = dim / heads;
+        if head_dim > MAX_HEAD_DIM {
+            return Err(Error::Unsupported(format!(
+                "{}: attention heads of {head_dim} values (at most {MAX_HEAD_DIM})",
+                path.display()
+            )));
+        }
         for key in ["llama.attention.key_length", "llama.attention.value_length"] {
             if let Some(length) = md::integer(content, key) {
                 if length as usize != head_dim {

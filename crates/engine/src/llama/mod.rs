@@ -19,7 +19,7 @@ use crate::cpu::quant::WeightType;
 use crate::cpu::Isa;
 use crate::error::{Error, Result};
 
-pub(crate) use config::LlamaConfig;
+pub(crate) use config::{LlamaConfig, MAX_HEAD_DIM};
 pub(crate) use kv_cache::KvCache;
 use rope::Rope;
 
@@ -182,7 +182,7 @@ impl Llama {
             // llama.cpp keeps keys and values in f16 and rounds queries to f16 for their dot
             // product; doing the same keeps greedy answers on its tokens.
             for value in q.iter_mut() {
-                *value = half::f16::from_f32(*value).to_f32();
+                *value = ops::round_f16(*value);
             }
             cache.write(l, k, v);
             let att = &mut s.att[..n * dim];
@@ -237,8 +237,9 @@ fn project(
     Ok(())
 }
 
-/// Causal self-attention of `n` new queries (at positions `start..start + n`) over the cache,
-/// one task per head and block of queries; grouped-query heads share their key/value head.
+/// Causal self-attention of `n` new queries (at positions `start..start + n`) over the cache.
+/// One task per key/value head and block of positions; inside, the queries of the heads that
+/// share that key/value head are scored `QUERY_BLOCK` at a time.
 #[allow(clippy::too_many_arguments)]
 fn attention(
     pool: &ThreadPool,
@@ -257,33 +258,61 @@ fn attention(
     let scale = 1.0 / (head_dim as f32).sqrt();
     // Enough tasks to keep every thread busy, few enough that each has real work.
     let blocks = n
-        .div_ceil(16)
-        .min((4 * pool.threads()).div_ceil(c.heads))
+        .div_ceil(8)
+        .min((4 * pool.threads()).div_ceil(c.kv_heads))
         .max(1);
     let per_block = n.div_ceil(blocks);
-    let capacity = cache.capacity();
+    let scores_per_thread = scores.len() / pool.threads();
     let out = Disjoint::new(out);
     let scores = Disjoint::new(scores);
-    pool.run(c.heads * blocks, &|task, thread| {
-        let (head, block) = (task / blocks, task % blocks);
-        let (keys, values) = cache.head(layer, head / group, start + n);
-        // SAFETY: each thread uses only its own scores row; each task writes only its head's
-        // slice of its own queries' output rows.
-        let scores = unsafe { scores.slice(thread * capacity..(thread + 1) * capacity) };
-        for t in block * per_block..((block + 1) * per_block).min(n) {
-            let seen = start + t + 1;
-            let at = t * dim + head * head_dim;
-            let out = unsafe { out.slice(at..at + head_dim) };
-            let query = &q[at..at + head_dim];
-            ops::attend(
+    pool.run(c.kv_heads * blocks, &|task, thread| {
+        let (kv_head, block) = (task / blocks, task % blocks);
+        let positions = block * per_block..((block + 1) * per_block).min(n);
+        let view = cache.head(layer, kv_head, start + positions.end);
+        // SAFETY: each thread uses only its own part of `scores`; each task writes only the
+        // output slices of its own heads at its own positions.
+        let scores =
+            unsafe { scores.slice(thread * scores_per_thread..(thread + 1) * scores_per_thread) };
+        // (position, head) pairs, position-major so a block's queries see similar lengths.
+        let queries = positions.flat_map(|t| (0..group).map(move |g| (t, kv_head * group + g)));
+        let mut block_q = [0f32; ops::QUERY_BLOCK * MAX_HEAD_DIM];
+        let mut block_out = [0f32; ops::QUERY_BLOCK * MAX_HEAD_DIM];
+        let mut members = [(0usize, 0usize); ops::QUERY_BLOCK];
+        let mut lens = [0usize; ops::QUERY_BLOCK];
+        let mut m = 0;
+        let mut flush = |block_q: &[f32], members: &[(usize, usize)], lens: &[usize]| {
+            let k = members.len();
+            ops::attend_block(
                 isa,
-                query,
-                &keys[..seen * head_dim],
-                &values[..seen * head_dim],
+                &block_q[..k * head_dim],
+                lens,
+                view.keys_t,
+                view.stride,
+                view.values,
                 scale,
                 scores,
-                out,
+                &mut block_out[..k * head_dim],
             );
+            for (i, &(t, head)) in members.iter().enumerate() {
+                let at = t * dim + head * head_dim;
+                // SAFETY: see above.
+                let dst = unsafe { out.slice(at..at + head_dim) };
+                dst.copy_from_slice(&block_out[i * head_dim..(i + 1) * head_dim]);
+            }
+        };
+        for (t, head) in queries {
+            let at = t * dim + head * head_dim;
+            block_q[m * head_dim..(m + 1) * head_dim].copy_from_slice(&q[at..at + head_dim]);
+            members[m] = (t, head);
+            lens[m] = start + t + 1;
+            m += 1;
+            if m == ops::QUERY_BLOCK {
+                flush(&block_q, &members, &lens);
+                m = 0;
+            }
+        }
+        if m > 0 {
+            flush(&block_q, &members[..m], &lens[..m]);
         }
     });
 }
@@ -343,7 +372,7 @@ impl Scratch {
             att: vec![0.0; n * c.dim],
             gate: vec![0.0; n * c.ffn_dim],
             up: vec![0.0; n * c.ffn_dim],
-            scores: vec![0.0; threads * positions],
+            scores: vec![0.0; threads * ops::QUERY_BLOCK * positions.next_multiple_of(8)],
             acts: Activations::new(),
         }
     }
