@@ -188,7 +188,7 @@ async function answer(conversation, question, send, replaceLast = false) {
   }
   const cited = [...new Set([...text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))];
   const total = Date.now() - t0;
-  const timings = { retrieval_ms: 3.2, prompt_tokens: 320, ttft_ms: ttft, tokens: emitted, tokens_per_s: emitted / (total / 1000), total_ms: total };
+  const timings = { retrieval_ms: 3.2, prompt_tokens: 320, cached_tokens: 0, ttft_ms: ttft, tokens: emitted, tokens_per_s: emitted / (total / 1000), total_ms: total };
   const message = { id: messageId, role: 'assistant', text, retrieval, cited, timings, stop_reason: stop, created_at: now() };
   if (replaceLast) conversation.messages.pop();
   conversation.messages.push(message);

@@ -2,6 +2,7 @@ import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { App } from '../src/components/App';
 import { AppProvider } from '../src/context';
+import type { Timings } from '../src/api/types';
 import { createApp } from '../src/stores';
 import { FakeTransport, fakeHost, flush, passage, retrieval, timings } from './fakes';
 
@@ -51,6 +52,25 @@ describe('the chat view', () => {
     expect(within(sources[0]!).getByTestId('scores').textContent).toContain('BM25 4.20 (#1)');
     expect(screen.getByTestId('timings').textContent).toContain('20 tokens');
     expect(screen.queryByTestId('stop')).toBeNull();
+  });
+
+  it('shows the prompt tokens and, once the model reused some, how many were cached', async () => {
+    const { transport } = await mount();
+    const { cached_tokens: _, ...stored } = timings;
+    const answers: Timings[] = [timings, { ...timings, prompt_tokens: 412, cached_tokens: 380 }, stored];
+    answers.forEach((t, i) => {
+      fireEvent.change(question(), { target: { value: `question ${i}` } });
+      fireEvent.keyDown(question(), { key: 'Enter' });
+      act(() => transport.asks[i]!.push({ event: 'done', stop_reason: 'end_of_turn', cited: [], timings: t }));
+    });
+    const shown = screen.getAllByTestId('timings').map((el) => el.textContent);
+    expect(shown).toHaveLength(3);
+    // A first question: nothing reused, nothing to say about the cache.
+    expect(shown[0]).toContain('300 prompt tokens ·');
+    expect(shown[1]).toContain('412 prompt tokens (380 cached)');
+    // An answer stored before `cached_tokens` existed.
+    expect(shown[2]).toContain('300 prompt tokens ·');
+    expect(shown.join()).not.toContain('undefined');
   });
 
   it('opens a citation as the passage highlighted in its document; Esc closes it', async () => {

@@ -221,7 +221,7 @@ export function retrieval(passages: Passage[], patch: Partial<Retrieval> = {}): 
   };
 }
 
-export const timings = { retrieval_ms: 10, prompt_tokens: 300, ttft_ms: 400, tokens: 20, tokens_per_s: 25, total_ms: 1200 };
+export const timings = { retrieval_ms: 10, prompt_tokens: 300, cached_tokens: 0, ttft_ms: 400, tokens: 20, tokens_per_s: 25, total_ms: 1200 };
 
 /** Lets pending promise callbacks run. */
 export const flush = () => new Promise((r) => setTimeout(r, 0));

@@ -65,7 +65,7 @@ const ANSWER_STREAM =
   'data: "library_chunks":0,"candidates":0,"min_similarity":0.2,"elapsed_ms":1,"passages":[]}}\n\n' +
   'data: {"event":"token","text":"계획이 "}\n\n' +
   'data: {"event":"token","text":"있다 🙂"}\r\r' +
-  'data: {"event":"done","stop_reason":"end_of_turn","cited":[],"timings":{"retrieval_ms":1,"prompt_tokens":5,"ttft_ms":2,"tokens":3,"tokens_per_s":9,"total_ms":3}}\n\n';
+  'data: {"event":"done","stop_reason":"end_of_turn","cited":[],"timings":{"retrieval_ms":1,"prompt_tokens":5,"cached_tokens":0,"ttft_ms":2,"tokens":3,"tokens_per_s":9,"total_ms":3}}\n\n';
 
 const EXPECTED_TEXT = '계획이 있다 🙂';
 

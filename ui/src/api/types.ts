@@ -70,6 +70,11 @@ export interface WebReport {
 export interface Timings {
   retrieval_ms: number;
   prompt_tokens: number;
+  /**
+   * Of `prompt_tokens`, those the model reused from the previous prompt (the prefix they share)
+   * instead of computing again; at most `prompt_tokens`. Absent in answers stored before it existed.
+   */
+  cached_tokens?: number;
   ttft_ms: number;
   tokens: number;
   tokens_per_s: number;

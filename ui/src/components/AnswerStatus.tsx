@@ -1,3 +1,4 @@
+import type { Timings } from '../api/types';
 import type { ChatMessage } from '../stores/chat';
 
 const STOPS: Record<string, string> = {
@@ -25,11 +26,17 @@ export function AnswerStatus({ message }: { message: ChatMessage }) {
       )}
       {t && (
         <p className="muted small timings" data-testid="timings">
-          {t.tokens} tokens · {t.tokens_per_s.toFixed(1)} tokens/s · first token {ms(t.ttft_ms)} · retrieval {ms(t.retrieval_ms)} · prompt {t.prompt_tokens} tokens · total {ms(t.total_ms)}
+          {t.tokens} tokens · {t.tokens_per_s.toFixed(1)} tokens/s · first token {ms(t.ttft_ms)} · retrieval {ms(t.retrieval_ms)} · {promptTokens(t)} · total {ms(t.total_ms)}
         </p>
       )}
     </>
   );
+}
+
+/** `412 prompt tokens (380 cached)`; the cached part only when some were reused. */
+function promptTokens(t: Timings): string {
+  const cached = t.cached_tokens ? ` (${t.cached_tokens} cached)` : '';
+  return `${t.prompt_tokens} prompt tokens${cached}`;
 }
 
 function ms(value: number): string {
