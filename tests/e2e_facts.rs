@@ -79,12 +79,24 @@ fn ask_json_has_the_documented_shape() {
             "retrieval lacks {key}"
         );
     }
-    for key in ["ttft_ms", "tokens", "tokens_per_s"] {
-        assert!(
-            answer["timings"][key].as_f64().is_some(),
-            "timings lack {key}"
-        );
+    let timings = &answer["timings"];
+    for key in ["retrieval_ms", "ttft_ms", "tokens_per_s", "total_ms"] {
+        assert!(timings[key].as_f64().is_some(), "timings lack {key}");
     }
+    let count = |key: &str| {
+        timings[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("timings lack a whole {key}: {timings}"))
+    };
+    assert!(
+        count("tokens") > 0 && count("prompt_tokens") > 0,
+        "{timings}"
+    );
+    // The prompt tokens reused from the previous prompt are part of the prompt.
+    assert!(
+        count("cached_tokens") <= count("prompt_tokens"),
+        "{timings}"
+    );
 }
 
 #[test]

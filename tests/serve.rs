@@ -104,6 +104,23 @@ fn check_answer_stream(events: &[Value]) -> (&Value, String, &Value) {
     (started, text, events.last().unwrap())
 }
 
+/// A `done` event's timings: every figure there, the token counts whole numbers, the cached part of
+/// the prompt never more than the prompt.
+fn check_timings(done: &Value) {
+    let timings = &done["timings"];
+    for key in ["retrieval_ms", "ttft_ms", "tokens_per_s", "total_ms"] {
+        assert!(timings[key].is_number(), "{key} in {done}");
+    }
+    let count = |key: &str| {
+        timings[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} is a whole number in {done}"))
+    };
+    assert!(count("tokens") > 0, "{done}");
+    assert!(count("prompt_tokens") > 0, "{done}");
+    assert!(count("cached_tokens") <= count("prompt_tokens"), "{done}");
+}
+
 fn set(server: &Server, settings: Value) {
     let r = server.json("PUT", "/api/settings", &settings);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -609,16 +626,7 @@ fn ask_streams_stores_and_manages_conversations() {
     ] {
         assert!(!first[key].is_null() || key == "bm25", "{key} in {first}");
     }
-    for key in [
-        "retrieval_ms",
-        "prompt_tokens",
-        "ttft_ms",
-        "tokens",
-        "tokens_per_s",
-        "total_ms",
-    ] {
-        assert!(done["timings"][key].is_number(), "{key} in {done}");
-    }
+    check_timings(done);
     let id = started["conversation_id"].as_str().unwrap().to_owned();
 
     // Stored as streamed.
@@ -633,6 +641,7 @@ fn ask_streams_stores_and_manages_conversations() {
     assert_eq!(messages[1]["text"].as_str().unwrap(), text);
     assert_eq!(messages[1]["stop_reason"], done["stop_reason"]);
     assert_eq!(messages[1]["cited"], done["cited"]);
+    assert_eq!(messages[1]["timings"], done["timings"]);
     assert_eq!(messages[1]["retrieval"], *retrieval);
     assert!(messages[1].get("interrupted").is_none());
 
@@ -641,12 +650,14 @@ fn ask_streams_stores_and_manages_conversations() {
         "/api/ask",
         &json!({"conversation_id": id, "text": "How long is it?"}),
     );
-    let (started2, _, _) = check_answer_stream(&events);
+    let (started2, _, done2) = check_answer_stream(&events);
     assert_eq!(started2["conversation_id"], id.as_str());
+    check_timings(done2);
     let (response, events) =
         server.events(&format!("/api/conversations/{id}/regenerate"), &json!({}));
     assert_eq!(response.status, 200, "{}", response.text());
-    let (started3, text3, _) = check_answer_stream(&events);
+    let (started3, text3, done3) = check_answer_stream(&events);
+    check_timings(done3);
     assert_ne!(started3["message_id"], started2["message_id"]);
     let messages = server.get(&format!("/api/conversations/{id}")).json()["messages"].clone();
     let messages = messages.as_array().unwrap();

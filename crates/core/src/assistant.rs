@@ -38,6 +38,9 @@ pub struct Assistant {
 pub struct Timings {
     pub retrieval_ms: f64,
     pub prompt_tokens: usize,
+    /// Of `prompt_tokens`, those whose state the model reused from the previous prompt (the prefix
+    /// the two share: system text and earlier turns) instead of computing them again.
+    pub cached_tokens: usize,
     /// From the question to the first streamed text, retrieval and prompt processing included.
     pub ttft_ms: f64,
     pub tokens: usize,
@@ -442,6 +445,7 @@ impl Assistant {
         let timings = Timings {
             retrieval_ms: retrieval.elapsed_ms,
             prompt_tokens: generation.prompt_tokens,
+            cached_tokens: generation.cached_tokens,
             ttft_ms: first_token_at.map_or(total, |t| t - started).as_secs_f64() * 1000.0,
             tokens: generation.generated_tokens,
             tokens_per_s: if decode_s > 0.0 {
