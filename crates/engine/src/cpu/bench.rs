@@ -196,7 +196,7 @@ impl Model {
             y,
         } = self;
         let mut mul = |m: &QMatrix, acts: &Activations| {
-            m.matmul_with_isa(isa, pool, acts, &mut y[..n_tok * m.rows()])
+            m.matmul_with_isa(isa, pool, acts, &mut y[..acts.n_tok() * m.rows()])
                 .unwrap()
         };
         for [q, k, v, o, gate, up, down] in layers.iter() {
