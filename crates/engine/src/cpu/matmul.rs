@@ -119,19 +119,6 @@ impl QMatrix {
         self.matmul_with_isa(super::isa(), pool, acts, y)
     }
 
-    /// Quantizes `x` (`n_tok` rows of `cols()` values) into `scratch`, then `matmul`.
-    pub(crate) fn matmul_f32(
-        &self,
-        pool: &ThreadPool,
-        x: &[f32],
-        n_tok: usize,
-        y: &mut [f32],
-        scratch: &mut Activations,
-    ) -> Result<()> {
-        scratch.quantize(self.ty, x, n_tok, self.cols, pool)?;
-        self.matmul(pool, scratch, y)
-    }
-
     pub(crate) fn matmul_with_isa(
         &self,
         isa: Isa,
@@ -251,12 +238,6 @@ impl QMatrix {
         // SAFETY: as above, for f16 bit patterns.
         unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast(), bytes.len() / 2) }
     }
-}
-
-fn unsupported(ty: WeightType) -> Error {
-    Error::Inference(format!(
-        "{ty:?} weights are not supported by the CPU kernels yet"
-    ))
 }
 
 /// How a matmul is cut into pool tasks: ranges of row groups, and for few groups also ranges of

@@ -6,10 +6,6 @@
 //! the baseline x86-64 target still uses the vector units of the machine it runs on.
 //! See README.md in this directory for the weight layout and measured speed.
 
-// Until the Llama forward (crates/engine/src/llama) calls into this API, only the tests and the
-// bench do, so parts of it look unused to a plain library build.
-#![cfg_attr(not(test), allow(dead_code))]
-
 pub(crate) mod bench;
 pub(crate) mod matmul;
 pub(crate) mod pool;

@@ -49,10 +49,6 @@ impl KvCache {
         self.len
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Forgets every position from `len` on.
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);

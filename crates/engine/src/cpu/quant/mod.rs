@@ -168,6 +168,7 @@ pub(crate) struct OutTile<'a> {
 }
 
 impl<'a> OutTile<'a> {
+    #[cfg(test)]
     pub(crate) fn new(out: &'a mut [f32], ldo: usize, n_tok: usize, n_rows: usize) -> Self {
         assert!(n_rows <= ldo || n_tok <= 1, "rows of the output overlap");
         assert!(
@@ -205,6 +206,7 @@ impl<'a> OutTile<'a> {
     }
 
     /// The tile of tokens `t0..t0 + n_tok` and rows `r0..r0 + n_rows` of this one.
+    #[cfg(test)]
     pub(crate) fn sub(self, t0: usize, n_tok: usize, r0: usize, n_rows: usize) -> OutTile<'a> {
         assert!(
             t0 + n_tok <= self.n_tok && r0 + n_rows <= self.n_rows,
