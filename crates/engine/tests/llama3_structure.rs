@@ -39,8 +39,7 @@ fn fixtures_dir() -> PathBuf {
 
 fn fixture() -> Fixture {
     let path = fixtures_dir().join("llamacpp-logits.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -72,7 +71,10 @@ fn compare(ours: &[f32], theirs: &[f32]) -> Option<String> {
         .zip(theirs)
         .map(|(a, b)| (a - b).abs())
         .enumerate()
-        .fold((0, 0.0f32), |best, (i, d)| if d > best.1 { (i, d) } else { best });
+        .fold(
+            (0, 0.0f32),
+            |best, (i, d)| if d > best.1 { (i, d) } else { best },
+        );
     let (their_top, margin) = top(theirs);
     let (our_top, _) = top(ours);
     let mut problems = Vec::new();
@@ -157,5 +159,8 @@ fn the_comparison_catches_a_wrong_argmax_and_a_large_difference() {
     // Within 2 % of the spread (20): fine.
     assert_eq!(compare(&[0.3, 10.0, 2.0, -10.0], &theirs), None);
     let off = compare(&[0.0, 10.0, 11.0, -10.0], &theirs).unwrap();
-    assert!(off.contains("max |diff|") && off.contains("argmax 2"), "{off}");
+    assert!(
+        off.contains("max |diff|") && off.contains("argmax 2"),
+        "{off}"
+    );
 }
