@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures the project's figures on this machine, each beside its reference in the same run, prints them
 # and keeps them in docs/BENCHMARKS.md (each bench replaces its own section). Run it on a quiet machine:
-# the figures of a busy one say little. The llama.cpp reference needs `pip install llama-cpp-python==0.3.36`
-# (it compiles llama.cpp, about 10 minutes on 2 cores); it is not a dependency of the app.
+# the figures of a busy one say little. The llama.cpp reference (llama.cpp b11549, prebuilt, driven through
+# its C API) lives in a venv that scripts/reference/setup.sh creates in seconds; it is not a dependency of
+# the app. Extra arguments go to the generation bench (e.g. --runs 5, --model FILE, --no-reference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,8 @@ cargo build --release --locked -p almanac-cli
 almanac=target/release/almanac
 report=docs/BENCHMARKS.md
 
-"$almanac" bench generation --write "$report" "$@"
+python=$(scripts/reference/setup.sh)
+"$almanac" bench generation --python "$python" --write "$report" "$@"
 # 100,000 passages built from BEIR SciFact; the work folder keeps the abstracts' vectors between runs
 # (embedding them is the slow part of a first run, about 10 minutes on 2 cores).
 "$almanac" bench retrieval --beir ../shared/data/beir-scifact --work target/bench-retrieval --write "$report"

@@ -1,37 +1,19 @@
-//! `almanac bench generation`: how fast the chat model reads a retrieval-augmented prompt and writes
-//! its answer, beside llama.cpp (llama-cpp-python) running the same GGUF on the same prompt token ids
-//! with the same number of threads and greedy decoding, in the same run (machines here are shared and
-//! noisy, so only the ratio measured together means much).
+//! `almanac bench generation`: how fast the chat model reads retrieval-augmented prompts (512 and
+//! 1,536 tokens by default) and writes 128 tokens, and how soon a follow-up question in the same
+//! conversation gets its first token, beside llama.cpp (scripts/reference/llamacpp.py, the newest
+//! build, run through its C API) on the same GGUF, the same prompt token ids, the same threads and
+//! greedy decoding. Runs alternate between the engines: machines here are shared and noisy, so only
+//! ratios measured together mean much.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use almanac_core::{Assistant, CancelFlag, Paths, PromptParts};
-use almanac_engine::GenerationParams;
+use almanac_core::{CancelFlag, Paths};
+use almanac_engine::{ChatModel, GenerationParams, LoadOptions, StopReason};
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::Serialize;
 
-/// The reference side, run with the chosen Python (it needs llama-cpp-python).
-const LLAMA_CPP_SCRIPT: &str = include_str!("../../../../scripts/reference/bench_llamacpp.py");
-
-/// A small library to retrieve from, so the prompt has the shape of a real answer's.
-const LIBRARY: [(&str, &str); 3] = [
-    (
-        "hollowmere-observatory.md",
-        include_str!("../../../../demo/hollowmere-observatory.md"),
-    ),
-    (
-        "tidewater-cooperative.txt",
-        include_str!("../../../../demo/tidewater-cooperative.txt"),
-    ),
-    (
-        "using-almanac.md",
-        include_str!("../../../../demo/using-almanac.md"),
-    ),
-];
-const QUESTION: &str = "When was the Tidewater Bicycle Cooperative set up, and by whom?";
+use super::generation_prompts::{self, BenchPrompt};
+use super::llamacpp_reference::{self, Reference, ReferenceRun};
 
 #[derive(clap::Args)]
 pub struct GenerationArgs {
@@ -41,30 +23,43 @@ pub struct GenerationArgs {
     /// Threads for both engines (default: every core)
     #[arg(long)]
     threads: Option<usize>,
-    /// Measured runs per engine, after one warm-up run; the median is reported
-    #[arg(long, default_value_t = 5)]
+    /// Measured runs per engine and prompt length, after one warm-up run; the median is reported
+    #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Most tokens generated per run (fewer if the model ends its answer)
     #[arg(long, default_value_t = 128)]
     decode_tokens: usize,
-    /// Python with llama-cpp-python installed
-    #[arg(long, default_value = "python3")]
-    python: PathBuf,
+    /// Prompt lengths to measure, in tokens
+    #[arg(long, value_delimiter = ',', default_values_t = [512, 1536])]
+    prompt_tokens: Vec<usize>,
+    /// Context window for both engines (Almanac caps it at what the model and the engine allow)
+    #[arg(long, default_value_t = 4096)]
+    context: usize,
+    /// Python with the llama.cpp reference (default: scripts/reference/setup.sh's venv,
+    /// target/reference-venv, when present, else python3)
+    #[arg(long)]
+    python: Option<PathBuf>,
     /// Measure Almanac only
     #[arg(long)]
     no_reference: bool,
+    /// Print one JSON object (each engine's figures per prompt length) instead of the table
+    #[arg(long)]
+    json: bool,
     /// Also write the figures into this Markdown file's generation section (docs/BENCHMARKS.md)
     #[arg(long, value_name = "FILE")]
     write: Option<PathBuf>,
 }
 
-/// One timed generation: prefill runs to the first sampled token, decode over every later one.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// One timed generation: prefill runs to the first sampled token, decode over every later one;
+/// then the follow-up question's time to its first token.
+#[derive(Debug, Clone, Copy)]
 struct Run {
     prefill_s: f64,
     decode_s: f64,
     generated: usize,
     end_of_turn: bool,
+    follow_up_ttft_s: f64,
+    follow_up_cached: usize,
 }
 
 impl Run {
@@ -79,50 +74,120 @@ impl Run {
     }
 }
 
-#[derive(Deserialize)]
-struct Reference {
-    version: Option<String>,
-    runs: Option<Vec<Run>>,
-    error: Option<String>,
+impl From<ReferenceRun> for Run {
+    fn from(r: ReferenceRun) -> Run {
+        Run {
+            prefill_s: r.prefill_s,
+            decode_s: r.decode_s,
+            generated: r.generated,
+            end_of_turn: r.end_of_turn,
+            follow_up_ttft_s: r.follow_up_ttft_s.unwrap_or(f64::NAN),
+            follow_up_cached: r.follow_up_cached.unwrap_or(0),
+        }
+    }
 }
 
+/// The medians of one engine's runs on one prompt length.
+#[derive(Debug, Clone, Serialize)]
 struct Figures {
+    prompt_tokens: usize,
     prefill_tps: f64,
     decode_tps: f64,
-    prefill_ms: f64,
+    ttft_ms: f64,
+    follow_up_tokens: usize,
+    follow_up_cached_tokens: usize,
+    follow_up_ttft_ms: f64,
     generated: usize,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    if n % 2 == 1 {
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
         values[n / 2]
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
-fn figures(runs: &[Run], prompt_tokens: usize) -> Figures {
+fn figures(runs: &[Run], prompt: &BenchPrompt) -> Figures {
+    let tokens = prompt.first.len();
+    let of = |f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
     Figures {
-        prefill_tps: median(
-            runs.iter()
-                .map(|r| prompt_tokens as f64 / r.prefill_s)
-                .collect(),
-        ),
-        decode_tps: median(
-            runs.iter()
-                .map(|r| r.decode_passes() as f64 / r.decode_s.max(1e-9))
-                .collect(),
-        ),
-        prefill_ms: median(runs.iter().map(|r| r.prefill_s * 1000.0).collect()),
+        prompt_tokens: tokens,
+        prefill_tps: of(&|r| tokens as f64 / r.prefill_s),
+        decode_tps: of(&|r| r.decode_passes() as f64 / r.decode_s.max(1e-9)),
+        ttft_ms: of(&|r| r.prefill_s * 1000.0),
+        follow_up_tokens: prompt.follow_up.len(),
+        follow_up_cached_tokens: runs.iter().map(|r| r.follow_up_cached).min().unwrap_or(0),
+        follow_up_ttft_ms: of(&|r| r.follow_up_ttft_s * 1000.0),
         generated: runs.iter().map(|r| r.generated).max().unwrap_or(0),
     }
 }
 
+#[derive(Serialize)]
+struct Engine {
+    name: String,
+    peak_rss_mib: f64,
+    prompts: Vec<Figures>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    threads: usize,
+    runs: usize,
+    decode_tokens: usize,
+    context: usize,
+    machine: String,
+    almanac: Engine,
+    llama_cpp: Option<Engine>,
+    llama_cpp_system_info: Option<String>,
+}
+
+fn almanac_run(model: &mut ChatModel, prompt: &BenchPrompt, decode_tokens: usize) -> Result<Run> {
+    let never = CancelFlag::new();
+    let params = GenerationParams {
+        max_tokens: decode_tokens,
+        temperature: 0.0,
+        ..GenerationParams::default()
+    };
+    let g = model.generate_from_tokens(&prompt.first, &params, &never, &mut |_| {})?;
+    let first = g.time_to_first_token.as_secs_f64();
+    let follow = GenerationParams {
+        max_tokens: 1,
+        ..params
+    };
+    let f = model.generate_from_tokens(&prompt.follow_up, &follow, &never, &mut |_| {})?;
+    Ok(Run {
+        prefill_s: first,
+        decode_s: (g.prefill + g.decode).as_secs_f64() - first,
+        generated: g.generated_tokens,
+        end_of_turn: g.stop_reason == StopReason::EndOfTurn,
+        follow_up_ttft_s: f.time_to_first_token.as_secs_f64(),
+        follow_up_cached: f.cached_tokens,
+    })
+}
+
+/// VmHWM: the most resident memory this process has held.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 pub fn run(data_dir: Option<PathBuf>, args: GenerationArgs) -> Result<()> {
-    if args.runs == 0 || args.decode_tokens < 2 {
-        bail!("--runs must be at least 1 and --decode-tokens at least 2");
+    if args.runs == 0 || args.decode_tokens < 2 || args.prompt_tokens.is_empty() {
+        bail!("--runs must be at least 1, --decode-tokens at least 2, --prompt-tokens not empty");
     }
     let threads = args
         .threads
@@ -131,160 +196,108 @@ pub fn run(data_dir: Option<PathBuf>, args: GenerationArgs) -> Result<()> {
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     let machine = crate::bench::machine_description();
 
-    let scratch = tempfile::tempdir().context("creating a scratch library")?;
-    let paths = Paths::new(Some(scratch.path().join("data")));
-    let documents = scratch.path().join("documents");
-    std::fs::create_dir_all(&documents)?;
-    for (name, text) in LIBRARY {
-        std::fs::write(documents.join(name), text)?;
-    }
-    // Settings are read from the real data directory (the configured model), the library is scratch.
-    let configured = almanac_core::Settings::load(&Paths::new(data_dir).settings_file())?;
-    let assistant = Assistant::open(paths)?;
-    assistant.update_settings(|settings| {
-        *settings = configured.clone();
-        settings.temperature = 0.0;
-        if let Some(model) = &args.model {
-            settings.chat_model = std::path::absolute(model).unwrap_or_else(|_| model.clone());
-        }
-    });
-    assistant.ingest(&[documents], &mut |_| {})?;
-    let model_path = assistant.chat_model_path();
-    eprintln!(
-        "model {} · {threads} threads · {machine}",
-        model_path.display()
-    );
-
-    // Time to first token of a whole retrieval-augmented answer (question embedded, library searched,
-    // prompt built, prompt read), after a warm-up that loads the model.
-    let mut ttft = Vec::new();
-    let mut retrieval_ms = Vec::new();
-    for i in 0..=args.runs {
-        let answer = assistant.ask(QUESTION, &[], &CancelFlag::new(), &mut |_| {})?;
-        if i > 0 {
-            ttft.push(answer.timings.ttft_ms);
-            retrieval_ms.push(answer.timings.retrieval_ms);
-        }
-    }
-
-    let prompt_ids = {
-        let retrieval = assistant.retrieve(QUESTION)?;
-        let model = assistant.chat_model()?;
-        let today = chrono::Local::now().format("%Y-%m-%d").to_string();
-        let parts = PromptParts {
-            system_prompt: None,
-            today: &today,
-            passages: &retrieval.passages,
-            history: &[],
-            question: QUESTION,
-        };
-        let prompt = parts.fit(&model, assistant.settings().max_answer_tokens)?;
-        model.tokenizer().encode(&prompt.text, true)?
+    let paths = Paths::new(data_dir);
+    let settings = almanac_core::Settings::load(&paths.settings_file())?;
+    let model_path = match &args.model {
+        Some(model) => std::path::absolute(model).unwrap_or_else(|_| model.clone()),
+        None => paths.resolve_model(&settings.chat_model),
     };
-    let context = assistant.settings().context_length;
-
-    let params = GenerationParams {
-        max_tokens: args.decode_tokens,
-        temperature: 0.0,
-        ..GenerationParams::default()
-    };
-    let mut ours = Vec::new();
-    {
-        let mut model = assistant.chat_model()?;
-        for i in 0..=args.runs {
-            let g = model.generate_from_tokens(
-                &prompt_ids,
-                &params,
-                &CancelFlag::new(),
-                &mut |_| {},
-            )?;
-            let total = (g.prefill + g.decode).as_secs_f64();
-            let first = g.time_to_first_token.as_secs_f64();
-            if i > 0 {
-                ours.push(Run {
-                    prefill_s: first,
-                    decode_s: total - first,
-                    generated: g.generated_tokens,
-                    end_of_turn: g.stop_reason == almanac_core::StopReason::EndOfTurn,
-                });
-            }
-        }
+    let mut model = ChatModel::load(
+        &model_path,
+        &LoadOptions {
+            chat_template: settings.chat_template.clone(),
+            context_length: Some(args.context),
+        },
+    )
+    .with_context(|| format!("loading {}", model_path.display()))?;
+    let context = model.context_length();
+    let longest = args.prompt_tokens.iter().max().copied().unwrap_or(0);
+    if longest + args.decode_tokens + 64 > context {
+        bail!("a {longest}-token prompt and {} generated tokens do not fit the {context}-token context", args.decode_tokens);
     }
-    let ours = figures(&ours, prompt_ids.len());
-
-    let reference = if args.no_reference {
+    let mut reference = if args.no_reference {
         None
     } else {
-        Some(run_llama_cpp(
-            &args.python,
-            &model_path,
-            &prompt_ids,
-            threads,
-            context,
-            args.runs,
-            args.decode_tokens,
-        )?)
+        let python = args
+            .python
+            .clone()
+            .unwrap_or_else(llamacpp_reference::default_python);
+        Some(Reference::start(&python)?)
     };
-    let theirs = reference
-        .as_ref()
-        .map(|(_, runs)| figures(runs, prompt_ids.len()));
-
     let model_name = model_path.file_name().map_or_else(
         || model_path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let mut table = String::from(
-        "| figure | Almanac (candle) | llama.cpp | Almanac / llama.cpp |\n|---|---|---|---|\n",
-    );
-    let mut row = |name: &str, ours: f64, theirs: Option<f64>, unit: &str| {
-        let (theirs_text, ratio) = match theirs {
-            Some(t) => (format!("{t:.1} {unit}"), format!("{:.2}", ours / t)),
-            None => ("not measured".into(), "".into()),
-        };
-        table.push_str(&format!(
-            "| {name} | {ours:.1} {unit} | {theirs_text} | {ratio} |\n"
-        ));
-    };
-    row(
-        "prefill",
-        ours.prefill_tps,
-        theirs.as_ref().map(|t| t.prefill_tps),
-        "tokens/s",
-    );
-    row(
-        "decode",
-        ours.decode_tps,
-        theirs.as_ref().map(|t| t.decode_tps),
-        "tokens/s",
-    );
-    row(
-        "prompt read to first token",
-        ours.prefill_ms,
-        theirs.as_ref().map(|t| t.prefill_ms),
-        "ms",
-    );
-    let body = format!(
-        "## Generation speed beside llama.cpp\n\n\
-         `almanac bench generation --runs {runs} --decode-tokens {decode}` on {date}: {model_name}, \
-         {threads} threads for both, greedy decoding, the same {prompt} prompt token ids (a retrieval-augmented \
-         prompt: the system text, the sources found in a 3-file library, the question), median of {runs} runs \
-         after a warm-up; {ours_gen} tokens generated by Almanac, {their_gen} by llama.cpp{version}. Machine: {machine}.\n\n\
-         {table}\n\
-         Whole retrieval-augmented question in Almanac (embed the question, search, build the prompt, read \
-         it, first token): median time to first token {ttft:.0} ms, of which retrieval {retrieval:.1} ms.\n",
-        runs = args.runs,
-        decode = args.decode_tokens,
-        prompt = prompt_ids.len(),
-        ours_gen = ours.generated,
-        their_gen = theirs.as_ref().map_or("none".into(), |t| t.generated.to_string()),
-        version = reference
+    eprintln!(
+        "{model_name} · {threads} threads · context {context} · {} · {machine}",
+        reference
             .as_ref()
-            .map_or(String::new(), |(v, _)| format!(" (llama-cpp-python {v})")),
-        ttft = median(ttft),
-        retrieval = median(retrieval_ms),
+            .map_or("no reference".into(), |r| r.build.clone())
     );
-    println!("{body}");
+
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for &tokens in &args.prompt_tokens {
+        let (mut our_runs, mut their_runs) = (Vec::new(), Vec::new());
+        let mut last_prompt = None;
+        // Run 0 warms up both engines and is not counted; the engines take turns going first.
+        for i in 0..=args.runs {
+            let prompt = generation_prompts::build(&model, tokens, i)?;
+            for side in [i % 2, 1 - i % 2] {
+                if side == 0 {
+                    let run = almanac_run(&mut model, &prompt, args.decode_tokens)?;
+                    if i > 0 {
+                        our_runs.push(run);
+                    }
+                } else if let Some(reference) = reference.as_mut() {
+                    let run = reference.run(
+                        &model_path,
+                        &prompt.first,
+                        &prompt.follow_up,
+                        threads,
+                        context,
+                        args.decode_tokens,
+                    )?;
+                    if i > 0 {
+                        their_runs.push(Run::from(run));
+                    }
+                }
+            }
+            eprintln!("{tokens}-token prompt: run {i} of {} done", args.runs);
+            last_prompt = Some(prompt);
+        }
+        let prompt = last_prompt.expect("at least one run");
+        ours.push(figures(&our_runs, &prompt));
+        if reference.is_some() {
+            theirs.push(figures(&their_runs, &prompt));
+        }
+    }
+
+    let report = Report {
+        model: model_name,
+        threads,
+        runs: args.runs,
+        decode_tokens: args.decode_tokens,
+        context,
+        machine,
+        almanac: Engine {
+            name: "Almanac".into(),
+            peak_rss_mib: peak_rss_kib() as f64 / 1024.0,
+            prompts: ours,
+        },
+        llama_cpp_system_info: reference.as_ref().map(|r| r.system_info.clone()),
+        llama_cpp: reference.as_ref().map(|r| Engine {
+            name: r.build.clone(),
+            peak_rss_mib: r.peak_rss_kib as f64 / 1024.0,
+            prompts: theirs,
+        }),
+    };
+    let body = markdown(&report);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{body}");
+    }
     if let Some(file) = &args.write {
         crate::bench::write_section(file, "generation", &body)?;
         eprintln!("written to {}", file.display());
@@ -292,71 +305,180 @@ pub fn run(data_dir: Option<PathBuf>, args: GenerationArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_llama_cpp(
-    python: &Path,
-    model: &Path,
-    prompt_ids: &[u32],
-    threads: usize,
-    context: usize,
-    runs: usize,
-    decode_tokens: usize,
-) -> Result<(String, Vec<Run>)> {
-    let request = serde_json::json!({
-        "model": model, "prompt_ids": prompt_ids, "threads": threads, "context": context,
-        "runs": runs, "decode_tokens": decode_tokens,
-    });
-    let started = Instant::now();
-    let mut child = Command::new(python)
-        .arg("-c")
-        .arg(LLAMA_CPP_SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {} for the llama.cpp reference", python.display()))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(request.to_string().as_bytes())?;
-    let output = child.wait_with_output()?;
-    let reply: Reference = serde_json::from_slice(&output.stdout).with_context(|| {
-        format!(
-            "the llama.cpp reference ({}) failed after {:.0} s: {}",
-            python.display(),
-            started.elapsed().as_secs_f64(),
-            String::from_utf8_lossy(&output.stdout).trim()
-        )
-    })?;
-    match (reply.error, reply.runs) {
-        (Some(error), _) => bail!("{error} (or pass --no-reference)"),
-        (None, Some(runs)) if !runs.is_empty() => Ok((reply.version.unwrap_or_default(), runs)),
-        _ => bail!("the llama.cpp reference returned no runs"),
+/// Almanac's figure over llama.cpp's, oriented so that above 1 means Almanac is faster.
+fn speedup(ours: f64, theirs: f64, higher_is_better: bool) -> String {
+    let ratio = if higher_is_better {
+        ours / theirs
+    } else {
+        theirs / ours
+    };
+    if ratio.is_finite() {
+        format!("{ratio:.2}x")
+    } else {
+        String::new()
     }
+}
+
+fn markdown(report: &Report) -> String {
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+    let theirs = report.llama_cpp.as_ref();
+    let mut table = String::from(
+        "| prompt | figure | Almanac | llama.cpp | Almanac's speed / llama.cpp's |\n|---|---|---|---|---|\n",
+    );
+    for (i, ours) in report.almanac.prompts.iter().enumerate() {
+        let other = theirs.and_then(|t| t.prompts.get(i));
+        let rows: [(&str, f64, Option<f64>, &str, bool); 4] = [
+            (
+                "prefill",
+                ours.prefill_tps,
+                other.map(|o| o.prefill_tps),
+                "tokens/s",
+                true,
+            ),
+            (
+                "decode",
+                ours.decode_tps,
+                other.map(|o| o.decode_tps),
+                "tokens/s",
+                true,
+            ),
+            (
+                "time to first token",
+                ours.ttft_ms,
+                other.map(|o| o.ttft_ms),
+                "ms",
+                false,
+            ),
+            (
+                "follow-up: time to first token",
+                ours.follow_up_ttft_ms,
+                other.map(|o| o.follow_up_ttft_ms),
+                "ms",
+                false,
+            ),
+        ];
+        for (name, value, other_value, unit, higher_is_better) in rows {
+            let (other_text, ratio) = match other_value {
+                Some(t) => (
+                    format!("{t:.1} {unit}"),
+                    speedup(value, t, higher_is_better),
+                ),
+                None => ("not measured".into(), String::new()),
+            };
+            table.push_str(&format!(
+                "| {} | {name} | {value:.1} {unit} | {other_text} | {ratio} |\n",
+                ours.prompt_tokens
+            ));
+        }
+        table.push_str(&format!(
+            "| {} | follow-up prompt tokens reused from the first turn's cache | {} of {} | {} | |\n",
+            ours.prompt_tokens,
+            ours.follow_up_cached_tokens,
+            ours.follow_up_tokens,
+            other.map_or("not measured".into(), |o| format!(
+                "{} of {}",
+                o.follow_up_cached_tokens, o.follow_up_tokens
+            )),
+        ));
+    }
+    let memory = format!(
+        "Peak resident memory (VmHWM): Almanac's process {:.0} MiB{}.",
+        report.almanac.peak_rss_mib,
+        theirs.map_or(String::new(), |t| format!(
+            ", the llama.cpp reference's (a Python process with the library loaded) {:.0} MiB",
+            t.peak_rss_mib
+        ))
+    );
+    let follow_up_share = report
+        .almanac
+        .prompts
+        .iter()
+        .map(|p| {
+            format!(
+                "{:.2} at {} tokens",
+                p.follow_up_ttft_ms / p.ttft_ms,
+                p.prompt_tokens
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "## Generation speed beside llama.cpp\n\n\
+         `almanac bench generation --runs {runs} --decode-tokens {decode}` on {date}: {model}, {threads} threads \
+         for both engines, context {context}, greedy decoding, the same prompt token ids for both (retrieval-augmented \
+         prompts cut to an exact length: system text, sources quoted from the demo library, the question, through the \
+         model's chat template), runs alternating between the engines, median of {runs} runs after a warm-up; up to \
+         {decode} tokens generated per run. The follow-up is the same conversation with an answer and a second question \
+         appended, asked right after the first turn, so a prompt cache can reuse the first prompt. Reference: {reference}{info}. \
+         Machine: {machine}.\n\n{table}\n\
+         Almanac's follow-up time to first token over its first turn's: {follow_up_share}. {memory}\n",
+        runs = report.runs,
+        decode = report.decode_tokens,
+        model = report.model,
+        threads = report.threads,
+        context = report.context,
+        reference = theirs.map_or("not measured".into(), |t| t.name.clone()),
+        info = report
+            .llama_cpp_system_info
+            .as_ref()
+            .map_or(String::new(), |i| format!(" ({})", i.trim_end_matches([' ', '|']))),
+        machine = report.machine,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn run(prefill_s: f64, generated: usize, end_of_turn: bool) -> Run {
+        Run {
+            prefill_s,
+            decode_s: 1.0,
+            generated,
+            end_of_turn,
+            follow_up_ttft_s: 0.1,
+            follow_up_cached: 500,
+        }
+    }
+
     #[test]
     fn decode_passes_count_the_forward_passes_after_the_first_token() {
-        let limited = Run {
-            prefill_s: 1.0,
-            decode_s: 1.0,
-            generated: 10,
-            end_of_turn: false,
-        };
-        assert_eq!(limited.decode_passes(), 9);
-        let ended = Run {
-            end_of_turn: true,
-            ..limited
-        };
-        assert_eq!(ended.decode_passes(), 10);
+        assert_eq!(run(1.0, 10, false).decode_passes(), 9);
+        assert_eq!(run(1.0, 10, true).decode_passes(), 10);
     }
 
     #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn figures_are_medians_over_the_prompt_length() {
+        let prompt = BenchPrompt {
+            first: vec![0; 512],
+            follow_up: vec![0; 540],
+        };
+        let f = figures(
+            &[
+                run(1.0, 11, false),
+                run(2.0, 11, false),
+                run(4.0, 11, false),
+            ],
+            &prompt,
+        );
+        assert_eq!(f.prompt_tokens, 512);
+        assert_eq!(f.prefill_tps, 256.0);
+        assert_eq!(f.decode_tps, 10.0);
+        assert_eq!(f.ttft_ms, 2000.0);
+        assert_eq!((f.follow_up_tokens, f.follow_up_cached_tokens), (540, 500));
+    }
+
+    #[test]
+    fn speedup_reads_above_one_when_almanac_is_faster() {
+        assert_eq!(speedup(200.0, 100.0, true), "2.00x");
+        assert_eq!(speedup(50.0, 100.0, false), "2.00x");
+        assert_eq!(speedup(1.0, f64::NAN, true), "");
     }
 }

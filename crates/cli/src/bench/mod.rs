@@ -2,6 +2,8 @@
 //! with `--write FILE` also kept in that Markdown file (docs/BENCHMARKS.md), one section per bench.
 
 mod generation;
+mod generation_prompts;
+mod llamacpp_reference;
 mod report;
 mod retrieval;
 
@@ -13,8 +15,9 @@ pub use report::{machine_description, write_section};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
-    /// Prefill and decode tokens/s of the chat model and the time to first token of a
-    /// retrieval-augmented question, side by side with llama.cpp on the same GGUF, prompt and threads
+    /// Prefill and decode tokens/s of the chat model at 512 and 1,536 prompt tokens, and the time to
+    /// first token of a first and a follow-up question, side by side with llama.cpp on the same GGUF,
+    /// prompt ids and threads
     Generation(generation::GenerationArgs),
     /// Ingestion, hybrid query latency, vector recall against exact search, size and memory of a
     /// library of many passages (a BEIR corpus repeated with variation)
