@@ -19,6 +19,13 @@ Every reply carries "reference" (the build) and "system_info" (llama_print_syste
   {"mode": "logits", "model": PATH, "prompts": [[...], ...], "threads": 2, "all_positions": false}
       -> {"logits": [[float per vocab entry] per prompt]}  (last position; with all_positions, one such
          list per position for each prompt, under "all")
+  {"mode": "greedy", "model": PATH, "prompt_ids": [...], "steps": 32, "threads": 2, "n_ctx": 2048}
+      -> {"tokens": [...], "margins": [...]}
+      From an empty KV cache: the prompt in one batch, then one token per step. Each step takes the raw
+      argmax of the last position's logits (no sampler) and feeds it back; margin = top-1 minus top-2
+      logit, rounded to 4 decimals. Never stops at end-of-turn: always `steps` tokens.
+  {"mode": "tokenize", "model": PATH, "texts": ["...", ...]}
+      -> {"ids": [[...] per text]}  (llama_tokenize with add_special=False, parse_special=True)
 
 Run: `python3 llamacpp.py < request.json` (one or more lines), with the python of setup.sh's venv.
 """
@@ -26,6 +33,7 @@ import ctypes
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -93,6 +101,10 @@ class Llama:
         self.model_get_vocab = d("llama_model_get_vocab", c_void_p, c_void_p)
         self.vocab_n_tokens = d("llama_vocab_n_tokens", c_int32, c_void_p)
         self.vocab_is_eog = d("llama_vocab_is_eog", ctypes.c_bool, c_void_p, c_int32)
+        self.tokenize = d("llama_tokenize", c_int32, c_void_p, ctypes.c_char_p, c_int32,
+                          ctypes.POINTER(c_int32), c_int32, ctypes.c_bool, ctypes.c_bool)
+        self.detokenize = d("llama_detokenize", c_int32, c_void_p, ctypes.POINTER(c_int32), c_int32,
+                            ctypes.c_char_p, c_int32, ctypes.c_bool, ctypes.c_bool)
         self.init_from_model = d("llama_init_from_model", c_void_p, c_void_p, ContextParams)
         self.free = d("llama_free", None, c_void_p)
         self.n_ctx = d("llama_n_ctx", ctypes.c_uint32, c_void_p)
@@ -204,6 +216,31 @@ class Session:
             raise RuntimeError("llama_memory_seq_rm failed")
         del self.cached[n:]
 
+    def tokenize(self, text: str) -> list[int]:
+        """llama.cpp's ids for `text`: no BOS added, special tokens recognised in the text."""
+        raw = text.encode("utf-8")
+        capacity = len(raw) + 8
+        while True:
+            out = (c_int32 * capacity)()
+            n = self.llama.tokenize(self.vocab, raw, len(raw), out, capacity, False, True)
+            if n >= 0:
+                return list(out[:n])
+            capacity = -n  # too small: llama_tokenize returns minus the count it needs
+
+    def detokenize(self, ids: list[int]) -> bytes:
+        """The bytes of `ids` with special tokens written out, without llama.cpp's clean-up of spaces."""
+        tokens = (c_int32 * max(len(ids), 1))(*ids)
+        capacity = 16 * len(ids) + 16
+        while True:
+            out = ctypes.create_string_buffer(capacity)
+            n = self.llama.detokenize(self.vocab, tokens, len(ids), out, capacity, False, True)
+            if n >= 0:
+                return out.raw[:n]
+            capacity = -n
+
+    def last_logits(self) -> list[float]:
+        return self.llama.get_logits_ith(self.ctx, -1)[: self.n_vocab]
+
     def logits(self, ids: list[int], every_position: bool) -> list[list[float]]:
         """Logits at the last position of `ids` (or at each) from an empty cache, in one batch."""
         self.clear()
@@ -277,6 +314,34 @@ def bench_run(s: Session, prompt: list[int], decode_tokens: int, follow_up: list
     return run
 
 
+def top2(row: list[float]) -> tuple[int, float, float]:
+    """The argmax (the first one on a tie, as numpy's), its logit and the runner-up's logit."""
+    best, first, second = -1, -math.inf, -math.inf
+    for i, value in enumerate(row):
+        if not math.isfinite(value):
+            raise RuntimeError(f"logit {i} is {value}")
+        if value > first:
+            best, first, second = i, value, first
+        elif value > second:
+            second = value
+    return best, first, second
+
+
+def greedy_run(s: Session, prompt: list[int], steps: int) -> tuple[list[int], list[float]]:
+    """`steps` greedy tokens on raw logits from an empty cache, and each step's top-1 minus top-2 margin."""
+    s.clear()
+    s.eval(prompt)
+    tokens, margins = [], []
+    for step in range(steps):
+        token, first, second = top2(s.last_logits())
+        tokens.append(token)
+        margins.append(round(first - second, 4))
+        if step + 1 < steps:
+            s.eval([token])
+    s.clear()
+    return tokens, margins
+
+
 class Server:
     def __init__(self, verbose: bool):
         self.llama = Llama(verbose)
@@ -310,7 +375,14 @@ class Server:
             if request.get("all_positions"):
                 return {"all": [s.logits(p, True) for p in prompts]}
             return {"logits": [s.logits(p, False)[0] for p in prompts]}
-        raise ValueError(f"unknown mode {mode!r} (info, bench, logits)")
+        if mode == "greedy":
+            s = self.open({"n_ctx": 2048, **request})
+            tokens, margins = greedy_run(s, [int(t) for t in request["prompt_ids"]], int(request.get("steps", 32)))
+            return {"tokens": tokens, "margins": margins}
+        if mode == "tokenize":
+            s = self.open(request)
+            return {"ids": [s.tokenize(str(text)) for text in request["texts"]]}
+        raise ValueError(f"unknown mode {mode!r} (info, bench, logits, greedy, tokenize)")
 
 
 def main() -> None:

@@ -4,36 +4,41 @@
 What it produces
     tests/fixtures/llamacpp/smollm2-parity.json (relative to the repository root), a small JSON file:
 
-    {"model": "SmolLM2-135M-Instruct.Q4_1.gguf", "model_sha256": "...", "llama_cpp_python": "0.3.36",
+    {"model": "SmolLM2-135M-Instruct.Q4_1.gguf", "model_sha256": "...",
+     "reference": "llama.cpp b11549 (xllamacpp 2026.10.11549)",
      "tokenize": [{"text": "...", "ids": [...]}, ...],
      "greedy":   [{"messages": [{"role": "...", "content": "..."}], "prompt": "...",
                    "prompt_ids": [...], "tokens": [32 ids], "margins": [32 floats]}, ...]}
 
-    * "tokenize": ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True), i.e. llama.cpp's
+    * "tokenize": ids = llama_tokenize(text, add_special=False, parse_special=True), i.e. llama.cpp's
       own BPE tokenizer with special tokens (<|im_start|>, ...) recognised in the text.
     * "greedy": "prompt" is rendered from the GGUF's own tokenizer.chat_template with jinja2
       (trim_blocks=True, lstrip_blocks=True, as Hugging Face does; variables messages,
       add_generation_prompt=True, bos_token, eos_token); prompt_ids = tokenize(prompt, add_bos=False,
-      special=True). Then 32 steps of greedy decoding with llama.cpp (n_ctx 2048, 2 threads): at every
-      step the raw logits of the last position are read (no sampler, no repeat penalty, no logit
-      processors), the argmax is recorded as the token and margin = top1 logit - top2 logit (rounded to
-      4 decimals), and the token is fed back. Decoding never stops at end-of-turn: always 32 tokens.
+      special=True). Then 32 steps of greedy decoding with llama.cpp (n_ctx 2048, 2 threads, from an
+      empty KV cache, the prompt in one batch): at every step the raw logits of the last position are
+      read (no sampler, no repeat penalty, no logit processors), the argmax is recorded as the token and
+      margin = top1 logit - top2 logit (rounded to 4 decimals), and the token is fed back. Decoding never
+      stops at end-of-turn: always 32 tokens. This is the "greedy" mode of llamacpp.py.
+
+    The reference is the newest llama.cpp the project measures against, b11549, as xllamacpp ships it
+    prebuilt, driven by scripts/reference/llamacpp.py (ctypes over its C API).
 
     Nothing of the model but token ids, the rendered prompts and logit margins is written.
 
 How to run
-    pip install llama-cpp-python==0.3.36 gguf jinja2   # llama-cpp-python builds llama.cpp from source
-    python3 scripts/reference/make_llamacpp_fixture.py [PATH]
+    python=$(scripts/reference/setup.sh)   # a venv with xllamacpp (llama.cpp b11549), gguf, jinja2
+    "$python" scripts/reference/make_llamacpp_fixture.py [PATH]
 
     PATH is the GGUF file or the directory holding SmolLM2-135M-Instruct.Q4_1.gguf. Without it the
     models directory is $ALMANAC_MODELS_DIR, else $ALMANAC_DATA_DIR/models, else
     ${XDG_DATA_HOME:-~/.local/share}/almanac/models (the same lookup as scripts/install-models.sh, which
     downloads the model). Use --out to write somewhere else. The script refuses a model whose sha256 is
-    not the pinned one, and a llama-cpp-python other than 0.3.36 unless --any-version is given.
+    not the pinned one, and a llama.cpp build other than b11549 unless --any-version is given.
 
 Checks it makes
-    The greedy tokens must equal what llama.cpp's own greedy sampler (Llama.generate, temp 0, no
-    penalties) picks, or the script fails. It also re-evaluates prompt + tokens in one batch with logits
+    The greedy tokens must equal what llama.cpp's own greedy sampler (llama_sampler_init_greedy, in a
+    second run from an empty cache) picks, or the script fails. It also re-evaluates prompt + tokens in one batch with logits
     for every position and notes (without failing) steps whose argmax differs there: with margins of a
     few hundredths, batch and one-token-at-a-time evaluation can disagree. Finally it reports every
     tokenize case whose detokenization is not byte-exact.
@@ -47,9 +52,12 @@ import sys
 import unicodedata
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from llamacpp import Llama, Session, build_description, greedy_run  # noqa: E402
+
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-LLAMA_CPP_PYTHON = "0.3.36"
+REFERENCE_BUILD = "llama.cpp b11549 "
 N_CTX = 2048
 N_THREADS = 2
 N_STEPS = 32
@@ -297,73 +305,28 @@ def render_chat(template: str, messages, bos: str, eos: str) -> str:
     )
 
 
-def top2(logits):
-    import numpy as np
-
-    i1 = int(np.argmax(logits))
-    l1 = float(logits[i1])
-    rest = logits.copy()
-    rest[i1] = -np.inf
-    i2 = int(np.argmax(rest))
-    return i1, l1, i2, float(rest[i2])
-
-
-def last_logits(llm):
-    """A copy of the raw logits of the last evaluated position, straight from llama.cpp."""
-    import llama_cpp
-    import numpy as np
-
-    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-    return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
-
-
-def greedy(llm, prompt_ids):
-    """32 greedy steps on raw logits (no sampler involved). Returns (tokens, margins)."""
-    import numpy as np
-
-    llm.reset()
-    llm.eval(prompt_ids)
-    tokens, margins = [], []
-    for step in range(N_STEPS):
-        logits = last_logits(llm)
-        if not np.all(np.isfinite(logits)):
-            raise RuntimeError(f"step {step}: non-finite logits")
-        tok, l1, _, l2 = top2(logits)
-        tokens.append(tok)
-        margins.append(round(l1 - l2, 4))
-        llm.eval([tok])
-        if int(llm.input_ids[llm.n_tokens - 1]) != tok:
-            raise RuntimeError(f"step {step}: the token fed is not the argmax recorded")
-    return tokens, margins
-
-
-def check_with_sampler(llm, prompt_ids, tokens):
-    """Independent check: llama.cpp's own greedy sampler (temp 0, no penalties) must pick the same tokens."""
-    llm.reset()
+def check_with_sampler(s: Session, prompt_ids, n):
+    """Independent check: llama.cpp's own greedy sampler, in a run of its own, must pick the same tokens."""
+    s.clear()
+    s.eval(prompt_ids)
     got = []
-    for tok in llm.generate(prompt_ids, temp=0.0, repeat_penalty=1.0, frequency_penalty=0.0,
-                            presence_penalty=0.0, reset=True):
-        got.append(int(tok))
-        if len(got) == len(tokens):
+    while True:
+        got.append(s.sample())
+        if len(got) == n:
             break
+        s.eval([got[-1]])
+    s.clear()
     return got
 
 
-def check_teacher_forced(llm_all, prompt_ids, tokens):
+def check_teacher_forced(s: Session, prompt_ids, tokens):
     """Independent check: one batch over prompt + tokens with logits for every position; the argmax at
     each generated position must be the next recorded token. Returns the positions that disagree."""
     import numpy as np
 
-    llm_all.reset()
-    seq = prompt_ids + tokens
-    llm_all.eval(seq)
+    rows = s.logits(prompt_ids + tokens, True)
     n = len(prompt_ids)
-    bad = []
-    for step, tok in enumerate(tokens):
-        row = np.asarray(llm_all.scores[n - 1 + step])
-        if int(np.argmax(row)) != tok:
-            bad.append(step)
-    return bad
+    return [step for step, tok in enumerate(tokens) if int(np.argmax(rows[n - 1 + step])) != tok]
 
 
 def escape_invisible(text: str) -> str:
@@ -390,7 +353,7 @@ def compact_json(obj) -> str:
         return escape_invisible(json.dumps(v, ensure_ascii=False, separators=(", ", ": ")))
 
     out = ["{"]
-    for k in ("model", "model_sha256", "llama_cpp_python"):
+    for k in ("model", "model_sha256", "reference"):
         out.append(f"  {dump(k)}: {dump(obj[k])},")
     out.append('  "tokenize": [')
     rows = [f"    {{\"text\": {dump(c['text'])}, \"ids\": {json.dumps(c['ids'], separators=(',', ':'))}}}" for c in obj["tokenize"]]
@@ -419,14 +382,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", nargs="?", help=f"GGUF file or directory holding {MODEL_FILE}")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--any-version", action="store_true", help="allow a llama-cpp-python other than " + LLAMA_CPP_PYTHON)
+    ap.add_argument("--any-version", action="store_true", help="allow a llama.cpp build other than " + REFERENCE_BUILD)
     args = ap.parse_args()
 
-    import llama_cpp
-    from llama_cpp import Llama
-
-    if llama_cpp.__version__ != LLAMA_CPP_PYTHON and not args.any_version:
-        sys.exit(f"llama-cpp-python {llama_cpp.__version__} found, {LLAMA_CPP_PYTHON} wanted (pip install llama-cpp-python=={LLAMA_CPP_PYTHON})")
+    reference = build_description()
+    if not reference.startswith(REFERENCE_BUILD) and not args.any_version:
+        sys.exit(f"{reference} found, {REFERENCE_BUILD.strip()} wanted (run scripts/reference/setup.sh)")
 
     model = resolve_model(args.model)
     sha = sha256_of(model)
@@ -437,45 +398,29 @@ def main():
 
     template, bos, eos = gguf_chat_template_and_specials(model)
 
-    llm = Llama(
-        model_path=str(model),
-        n_ctx=N_CTX,
-        n_threads=N_THREADS,
-        n_threads_batch=N_THREADS,
-        n_gpu_layers=0,
-        logits_all=False,
-        seed=0,
-        verbose=False,
-    )
+    llm = Session(Llama(), str(model), N_THREADS, N_CTX)
 
-    # A second context that keeps logits for every position, only for the teacher-forced check.
-    llm_all = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=N_THREADS, n_threads_batch=N_THREADS,
-                    n_gpu_layers=0, logits_all=True, seed=0, verbose=False)
-
-    tokenize = []
-    for text in TOKENIZE_TEXTS:
-        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        tokenize.append({"text": text, "ids": [int(i) for i in ids]})
+    tokenize = [{"text": text, "ids": llm.tokenize(text)} for text in TOKENIZE_TEXTS]
 
     cases = []
     for messages in GREEDY_MESSAGES:
         prompt = render_chat(template, messages, bos, eos)
-        prompt_ids = [int(i) for i in llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)]
-        tokens, margins = greedy(llm, prompt_ids)
-        sampled = check_with_sampler(llm, prompt_ids, tokens)
+        prompt_ids = llm.tokenize(prompt)
+        tokens, margins = greedy_run(llm, prompt_ids, N_STEPS)
+        sampled = check_with_sampler(llm, prompt_ids, len(tokens))
         if sampled != tokens:
             sys.exit(f"case {len(cases) + 1}: llama.cpp's greedy sampler gives {sampled}, raw argmax {tokens}")
-        bad = check_teacher_forced(llm_all, prompt_ids, tokens)
+        bad = check_teacher_forced(llm, prompt_ids, tokens)
         if bad:
             print(f"note: case {len(cases) + 1}: teacher-forced batch argmax differs at steps {bad}", file=sys.stderr)
         cases.append({"messages": messages, "prompt": prompt, "prompt_ids": prompt_ids, "tokens": tokens, "margins": margins})
         print(f"greedy {len(cases)}: min margin {min(margins):.4f}: "
-              f"{llm.detokenize(tokens, special=True).decode('utf-8', 'replace')!r}", file=sys.stderr)
+              f"{llm.detokenize(tokens).decode('utf-8', 'replace')!r}", file=sys.stderr)
 
     fixture = {
         "model": MODEL_FILE,
         "model_sha256": sha,
-        "llama_cpp_python": llama_cpp.__version__,
+        "reference": reference,
         "tokenize": tokenize,
         "greedy": cases,
     }
@@ -486,7 +431,7 @@ def main():
 
     # Round-trip report (informative; llama.cpp's detokenizer is not always the inverse of its tokenizer).
     for c in tokenize:
-        back = llm.detokenize(c["ids"], special=True)
+        back = llm.detokenize(c["ids"])
         if back != c["text"].encode("utf-8"):
             print(f"round trip differs: {c['text']!r} -> {back.decode('utf-8', 'replace')!r}", file=sys.stderr)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or reuses) a Python venv holding the llama.cpp reference that `almanac bench generation`
-# and the Llama 3 fixtures are measured against, and prints its python's path.
+# and the llama.cpp fixtures (Llama 3 logits, SmolLM2 greedy parity) are measured against, and prints
+# its python's path.
 #   scripts/reference/setup.sh [VENV_DIR]        (default: target/reference-venv)
 # xllamacpp ships llama.cpp b11549 prebuilt (AVX2, glibc 2.17) as one shared library exporting the C
 # API; scripts/reference/llamacpp.py drives it through ctypes. Nothing compiles. It is a reference for
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 venv=${1:-target/reference-venv}
-packages=(xllamacpp==2026.10.11549 gguf==0.19.0 numpy==2.4.6)
+packages=(xllamacpp==2026.10.11549 gguf==0.19.0 numpy==2.4.6 jinja2==3.1.6)
 
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" >&2
@@ -23,5 +24,5 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}" >&2
 fi
-"$venv/bin/python" -c 'import xllamacpp, gguf, numpy' >&2
+"$venv/bin/python" -c 'import xllamacpp, gguf, numpy, jinja2' >&2
 echo "$(cd "$venv" && pwd)/bin/python"

@@ -1,6 +1,6 @@
-//! Parity with llama.cpp (through llama-cpp-python) on SmolLM2-135M-Instruct Q4_1: the same
-//! token ids for a wide set of strings, the same rendered chat prompt, and the same greedy
-//! choices when both are fed llama.cpp's tokens (teacher forcing), except at near-ties.
+//! Parity with llama.cpp (b11549, through scripts/reference/llamacpp.py) on SmolLM2-135M-Instruct
+//! Q4_1: the same token ids for a wide set of strings, the same rendered chat prompt, and the same
+//! greedy choices when both are fed llama.cpp's tokens (teacher forcing), except at near-ties.
 
 mod common;
 
@@ -45,8 +45,8 @@ fn fixture() -> Fixture {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "the llama.cpp parity fixture {} cannot be read ({e}); generate it with \
-             `pip install llama-cpp-python==0.3.36 gguf jinja2` and \
-             `python3 scripts/reference/make_llamacpp_fixture.py <models dir>/{}`",
+             `python=$(scripts/reference/setup.sh)` and \
+             `\"$python\" scripts/reference/make_llamacpp_fixture.py <models dir>/{}`",
             path.display(),
             common::CHAT_MODEL_FILE
         )
