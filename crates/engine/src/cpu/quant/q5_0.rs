@@ -4,7 +4,7 @@
 //! At load each block is widened to a Q8_0 block of the same values (`q - 16` as i8, same `d`),
 //! so Q5_0 matrices run on the Q8_0 kernels with Q8_0 activations, as in ggml.
 
-use super::{q8_0, read_f16, QK8};
+use super::{q8_0, QK8};
 
 /// Bytes of one GGML block.
 pub(crate) const BLOCK_BYTES: usize = 22;
@@ -22,10 +22,12 @@ pub(crate) fn unpack_quants(qh: &[u8], qs: &[u8]) -> [u8; QK8] {
     })
 }
 
-/// Decodes a row of GGML blocks into `out.len()` values.
+/// Decodes a row of GGML blocks into `out.len()` values: the reference the widened blocks are
+/// tested against (matrices decode their widened form).
+#[cfg(test)]
 pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
     for (block, values) in w.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK8)) {
-        let d = read_f16(block, 0);
+        let d = super::read_f16(block, 0);
         for (v, q) in values
             .iter_mut()
             .zip(unpack_quants(&block[2..6], &block[6..]))

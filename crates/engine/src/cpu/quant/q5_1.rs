@@ -16,7 +16,9 @@ pub(crate) const BLOCK_BYTES: usize = 24;
 /// The widened blocks' packed layout.
 pub(crate) const FORMAT: PackedFormat = int8_gemm::format(int8_gemm::Q5_1);
 
-/// Decodes a row of GGML blocks into `out.len()` values.
+/// Decodes a row of GGML blocks into `out.len()` values: the reference the widened blocks are
+/// tested against (matrices decode their widened form).
+#[cfg(test)]
 pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
     for (block, values) in w.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK8)) {
         let (d, m) = (read_f16(block, 0), read_f16(block, 2));
