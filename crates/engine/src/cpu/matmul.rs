@@ -13,8 +13,8 @@ use super::quant::float_gemm::{self, FloatWeights};
 use super::quant::packed::{AlignedBytes, GROUP_ROWS};
 use super::quant::q8_k::{BlockQ8K, QK_K};
 use super::quant::{
-    q4_0, q4_1, q4_k, q5_k, q6_k, q8_0, q8_k, ActFamily, ActsQ8_0, ActsQ8_1, BlockQ8_0, BlockQ8_1,
-    OutTile, WeightType, QK8,
+    q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0, q8_k, ActFamily, ActsQ8_0, ActsQ8_1, BlockQ8_0,
+    BlockQ8_1, OutTile, WeightType, QK8,
 };
 use super::Isa;
 use crate::error::{Error, Result};
@@ -24,7 +24,8 @@ pub(crate) struct QMatrix {
     ty: WeightType,
     rows: usize,
     cols: usize,
-    /// Q4_0/Q4_1/Q8_0: the packed row groups (`quant::packed`); F32/F16: GGML's rows as is.
+    /// Q4_0/Q4_1/Q8_0: the packed row groups (`quant::packed`), Q5_0 widened to Q8_0 and
+    /// Q5_1 to bytes first; F32/F16 and the K-quants: GGML's rows as is.
     data: AlignedBytes,
 }
 
@@ -47,6 +48,8 @@ impl QMatrix {
             WeightType::Q4_0 => q4_0::FORMAT.pack(&bytes, rows, blocks_per_row),
             WeightType::Q4_1 => q4_1::FORMAT.pack(&bytes, rows, blocks_per_row),
             WeightType::Q8_0 => q8_0::FORMAT.pack(&bytes, rows, blocks_per_row),
+            WeightType::Q5_0 => q8_0::FORMAT.pack(&q5_0::to_q8_0(&bytes), rows, blocks_per_row),
+            WeightType::Q5_1 => q5_1::FORMAT.pack(&q5_1::widen(&bytes), rows, blocks_per_row),
             // The K-quant kernels read GGML's rows as they are.
             WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => AlignedBytes::from_slice(&bytes),
         };
@@ -95,7 +98,8 @@ impl QMatrix {
             }
             WeightType::Q4_0 => packed(q4_0::FORMAT, q4_0::dequantize_row),
             WeightType::Q4_1 => packed(q4_1::FORMAT, q4_1::dequantize_row),
-            WeightType::Q8_0 => packed(q8_0::FORMAT, q8_0::dequantize_row),
+            WeightType::Q8_0 | WeightType::Q5_0 => packed(q8_0::FORMAT, q8_0::dequantize_row),
+            WeightType::Q5_1 => packed(q5_1::FORMAT, q5_1::dequantize_widened_row),
             WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => {
                 let row_bytes = self.cols / QK_K * self.ty.block_bytes();
                 let row = &bytes[r * row_bytes..][..row_bytes];
@@ -183,13 +187,17 @@ impl QMatrix {
                 let w = packed(q4_0::FORMAT.group_block_bytes());
                 q4_0::gemm(isa, w, n_rows, acts.q8_0(blocks), bpr, n_tok, out)
             }
-            WeightType::Q8_0 => {
+            WeightType::Q8_0 | WeightType::Q5_0 => {
                 let w = packed(q8_0::FORMAT.group_block_bytes());
                 q8_0::gemm(isa, w, n_rows, acts.q8_0(blocks), bpr, n_tok, out)
             }
             WeightType::Q4_1 => {
                 let w = packed(q4_1::FORMAT.group_block_bytes());
                 q4_1::gemm(isa, w, n_rows, acts.q8_1(blocks), bpr, n_tok, out)
+            }
+            WeightType::Q5_1 => {
+                let w = packed(q5_1::FORMAT.group_block_bytes());
+                q5_1::gemm(isa, w, n_rows, acts.q8_1(blocks), bpr, n_tok, out)
             }
             WeightType::F32 | WeightType::F16 => {
                 let values = rows.start * self.cols..rows.end * self.cols;

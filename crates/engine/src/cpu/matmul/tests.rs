@@ -7,7 +7,8 @@ use crate::cpu::quant::{self, WeightType::*};
 use crate::cpu::{detect, isa, ISA_ENV};
 use half::f16;
 
-const ALL_TYPES: [WeightType; 5] = [F32, F16, Q4_0, Q4_1, Q8_0];
+const ALL_TYPES: [WeightType; 7] = [F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0];
+const BLOCK_TYPES: [WeightType; 5] = [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0];
 
 /// (rows, cols, tokens): tails of the 16-row groups, 8-row halves and token tiles, and decode.
 const SHAPES: [(usize, usize, usize); 8] = [
@@ -45,11 +46,16 @@ fn random_weights(rng: &mut fastrand::Rng, ty: WeightType, rows: usize, cols: us
             for _ in 0..rows * cols / QK8 {
                 let case = rng.u32(0..12);
                 bytes.extend(edge_scale(rng, case));
-                if ty == Q4_1 {
+                if ty == Q4_1 || ty == Q5_1 {
                     let m_case = rng.u32(0..12);
                     bytes.extend(edge_scale(rng, m_case));
                 }
-                let qs_len = if ty == Q8_0 { 32 } else { 16 };
+                // Q5's four `qh` bytes come first; all-ones and all-zero blocks give 31 and 0.
+                let qs_len = match ty {
+                    Q8_0 => 32,
+                    Q5_0 | Q5_1 => 20,
+                    _ => 16,
+                };
                 for _ in 0..qs_len {
                     bytes.push(match case {
                         4 => 0xFF,
@@ -98,6 +104,8 @@ fn dequantize_ggml(ty: WeightType, ggml: &[u8], rows: usize, cols: usize) -> Vec
                 .for_each(|(v, b)| *v = quant::read_f16(b, 0)),
             Q4_0 => q4_0::dequantize_row(row, values),
             Q4_1 => q4_1::dequantize_row(row, values),
+            Q5_0 => q5_0::dequantize_row(row, values),
+            Q5_1 => q5_1::dequantize_row(row, values),
             Q8_0 => q8_0::dequantize_row(row, values),
             _ => unreachable!(),
         }
@@ -148,11 +156,11 @@ fn quantization_error_bound(block: &[f32]) -> f64 {
     d / 2.0 + 127.0 * (d * 2f64.powi(-11)).max(2f64.powi(-25))
 }
 
-/// The Q4_1 minimum of every block, as f64 (zero for other types).
+/// The Q4_1/Q5_1 minimum of every block, as f64 (zero for other types).
 fn block_minimums(ty: WeightType, ggml: &[u8]) -> Vec<f64> {
     match ty {
-        Q4_1 => ggml
-            .chunks_exact(20)
+        Q4_1 | Q5_1 => ggml
+            .chunks_exact(ty.block_bytes())
             .map(|b| quant::read_f16(b, 2) as f64)
             .collect(),
         _ => vec![0.0; ggml.len()],
@@ -264,7 +272,7 @@ fn every_type_and_isa_matches_the_dequantized_reference() {
 fn vector_paths_match_scalar_bit_for_bit_on_quantized_types() {
     let mut rng = fastrand::Rng::with_seed(12);
     let single = ThreadPool::new(1);
-    for ty in [Q4_0, Q4_1, Q8_0] {
+    for ty in BLOCK_TYPES {
         for shape in SHAPES {
             let c = case(&mut rng, ty, shape);
             let scalar: Vec<u32> = run(&c, Isa::Scalar, &single)
@@ -328,25 +336,55 @@ fn dequantize_row_undoes_the_packing() {
     }
 }
 
+/// ggml's own Q5 blocks and activation blocks (`tests/fixtures/q5`): our activations are the
+/// same bytes, and our product is ggml's `vec_dot` up to float summation order.
 #[test]
-fn matmul_f32_equals_quantize_then_matmul_and_reuses_its_buffers() {
+fn q5_products_match_ggml_vec_dot() {
+    use crate::cpu::quant::q5_1::test_support::{fixture_bytes, fixture_f32};
+    let x = fixture_f32("acts.f32");
+    let pool = ThreadPool::new(1);
+    for (ty, name, acts_name) in [
+        (Q5_0, "q5_0", "acts.q8_0.bin"),
+        (Q5_1, "q5_1", "acts.q8_1.bin"),
+    ] {
+        let matrix = QMatrix::new(ty, 1, x.len(), fixture_bytes(&format!("{name}.bin"))).unwrap();
+        let mut acts = Activations::new();
+        acts.quantize(ty, &x, 1, x.len(), &pool).unwrap();
+        let ours = match ty {
+            Q5_0 => quant::block_bytes_of(&acts.q8_0).to_vec(),
+            _ => quant::block_bytes_of(&acts.q8_1).to_vec(),
+        };
+        assert_eq!(ours, fixture_bytes(acts_name), "{ty:?} activations");
+        let want = fixture_f32(&format!("{name}.dot.f32"))[0];
+        let w = fixture_f32(&format!("{name}.dequant.f32"));
+        let magnitude: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+        for isa in Isa::all_supported() {
+            let mut y = [0f32];
+            matrix.matmul_with_isa(isa, &pool, &acts, &mut y).unwrap();
+            assert!(
+                (y[0] - want).abs() <= 1e-5 * magnitude,
+                "{ty:?} {isa:?}: {} vs ggml {want}",
+                y[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn requantizing_fewer_tokens_reuses_the_buffers() {
     let mut rng = fastrand::Rng::with_seed(15);
     let pool = ThreadPool::new(2);
     let c = case(&mut rng, Q4_1, (48, 128, 6));
-    let mut y = vec![0f32; 6 * 48];
-    let mut scratch = Activations::new();
-    c.matrix
-        .matmul_f32(&pool, &c.x, 6, &mut y, &mut scratch)
-        .unwrap();
     let mut expected = vec![0f32; 6 * 48];
     c.matrix.matmul(&pool, &c.acts, &mut expected).unwrap();
-    assert_eq!(y, expected);
-    let capacity = scratch.q8_1.capacity();
-    c.matrix
-        .matmul_f32(&pool, &c.x[..128], 1, &mut y[..48], &mut scratch)
-        .unwrap();
-    assert_eq!(scratch.q8_1.capacity(), capacity);
-    assert_eq!(y[..48], expected[..48]);
+    let mut acts = Activations::new();
+    acts.quantize(Q4_1, &c.x, 6, 128, &pool).unwrap();
+    let capacity = acts.q8_1.capacity();
+    acts.quantize(Q4_1, &c.x[..128], 1, 128, &pool).unwrap();
+    assert_eq!(acts.q8_1.capacity(), capacity);
+    let mut y = vec![0f32; 48];
+    c.matrix.matmul(&pool, &acts, &mut y).unwrap();
+    assert_eq!(y[..], expected[..48]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Weight block formats (GGML's byte layouts) and the 8-bit activation formats they are
-//! multiplied with. Each weight type's module (`q4_0`, `q4_1`, `q8_0`) decodes its GGML blocks;
+//! multiplied with. Each weight type's module (`q4_0`, `q4_1`, `q5_0`, ...) decodes its GGML blocks;
 //! `packed` describes the row-interleaved layout `QMatrix` keeps them in, `int8_gemm` the integer
 //! kernels over that layout and `float_gemm` the F32/F16 ones.
 
@@ -11,6 +11,8 @@ pub(crate) mod packed;
 pub(crate) mod q4_0;
 pub(crate) mod q4_1;
 pub(crate) mod q4_k;
+pub(crate) mod q5_0;
+pub(crate) mod q5_1;
 pub(crate) mod q5_k;
 pub(crate) mod q6_k;
 pub(crate) mod q8_0;
@@ -27,6 +29,8 @@ pub(crate) enum WeightType {
     F16,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
     Q8_0,
     Q4K,
     Q5K,
@@ -39,9 +43,9 @@ pub(crate) enum WeightType {
 pub(crate) enum ActFamily {
     /// Plain f32 values (F32 and F16 weights).
     F32,
-    /// GGML Q8_0 blocks (Q4_0 and Q8_0 weights).
+    /// GGML Q8_0 blocks (Q4_0, Q5_0 and Q8_0 weights).
     Q8_0,
-    /// GGML Q8_1 blocks (Q4_1 weights).
+    /// GGML Q8_1 blocks (Q4_1 and Q5_1 weights).
     Q8_1,
     /// GGML Q8_K blocks (the K-quants).
     Q8K,
@@ -54,6 +58,8 @@ impl WeightType {
             GgmlDType::F16 => WeightType::F16,
             GgmlDType::Q4_0 => WeightType::Q4_0,
             GgmlDType::Q4_1 => WeightType::Q4_1,
+            GgmlDType::Q5_0 => WeightType::Q5_0,
+            GgmlDType::Q5_1 => WeightType::Q5_1,
             GgmlDType::Q8_0 => WeightType::Q8_0,
             GgmlDType::Q4K => WeightType::Q4K,
             GgmlDType::Q5K => WeightType::Q5K,
@@ -66,7 +72,11 @@ impl WeightType {
     pub(crate) fn block_len(self) -> usize {
         match self {
             WeightType::F32 | WeightType::F16 => 1,
-            WeightType::Q4_0 | WeightType::Q4_1 | WeightType::Q8_0 => 32,
+            WeightType::Q4_0
+            | WeightType::Q4_1
+            | WeightType::Q5_0
+            | WeightType::Q5_1
+            | WeightType::Q8_0 => 32,
             WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => 256,
         }
     }
@@ -78,6 +88,8 @@ impl WeightType {
             WeightType::F16 => 2,
             WeightType::Q4_0 => 18,
             WeightType::Q4_1 => 20,
+            WeightType::Q5_0 => q5_0::BLOCK_BYTES,
+            WeightType::Q5_1 => q5_1::BLOCK_BYTES,
             WeightType::Q8_0 => 34,
             WeightType::Q4K => 144,
             WeightType::Q5K => 176,
@@ -94,8 +106,8 @@ impl WeightType {
     pub(crate) fn act_family(self) -> ActFamily {
         match self {
             WeightType::F32 | WeightType::F16 => ActFamily::F32,
-            WeightType::Q4_0 | WeightType::Q8_0 => ActFamily::Q8_0,
-            WeightType::Q4_1 => ActFamily::Q8_1,
+            WeightType::Q4_0 | WeightType::Q5_0 | WeightType::Q8_0 => ActFamily::Q8_0,
+            WeightType::Q4_1 | WeightType::Q5_1 => ActFamily::Q8_1,
             WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => ActFamily::Q8K,
         }
     }
@@ -250,7 +262,25 @@ mod tests {
             WeightType::from_ggml(GgmlDType::Q8_0),
             Some(WeightType::Q8_0)
         );
-        assert_eq!(WeightType::from_ggml(GgmlDType::Q5_0), None);
+        assert_eq!(
+            WeightType::from_ggml(GgmlDType::Q5_0),
+            Some(WeightType::Q5_0)
+        );
+        assert_eq!(
+            WeightType::from_ggml(GgmlDType::Q5_1),
+            Some(WeightType::Q5_1)
+        );
+        for ty in [WeightType::Q5_0, WeightType::Q5_1] {
+            let dtype = if ty == WeightType::Q5_0 {
+                GgmlDType::Q5_0
+            } else {
+                GgmlDType::Q5_1
+            };
+            assert_eq!(ty.block_bytes(), dtype.type_size());
+            assert_eq!(ty.block_len(), dtype.block_size());
+        }
+        assert_eq!(WeightType::Q5_0.row_bytes(576), Some(18 * 22));
+        assert_eq!(WeightType::from_ggml(GgmlDType::Q2K), None);
     }
 
     #[test]

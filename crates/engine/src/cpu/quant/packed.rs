@@ -1,11 +1,12 @@
-//! The row-interleaved layout `QMatrix` keeps Q4_0/Q4_1/Q8_0 weights in, so that one 64-byte
-//! load feeds sixteen rows of the integer kernels.
+//! The row-interleaved layout `QMatrix` keeps Q4_0/Q4_1/Q8_0 weights (and Q5_0/Q5_1 ones,
+//! widened to a byte per quant first) in, so that one 64-byte load feeds sixteen rows of the
+//! integer kernels.
 //!
 //! Rows are taken in groups of 16 (the last group padded with zero rows). A group stores its
 //! row blocks block by block; for block `b` it holds
 //!   * the quants: chunk `c` (bytes `4c..4c+4` of each row's GGML `qs`) of rows 0..16 is 64
 //!     contiguous bytes at `64 * c`, row `r`'s four bytes at `64 * c + 4 * r`;
-//!   * then the scales: 16 f16 `d` (one per row), and for Q4_1 16 f16 `m` after them.
+//!   * then the scales: 16 f16 `d` (one per row), and for Q4_1/Q5_1 16 f16 `m` after them.
 //!
 //! A 4-bit chunk holds elements `4c..4c+4` in its low nibbles and `16+4c..` in its high ones
 //! (GGML's order), an 8-bit chunk elements `4c..4c+4`: a 32-bit broadcast of the matching four

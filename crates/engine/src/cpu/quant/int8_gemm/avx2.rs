@@ -3,12 +3,13 @@
 //!
 //! For 4-bit weights the eight chunks of a block add up in 16 bits without overflow
 //! (8 * 2 * 15 * 128 < 32768) before one `vpmaddwd` widens them; signed Q8_0 weights use the
-//! `sign` trick (`|w| * sign(a, w)`) and widen after every chunk.
+//! `sign` trick (`|w| * sign(a, w)`) and widen after every chunk, as do Q5_1's unsigned bytes
+//! (eight chunks of `2 * 31 * 128` would overflow 16 bits).
 
 // Token loops index several per-token arrays (accumulators, sums) in step.
 #![allow(clippy::needless_range_loop)]
 
-use super::{act_block_bytes, act_qs_offset, format, Problem, Q4_0, Q4_1, Q8_0};
+use super::{act_block_bytes, act_qs_offset, format, has_min, Problem, Q4_0, Q5_1, Q8_0};
 use crate::cpu::quant::packed::GROUP_ROWS;
 use crate::cpu::quant::OutTile;
 use std::arch::x86_64::*;
@@ -90,6 +91,14 @@ unsafe fn tile<const KIND: u8, const T: usize>(
                     isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(pairs, ones));
                 }
             }
+        } else if KIND == Q5_1 {
+            for c in 0..8 {
+                let wc = _mm256_loadu_si256(quants.add(64 * c) as *const _);
+                for t in 0..T {
+                    let pairs = _mm256_maddubs_epi16(wc, bcast!(t, 4 * c));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(pairs, ones));
+                }
+            }
         } else {
             let mut pairs = [_mm256_setzero_si256(); T];
             for c in 0..4 {
@@ -118,7 +127,7 @@ unsafe fn tile<const KIND: u8, const T: usize>(
             let scale = _mm256_mul_ps(d_w, _mm256_set1_ps(d_a));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), scale, acc[t]);
         }
-        if KIND == Q4_1 {
+        if has_min(KIND) {
             let m_w = _mm256_cvtph_ps(_mm_loadu_si128(scales.add(2 * GROUP_ROWS) as *const _));
             for t in 0..T {
                 let s_a = *p.s.get_unchecked(first + t * bpr + b);

@@ -2,13 +2,14 @@
 //! unsigned weight bytes by a broadcast of the token's four activation bytes in every lane.
 //! Tiles of up to `MAX_TOKENS` tokens reuse each unpacked weight chunk.
 //!
-//! `vpdpbusd` wants unsigned weights: 4-bit quants already are; Q8_0 weights are flipped to
-//! `w + 128` and the accumulator starts at `-128 * sum(a)` (Q4_0's starts at `-8 * sum(a)`).
+//! `vpdpbusd` wants unsigned weights: 4-bit and Q5_1 quants already are; Q8_0 weights are
+//! flipped to `w + 128` and the accumulator starts at `-128 * sum(a)` (Q4_0's starts at
+//! `-8 * sum(a)`).
 
 // Token loops index several per-token arrays (accumulators, sums) in step.
 #![allow(clippy::needless_range_loop)]
 
-use super::{act_block_bytes, act_qs_offset, format, Problem, Q4_0, Q4_1, Q8_0};
+use super::{act_block_bytes, act_qs_offset, byte_quants, format, has_min, Problem, Q4_0, Q8_0};
 use crate::cpu::quant::packed::GROUP_ROWS;
 use crate::cpu::quant::OutTile;
 use std::arch::x86_64::*;
@@ -79,16 +80,18 @@ unsafe fn tile<const KIND: u8, const T: usize>(
         }
         let mut isum = [_mm512_setzero_si512(); T];
         let mut isum2 = [_mm512_setzero_si512(); T];
-        if KIND != Q4_1 {
+        if !has_min(KIND) {
             let bias = if KIND == Q4_0 { -8 } else { -128 };
             for (t, s) in isum.iter_mut().enumerate() {
                 *s = _mm512_set1_epi32(bias * *p.sums.get_unchecked(first + t * bpr + b));
             }
         }
-        if KIND == Q8_0 {
+        if byte_quants(KIND) {
             for c in 0..8 {
-                let wc =
-                    _mm512_xor_si512(_mm512_loadu_si512(gb.add(64 * c) as *const _), sign_flip);
+                let mut wc = _mm512_loadu_si512(gb.add(64 * c) as *const _);
+                if KIND == Q8_0 {
+                    wc = _mm512_xor_si512(wc, sign_flip);
+                }
                 for t in 0..T {
                     if split && c % 2 == 1 {
                         isum2[t] = _mm512_dpbusd_epi32(isum2[t], wc, bcast!(t, 4 * c));
@@ -124,7 +127,7 @@ unsafe fn tile<const KIND: u8, const T: usize>(
             let scale = _mm512_mul_ps(d_w, _mm512_set1_ps(d_a));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), scale, acc[t]);
         }
-        if KIND == Q4_1 {
+        if has_min(KIND) {
             let m_w = _mm512_cvtph_ps(_mm256_loadu_si256(scales.add(2 * GROUP_ROWS) as *const _));
             for t in 0..T {
                 let s_a = *p.s.get_unchecked(first + t * bpr + b);

@@ -1,12 +1,14 @@
-//! The integer GEMM behind Q4_0, Q4_1 and Q8_0 weights, over the packed layout (`packed.rs`)
-//! against 8-bit activations: per 32-value block an exact integer dot product, then, per row and
-//! token, `acc = fma(isum, d_w * d_a, acc)` (and for Q4_1 `acc = fma(m_w, s_a, acc)`), in block
-//! order. Every instruction set does exactly these float operations in this order, so all paths
-//! give bit-identical results.
+//! The integer GEMM behind Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights, over the packed layout
+//! (`packed.rs`) against 8-bit activations: per 32-value block an exact integer dot product, then,
+//! per row and token, `acc = fma(isum, d_w * d_a, acc)` (and for the types with a minimum
+//! `acc = fma(m_w, s_a, acc)`), in block order. Every instruction set does exactly these float
+//! operations in this order, so all paths give bit-identical results.
 //!
 //! * Q4_0: `isum = sum(q * a) - 8 * sum(a)` with `q` the unsigned nibble.
 //! * Q4_1: `isum = sum(q * a)`; the minimum enters through `s_a = d_a * sum(a)`.
-//! * Q8_0: `isum = sum(w * a)`.
+//! * Q8_0: `isum = sum(w * a)`; Q5_0 weights are packed as Q8_0 (signed bytes -16..15).
+//! * Q5_1: `isum = sum(q * a)` with `q` an unsigned byte 0..31 (unpacked from the 5 bits at
+//!   load), the minimum as for Q4_1.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -21,6 +23,17 @@ use crate::cpu::Isa;
 pub(crate) const Q4_0: u8 = 0;
 pub(crate) const Q4_1: u8 = 1;
 pub(crate) const Q8_0: u8 = 2;
+pub(crate) const Q5_1: u8 = 3;
+
+/// Whether a kind's blocks carry a minimum `m` (and take Q8_1 activations).
+pub(crate) const fn has_min(kind: u8) -> bool {
+    kind == Q4_1 || kind == Q5_1
+}
+
+/// Whether a kind stores one byte per quant (otherwise two nibbles per byte).
+pub(crate) const fn byte_quants(kind: u8) -> bool {
+    kind == Q8_0 || kind == Q5_1
+}
 
 pub(crate) const fn format(kind: u8) -> PackedFormat {
     match kind {
@@ -32,6 +45,10 @@ pub(crate) const fn format(kind: u8) -> PackedFormat {
             qs_bytes: 16,
             n_scales: 2,
         },
+        Q5_1 => PackedFormat {
+            qs_bytes: 32,
+            n_scales: 2,
+        },
         _ => PackedFormat {
             qs_bytes: 32,
             n_scales: 1,
@@ -39,9 +56,10 @@ pub(crate) const fn format(kind: u8) -> PackedFormat {
     }
 }
 
-/// Bytes of one activation block (GGML Q8_1 for Q4_1, Q8_0 otherwise) and where its quants start.
+/// Bytes of one activation block (GGML Q8_1 for the kinds with a minimum, Q8_0 otherwise) and
+/// where its quants start.
 pub(crate) const fn act_block_bytes(kind: u8) -> usize {
-    if kind == Q4_1 {
+    if has_min(kind) {
         36
     } else {
         34
@@ -49,7 +67,7 @@ pub(crate) const fn act_block_bytes(kind: u8) -> usize {
 }
 
 pub(crate) const fn act_qs_offset(kind: u8) -> usize {
-    if kind == Q4_1 {
+    if has_min(kind) {
         4
     } else {
         2
@@ -68,7 +86,7 @@ pub(crate) struct Problem<'a> {
     pub acts: &'a [u8],
     /// Each activation block's scale as f32.
     pub d: &'a [f32],
-    /// Each activation block's `sum(qs)` (Q8_0 activations; empty for Q4_1).
+    /// Each activation block's `sum(qs)` (Q8_0 activations; empty for Q8_1 ones).
     pub sums: &'a [i32],
     /// Each activation block's `s` as f32 (Q8_1 activations; empty otherwise).
     pub s: &'a [f32],
@@ -88,7 +106,7 @@ impl Problem<'_> {
             "activations too short"
         );
         assert!(self.d.len() >= n_blocks, "activation scales too short");
-        if KIND == Q4_1 {
+        if has_min(KIND) {
             assert!(self.s.len() >= n_blocks, "activation sums too short");
         } else {
             assert!(self.sums.len() >= n_blocks, "activation sums too short");
@@ -140,6 +158,8 @@ fn gemm_scalar<const KIND: u8>(p: &Problem, out: OutTile) {
                         let byte = gb[(c * GROUP_ROWS + lane) * 4 + i];
                         if KIND == Q8_0 {
                             isum += byte as i8 as i32 * a(4 * c + i);
+                        } else if KIND == Q5_1 {
+                            isum += byte as i32 * a(4 * c + i);
                         } else {
                             isum += (byte & 15) as i32 * a(4 * c + i)
                                 + (byte >> 4) as i32 * a(16 + 4 * c + i);
@@ -151,7 +171,7 @@ fn gemm_scalar<const KIND: u8>(p: &Problem, out: OutTile) {
                 }
                 let d_w = read_f16(gb, fmt.scales_offset() + 2 * lane);
                 acc = (isum as f32).mul_add(d_w * p.d[ab], acc);
-                if KIND == Q4_1 {
+                if has_min(KIND) {
                     let m_w = read_f16(gb, fmt.scales_offset() + 2 * (GROUP_ROWS + lane));
                     acc = m_w.mul_add(p.s[ab], acc);
                 }
