@@ -192,8 +192,6 @@ pub fn run(data_dir: Option<PathBuf>, args: GenerationArgs) -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // candle sizes its thread pool from this variable the first time it computes anything.
-    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     let machine = crate::bench::machine_description();
 
     let paths = Paths::new(data_dir);
@@ -207,6 +205,7 @@ pub fn run(data_dir: Option<PathBuf>, args: GenerationArgs) -> Result<()> {
         &LoadOptions {
             chat_template: settings.chat_template.clone(),
             context_length: Some(args.context),
+            threads: Some(threads),
         },
     )
     .with_context(|| format!("loading {}", model_path.display()))?;
