@@ -25,8 +25,6 @@ pub(crate) struct LlamaConfig {
     /// 1 / the linear rope scaling factor (`llama.rope.scaling.factor` with type linear).
     pub rope_freq_scale: f32,
     pub rms_eps: f32,
-    /// The context window the model was trained for, if the file states it.
-    pub trained_context: Option<usize>,
 }
 
 impl LlamaConfig {
@@ -100,7 +98,6 @@ impl LlamaConfig {
             rope_base,
             rope_freq_scale,
             rms_eps,
-            trained_context: md::integer(content, "llama.context_length").map(|v| v as usize),
         })
     }
 

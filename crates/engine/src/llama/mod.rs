@@ -107,7 +107,7 @@ impl Llama {
         );
         let pool = ThreadPool::new(threads.max(1));
         Ok(Llama {
-            scratch: Scratch::new(&config, vocab, pool.threads(), positions),
+            scratch: Scratch::new(&config, pool.threads(), positions),
             config,
             token_embedding,
             layers,
@@ -361,7 +361,7 @@ impl Scratch {
     /// Most tokens per forward pass: bounds these buffers; larger prompts run chunk by chunk.
     const CHUNK: usize = 512;
 
-    fn new(c: &LlamaConfig, _vocab: usize, threads: usize, positions: usize) -> Scratch {
+    fn new(c: &LlamaConfig, threads: usize, positions: usize) -> Scratch {
         let n = Self::CHUNK;
         Scratch {
             x: vec![0.0; n * c.dim],
