@@ -17,3 +17,5 @@ python=$(scripts/reference/setup.sh)
 # 100,000 passages built from BEIR SciFact; the work folder keeps the abstracts' vectors between runs
 # (embedding them is the slow part of a first run, about 10 minutes on 2 cores).
 "$almanac" bench retrieval --beir ../shared/data/beir-scifact --work target/bench-retrieval --write "$report"
+# Quoted evidence and sentence attribution: model-independent, about a minute (documents from ../shared/data).
+"$almanac" bench grounding --write "$report"

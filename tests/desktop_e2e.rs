@@ -3,7 +3,8 @@
 //!
 //! It ingests tests/fixtures/facts into a fresh data directory with the `almanac` binary, opens the
 //! window, types a question and presses Enter, waits for the streamed answer to finish, checks the
-//! answer and its first source, and saves a screenshot to target/desktop-e2e/answer.png.
+//! answer, its quoted evidence and its first source, and saves screenshots to target/desktop-e2e/
+//! (answer.png, evidence.png with the evidence and Almanac's sentence check, sources.png).
 //!
 //! Ignored in a plain `cargo test`: it needs a display (or Xvfb), tauri-driver and WebKitWebDriver.
 //! `scripts/desktop-e2e.sh` installs what is missing, builds, and runs it under Xvfb.
@@ -407,6 +408,18 @@ fn the_window_answers_a_question_with_its_sources() {
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "the screenshot looks empty"
     );
+    // Quoted evidence above the sources: the designer's sentence from source [1].
+    let quote = driver.wait_for(
+        "[data-testid=\"evidence\"] [data-testid=\"evidence-quote\"][data-n=\"1\"]",
+        Duration::from_secs(5),
+    );
+    let quote_text = driver.text_content(&quote);
+    // Almanac's check of the answer's sentences, opened for the screenshot.
+    if let Some(summary) = driver.find("[data-testid=\"attribution\"] summary") {
+        driver.call("POST", &format!("/element/{summary}/click"), None);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    driver.screenshot("evidence.png");
     // Open the sources panel and show it too.
     if let Some(summary) = driver.find("[data-testid=\"retrieval-summary\"]") {
         driver.call("POST", &format!("/element/{summary}/click"), None);
@@ -433,6 +446,10 @@ fn the_window_answers_a_question_with_its_sources() {
     assert!(
         first_text.contains("zorvath-bridge.md"),
         "the first source is zorvath-bridge.md: {first_text:?}"
+    );
+    assert!(
+        quote_text.contains("designed by the engineer Ilsabet Quorne"),
+        "the top evidence quotes the designer: {quote_text:?}"
     );
     assert!(errors.is_empty(), "the window showed errors: {errors:?}");
 

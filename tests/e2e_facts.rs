@@ -38,6 +38,11 @@ fn answers_made_up_facts_from_the_right_file() {
         if !text.contains(expect) {
             failures.push(format!("{question}: answer {text:?} lacks {expect:?}"));
         }
+        // The evidence quotes the fact whatever the model wrote.
+        let quote = &answer["evidence"][0];
+        if !quote["text"].as_str().unwrap_or("").contains(expect) || quote["n"] != 1 {
+            failures.push(format!("{question}: top evidence {quote} lacks {expect:?}"));
+        }
         assert!(answer["timings"]["ttft_ms"].as_f64().unwrap() > 0.0);
         assert!(answer["timings"]["tokens"].as_u64().unwrap() > 0);
     }
@@ -64,9 +69,24 @@ fn ask_json_has_the_documented_shape() {
         "timings",
         "cited",
         "stop_reason",
+        "evidence",
+        "attributed",
+        "sentences",
     ] {
         assert!(answer.get(key).is_some(), "missing {key}: {answer}");
     }
+    let quote = &answer["evidence"][0];
+    for key in ["n", "text", "location", "score", "line_start", "line_end"] {
+        assert!(quote.get(key).is_some(), "evidence lacks {key}: {quote}");
+    }
+    assert!(
+        quote["text"].as_str().unwrap().contains("19 months"),
+        "{quote}"
+    );
+    assert!(
+        quote["location"].as_str().unwrap().contains("line 5"),
+        "{quote}"
+    );
     let source = &answer["sources"][0];
     for key in ["n", "title", "path", "snippet", "score", "bm25", "vector"] {
         assert!(source.get(key).is_some(), "source lacks {key}: {source}");
@@ -110,7 +130,16 @@ fn plain_ask_streams_the_answer_then_numbered_sources() {
     let sources_at = out
         .find("\nSources (")
         .unwrap_or_else(|| panic!("no sources section: {out}"));
-    assert!(out[..sources_at].contains("Tessaly Dawn"), "{out}");
+    let evidence_at = out
+        .find("\nEvidence (quoted from the sources):\n")
+        .unwrap_or_else(|| panic!("no evidence section: {out}"));
+    assert!(evidence_at < sources_at, "{out}");
+    assert!(out[..evidence_at].contains("Tessaly Dawn"), "{out}");
+    assert!(
+        out[evidence_at..sources_at]
+            .contains("[1] \"Captain Meriel Varkel commanded the research ship Tessaly Dawn.\""),
+        "{out}"
+    );
     let first = out[sources_at..].lines().nth(2).unwrap();
     assert!(
         first.starts_with("[1] Captain Meriel Varkel — ") && first.contains("captain-varkel.md"),

@@ -76,12 +76,24 @@ fn ingest_facts(server: &Server) -> Vec<Value> {
     events
 }
 
-/// An answer stream: started first, sources once before any token, exactly one terminal event last.
+/// An answer stream: started first, sources then evidence once before any token, exactly one
+/// terminal event last.
 fn check_answer_stream(events: &[Value]) -> (&Value, String, &Value) {
     let names = event_names(events);
     assert_eq!(names[0], "started", "{names:?}");
     assert_eq!(names[1], "sources", "{names:?}");
     assert_eq!(names.iter().filter(|n| *n == "sources").count(), 1);
+    let tokens_from = if names.get(2).map(String::as_str) == Some("evidence") {
+        assert!(events[2]["evidence"].is_array(), "{:?}", events[2]);
+        3
+    } else {
+        // A run that failed before evidence (an error right after sources).
+        2
+    };
+    assert_eq!(
+        names.iter().filter(|n| *n == "evidence").count(),
+        tokens_from - 2
+    );
     let terminal: Vec<_> = names
         .iter()
         .filter(|n| *n == "done" || *n == "error")
@@ -89,7 +101,9 @@ fn check_answer_stream(events: &[Value]) -> (&Value, String, &Value) {
     assert_eq!(terminal.len(), 1, "{names:?}");
     assert!(matches!(names.last().unwrap().as_str(), "done" | "error"));
     assert!(
-        names[2..names.len() - 1].iter().all(|n| n == "token"),
+        names[tokens_from..names.len() - 1]
+            .iter()
+            .all(|n| n == "token"),
         "{names:?}"
     );
     let started = &events[0];

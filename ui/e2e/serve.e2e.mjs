@@ -139,6 +139,51 @@ try {
     await view.waitFor({ state: 'detached' });
   });
 
+  await step('shows quoted evidence above the sources, opening its passage highlighted, and the sentences Almanac attributed', async () => {
+    const answer = answers().first();
+    const evidence = answer.getByTestId('evidence');
+    await evidence.waitFor({ timeout: 10_000 });
+    const order = await answer.evaluate((el) =>
+      [...el.querySelectorAll('[data-testid=evidence], [data-testid=sources-panel]')].map((e) => e.dataset.testid),
+    );
+    expect(order.join() === 'evidence,sources-panel', `order: ${order}`);
+    const top = evidence.getByTestId('evidence-quote').first();
+    const quoted = await top.textContent();
+    expect((await top.getAttribute('data-n')) === '1', `top quote from source ${await top.getAttribute('data-n')}`);
+    expect(quoted.includes('designed by the engineer Ilsabet Quorne'), `top quote: ${quoted}`);
+    expect((await top.getByTestId('evidence-location').textContent()).includes('History'), 'quote located under its heading');
+    await top.getByTestId('evidence-open').click();
+    const highlight = byId('passage-highlight');
+    await highlight.waitFor({ timeout: 10_000 });
+    const highlighted = await highlight.textContent();
+    // The quote's own line, not the whole passage.
+    expect(highlighted.includes('Ilsabet Quorne') && !highlighted.includes('742 metres'), `highlight: ${highlighted}`);
+    await page.screenshot({ path: `${OUT}/evidence.png` });
+    await page.keyboard.press('Escape');
+    await byId('passage-view').waitFor({ state: 'detached' });
+
+    // The answer names the designer (tests/e2e_facts.rs checks the model does): Almanac attributes
+    // that sentence to source [1], whether or not the model wrote [1].
+    const check = answer.getByTestId('attribution');
+    await check.locator('summary').click();
+    const sentences = await check.getByTestId('answer-sentence').evaluateAll((els) =>
+      els.map((el) => ({
+        text: el.querySelector('.attributed-text')?.textContent ?? '',
+        supported: el.dataset.supported,
+        sources: [...el.querySelectorAll('[data-testid=attributed-citation]')].map((b) => b.dataset.n),
+      })),
+    );
+    const designer = sentences.find((x) => x.text.includes('Quorne'));
+    expect(designer && designer.supported === 'true' && designer.sources.includes('1'), `sentences: ${JSON.stringify(sentences)}`);
+    expect((await byId('source').first().getAttribute('data-attributed')) === 'true', 'source [1] marked attributed');
+    await page.screenshot({ path: `${OUT}/attribution.png` });
+    // The same is stored with the answer.
+    const cid = await byId('conversation-item').first().getAttribute('data-id');
+    const stored = await page.evaluate(async (id) => (await fetch(`/api/conversations/${id}`)).json(), cid);
+    const message = stored.messages[1];
+    expect(message.evidence?.[0]?.n === 1 && message.attributed?.includes(1) && message.sentences?.length === sentences.length, `stored: ${JSON.stringify(message).slice(0, 300)}`);
+  });
+
   await step('stops a long generation', async () => {
     await byId('question').fill('Write a very long story, at least ten paragraphs, about a lighthouse keeper.');
     await byId('question').press('Enter');

@@ -170,6 +170,8 @@ async function answer(conversation, question, send, replaceLast = false) {
   const t0 = Date.now();
   const retrieval = retrieve(question);
   send({ event: 'sources', retrieval });
+  const evidence = quoteEvidence(retrieval);
+  send({ event: 'evidence', evidence });
   const words = cannedAnswer(question, retrieval).split(/(?<=\s)/);
   let text = '';
   let stop = 'end_of_turn';
@@ -189,12 +191,40 @@ async function answer(conversation, question, send, replaceLast = false) {
   const cited = [...new Set([...text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))];
   const total = Date.now() - t0;
   const timings = { retrieval_ms: 3.2, prompt_tokens: 320, cached_tokens: 0, ttft_ms: ttft, tokens: emitted, tokens_per_s: emitted / (total / 1000), total_ms: total };
-  const message = { id: messageId, role: 'assistant', text, retrieval, cited, timings, stop_reason: stop, created_at: now() };
+  const { attributed, sentences } = attribute(text, retrieval);
+  const message = { id: messageId, role: 'assistant', text, retrieval, cited, evidence, attributed, sentences, timings, stop_reason: stop, created_at: now() };
   if (replaceLast) conversation.messages.pop();
   conversation.messages.push(message);
   conversation.updated_at = now();
   state.runs.delete(runId);
-  send({ event: 'done', stop_reason: stop, cited, timings });
+  send({ event: 'done', stop_reason: stop, cited, attributed, sentences, timings });
+}
+
+// The stand-in for core's grounding: the first line of each of the first two passages as evidence,
+// and each answer sentence attributed to the passages that share a word of 5+ letters with it.
+function quoteEvidence(retrieval) {
+  return retrieval.passages.slice(0, 2).map((p, i) => {
+    const line = p.text.split('\n').find((l) => /[\p{L}]{3}/u.test(l) && !l.startsWith('#')) ?? p.text;
+    const at = p.line_start + p.text.split('\n').indexOf(line);
+    return {
+      n: p.n, text: line.trim(), title: p.title, path: p.path, location: `${p.heading ? `${p.heading} ` : ''}(line ${at})`,
+      open: `${p.path}:${at}`, line_start: at, line_end: at, page: null, rows: null, score: 0.8 - i * 0.1, lexical: 1 - i * 0.2, semantic: 0.6,
+    };
+  });
+}
+
+function attribute(text, retrieval) {
+  const words = (s) => new Set((s.toLowerCase().match(/[\p{L}\p{N}]{5,}/gu) ?? []));
+  const sentences = text
+    .split(/\n\n|(?<=[.!?])\s+/)
+    .filter((s) => !s.startsWith('```') && /[\p{L}]{3}/u.test(s))
+    .map((s) => {
+      const mine = words(s);
+      const sources = retrieval.passages.filter((p) => [...words(p.text)].some((w) => mine.has(w))).map((p) => p.n).slice(0, 2);
+      return { text: s.trim(), sources, score: sources.length ? 0.8 : 0.2, supported: sources.length > 0 };
+    });
+  const attributed = [...new Set(sentences.flatMap((s) => s.sources))];
+  return { attributed, sentences };
 }
 
 function conversationOr404(cid) {

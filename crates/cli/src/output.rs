@@ -6,7 +6,7 @@ use almanac_core::{Answer, Assistant, IngestReport, RunEvent, WebPage};
 use anyhow::Result;
 use serde_json::{json, Value};
 
-/// Streams answer text as it arrives; sources are printed after the answer.
+/// Streams answer text as it arrives; evidence and sources are printed after the answer.
 pub fn stream_event(out: &mut impl Write, event: &RunEvent) {
     if let RunEvent::Token { text } = event {
         let _ = write!(out, "{text}");
@@ -28,6 +28,8 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
         )?;
         return Ok(());
     }
+    print_attribution(out, answer)?;
+    print_evidence(out, answer)?;
     writeln!(
         out,
         "\nSources ({} of {} candidates, {:.0} ms):",
@@ -36,10 +38,14 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
         retrieval.elapsed_ms
     )?;
     for p in &retrieval.passages {
-        let cited = if answer.cited.contains(&p.n) {
-            "cited"
-        } else {
-            "not cited"
+        let cited = match (
+            answer.cited.contains(&p.n),
+            answer.attributed.contains(&p.n),
+        ) {
+            (true, true) => "cited, attributed by Almanac",
+            (true, false) => "cited",
+            (false, true) => "not cited, attributed by Almanac",
+            (false, false) => "not cited",
         };
         match &p.url {
             Some(url) => writeln!(
@@ -66,13 +72,52 @@ pub fn print_sources(out: &mut impl Write, answer: &Answer) -> Result<()> {
     Ok(())
 }
 
+/// The quotes that best answer the question, each with its source and place.
+fn print_evidence(out: &mut impl Write, answer: &Answer) -> Result<()> {
+    if answer.evidence.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nEvidence (quoted from the sources):")?;
+    for e in &answer.evidence {
+        writeln!(out, "[{}] \"{}\"", e.n, e.text)?;
+        writeln!(
+            out,
+            "    {} — {} — score {:.3}",
+            e.title, e.location, e.score
+        )?;
+    }
+    Ok(())
+}
+
+/// Sentences of the answer that no source supports, and the sources Almanac found for the rest
+/// (its own citations, apart from the model's `[n]`).
+fn print_attribution(out: &mut impl Write, answer: &Answer) -> Result<()> {
+    let unsupported: Vec<&str> = answer
+        .sentences
+        .iter()
+        .filter(|s| !s.supported)
+        .map(|s| s.text.as_str())
+        .collect();
+    if !answer.attributed.is_empty() {
+        let list: Vec<String> = answer.attributed.iter().map(|n| format!("[{n}]")).collect();
+        writeln!(out, "\nAttributed by Almanac: {}", list.join(" "))?;
+    }
+    if !unsupported.is_empty() {
+        writeln!(out, "\nNot supported by any source:")?;
+        for s in unsupported {
+            writeln!(out, "  ! {s}")?;
+        }
+    }
+    Ok(())
+}
+
 fn fmt_score(score: Option<f64>) -> String {
     score.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"))
 }
 
-/// The `ask --json` object: {"answer", "sources", "retrieval", "timings", "cited", "stop_reason"}.
-/// Each source is core's `Passage` as every front end sees it (with `location` and `open`), plus
-/// `cited`.
+/// The `ask --json` object: {"answer", "sources", "retrieval", "evidence", "timings", "cited",
+/// "attributed", "sentences", "stop_reason"}. Each source is core's `Passage` as every front end
+/// sees it (with `location` and `open`), plus `cited` (by the model) and `attributed` (by Almanac).
 pub fn answer_json(answer: &Answer) -> Value {
     let r = &answer.retrieval;
     let sources: Vec<Value> = r
@@ -81,6 +126,7 @@ pub fn answer_json(answer: &Answer) -> Value {
         .map(|p| {
             let mut value = serde_json::to_value(p).expect("passage serialises");
             value["cited"] = answer.cited.contains(&p.n).into();
+            value["attributed"] = answer.attributed.contains(&p.n).into();
             value
         })
         .collect();
@@ -92,8 +138,11 @@ pub fn answer_json(answer: &Answer) -> Value {
         "answer": answer.answer,
         "sources": sources,
         "retrieval": retrieval,
+        "evidence": answer.evidence,
         "timings": answer.timings,
         "cited": answer.cited,
+        "attributed": answer.attributed,
+        "sentences": answer.sentences,
         "stop_reason": answer.stop_reason,
     })
 }

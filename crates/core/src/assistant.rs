@@ -14,6 +14,7 @@ use almanac_indexes::Index;
 use serde::Serialize;
 use sha2::Digest;
 
+use crate::grounding::{AnsweredSentence, Evidence, Grounding};
 use crate::lock;
 use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval, WebPages};
@@ -46,14 +47,27 @@ pub struct Timings {
     pub tokens: usize,
     pub tokens_per_s: f64,
     pub total_ms: f64,
+    /// Finding the quoted evidence (before generation, so part of `ttft_ms`).
+    pub evidence_ms: f64,
+    /// Matching the answer's sentences to the passages (after generation).
+    pub attribution_ms: f64,
 }
+
+/// Quotes of evidence given with an answer, at most.
+const EVIDENCE_QUOTES: usize = 3;
 
 /// A finished answer with everything that produced it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
     pub answer: String,
     pub retrieval: Retrieval,
+    /// The sources the model cited as `[n]`.
     pub cited: Vec<usize>,
+    /// The passages' sentences that best answer the question (see [`Grounding`]).
+    pub evidence: Vec<Evidence>,
+    /// The sources Almanac attributed the answer's sentences to, and the sentences.
+    pub attributed: Vec<usize>,
+    pub sentences: Vec<AnsweredSentence>,
     pub stop_reason: StopReason,
     pub timings: Timings,
 }
@@ -423,6 +437,18 @@ impl Assistant {
         on_event(AnswerEvent::Sources {
             retrieval: retrieval.clone(),
         });
+        let evidence_started = Instant::now();
+        let grounding = Grounding::new(
+            &self.embedder,
+            question,
+            &retrieval.query,
+            &retrieval.passages,
+        )?;
+        let evidence = grounding.evidence(EVIDENCE_QUOTES);
+        let evidence_ms = evidence_started.elapsed().as_secs_f64() * 1000.0;
+        on_event(AnswerEvent::Evidence {
+            evidence: evidence.clone(),
+        });
 
         let params = GenerationParams {
             max_tokens: settings.max_answer_tokens,
@@ -440,6 +466,9 @@ impl Assistant {
                 text: delta.to_owned(),
             });
         })?;
+        let attribution_started = Instant::now();
+        let attribution = grounding.attribute(&self.embedder, &generation.text)?;
+        let attribution_ms = attribution_started.elapsed().as_secs_f64() * 1000.0;
         let total = started.elapsed();
         let decode_s = generation.decode.as_secs_f64();
         let timings = Timings {
@@ -454,17 +483,24 @@ impl Assistant {
                 0.0
             },
             total_ms: total.as_secs_f64() * 1000.0,
+            evidence_ms,
+            attribution_ms,
         };
         let cited = cited_sources(&generation.text, retrieval.passages.len());
         on_event(AnswerEvent::Done {
             stop_reason: generation.stop_reason,
             cited: cited.clone(),
+            attributed: attribution.attributed.clone(),
+            sentences: attribution.sentences.clone(),
             timings: timings.clone(),
         });
         Ok(Answer {
             answer: generation.text,
             retrieval,
             cited,
+            evidence,
+            attributed: attribution.attributed,
+            sentences: attribution.sentences,
             stop_reason: generation.stop_reason,
             timings,
         })

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::retrieval::Retrieval;
-use crate::{StopReason, Timings};
+use crate::{AnsweredSentence, Evidence, StopReason, Timings};
 
 /// Progress of an ingestion run, one event per file.
 #[derive(Debug, Clone, Serialize)]
@@ -38,19 +38,29 @@ pub enum IngestEvent {
     },
 }
 
-/// What an answer run emits, in order: `Sources` once, `Token` per text delta, then `Done`.
+/// What an answer run emits, in order: `Sources` once, `Evidence` once, `Token` per text delta,
+/// then `Done`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AnswerEvent {
     Sources {
         retrieval: Retrieval,
     },
+    /// The passages' sentences and rows that best answer the question, whatever the model writes.
+    Evidence {
+        evidence: Vec<Evidence>,
+    },
     Token {
         text: String,
     },
     Done {
         stop_reason: StopReason,
+        /// The sources the model cited itself, as `[n]`.
         cited: Vec<usize>,
+        /// The sources Almanac attributed the answer's sentences to (see `sentences`).
+        attributed: Vec<usize>,
+        /// The answer's sentences, each with the sources that support it.
+        sentences: Vec<AnsweredSentence>,
         timings: Timings,
     },
 }

@@ -5,11 +5,12 @@
 
 mod app;
 mod assistant;
+pub mod bench;
 mod citations;
 mod error;
-pub mod bench;
 pub mod eval;
 mod events;
+pub mod grounding;
 mod ingest;
 mod paths;
 mod prompt;
@@ -27,6 +28,7 @@ pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;
 pub use error::{Error, Result};
 pub use events::{AnswerEvent, IngestEvent};
+pub use grounding::{AnsweredSentence, Attribution, Evidence, Grounding, Support, Thresholds};
 pub use ingest::{discover, Discovered, IngestReport, Parser, SUPPORTED_EXTENSIONS};
 pub use queue::{FileStatus, Queue};
 

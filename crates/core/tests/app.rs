@@ -79,7 +79,7 @@ fn add_ask_follow_up_regenerate_and_store() {
 
     let events = collect_ask(&app, None, "Who designed the Zorvath Bridge?");
     let k = kinds(&events);
-    assert_eq!(&k[..2], ["started", "sources"]);
+    assert_eq!(&k[..3], ["started", "sources", "evidence"]);
     assert_eq!(*k.last().unwrap(), "done");
     assert_eq!(
         k.iter().filter(|e| **e == "done" || **e == "error").count(),
@@ -91,8 +91,28 @@ fn add_ask_follow_up_regenerate_and_store() {
         .as_str()
         .unwrap()
         .ends_with("zorvath-bridge.md"));
-    assert!(passages[0]["snippet_html"].as_str().unwrap().contains("<b>"));
+    assert!(passages[0]["snippet_html"]
+        .as_str()
+        .unwrap()
+        .contains("<b>"));
     assert!(!passages[0]["snippet"].as_str().unwrap().contains("<b>"));
+    // Evidence: the designer's sentence, quoted from source [1] with its own line.
+    let quote = &events[2]["evidence"][0];
+    assert!(
+        quote["text"].as_str().unwrap().contains("Ilsabet Quorne"),
+        "{quote}"
+    );
+    assert_eq!(quote["n"], 1);
+    assert_eq!(quote["line_start"], 7, "{quote}");
+    let done = events.last().unwrap();
+    assert!(
+        done["attributed"].is_array() && done["sentences"].is_array(),
+        "{done}"
+    );
+    assert!(
+        done["timings"]["evidence_ms"].as_f64().unwrap() > 0.0,
+        "{done}"
+    );
 
     let follow = collect_ask(&app, Some(&cid), "When was it finished?");
     assert_eq!(follow[0]["conversation_id"], cid.as_str());
@@ -111,6 +131,11 @@ fn add_ask_follow_up_regenerate_and_store() {
     assert_eq!(c.messages.len(), 4);
     assert_eq!(c.messages[3].id, outcome.message_id);
     assert_eq!(c.messages[3].status, MessageStatus::Done);
+    assert_eq!(
+        c.messages[1].evidence.as_ref().unwrap(),
+        &events[2]["evidence"]
+    );
+    assert!(c.messages[1].sentences.is_some());
     assert_eq!(c.title, "Who designed the Zorvath Bridge?");
     assert!(app
         .export_conversation(&cid)

@@ -19,10 +19,15 @@ fn retrieval() -> serde_json::Value {
          "bm25": null, "bm25_rank": null, "vector": 0.3, "vector_rank": 2}]})
 }
 
+fn evidence() -> serde_json::Value {
+    json!([{"n": 1, "text": "It is 412 metres long.", "location": "Structure (line 9)", "line_start": 9, "line_end": 9}])
+}
+
 /// A finished question and answer in `conversation`.
 fn turn(store: &ConversationStore, conversation: i64, question: &str, answer: &str) -> i64 {
     let ids = store.begin_turn(conversation, question).unwrap();
     store.save_retrieval(ids.answer, &retrieval()).unwrap();
+    store.save_evidence(ids.answer, &evidence()).unwrap();
     store
         .finish_answer(
             conversation,
@@ -30,6 +35,8 @@ fn turn(store: &ConversationStore, conversation: i64, question: &str, answer: &s
             &FinishedAnswer {
                 text: answer,
                 cited: &[1],
+                attributed: &[1, 2],
+                sentences: json!([{"text": answer, "sources": [1, 2], "score": 0.9, "supported": true}]),
                 timings: json!({"tokens": 3, "total_ms": 10.0}),
                 stop_reason: "end_of_turn",
             },
@@ -89,6 +96,12 @@ fn create_list_search_rename_delete() {
     assert_eq!(c.messages.len(), 4);
     assert_eq!(c.messages[1].cited.as_deref(), Some(&[1][..]));
     assert_eq!(c.messages[1].retrieval.as_ref().unwrap(), &retrieval());
+    assert_eq!(c.messages[1].evidence.as_ref().unwrap(), &evidence());
+    assert_eq!(c.messages[1].attributed.as_deref(), Some(&[1, 2][..]));
+    assert_eq!(
+        c.messages[1].sentences.as_ref().unwrap()[0]["supported"],
+        true
+    );
     assert_eq!(c.messages[1].stop_reason.as_deref(), Some("end_of_turn"));
     assert_eq!(c.messages[1].status, MessageStatus::Done);
     let history = store.history(a).unwrap();
@@ -135,7 +148,11 @@ fn export_markdown_has_turns_and_numbered_sources() {
         "{md}"
     );
     assert!(
-        md.contains("1. Zorvath Bridge — `/docs/zorvath-bridge.md` — History — lines 3–4 (cited)"),
+        md.contains("1. Zorvath Bridge — `/docs/zorvath-bridge.md` — History — lines 3–4 (cited; attributed by Almanac)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Evidence:\n\n> [1] It is 412 metres long. (Structure (line 9))\n"),
         "{md}"
     );
     assert!(
@@ -256,4 +273,42 @@ fn a_newer_schema_is_refused() {
     let e = ConversationStore::open(&path).err().unwrap();
     assert_eq!(e.code(), "storage");
     assert!(e.to_string().contains("newer"), "{e}");
+}
+
+#[test]
+fn a_store_from_before_grounding_is_migrated_and_keeps_its_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conversations.sqlite");
+    {
+        // Schema version 1, as stores were written before evidence and attribution existed.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE conversations (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL,
+                 created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+             CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+                 role TEXT NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL,
+                 status TEXT NOT NULL DEFAULT 'done', retrieval TEXT, cited TEXT, timings TEXT,
+                 stop_reason TEXT, error TEXT);
+             INSERT INTO conversations VALUES (1, 'Old', 't', 't');
+             INSERT INTO messages (conversation_id, role, text, created_at, cited)
+                 VALUES (1, 'user', 'Q?', 't', NULL), (1, 'assistant', 'A.', 't', '[1]');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = ConversationStore::open(&path).unwrap();
+    let c = store.get(1).unwrap();
+    assert_eq!(c.messages[1].text, "A.");
+    assert_eq!(c.messages[1].cited.as_deref(), Some(&[1][..]));
+    assert!(c.messages[1].evidence.is_none() && c.messages[1].sentences.is_none());
+    // New answers in the migrated store keep theirs.
+    let answer = turn(&store, 1, "Again?", "B.");
+    let c = store.get(1).unwrap();
+    let stored = c
+        .messages
+        .iter()
+        .find(|m| m.id == answer.to_string())
+        .unwrap();
+    assert_eq!(stored.evidence.as_ref().unwrap(), &evidence());
 }

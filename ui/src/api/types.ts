@@ -79,6 +79,42 @@ export interface Timings {
   tokens: number;
   tokens_per_s: number;
   total_ms: number;
+  /** Finding the quoted evidence (before generation, part of `ttft_ms`). Absent in older answers. */
+  evidence_ms?: number;
+  /** Matching the answer's sentences to the sources (after generation). Absent in older answers. */
+  attribution_ms?: number;
+}
+
+/** A sentence or table row of a source that answers the question, quoted as the source has it. */
+export interface Evidence {
+  /** The source number ([n]) of its passage. */
+  n: number;
+  /** The quote (runs of whitespace made one space). */
+  text: string;
+  title: string;
+  path: string;
+  /** "page 3", "row 14", "Install > Linux (lines 5-6)". */
+  location: string;
+  open: string;
+  /** The document lines the quote spans: the passage view highlights these. */
+  line_start: number;
+  line_end: number;
+  page: number | null;
+  rows: [number, number] | null;
+  score: number;
+  /** BM25 over the sources' sentences, as a share of the best (0 to 1). */
+  lexical: number;
+  /** Embedding similarity to the question. */
+  semantic: number;
+}
+
+/** A sentence of the answer with the sources Almanac found supporting it (not the model's [n]). */
+export interface AnsweredSentence {
+  text: string;
+  /** Source numbers, best first; empty when no source supports it. */
+  sources: number[];
+  score: number;
+  supported: boolean;
 }
 
 export type StopReason =
@@ -100,17 +136,22 @@ export type StartedEvent = {
   message_id: string;
 };
 export type SourcesEvent = { event: 'sources'; retrieval: Retrieval };
+export type EvidenceEvent = { event: 'evidence'; evidence: Evidence[] };
 export type TokenEvent = { event: 'token'; text: string };
 export type DoneEvent = {
   event: 'done';
   stop_reason: StopReason;
+  /** The sources the model cited itself as [n]. */
   cited: number[];
+  /** The sources Almanac attributed the answer's sentences to. */
+  attributed?: number[];
+  sentences?: AnsweredSentence[];
   timings: Timings;
 };
 export type ErrorEvent = { event: 'error'; code: string; message: string };
 
-/** What ask and regenerate stream: started, sources, token…, then exactly one of done or error. */
-export type AnswerEvent = StartedEvent | SourcesEvent | TokenEvent | DoneEvent | ErrorEvent;
+/** What ask and regenerate stream: started, sources, evidence, token…, then exactly one of done or error. */
+export type AnswerEvent = StartedEvent | SourcesEvent | EvidenceEvent | TokenEvent | DoneEvent | ErrorEvent;
 
 export interface ConversationSummary {
   id: string;
@@ -129,6 +170,11 @@ export interface Message {
   /** Assistant messages: what retrieval found for this answer. */
   retrieval?: Retrieval | null;
   cited?: number[];
+  /** Quotes of the sources that answer the question (the `evidence` event). */
+  evidence?: Evidence[] | null;
+  /** Sources Almanac attributed the answer's sentences to, and the sentences. */
+  attributed?: number[] | null;
+  sentences?: AnsweredSentence[] | null;
   timings?: Timings | null;
   stop_reason?: StopReason | null;
   /** True when generation was cut off (the app was killed or the run failed) before `done`. */

@@ -3,6 +3,8 @@ import type { Passage } from '../api/types';
 import { useApp } from '../context';
 import type { ChatMessage } from '../stores/chat';
 import { AnswerStatus } from './AnswerStatus';
+import { AttributionPanel } from './AttributionPanel';
+import { EvidencePanel } from './EvidencePanel';
 import { Markdown } from './Markdown';
 import { SourcesPanel } from './SourcesPanel';
 
@@ -39,8 +41,12 @@ export function AnswerMessage({ message, last, busy }: Props) {
 
   return (
     <article className="message assistant" data-testid="answer" data-pending={message.pending ? 'true' : undefined}>
-      {message.retrieval && <SourcesPanel retrieval={message.retrieval} cited={message.cited ?? []} />}
+      {message.evidence && <EvidencePanel evidence={message.evidence} passages={passages} />}
+      {message.retrieval && (
+        <SourcesPanel retrieval={message.retrieval} cited={message.cited ?? []} attributed={message.attributed ?? []} />
+      )}
       <Markdown className="answer-text" testId="answer-text" text={message.text} citations={known} onCite={cite} />
+      {message.sentences && !message.pending && <AttributionPanel sentences={message.sentences} onCite={cite} />}
       {message.pending && message.text === '' && <p className="muted thinking">Thinking…</p>}
       <AnswerStatus message={message} />
       {!message.pending && (

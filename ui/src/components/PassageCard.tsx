@@ -5,18 +5,24 @@ import { useApp } from '../context';
 import { Markdown } from './Markdown';
 import { Snippet } from './Snippet';
 
-/** One numbered source: document, location, scores, cited or not; opens in the passage view. */
-export function PassageCard({ passage: p, cited }: { passage: Passage; cited: boolean }) {
+/** One numbered source: document, location, scores, cited by the model or not, attributed by
+ *  Almanac or not; opens in the passage view. */
+export function PassageCard({ passage: p, cited, attributed = false }: { passage: Passage; cited: boolean; attributed?: boolean }) {
   const { passage, host, notices } = useApp();
   const [expanded, setExpanded] = useState(false);
   return (
-    <li className={`passage${cited ? ' cited' : ''}`} data-testid="source" data-n={p.n} data-cited={cited ? 'true' : 'false'}>
+    <li className={`passage${cited ? ' cited' : ''}`} data-testid="source" data-n={p.n} data-cited={cited ? 'true' : 'false'} data-attributed={attributed ? 'true' : 'false'}>
       <div className="passage-head">
         <button type="button" className="passage-n" data-testid="source-open" title="Show in its document" onClick={() => void passage.open(p)}>
           [{p.n}]
         </button>
         <span className="passage-title">{p.title}</span>
         {cited ? <span className="badge cited-badge">cited</span> : <span className="badge">not cited</span>}
+        {attributed && (
+          <span className="badge attributed-badge" data-testid="attributed-badge" title="Almanac found sentences of the answer in this source">
+            attributed by Almanac
+          </span>
+        )}
       </div>
       {p.url ? (
         <div className="passage-where muted small" data-testid="web-source">

@@ -4,12 +4,15 @@ import { PassageCard } from './PassageCard';
 interface Props {
   retrieval: Retrieval;
   cited: number[];
+  /** Sources Almanac attributed sentences of the answer to. */
+  attributed?: number[];
 }
 
 /** Whether retrieval ran for this answer, why not if it did not, and every passage with its scores. */
-export function SourcesPanel({ retrieval, cited }: Props) {
+export function SourcesPanel({ retrieval, cited, attributed = [] }: Props) {
   const n = retrieval.passages.length;
   const citedSet = new Set(cited);
+  const attributedSet = new Set(attributed);
   const citedCount = retrieval.passages.filter((p) => citedSet.has(p.n)).length;
   return (
     <details className="sources" data-testid="sources-panel" data-used={retrieval.used ? 'true' : 'false'}>
@@ -18,6 +21,7 @@ export function SourcesPanel({ retrieval, cited }: Props) {
           <>
             <strong>{n === 1 ? '1 source' : `${n} sources`}</strong>
             {cited.length > 0 && <span> · {citedCount} cited</span>}
+            {attributed.length > 0 && <span> · {attributed.length} attributed by Almanac</span>}
             <span className="muted">
               {' '}
               · searched {retrieval.library_chunks} chunks, {retrieval.candidates} candidates, {Math.round(retrieval.elapsed_ms)} ms
@@ -47,7 +51,7 @@ export function SourcesPanel({ retrieval, cited }: Props) {
       {n > 0 && (
         <ol className="passages">
           {retrieval.passages.map((p) => (
-            <PassageCard key={p.n} passage={p} cited={citedSet.has(p.n)} />
+            <PassageCard key={p.n} passage={p} cited={citedSet.has(p.n)} attributed={attributedSet.has(p.n)} />
           ))}
         </ol>
       )}

@@ -142,6 +142,9 @@ export class ChatStore extends Store<ChatState> {
         case 'sources':
           if (mine) this.patchAnswer(answerId, { retrieval: event.retrieval });
           return;
+        case 'evidence':
+          if (mine) this.patchAnswer(answerId, { evidence: event.evidence });
+          return;
         case 'token':
           if (mine) this.appendToken(answerId, event.text);
           return;
@@ -151,6 +154,8 @@ export class ChatStore extends Store<ChatState> {
               pending: false,
               stop_reason: event.stop_reason,
               cited: event.cited,
+              attributed: event.attributed ?? [],
+              sentences: event.sentences ?? [],
               timings: event.timings,
             });
             this.endRun();

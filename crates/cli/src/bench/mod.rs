@@ -3,6 +3,7 @@
 
 mod generation;
 mod generation_prompts;
+mod grounding;
 mod llamacpp_reference;
 mod report;
 mod retrieval;
@@ -22,11 +23,15 @@ pub enum BenchCommand {
     /// Ingestion, hybrid query latency, vector recall against exact search, size and memory of a
     /// library of many passages (a BEIR corpus repeated with variation)
     Retrieval(retrieval::RetrievalArgs),
+    /// Sentence attribution on labelled answer sentences (precision, recall) and quoted evidence on
+    /// questions over real documents (how often the top quote holds the answer)
+    Grounding(grounding::GroundingArgs),
 }
 
 pub fn run(data_dir: Option<PathBuf>, command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Generation(args) => generation::run(data_dir, args),
         BenchCommand::Retrieval(args) => retrieval::run(data_dir, args),
+        BenchCommand::Grounding(args) => grounding::run(data_dir, args),
     }
 }

@@ -136,6 +136,11 @@ impl App {
                     let _ = self.store.save_retrieval(answer_id, &json);
                     on_event(RunEvent::Sources { retrieval });
                 }
+                AnswerEvent::Evidence { evidence } => {
+                    let json = serde_json::to_value(&evidence).expect("evidence serialises");
+                    let _ = self.store.save_evidence(answer_id, &json);
+                    on_event(RunEvent::Evidence { evidence });
+                }
                 AnswerEvent::Token { text } => {
                     partial.push_str(&text);
                     if last_write.elapsed() >= PARTIAL_WRITE_INTERVAL {
@@ -158,6 +163,9 @@ impl App {
                 let done = FinishedAnswer {
                     text: &answer.answer,
                     cited: &answer.cited,
+                    attributed: &answer.attributed,
+                    sentences: serde_json::to_value(&answer.sentences)
+                        .expect("sentences serialise"),
                     timings,
                     stop_reason: &stop_reason,
                 };
@@ -172,6 +180,8 @@ impl App {
                 on_event(RunEvent::Done {
                     stop_reason: answer.stop_reason,
                     cited: answer.cited.clone(),
+                    attributed: answer.attributed.clone(),
+                    sentences: answer.sentences.clone(),
                     timings: answer.timings.clone(),
                 });
                 outcome.answer = Some(answer);

@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
-use crate::{Error, Retrieval, StopReason, Timings};
+use crate::{AnsweredSentence, Error, Evidence, Retrieval, StopReason, Timings};
 
-/// An answer run: `Started` first, `Sources` once, `Token`s, then exactly one of `Done` or `Error`.
+/// An answer run: `Started` first, `Sources` once, `Evidence` once, `Token`s, then exactly one of
+/// `Done` or `Error`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
@@ -19,12 +20,20 @@ pub enum RunEvent {
     Sources {
         retrieval: Retrieval,
     },
+    /// Quotes of the passages that best answer the question ([`crate::Grounding`]).
+    Evidence {
+        evidence: Vec<Evidence>,
+    },
     Token {
         text: String,
     },
     Done {
         stop_reason: StopReason,
+        /// The model's own `[n]`.
         cited: Vec<usize>,
+        /// The sources Almanac attributed the answer's sentences to.
+        attributed: Vec<usize>,
+        sentences: Vec<AnsweredSentence>,
         timings: Timings,
     },
     Error {

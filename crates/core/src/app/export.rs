@@ -49,16 +49,46 @@ pub fn to_markdown(c: &Conversation) -> String {
                 }
             }
         }
+        write_evidence(&mut out, m.evidence.as_ref());
         write_sources(
             &mut out,
             m.retrieval.as_ref(),
             m.cited.as_deref().unwrap_or(&[]),
+            m.attributed.as_deref().unwrap_or(&[]),
         );
     }
     out
 }
 
-fn write_sources(out: &mut String, retrieval: Option<&Value>, cited: &[usize]) {
+/// The quotes that answered the question, each with its source number and place.
+fn write_evidence(out: &mut String, evidence: Option<&Value>) {
+    let quotes = evidence
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if quotes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Evidence:\n");
+    for q in quotes {
+        let text = |key: &str| q.get(key).and_then(Value::as_str).unwrap_or("");
+        let n = q.get("n").and_then(Value::as_u64).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "> [{n}] {} ({})",
+            one_line(text("text")),
+            one_line(text("location"))
+        );
+    }
+    out.push('\n');
+}
+
+fn write_sources(
+    out: &mut String,
+    retrieval: Option<&Value>,
+    cited: &[usize],
+    attributed: &[usize],
+) {
     let Some(retrieval) = retrieval else { return };
     let passages = retrieval
         .get("passages")
@@ -86,7 +116,12 @@ fn write_sources(out: &mut String, retrieval: Option<&Value>, cited: &[usize]) {
             "" => String::new(),
             h => format!(" — {}", one_line(h)),
         };
-        let mark = if cited.contains(&n) { " (cited)" } else { "" };
+        let mark = match (cited.contains(&n), attributed.contains(&n)) {
+            (true, true) => " (cited; attributed by Almanac)",
+            (true, false) => " (cited)",
+            (false, true) => " (attributed by Almanac)",
+            (false, false) => "",
+        };
         let _ = writeln!(
             out,
             "{n}. {} — `{}`{heading} — {lines}{mark}",

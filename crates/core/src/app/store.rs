@@ -41,6 +41,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
     CREATE INDEX conversations_by_update ON conversations(updated_at);",
+    // 2: an answer's quoted evidence, and Almanac's attribution of its sentences to sources.
+    "ALTER TABLE messages ADD COLUMN evidence TEXT;
+    ALTER TABLE messages ADD COLUMN attributed TEXT;
+    ALTER TABLE messages ADD COLUMN sentences TEXT;",
 ];
 
 /// How long a writer waits for another connection's lock before giving up.
@@ -101,6 +105,14 @@ pub struct Message {
     pub retrieval: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cited: Option<Vec<usize>>,
+    /// The `evidence` event's list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Value>,
+    /// The `done` event's `attributed` and `sentences`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributed: Option<Vec<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentences: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +130,8 @@ pub struct Message {
 pub struct FinishedAnswer<'a> {
     pub text: &'a str,
     pub cited: &'a [usize],
+    pub attributed: &'a [usize],
+    pub sentences: Value,
     pub timings: Value,
     pub stop_reason: &'a str,
 }
@@ -283,7 +297,8 @@ impl ConversationStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT id, role, text, created_at, status, retrieval, cited, timings, stop_reason, error
+                "SELECT id, role, text, created_at, status, retrieval, cited, timings, stop_reason, error,
+                        evidence, attributed, sentences
                  FROM messages WHERE conversation_id = ?1 ORDER BY id",
             )
             .map_err(self.err())?;
@@ -298,6 +313,10 @@ impl ConversationStore {
                     status,
                     retrieval: json_column(r.get(5)?),
                     cited: json_column(r.get(6)?).and_then(|v| serde_json::from_value(v).ok()),
+                    evidence: json_column(r.get(10)?),
+                    attributed: json_column(r.get(11)?)
+                        .and_then(|v| serde_json::from_value(v).ok()),
+                    sentences: json_column(r.get(12)?),
                     timings: json_column(r.get(7)?),
                     stop_reason: r.get(8)?,
                     interrupted: status == MessageStatus::Interrupted,
@@ -437,6 +456,17 @@ impl ConversationStore {
         Ok(())
     }
 
+    /// The `evidence` event's quotes, stored with the answer as soon as they are found.
+    pub fn save_evidence(&self, answer: i64, evidence: &Value) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE messages SET evidence = ?2 WHERE id = ?1",
+                params![answer, evidence.to_string()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
     /// The text generated so far (a kill keeps it).
     pub fn save_partial(&self, answer: i64, text: &str) -> Result<()> {
         self.conn()
@@ -458,14 +488,17 @@ impl ConversationStore {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(self.err())?;
         tx.execute(
-            "UPDATE messages SET text = ?2, status = 'done', cited = ?3, timings = ?4, stop_reason = ?5
+            "UPDATE messages SET text = ?2, status = 'done', cited = ?3, timings = ?4, stop_reason = ?5,
+                attributed = ?6, sentences = ?7
              WHERE id = ?1",
             params![
                 answer,
                 done.text,
                 serde_json::to_string(done.cited).expect("numbers serialise"),
                 done.timings.to_string(),
-                done.stop_reason
+                done.stop_reason,
+                serde_json::to_string(done.attributed).expect("numbers serialise"),
+                done.sentences.to_string(),
             ],
         )
         .map_err(self.err())?;

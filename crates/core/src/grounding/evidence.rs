@@ -1,0 +1,225 @@
+//! Quoted evidence: the sentences and table rows of the prompt's passages that best answer the
+//! question, ranked by words and meaning, quoted with where they stand.
+
+use serde::Serialize;
+
+use super::terms::{self, TermKind};
+use super::{cosine, Grounding, Unit};
+use crate::Passage;
+
+/// Share of the score from words (BM25, normalised by the best sentence's); the rest is the
+/// embedding similarity to the question.
+const LEXICAL_WEIGHT: f64 = 0.5;
+/// Added when a sentence holds the kind of answer the question asks for (a number for "how
+/// many", a name for "who") that the question itself does not state.
+const ANSWER_KIND_BONUS: f64 = 0.1;
+/// Added for the passage's rank: `RANK_PRIOR / n` for source `n`.
+const RANK_PRIOR: f64 = 0.04;
+/// Quotes scoring below this share of the best one are left out.
+const KEEP_SHARE: f64 = 0.75;
+
+/// A quote from one of the prompt's passages, with where it stands in its document.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    /// The source number of its passage (`[n]`).
+    pub n: usize,
+    /// The sentence or row as the passage has it (runs of whitespace made one space).
+    pub text: String,
+    pub title: String,
+    pub path: String,
+    /// Where it stands, as a person reads it: `page 3`, `row 14`, `Install > Linux (lines 5-6)`.
+    pub location: String,
+    /// Where to open it: `path#page=N`, `path:LINE`, the path, or a web page's URL.
+    pub open: String,
+    /// The document lines it spans (of the converted text for PDF, DOCX, HTML and EPUB).
+    pub line_start: usize,
+    pub line_end: usize,
+    pub page: Option<u32>,
+    /// The CSV data row (1-based, header not counted), first and last (the same).
+    pub rows: Option<(u64, u64)>,
+    /// How well it answers the question: the two parts below combined, plus small bonuses for
+    /// the kind of answer asked for and the passage's rank.
+    pub score: f64,
+    /// BM25 over the passages' sentences, as a share of the best sentence's (0 to 1).
+    pub lexical: f64,
+    /// Cosine similarity of its embedding to the question's.
+    pub semantic: f64,
+}
+
+/// What kind of answer a question asks for, from its first words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wants {
+    Number,
+    Name,
+    Anything,
+}
+
+fn wants(question: &str) -> Wants {
+    let q = question.to_lowercase();
+    let q = q.trim_start();
+    const NUMBER: &[&str] = &[
+        "how many",
+        "how much",
+        "how long",
+        "how old",
+        "how far",
+        "how tall",
+        "how big",
+        "how high",
+        "how large",
+        "how often",
+        "how fast",
+        "how heavy",
+        "how wide",
+        "how deep",
+        "when",
+        "what year",
+        "which year",
+        "in what year",
+        "in which year",
+        "what date",
+        "what percentage",
+        "what percent",
+        "what is the population",
+        "what was the population",
+    ];
+    const NAME: &[&str] = &[
+        "who",
+        "whom",
+        "whose",
+        "which company",
+        "which person",
+        "what company",
+    ];
+    if NUMBER.iter().any(|p| q.starts_with(p))
+        || q.contains(" how many ")
+        || q.contains(" how much ")
+    {
+        Wants::Number
+    } else if NAME.iter().any(|p| q.starts_with(p)) {
+        Wants::Name
+    } else {
+        Wants::Anything
+    }
+}
+
+pub(super) fn rank(g: &Grounding<'_>, limit: usize) -> Vec<Evidence> {
+    if g.units.is_empty() || limit == 0 {
+        return Vec::new();
+    }
+    let lexical: Vec<f64> = g
+        .units
+        .iter()
+        .map(|u| g.bm25.score(&g.question, &u.terms))
+        .collect();
+    let best_lexical = lexical.iter().copied().fold(0.0, f64::max);
+    let wanted = wants(&g.question_text);
+    let question_numbers = terms::numbers(&g.question_text);
+    let mut scored: Vec<(f64, f64, f64, &Unit)> = g
+        .units
+        .iter()
+        .zip(&lexical)
+        .zip(&g.vectors)
+        .map(|((unit, &lex), vector)| {
+            let lex = if best_lexical > 0.0 {
+                lex / best_lexical
+            } else {
+                0.0
+            };
+            let semantic = cosine(&g.question_vector, vector);
+            let mut score = LEXICAL_WEIGHT * lex + (1.0 - LEXICAL_WEIGHT) * semantic;
+            if holds_wanted(unit, wanted, &g.question, &question_numbers) {
+                score += ANSWER_KIND_BONUS;
+            }
+            score += RANK_PRIOR / (unit.passage + 1) as f64;
+            (score, lex, semantic, unit)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let best = scored[0].0;
+    let mut out: Vec<Evidence> = Vec::new();
+    for (score, lexical, semantic, unit) in scored {
+        if out.len() == limit || score < best * KEEP_SHARE {
+            break;
+        }
+        // Overlapping chunks repeat sentences: quote each once.
+        if out.iter().any(|e| e.text == unit.text) {
+            continue;
+        }
+        out.push(quote(
+            &g.passages[unit.passage],
+            unit,
+            score,
+            lexical,
+            semantic,
+        ));
+    }
+    out
+}
+
+/// Whether the unit states an answer of the kind asked for that the question does not already say.
+fn holds_wanted(
+    unit: &Unit,
+    wanted: Wants,
+    question: &[terms::Term],
+    question_numbers: &[String],
+) -> bool {
+    match wanted {
+        Wants::Number => terms::numbers(&unit.text)
+            .iter()
+            .any(|n| !question_numbers.contains(n)),
+        Wants::Name => unit
+            .terms
+            .iter()
+            .any(|t| t.kind == TermKind::Name && !question.iter().any(|q| q.key == t.key)),
+        Wants::Anything => false,
+    }
+}
+
+fn quote(passage: &Passage, unit: &Unit, score: f64, lexical: f64, semantic: f64) -> Evidence {
+    // The passage's own rules for `location` and `open`, applied to the quote's lines.
+    let mut at = passage.clone();
+    at.line_start = unit.line_start;
+    at.line_end = unit.line_end;
+    at.rows = unit.row.map(|r| (r, r));
+    let open = match &passage.url {
+        Some(url) => url.clone(),
+        None => at.open_at(),
+    };
+    Evidence {
+        n: passage.n,
+        text: unit.text.clone(),
+        title: passage.title.clone(),
+        path: passage.path.clone(),
+        location: at.location(),
+        open,
+        line_start: unit.line_start,
+        line_end: unit.line_end,
+        page: passage.page,
+        rows: at.rows,
+        score: round(score),
+        lexical: round(lexical),
+        semantic: round(semantic),
+    }
+}
+
+/// Four decimals are enough to rank by and keep JSON short.
+fn round(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{wants, Wants};
+
+    #[test]
+    fn question_kinds() {
+        assert_eq!(
+            wants("How many months is Drovana cheese aged?"),
+            Wants::Number
+        );
+        assert_eq!(wants("When did the bridge open?"), Wants::Number);
+        assert_eq!(wants("Who designed the Zorvath Bridge?"), Wants::Name);
+        assert_eq!(wants("What is the mascot called?"), Wants::Anything);
+    }
+}
