@@ -28,7 +28,9 @@ pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;
 pub use error::{Error, Result};
 pub use events::{AnswerEvent, IngestEvent};
-pub use grounding::{AnsweredSentence, Attribution, Evidence, Grounding, Support, Thresholds};
+pub use grounding::{
+    AnsweredSentence, Attribution, Evidence, EvidenceWeights, Grounding, Support, Thresholds,
+};
 pub use ingest::{discover, Discovered, IngestReport, Parser, SUPPORTED_EXTENSIONS};
 pub use queue::{FileStatus, Queue};
 

@@ -197,7 +197,7 @@ fn cancel_busy_and_refusals() {
             RunEvent::Done { .. } | RunEvent::Error { .. } => {
                 panic!("ended before it was cancelled")
             }
-            RunEvent::Sources { .. } => {}
+            RunEvent::Sources { .. } | RunEvent::Evidence { .. } => {}
         }
     }
     assert!(app.is_answering());

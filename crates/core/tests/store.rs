@@ -156,7 +156,7 @@ fn export_markdown_has_turns_and_numbered_sources() {
         "{md}"
     );
     assert!(
-        md.contains("2. Garden — `/docs/garden.md` — line 7\n"),
+        md.contains("2. Garden — `/docs/garden.md` — line 7 (attributed by Almanac)\n"),
         "{md}"
     );
     assert!(

@@ -7,14 +7,51 @@ use super::terms::{self, TermKind};
 use super::{cosine, Grounding, Unit};
 use crate::Passage;
 
-/// Share of the score from words (BM25, normalised by the best sentence's); the rest is the
-/// embedding similarity to the question.
-const LEXICAL_WEIGHT: f64 = 0.5;
-/// Added when a sentence holds the kind of answer the question asks for (a number for "how
-/// many", a name for "who") that the question itself does not state.
-const ANSWER_KIND_BONUS: f64 = 0.1;
-/// Added for the passage's rank: `RANK_PRIOR / n` for source `n`.
-const RANK_PRIOR: f64 = 0.04;
+/// How evidence is ranked. The defaults were chosen on the questions over real documents in
+/// `tests/fixtures/evidence-questions.json` (`almanac bench grounding --tune`, which also reports
+/// how the choice does on the half of the questions it was not chosen on; docs/BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EvidenceWeights {
+    /// Share of the score from words (BM25, normalised by the best sentence's); the rest is the
+    /// embedding similarity to the question.
+    pub lexical: f64,
+    /// Added when a sentence holds the kind of answer the question asks for (a number for "how
+    /// many", a name for "who") that the question itself does not state.
+    pub answer_kind_bonus: f64,
+    /// Added for the passage's rank: `rank_prior / n` for source `n`.
+    pub rank_prior: f64,
+    /// How much a question's number, name or unit found in a sentence counts beside a plain word.
+    pub number: f64,
+    pub name: f64,
+    pub unit: f64,
+}
+
+impl Default for EvidenceWeights {
+    fn default() -> EvidenceWeights {
+        EvidenceWeights {
+            lexical: 0.6,
+            answer_kind_bonus: 0.15,
+            rank_prior: 0.0,
+            number: 3.0,
+            name: 1.0,
+            unit: 1.5,
+        }
+    }
+}
+
+impl EvidenceWeights {
+    fn of(&self, kind: TermKind) -> f64 {
+        match kind {
+            TermKind::Number => self.number,
+            TermKind::Name => self.name,
+            TermKind::Unit => self.unit,
+            TermKind::Word => 1.0,
+        }
+    }
+}
+
+/// The score of a sentence that only repeats the question's words is multiplied by this.
+const ECHO_PENALTY: f64 = 0.5;
 /// Quotes scoring below this share of the best one are left out.
 const KEEP_SHARE: f64 = 0.75;
 
@@ -58,59 +95,43 @@ fn wants(question: &str) -> Wants {
     let q = question.to_lowercase();
     let q = q.trim_start();
     const NUMBER: &[&str] = &[
-        "how many",
-        "how much",
-        "how long",
-        "how old",
-        "how far",
-        "how tall",
-        "how big",
-        "how high",
-        "how large",
-        "how often",
-        "how fast",
-        "how heavy",
-        "how wide",
-        "how deep",
-        "when",
-        "what year",
-        "which year",
-        "in what year",
-        "in which year",
-        "what date",
-        "what percentage",
-        "what percent",
-        "what is the population",
-        "what was the population",
+        "how many", "how much", "how long", "how old", "how far", "how tall", "how big", "how high",
+        "how large", "how often", "how fast", "how heavy", "how wide", "how deep", "when",
+        "what year", "which year", "in what year", "in which year", "what date", "what time",
+        "at what", "by how",
     ];
-    const NAME: &[&str] = &[
-        "who",
-        "whom",
-        "whose",
-        "which company",
-        "which person",
-        "what company",
+    // Nouns that name a quantity: "what was the total", "the commission file number".
+    const QUANTITY: &[&str] = &[
+        "total", "price", "cost", "amount", "number", "percentage", "percent", "rate", "fee",
+        "population", "length", "distance", "weight", "height", "age", "year", "date", "count",
+        "size", "speed", "temperature", "accuracy", "score", "version", "capacity", "duration",
     ];
+    const NAME: &[&str] = &["who", "whom", "whose", "which"];
+    let words: Vec<&str> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
     if NUMBER.iter().any(|p| q.starts_with(p))
         || q.contains(" how many ")
         || q.contains(" how much ")
+        || words.iter().any(|w| QUANTITY.contains(w))
     {
         Wants::Number
-    } else if NAME.iter().any(|p| q.starts_with(p)) {
+    } else if NAME.iter().any(|p| words.first() == Some(p)) {
         Wants::Name
     } else {
         Wants::Anything
     }
 }
 
-pub(super) fn rank(g: &Grounding<'_>, limit: usize) -> Vec<Evidence> {
+pub(super) fn rank(g: &Grounding<'_>, limit: usize, w: &EvidenceWeights) -> Vec<Evidence> {
     if g.units.is_empty() || limit == 0 {
         return Vec::new();
     }
     let lexical: Vec<f64> = g
         .units
         .iter()
-        .map(|u| g.bm25.score(&g.question, &u.terms))
+        .map(|u| g.bm25.score(&g.question, &u.terms, |k| w.of(k)))
         .collect();
     let best_lexical = lexical.iter().copied().fold(0.0, f64::max);
     let wanted = wants(&g.question_text);
@@ -127,11 +148,15 @@ pub(super) fn rank(g: &Grounding<'_>, limit: usize) -> Vec<Evidence> {
                 0.0
             };
             let semantic = cosine(&g.question_vector, vector);
-            let mut score = LEXICAL_WEIGHT * lex + (1.0 - LEXICAL_WEIGHT) * semantic;
+            let mut score = w.lexical * lex + (1.0 - w.lexical) * semantic;
             if holds_wanted(unit, wanted, &g.question, &question_numbers) {
-                score += ANSWER_KIND_BONUS;
+                score += w.answer_kind_bonus;
             }
-            score += RANK_PRIOR / (unit.passage + 1) as f64;
+            // A sentence made only of the question's own words (a title, a heading) answers nothing.
+            if unit.terms.iter().all(|t| g.question.iter().any(|q| q.key == t.key)) {
+                score *= ECHO_PENALTY;
+            }
+            score += w.rank_prior / (unit.passage + 1) as f64;
             (score, lex, semantic, unit)
         })
         .collect();
@@ -221,5 +246,7 @@ mod tests {
         assert_eq!(wants("When did the bridge open?"), Wants::Number);
         assert_eq!(wants("Who designed the Zorvath Bridge?"), Wants::Name);
         assert_eq!(wants("What is the mascot called?"), Wants::Anything);
+        assert_eq!(wants("What was the total on the receipt?"), Wants::Number);
+        assert_eq!(wants("Which research centre debunked the myth?"), Wants::Name);
     }
 }

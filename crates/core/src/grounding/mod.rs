@@ -16,7 +16,7 @@ mod terms;
 use almanac_engine::Embedder;
 
 pub use attribution::{AnsweredSentence, Attribution, Support, Thresholds};
-pub use evidence::Evidence;
+pub use evidence::{Evidence, EvidenceWeights};
 
 use crate::{Passage, Result};
 use terms::{Bm25, Term};
@@ -89,7 +89,12 @@ impl<'a> Grounding<'a> {
 
     /// The passages' sentences and rows that best answer the question, best first, at most `limit`.
     pub fn evidence(&self, limit: usize) -> Vec<Evidence> {
-        evidence::rank(self, limit)
+        evidence::rank(self, limit, &EvidenceWeights::default())
+    }
+
+    /// [`Grounding::evidence`] ranked with other weights (for tuning them).
+    pub fn evidence_with(&self, limit: usize, weights: &EvidenceWeights) -> Vec<Evidence> {
+        evidence::rank(self, limit, weights)
     }
 
     /// Each sentence of `answer` with the passages that support it.

@@ -10,39 +10,110 @@ const MIN_WORDS: usize = 4;
 /// table, a list without punctuation) would otherwise be one quote of a whole page.
 const MAX_BYTES: usize = 400;
 
-/// The byte ranges of the sentences of `text`, in order, trimmed, never empty.
+/// The byte ranges of the sentences of `text`, in order, trimmed, never empty. A block of lines
+/// with no sentence in it (a form, a receipt, a list) gives its lines instead, and a title-like
+/// first line stands alone.
 pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    for (block_start, block_end) in blocks(text) {
-        let block = &text[block_start..block_end];
-        // Inside a block a line break is wrapping, not a paragraph (UAX #29 would end a sentence
-        // there): segment a copy with spaces instead, same length, so offsets hold for `block`.
-        let unwrapped = block.replace(['\n', '\r'], " ");
-        let mut pending: Option<(usize, usize)> = None;
-        for (offset, sentence) in unwrapped.split_sentence_bound_indices() {
-            let (s, e) = trimmed(block, offset, offset + sentence.len());
-            if s >= e {
-                continue;
-            }
-            let range = match pending.take() {
-                Some((ps, _)) => (ps, e),
-                None => (s, e),
-            };
-            if word_count(&block[range.0..range.1]) < MIN_WORDS {
-                pending = Some(range);
-            } else {
-                out.extend(cut_long(block, range).map(|(s, e)| (block_start + s, block_start + e)));
-            }
+    for (mut start, end) in blocks(text) {
+        let block = &text[start..end];
+        if block.lines().count() >= 3 && !has_sentence_end(block) {
+            out.extend(line_ranges(block).into_iter().map(|(s, e)| (start + s, start + e)));
+            continue;
         }
-        if let Some((s, e)) = pending {
-            // A short last piece belongs to the sentence before it, when there is one in this block.
-            match out.last_mut() {
-                Some(last) if last.0 >= block_start => last.1 = block_start + e,
-                _ => out.push((block_start + s, block_start + e)),
-            }
+        if let Some(title_end) = title_line(block) {
+            out.push((start, start + title_end));
+            start += title_end;
         }
+        sentences_of(text, start, end, &mut out);
     }
     out
+}
+
+/// The sentences of the block `text[start..end]`, added to `out`.
+fn sentences_of(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
+    let block = &text[start..end];
+    // Inside a block a line break is wrapping, not a paragraph (UAX #29 would end a sentence
+    // there), and a citation mark after a full stop ("programming.[15] In 1972") belongs to the
+    // sentence before: segment a copy with spaces instead, same length, so offsets hold.
+    let unwrapped = blank_citation_marks(&block.replace(['\n', '\r'], " "));
+    let mut pending: Option<(usize, usize)> = None;
+    for (offset, sentence) in unwrapped.split_sentence_bound_indices() {
+        let (s, e) = trimmed(block, offset, offset + sentence.len());
+        if s >= e {
+            continue;
+        }
+        let range = match pending.take() {
+            Some((ps, _)) => (ps, e),
+            None => (s, e),
+        };
+        let piece = &block[range.0..range.1];
+        if word_count(piece) < MIN_WORDS || ends_with_abbreviation(piece) {
+            pending = Some(range);
+        } else {
+            out.extend(cut_long(block, range).map(|(s, e)| (start + s, start + e)));
+        }
+    }
+    if let Some((s, e)) = pending {
+        // A short last piece belongs to the sentence before it, when there is one in this block.
+        match out.last_mut() {
+            Some(last) if last.0 >= start => last.1 = start + e,
+            _ => out.push((start + s, start + e)),
+        }
+    }
+}
+
+/// Whether the text has a full stop, question or exclamation mark ending a sentence (after a
+/// letter or closing mark, before a space or the end): "12.5" and "11/23/2024" are no ends.
+fn has_sentence_end(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().any(|(i, &c)| {
+        matches!(c, '.' | '!' | '?')
+            && i > 0
+            && (chars[i - 1].is_alphabetic() || matches!(chars[i - 1], ')' | '"' | '”' | '\''))
+            && chars.get(i + 1).is_none_or(|n| n.is_whitespace())
+    })
+}
+
+/// The end of the block's first line when it reads as a title ("Boots Self-Locking Nut", a PDF
+/// heading on its own line): a few words, mostly capitalised, no closing punctuation, and the
+/// next line starts a sentence.
+fn title_line(block: &str) -> Option<usize> {
+    let end = block.find('\n')?;
+    let line = block[..end].trim();
+    let next = block[end + 1..].trim_start();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let capitalised = words
+        .iter()
+        .filter(|w| !w.starts_with(|c: char| c.is_lowercase()))
+        .count();
+    let titled = !words.is_empty()
+        && words.len() <= 8
+        && capitalised * 5 >= words.len() * 4
+        && !line.ends_with(|c: char| ".,;:!?-–—".contains(c))
+        && next.starts_with(|c: char| c.is_uppercase());
+    titled.then(|| block[..end].trim_end().len())
+}
+
+/// `[12]` and `[3, 4]` made spaces (ASCII for ASCII: byte offsets stay).
+fn blank_citation_marks(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'[' {
+            let inside = bytes[i + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b',' || **b == b' ')
+                .count();
+            let close = i + 1 + inside;
+            if inside > 0 && bytes.get(close) == Some(&b']') {
+                bytes[i..=close].fill(b' ');
+                i = close;
+            }
+        }
+        i += 1;
+    }
+    String::from_utf8(bytes).expect("only ASCII bytes were replaced by ASCII")
 }
 
 /// The byte ranges of lines of `text` that have something on them (table rows).
@@ -155,6 +226,21 @@ fn trimmed(text: &str, s: usize, e: usize) -> (usize, usize) {
     (s + lead, e - trail)
 }
 
+/// Whether the text ends with an abbreviation ("vs.", "e.g.", "Fig.", an initial "J."), after
+/// which UAX #29 ends a sentence that goes on.
+fn ends_with_abbreviation(text: &str) -> bool {
+    const ABBREVIATIONS: &[&str] = &[
+        "vs.", "e.g.", "i.e.", "cf.", "al.", "fig.", "figs.", "no.", "nos.", "vol.", "pp.", "p.",
+        "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "approx.", "jr.", "sr.", "u.s.", "ca.", "eq.",
+        "sec.", "ch.", "ed.", "eds.",
+    ];
+    let last = text.split_whitespace().last().unwrap_or("");
+    let last = last.trim_start_matches(|c: char| !c.is_alphanumeric());
+    let lower = last.to_lowercase();
+    let initial = last.len() == 2 && last.starts_with(|c: char| c.is_uppercase()) && last.ends_with('.');
+    ABBREVIATIONS.contains(&lower.as_str()) || initial
+}
+
 fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
@@ -205,12 +291,45 @@ mod tests {
     }
 
     #[test]
+    fn abbreviations_do_not_end_sentences() {
+        assert_eq!(
+            pieces("DPR beats BM25 by a large margin (65.2% vs. 42.9% in Top-5 accuracy). It was written by J. Smith and others in 2020."),
+            vec![
+                "DPR beats BM25 by a large margin (65.2% vs. 42.9% in Top-5 accuracy).",
+                "It was written by J. Smith and others in 2020."
+            ]
+        );
+    }
+
+    #[test]
     fn long_unpunctuated_text_is_cut_at_lines() {
         let line = "word ".repeat(30);
         let text = format!("{line}\n{line}\n{line}\n{line}");
         let got = pieces(&text);
         assert!(got.len() >= 2, "{got:?}");
         assert!(got.iter().all(|p| p.len() <= 2 * 160), "{got:?}");
+    }
+
+    #[test]
+    fn forms_give_lines_and_titles_stand_alone() {
+        let form = "Order: 2024-12-5678\nCinema: Downtown Multiplex\nPrimary Contact: Sarah Johnson\n";
+        assert_eq!(pieces(form), vec!["Order: 2024-12-5678", "Cinema: Downtown Multiplex", "Primary Contact: Sarah Johnson"]);
+        let pdf = "Boots Self-Locking Nut\nThe Boots nut is of one piece, all-metal\nconstruction. The two sections are connected with a spring.";
+        assert_eq!(
+            pieces(pdf),
+            vec!["Boots Self-Locking Nut", "The Boots nut is of one piece, all-metal\nconstruction.", "The two sections are connected with a spring."]
+        );
+        // Prose wrapped before a name is no title.
+        let prose = "The bridge was designed by Ilsabet\nQuorne in 1931, over six long years.";
+        assert_eq!(pieces(prose).len(), 1);
+    }
+
+    #[test]
+    fn citation_marks_stay_with_their_sentence() {
+        assert_eq!(
+            pieces("They liked computer programming a lot.[15] In 1972, they founded Traf-O-Data."),
+            vec!["They liked computer programming a lot.[15]", "In 1972, they founded Traf-O-Data."]
+        );
     }
 
     #[test]
