@@ -98,3 +98,86 @@ fn a_fixed_answer_on_the_made_up_facts_library() {
     assert!(invented.sources.is_empty());
     assert_eq!(attribution.attributed, vec![bridge.n]);
 }
+
+/// A cheap part of the evidence acceptance (`almanac bench grounding` runs all of it): six real
+/// documents of five formats, their questions from tests/fixtures/evidence-questions.json.
+#[test]
+fn evidence_on_real_documents_quotes_the_answer() {
+    const FILES: &[&str] = &[
+        "ingest-docs/docling/wiki.md",
+        "ingest-docs/readmes/tantivy-README.md",
+        "ingest-docs/markitdown/RECEIPT-2024-TXN-98765_retail_purchase.pdf",
+        "ingest-docs/unstructured/handbook-1p.docx",
+        "ingest-docs/unstructured/example-10k-1p.html",
+        "mmlu/test/global_facts_test.csv",
+    ];
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let set: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("evidence-questions.json")).unwrap(),
+    )
+    .unwrap();
+    let questions: Vec<&serde_json::Value> = set["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| {
+            FILES
+                .iter()
+                .any(|f| q["file"].as_str().unwrap().ends_with(f))
+        })
+        .collect();
+    assert!(questions.len() >= 15, "{}", questions.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let assistant = Assistant::open(Paths {
+        data_dir: dir.path().to_path_buf(),
+        models_dir: models_dir(),
+    })
+    .unwrap();
+    let files: Vec<PathBuf> = FILES
+        .iter()
+        .map(|f| root.join("../shared/data").join(f).canonicalize().unwrap())
+        .collect();
+    let report = assistant.ingest(&files, &mut |_| {}).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+
+    let (mut first, mut held, mut misses) = (0, 0, Vec::new());
+    for q in &questions {
+        let question = q["question"].as_str().unwrap();
+        let expect = q["expect"].as_str().unwrap().to_lowercase();
+        let file = root
+            .join(q["file"].as_str().unwrap())
+            .canonicalize()
+            .unwrap();
+        let retrieval = assistant.retrieve(question).unwrap();
+        if retrieval.passages.first().map(|p| PathBuf::from(&p.path)) != Some(file) {
+            misses.push(format!("{question}: wrong source [1]"));
+            continue;
+        }
+        first += 1;
+        let grounding = Grounding::new(
+            assistant.embedder(),
+            question,
+            question,
+            &retrieval.passages,
+        )
+        .unwrap();
+        let top = grounding.evidence(1);
+        let text = top
+            .first()
+            .map(|e| e.text.to_lowercase())
+            .unwrap_or_default();
+        if text.contains(&expect) {
+            held += 1;
+        } else {
+            misses.push(format!("{question}: top quote {text:?}"));
+        }
+    }
+    // The acceptance: at least 90% where the right passage is source [1].
+    assert!(
+        held * 10 >= first * 9 && first * 10 >= questions.len() * 9,
+        "{held} of {first} (of {}):\n{}",
+        questions.len(),
+        misses.join("\n")
+    );
+}

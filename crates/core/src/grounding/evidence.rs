@@ -95,16 +95,58 @@ fn wants(question: &str) -> Wants {
     let q = question.to_lowercase();
     let q = q.trim_start();
     const NUMBER: &[&str] = &[
-        "how many", "how much", "how long", "how old", "how far", "how tall", "how big", "how high",
-        "how large", "how often", "how fast", "how heavy", "how wide", "how deep", "when",
-        "what year", "which year", "in what year", "in which year", "what date", "what time",
-        "at what", "by how",
+        "how many",
+        "how much",
+        "how long",
+        "how old",
+        "how far",
+        "how tall",
+        "how big",
+        "how high",
+        "how large",
+        "how often",
+        "how fast",
+        "how heavy",
+        "how wide",
+        "how deep",
+        "when",
+        "what year",
+        "which year",
+        "in what year",
+        "in which year",
+        "what date",
+        "what time",
+        "at what",
+        "by how",
     ];
     // Nouns that name a quantity: "what was the total", "the commission file number".
     const QUANTITY: &[&str] = &[
-        "total", "price", "cost", "amount", "number", "percentage", "percent", "rate", "fee",
-        "population", "length", "distance", "weight", "height", "age", "year", "date", "count",
-        "size", "speed", "temperature", "accuracy", "score", "version", "capacity", "duration",
+        "total",
+        "price",
+        "cost",
+        "amount",
+        "number",
+        "percentage",
+        "percent",
+        "rate",
+        "fee",
+        "population",
+        "length",
+        "distance",
+        "weight",
+        "height",
+        "age",
+        "year",
+        "date",
+        "count",
+        "size",
+        "speed",
+        "temperature",
+        "accuracy",
+        "score",
+        "version",
+        "capacity",
+        "duration",
     ];
     const NAME: &[&str] = &["who", "whom", "whose", "which"];
     let words: Vec<&str> = q
@@ -153,7 +195,11 @@ pub(super) fn rank(g: &Grounding<'_>, limit: usize, w: &EvidenceWeights) -> Vec<
                 score += w.answer_kind_bonus;
             }
             // A sentence made only of the question's own words (a title, a heading) answers nothing.
-            if unit.terms.iter().all(|t| g.question.iter().any(|q| q.key == t.key)) {
+            if unit
+                .terms
+                .iter()
+                .all(|t| g.question.iter().any(|q| q.key == t.key))
+            {
                 score *= ECHO_PENALTY;
             }
             score += w.rank_prior / (unit.passage + 1) as f64;
@@ -247,6 +293,9 @@ mod tests {
         assert_eq!(wants("Who designed the Zorvath Bridge?"), Wants::Name);
         assert_eq!(wants("What is the mascot called?"), Wants::Anything);
         assert_eq!(wants("What was the total on the receipt?"), Wants::Number);
-        assert_eq!(wants("Which research centre debunked the myth?"), Wants::Name);
+        assert_eq!(
+            wants("Which research centre debunked the myth?"),
+            Wants::Name
+        );
     }
 }

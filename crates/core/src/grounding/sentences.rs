@@ -18,7 +18,11 @@ pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
     for (mut start, end) in blocks(text) {
         let block = &text[start..end];
         if block.lines().count() >= 3 && !has_sentence_end(block) {
-            out.extend(line_ranges(block).into_iter().map(|(s, e)| (start + s, start + e)));
+            out.extend(
+                line_ranges(block)
+                    .into_iter()
+                    .map(|(s, e)| (start + s, start + e)),
+            );
             continue;
         }
         if let Some(title_end) = title_line(block) {
@@ -237,7 +241,8 @@ fn ends_with_abbreviation(text: &str) -> bool {
     let last = text.split_whitespace().last().unwrap_or("");
     let last = last.trim_start_matches(|c: char| !c.is_alphanumeric());
     let lower = last.to_lowercase();
-    let initial = last.len() == 2 && last.starts_with(|c: char| c.is_uppercase()) && last.ends_with('.');
+    let initial =
+        last.len() == 2 && last.starts_with(|c: char| c.is_uppercase()) && last.ends_with('.');
     ABBREVIATIONS.contains(&lower.as_str()) || initial
 }
 
@@ -312,12 +317,24 @@ mod tests {
 
     #[test]
     fn forms_give_lines_and_titles_stand_alone() {
-        let form = "Order: 2024-12-5678\nCinema: Downtown Multiplex\nPrimary Contact: Sarah Johnson\n";
-        assert_eq!(pieces(form), vec!["Order: 2024-12-5678", "Cinema: Downtown Multiplex", "Primary Contact: Sarah Johnson"]);
+        let form =
+            "Order: 2024-12-5678\nCinema: Downtown Multiplex\nPrimary Contact: Sarah Johnson\n";
+        assert_eq!(
+            pieces(form),
+            vec![
+                "Order: 2024-12-5678",
+                "Cinema: Downtown Multiplex",
+                "Primary Contact: Sarah Johnson"
+            ]
+        );
         let pdf = "Boots Self-Locking Nut\nThe Boots nut is of one piece, all-metal\nconstruction. The two sections are connected with a spring.";
         assert_eq!(
             pieces(pdf),
-            vec!["Boots Self-Locking Nut", "The Boots nut is of one piece, all-metal\nconstruction.", "The two sections are connected with a spring."]
+            vec![
+                "Boots Self-Locking Nut",
+                "The Boots nut is of one piece, all-metal\nconstruction.",
+                "The two sections are connected with a spring."
+            ]
         );
         // Prose wrapped before a name is no title.
         let prose = "The bridge was designed by Ilsabet\nQuorne in 1931, over six long years.";
@@ -328,7 +345,10 @@ mod tests {
     fn citation_marks_stay_with_their_sentence() {
         assert_eq!(
             pieces("They liked computer programming a lot.[15] In 1972, they founded Traf-O-Data."),
-            vec!["They liked computer programming a lot.[15]", "In 1972, they founded Traf-O-Data."]
+            vec![
+                "They liked computer programming a lot.[15]",
+                "In 1972, they founded Traf-O-Data."
+            ]
         );
     }
 

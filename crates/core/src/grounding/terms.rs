@@ -491,7 +491,14 @@ mod tests {
 
     #[test]
     fn inflections_meet() {
-        for (a, b) in [("founded", "found"), ("connects", "connected"), ("minutes", "minute"), ("designer", "design"), ("batteries", "battery"), ("process", "processes")] {
+        for (a, b) in [
+            ("founded", "found"),
+            ("connects", "connected"),
+            ("minutes", "minute"),
+            ("designer", "design"),
+            ("batteries", "battery"),
+            ("process", "processes"),
+        ] {
             assert_eq!(stem(a), stem(b), "{a} {b}");
         }
         assert_ne!(stem("string"), stem("str"));
@@ -517,7 +524,13 @@ mod tests {
         .collect();
         let bm25 = Bm25::new(&texts);
         let q = terms("When did the bridge open in 1931?");
-        assert!(bm25.score(&q, &texts[0], TermKind::weight) > bm25.score(&q, &texts[1], TermKind::weight));
-        assert_eq!(bm25.score(&terms("nothing here"), &texts[1], TermKind::weight), 0.0);
+        assert!(
+            bm25.score(&q, &texts[0], TermKind::weight)
+                > bm25.score(&q, &texts[1], TermKind::weight)
+        );
+        assert_eq!(
+            bm25.score(&terms("nothing here"), &texts[1], TermKind::weight),
+            0.0
+        );
     }
 }
