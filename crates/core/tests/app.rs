@@ -91,10 +91,7 @@ fn add_ask_follow_up_regenerate_and_store() {
         .as_str()
         .unwrap()
         .ends_with("zorvath-bridge.md"));
-    assert!(passages[0]["snippet_html"]
-        .as_str()
-        .unwrap()
-        .contains("<b>"));
+    assert!(passages[0]["snippet_html"].as_str().unwrap().contains("<b>"));
     assert!(!passages[0]["snippet"].as_str().unwrap().contains("<b>"));
 
     let follow = collect_ask(&app, Some(&cid), "When was it finished?");
