@@ -54,6 +54,15 @@ pub fn routes() -> Router<Server> {
         .route("/v1/almanac/status", get(status))
         .route("/v1", axum::routing::any(no_route))
         .route("/v1/{*rest}", axum::routing::any(no_route))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> OpenAiError {
+    OpenAiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> OpenAiError {
