@@ -1233,7 +1233,10 @@ fn openai_client_gets_cited_answers_with_sources() {
     assert_eq!(streamed["objects"], json!(["chat.completion.chunk"]));
     assert_eq!(streamed["content"], whole["content"], "{streamed}");
     assert_eq!(streamed["finish_reason"], whole["finish_reason"]);
-    assert_eq!(streamed["usage"], whole["usage"], "include_usage: {streamed}");
+    assert_eq!(
+        streamed["usage"], whole["usage"],
+        "include_usage: {streamed}"
+    );
     let extensions = streamed["almanac"].as_array().unwrap();
     assert!(
         ends_with(&extensions[0]["sources"][0], "zorvath-bridge.md"),
@@ -1267,7 +1270,10 @@ fn openai_client_gets_cited_answers_with_sources() {
         !stopped["content"].as_str().unwrap().contains("Quorne"),
         "{stopped}"
     );
-    assert_eq!(stopped["almanac"]["stop_reason"], "stop_string", "{stopped}");
+    assert_eq!(
+        stopped["almanac"]["stop_reason"], "stop_string",
+        "{stopped}"
+    );
     assert_eq!(stopped["finish_reason"], "stop");
 
     // Restricted to another document: the bridge's file is never a source.
@@ -1291,7 +1297,10 @@ fn openai_embeddings_errors_queue_and_disconnect() {
     let (chat, embedder) = model_ids(&server);
 
     // Embeddings: almanac's own embedder, unit vectors, base64 and float alike.
-    let texts = ["Who designed the Zorvath Bridge?", "Drovana cheese is aged."];
+    let texts = [
+        "Who designed the Zorvath Bridge?",
+        "Drovana cheese is aged.",
+    ];
     let seen = openai_client(&server, "embeddings", &[&embedder, texts[0], texts[1]]);
     assert_eq!(seen["model"], embedder.as_str());
     let own = almanac_engine::Embedder::load(&support::models_dir().join("all-MiniLM-L6-v2"))
@@ -1306,7 +1315,12 @@ fn openai_embeddings_errors_queue_and_disconnect() {
             .collect()
     };
     let single = vector(&seen["single"]);
-    let many: Vec<Vec<f64>> = seen["many"].as_array().unwrap().iter().map(vector).collect();
+    let many: Vec<Vec<f64>> = seen["many"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(vector)
+        .collect();
     assert_eq!(seen["indexes"], json!([0, 1]));
     for (got, want) in [(&single, &own[0]), (&many[0], &own[0]), (&many[1], &own[1])] {
         assert_eq!(got.len(), 384);
@@ -1317,13 +1331,21 @@ fn openai_embeddings_errors_queue_and_disconnect() {
             .zip(want)
             .map(|(a, b)| (a - *b as f64).abs())
             .fold(0.0, f64::max);
-        assert!(diff < 1e-5, "differs from almanac's own embedding by {diff}");
+        assert!(
+            diff < 1e-5,
+            "differs from almanac's own embedding by {diff}"
+        );
     }
     assert!(seen["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
 
     // Every refusal in OpenAI's shape with OpenAI's status.
     let seen = openai_client(&server, "errors", &[&chat, &embedder]);
-    openai_error("unknown model", &seen["unknown_model"], 404, "model_not_found");
+    openai_error(
+        "unknown model",
+        &seen["unknown_model"],
+        404,
+        "model_not_found",
+    );
     openai_error(
         "embedder as chat model",
         &seen["embedder_as_chat_model"],
@@ -1396,7 +1418,10 @@ fn openai_embeddings_errors_queue_and_disconnect() {
         "POST",
         "/v1/chat/completions",
         &[("Content-Type", "application/json")],
-        Some(long.replace("\"stream\":true", "\"stream\":false").as_bytes()),
+        Some(
+            long.replace("\"stream\":true", "\"stream\":false")
+                .as_bytes(),
+        ),
     );
     assert_eq!(busy.header("retry-after"), Some("1"), "{}", busy.text());
     let busy = json!({"status": busy.status, "body": busy.json()});
@@ -1471,7 +1496,10 @@ fn openai_api_key_and_cors() {
             &[
                 ("Origin", origin),
                 ("Access-Control-Request-Method", "POST"),
-                ("Access-Control-Request-Headers", "authorization, content-type"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                ),
             ],
             None,
         )
@@ -1490,7 +1518,10 @@ fn openai_api_key_and_cors() {
         preflight("http://evil.example:3000", "/v1/chat/completions").status,
         403
     );
-    assert_eq!(preflight("http://editor.example:3000", "/api/ask").status, 403);
+    assert_eq!(
+        preflight("http://editor.example:3000", "/api/ask").status,
+        403
+    );
     let models = server.send(
         "GET",
         "/v1/models",

@@ -57,7 +57,7 @@ impl HostGuard {
 
     fn cors_allows(&self, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
-        self.cors_origins.iter().any(|o| *o == origin)
+        self.cors_origins.contains(&origin)
     }
 
     /// Whether `host` (a Host header value, or an Origin's host part) names this server.
@@ -140,8 +140,8 @@ pub async fn check(State(guard): State<Arc<HostGuard>>, request: Request, next: 
     let cors_origin = header(headers, &header::ORIGIN)
         .filter(|o| openai && !guard.accepts_origin(o) && guard.cors_allows(o))
         .map(|o| HeaderValue::from_str(o).expect("a header value"));
-    if refusal.is_none() && cors_origin.is_some() && *request.method() == Method::OPTIONS {
-        return preflight(cors_origin.expect("checked"));
+    if let (None, Some(origin), &Method::OPTIONS) = (&refusal, &cors_origin, request.method()) {
+        return preflight(origin.clone());
     }
     let refusal = refusal.or_else(|| match header(headers, &header::ORIGIN) {
         Some(_) if cors_origin.is_some() => None,

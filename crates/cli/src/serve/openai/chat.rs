@@ -57,7 +57,10 @@ async fn answer(
     let settings = server.app.settings();
     let ids = ModelIds::of(&settings);
     if request.model != ids.chat {
-        return Err(OpenAiError::unknown_model(&request.model, &[ids.chat]));
+        return Err(OpenAiError::unknown_model(
+            &request.model,
+            std::slice::from_ref(&ids.chat),
+        ));
     }
     let completion = completion_of(&request, &settings)?;
     let turn = server.queue.wait_turn().await.map_err(|refusal| {
@@ -382,17 +385,18 @@ fn sampling(request: &ChatRequest, settings: &Settings) -> Result<Sampling, Open
         (Some(n), _) => ("max_completion_tokens", Some(n)),
         (None, n) => ("max_tokens", n),
     };
-    let max_tokens =
-        match max {
-            None => None,
-            Some(n) if n >= 1 && n as u64 <= context as u64 => Some(n as usize),
-            Some(n) => return Err(OpenAiError::invalid(
+    let max_tokens = match max {
+        None => None,
+        Some(n) if n >= 1 && n as u64 <= context as u64 => Some(n as usize),
+        Some(n) => {
+            return Err(OpenAiError::invalid(
                 max_param,
                 format!(
                     "{max_param}: {n} is out of range; give 1 to {context} (the context window)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if let Some(t) = request.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
         return Err(OpenAiError::invalid(
             "temperature",

@@ -33,7 +33,7 @@ async fn embed(
     if request.model != ids.embedding {
         return Err(OpenAiError::unknown_model(
             &request.model,
-            &[ids.embedding.clone()],
+            std::slice::from_ref(&ids.embedding),
         ));
     }
     let texts = match request.input {
