@@ -7,7 +7,7 @@ the non-generating calls and the slope of the server's resident memory.
         [--clients 32] [--seconds 120]
 
 It uses a scratch data directory with the test facts (tests/fixtures/facts) and the installed
-default models; httpx comes with the OpenAI client's venv (scripts/reference/setup-openai.sh).
+default models; httpx2 comes with the OpenAI client's venv (scripts/reference/setup-openai.sh).
 """
 
 import argparse
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-import httpx
+import httpx2 as httpx  # what the pinned OpenAI client brings (its own HTTP library)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
