@@ -1443,6 +1443,14 @@ fn openai_embeddings_errors_queue_and_disconnect() {
         s["completions"]["cancelled"] == 2 && s["queue"]["generating"] == false
     });
     assert_eq!(status["completions"]["refused"], 1, "{status}");
+
+    // So does one that stops waiting for a whole (not streamed) answer.
+    let seen = openai_client(&server, "abandon", &[&chat]);
+    assert_eq!(seen["timed_out"], true);
+    let status = wait_for_status(&server, |s| {
+        s["completions"]["cancelled"] == 3 && s["queue"]["generating"] == false
+    });
+    assert_eq!(status["completions"]["finished"], 0, "{status}");
 }
 
 /// Polls `GET /v1/almanac/status` until `done` holds (30 s at most).

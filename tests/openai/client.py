@@ -182,6 +182,21 @@ def disconnect(base_url, model):
     return {"content_chunks": seen}
 
 
+def abandon(base_url, model):
+    """Asks for a long answer in one piece, and gives up waiting after 3 seconds."""
+    c = openai.OpenAI(base_url=base_url, api_key="no-key-needed", max_retries=0, timeout=3)
+    try:
+        c.chat.completions.create(
+            model=model,
+            max_tokens=1500,
+            messages=[{"role": "user", "content": "Count from 1 to 1000, one number per line."}],
+            extra_body={"almanac": {"retrieval": False}},
+        )
+    except openai.APITimeoutError:
+        return {"timed_out": True}
+    return {"timed_out": False}
+
+
 def models(base_url):
     return [m.model_dump() for m in client(base_url).models.list().data]
 
@@ -193,6 +208,7 @@ def main():
         "embeddings": embeddings,
         "errors": errors,
         "disconnect": disconnect,
+        "abandon": abandon,
         "models": models,
         "auth": auth,
     }[scenario](base_url, *args)
