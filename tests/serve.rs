@@ -1396,7 +1396,7 @@ fn openai_embeddings_errors_queue_and_disconnect() {
     let host = server.host();
     let long = json!({
         "model": chat, "stream": true, "max_tokens": 1500,
-        "messages": [{"role": "user", "content": "Count from 1 to 1000, one number per line."}],
+        "messages": [{"role": "user", "content": "Write a very long story, at least ten paragraphs, about a lighthouse keeper."}],
         "almanac": {"retrieval": false},
     })
     .to_string();

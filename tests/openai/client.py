@@ -162,6 +162,10 @@ def auth(base_url, key):
     }
 
 
+# Greedy decoding runs this to any max_tokens with the default model (a count, for one, ends early).
+LONG_ANSWER = "Write a very long story, at least ten paragraphs, about a lighthouse keeper."
+
+
 def disconnect(base_url, model):
     """Reads a few chunks of a long answer, then closes the connection."""
     c = client(base_url)
@@ -169,7 +173,7 @@ def disconnect(base_url, model):
         model=model,
         stream=True,
         max_tokens=1500,
-        messages=[{"role": "user", "content": "Count from 1 to 1000, one number per line."}],
+        messages=[{"role": "user", "content": LONG_ANSWER}],
         extra_body={"almanac": {"retrieval": False}},
     )
     seen = 0
@@ -189,7 +193,7 @@ def abandon(base_url, model):
         c.chat.completions.create(
             model=model,
             max_tokens=1500,
-            messages=[{"role": "user", "content": "Count from 1 to 1000, one number per line."}],
+            messages=[{"role": "user", "content": LONG_ANSWER}],
             extra_body={"almanac": {"retrieval": False}},
         )
     except openai.APITimeoutError:
