@@ -499,6 +499,8 @@ impl Assistant {
             stop_reason: generation.stop_reason,
             cited: cited.clone(),
             timings: timings.clone(),
+            text: (generation.stop_reason == StopReason::Repetition)
+                .then(|| generation.text.clone()),
         });
         Ok(Answer {
             answer: generation.text,

@@ -52,5 +52,9 @@ pub enum AnswerEvent {
         stop_reason: StopReason,
         cited: Vec<usize>,
         timings: Timings,
+        /// The answer as kept, when it is not the tokens' text joined: after a `repetition` stop
+        /// the repeats are dropped.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
 }

@@ -87,6 +87,7 @@ export type StopReason =
   | 'max_tokens'
   | 'context_full'
   | 'cancelled'
+  | 'repetition'
   | (string & {});
 
 export interface AskOptions {
@@ -106,6 +107,8 @@ export type DoneEvent = {
   stop_reason: StopReason;
   cited: number[];
   timings: Timings;
+  /** The answer as stored, when it is not the tokens joined (after `repetition`, without the repeats). */
+  text?: string;
 };
 export type ErrorEvent = { event: 'error'; code: string; message: string };
 

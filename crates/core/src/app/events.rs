@@ -26,6 +26,10 @@ pub enum RunEvent {
         stop_reason: StopReason,
         cited: Vec<usize>,
         timings: Timings,
+        /// The answer as stored, when it is not the tokens' text joined: after a `repetition` stop
+        /// the repeats are dropped.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     Error {
         code: String,
