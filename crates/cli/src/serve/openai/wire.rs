@@ -135,7 +135,12 @@ impl ResponseExtension {
 pub fn finish_reason(stop: StopReason) -> &'static str {
     match stop {
         StopReason::MaxTokens | StopReason::ContextFull => "length",
-        StopReason::EndOfTurn | StopReason::StopString | StopReason::Cancelled => "stop",
+        // A loop stopped by the guard: OpenAI has no word for it; `almanac.stop_reason` says
+        // `repetition`.
+        StopReason::EndOfTurn
+        | StopReason::StopString
+        | StopReason::Cancelled
+        | StopReason::Repetition => "stop",
     }
 }
 
