@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config   # C code in dependencies (SQLite, candle's kernels)
   python3 python3-pip          # scripts/install-models.sh fetches the default models with pip
+  python3-venv                 # scripts/reference/setup-openai.sh: OpenAI's Python client for tests/serve.rs
   strace util-linux            # the offline test: unshare --net, and strace to see no connection is tried
   chromium                     # the browser end-to-end tests (ui/e2e), driven by playwright-core; never a downloaded browser
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev  # the Tauri window

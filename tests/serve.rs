@@ -1116,3 +1116,446 @@ fn follows_remembered_folders_while_running() {
         "{found:?}"
     );
 }
+
+// --- the OpenAI-compatible API, driven by OpenAI's own Python client ------------------------------
+
+/// The python of the venv holding OpenAI's client (scripts/reference/setup-openai.sh makes it
+/// when missing; tests fail, never skip, without it).
+fn openai_python() -> &'static Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::process::Command::new(root.join("scripts/reference/setup-openai.sh"))
+            .output()
+            .expect("scripts/reference/setup-openai.sh runs");
+        assert!(
+            out.status.success(),
+            "setup-openai.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+}
+
+/// Runs a scenario of tests/openai/client.py against the server; returns what the client saw.
+fn openai_client(server: &Server, scenario: &str, args: &[&str]) -> Value {
+    let script = fixtures().join("../openai/client.py");
+    let out = std::process::Command::new(openai_python())
+        .arg(script)
+        .arg(format!("{}/v1", server.origin()))
+        .arg(scenario)
+        .args(args)
+        .output()
+        .expect("the OpenAI client runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client.py {scenario} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("client.py printed {stdout:?}: {e}"))
+}
+
+/// The chat model's and the embedder's ids, from `GET /v1/models`.
+fn model_ids(server: &Server) -> (String, String) {
+    let models = openai_client(server, "models", &[]);
+    let ids: Vec<&str> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["SmolLM2-135M-Instruct.Q4_1", "all-MiniLM-L6-v2"],
+        "{models}"
+    );
+    (ids[0].to_owned(), ids[1].to_owned())
+}
+
+/// `{"error": {message, type, code, param}}`: the shape every OpenAI refusal has.
+fn openai_error<'a>(case: &str, seen: &'a Value, status: u64, code: &str) -> &'a Value {
+    assert_eq!(seen["status"], status, "{case}: {seen}");
+    let error = &seen["body"];
+    // OpenAI's client hands over the `error` object itself as the body.
+    let error = if error.get("error").is_some() {
+        &error["error"]
+    } else {
+        error
+    };
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.is_empty() && !message.contains('\n'),
+        "{case}: {seen}"
+    );
+    assert!(error["type"].is_string(), "{case}: {seen}");
+    assert_eq!(error["code"], code, "{case}: {seen}");
+    assert!(error.get("param").is_some(), "{case}: {seen}");
+    error
+}
+
+fn ends_with(passage: &Value, file: &str) -> bool {
+    passage["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with(&format!("/{file}")))
+}
+
+#[test]
+fn openai_client_gets_cited_answers_with_sources() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    ingest_facts(&server);
+    let (chat, _) = model_ids(&server);
+    let cheese = facts().join("drovana-cheese.md");
+    let seen = openai_client(&server, "answers", &[&chat, cheese.to_str().unwrap()]);
+
+    let whole = &seen["whole"];
+    let text = whole["content"].as_str().unwrap();
+    assert!(text.contains("Quorne"), "the made-up fact: {whole}");
+    assert_eq!(whole["object"], "chat.completion");
+    assert_eq!(whole["role"], "assistant");
+    assert_eq!(whole["model"], chat.as_str());
+    let extension = &whole["almanac"];
+    assert_eq!(extension["retrieval"]["used"], true, "{whole}");
+    let sources = extension["sources"].as_array().unwrap();
+    assert!(ends_with(&sources[0], "zorvath-bridge.md"), "{whole}");
+    assert_eq!(sources[0]["n"], 1);
+    // `cited` lists exactly the [n] the text carries.
+    let cited: Vec<u64> = extension["cited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    for n in 1..=sources.len() as u64 {
+        assert_eq!(
+            cited.contains(&n),
+            text.contains(&format!("[{n}]")),
+            "[{n}] in {text:?} vs cited {cited:?}"
+        );
+    }
+    let usage = &whole["usage"];
+    let (prompt, completion) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+    );
+    assert!(prompt > 50 && completion > 0 && completion <= 48, "{usage}");
+    assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + completion);
+
+    // Streamed: the same greedy answer in chunks, sources in the first, citations in the last.
+    let streamed = &seen["streamed"];
+    assert_eq!(streamed["objects"], json!(["chat.completion.chunk"]));
+    assert_eq!(streamed["content"], whole["content"], "{streamed}");
+    assert_eq!(streamed["finish_reason"], whole["finish_reason"]);
+    assert_eq!(
+        streamed["usage"], whole["usage"],
+        "include_usage: {streamed}"
+    );
+    let extensions = streamed["almanac"].as_array().unwrap();
+    assert!(
+        ends_with(&extensions[0]["sources"][0], "zorvath-bridge.md"),
+        "{streamed}"
+    );
+    assert_eq!(
+        extensions.last().unwrap()["cited"],
+        extension["cited"],
+        "{streamed}"
+    );
+
+    // Retrieval off: no sources, and it says why.
+    let off = &seen["no_retrieval"]["almanac"];
+    assert_eq!(off["sources"], json!([]), "{off}");
+    assert_eq!(off["retrieval"]["used"], false);
+    assert!(
+        off["retrieval"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("turned off"),
+        "{off}"
+    );
+    assert_eq!(seen["no_retrieval"]["finish_reason"], "length");
+    assert_eq!(seen["no_retrieval"]["usage"]["completion_tokens"], 8);
+
+    // Sampling: one seed, one text; a stop string ends the answer before it.
+    let seeded = seen["seeded"].as_array().unwrap();
+    assert_eq!(seeded[0], seeded[1]);
+    let stopped = &seen["stopped"];
+    assert!(
+        !stopped["content"].as_str().unwrap().contains("Quorne"),
+        "{stopped}"
+    );
+    assert_eq!(
+        stopped["almanac"]["stop_reason"], "stop_string",
+        "{stopped}"
+    );
+    assert_eq!(stopped["finish_reason"], "stop");
+
+    // Restricted to another document: the bridge's file is never a source.
+    let scoped = seen["scoped_elsewhere"]["almanac"]["sources"]
+        .as_array()
+        .unwrap();
+    assert!(
+        scoped.iter().all(|p| ends_with(p, "drovana-cheese.md")),
+        "{scoped:?}"
+    );
+}
+
+#[test]
+fn openai_embeddings_errors_queue_and_disconnect() {
+    let ui = ui_dir();
+    let server = Server::start_with_args(
+        Library::new(),
+        ui.path(),
+        &["--queue-size", "1", "--queue-wait-secs", "1"],
+    );
+    let (chat, embedder) = model_ids(&server);
+
+    // Embeddings: almanac's own embedder, unit vectors, base64 and float alike.
+    let texts = [
+        "Who designed the Zorvath Bridge?",
+        "Drovana cheese is aged.",
+    ];
+    let seen = openai_client(&server, "embeddings", &[&embedder, texts[0], texts[1]]);
+    assert_eq!(seen["model"], embedder.as_str());
+    let own = almanac_engine::Embedder::load(&support::models_dir().join("all-MiniLM-L6-v2"))
+        .unwrap()
+        .embed(&texts)
+        .unwrap();
+    let vector = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let single = vector(&seen["single"]);
+    let many: Vec<Vec<f64>> = seen["many"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(vector)
+        .collect();
+    assert_eq!(seen["indexes"], json!([0, 1]));
+    for (got, want) in [(&single, &own[0]), (&many[0], &own[0]), (&many[1], &own[1])] {
+        assert_eq!(got.len(), 384);
+        let norm = got.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+        let diff = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - *b as f64).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            diff < 1e-5,
+            "differs from almanac's own embedding by {diff}"
+        );
+    }
+    assert!(seen["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
+
+    // Every refusal in OpenAI's shape with OpenAI's status.
+    let seen = openai_client(&server, "errors", &[&chat, &embedder]);
+    openai_error(
+        "unknown model",
+        &seen["unknown_model"],
+        404,
+        "model_not_found",
+    );
+    openai_error(
+        "embedder as chat model",
+        &seen["embedder_as_chat_model"],
+        404,
+        "model_not_found",
+    );
+    openai_error(
+        "unknown embedding model",
+        &seen["unknown_embedding_model"],
+        404,
+        "model_not_found",
+    );
+    let e = openai_error(
+        "too many messages",
+        &seen["too_many_messages"],
+        400,
+        "too_many_messages",
+    );
+    assert_eq!(e["param"], "messages");
+    let e = openai_error(
+        "context window",
+        &seen["context_window"],
+        400,
+        "context_length_exceeded",
+    );
+    assert!(e["message"].as_str().unwrap().contains("2048"), "{e}");
+    for case in ["max_tokens_zero", "max_tokens_huge"] {
+        let e = openai_error(case, &seen[case], 400, "invalid_value");
+        assert_eq!(e["param"], "max_tokens", "{e}");
+    }
+    openai_error(
+        "body over the limit",
+        &seen["body_over_limit"],
+        413,
+        "request_too_large",
+    );
+    let malformed = server.send(
+        "POST",
+        "/v1/chat/completions",
+        &[("Content-Type", "application/json")],
+        Some(b"{\"model\": \"x\", \"messages\": ["),
+    );
+    let malformed = json!({"status": malformed.status, "body": malformed.json()});
+    openai_error("malformed JSON", &malformed, 400, "invalid_json");
+
+    // One generation at a time: with a long answer streaming, the next request waits its second
+    // in line and is refused with 503 + Retry-After; the UI's question is refused as busy.
+    let host = server.host();
+    let long = json!({
+        "model": chat, "stream": true, "max_tokens": 1500,
+        "messages": [{"role": "user", "content": "Write a very long story, at least ten paragraphs, about a lighthouse keeper."}],
+        "almanac": {"retrieval": false},
+    })
+    .to_string();
+    let mut stream = server.open(
+        "POST",
+        "/v1/chat/completions",
+        &[("Host", &host), ("Content-Type", "application/json")],
+        Some(long.as_bytes()),
+    );
+    assert_eq!(stream.status, 200);
+    assert!(stream
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let first = stream.next_event().unwrap();
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(first["almanac"]["sources"], json!([]));
+    let busy = server.send(
+        "POST",
+        "/v1/chat/completions",
+        &[("Content-Type", "application/json")],
+        Some(
+            long.replace("\"stream\":true", "\"stream\":false")
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(busy.header("retry-after"), Some("1"), "{}", busy.text());
+    let busy = json!({"status": busy.status, "body": busy.json()});
+    openai_error("queue", &busy, 503, "server_busy");
+    let (status, code, _) = server
+        .json("POST", "/api/ask", &json!({"text": "Another question"}))
+        .error();
+    assert_eq!((status, code.as_str()), (409, "busy"));
+    drop(stream);
+    wait_for_status(&server, |s| {
+        s["completions"]["cancelled"] == 1 && s["queue"]["generating"] == false
+    });
+
+    // A client of OpenAI's library that leaves mid-stream stops its answer: the server counts it
+    // as cancelled (the engine's stop reason), and the model is free again.
+    let seen = openai_client(&server, "disconnect", &[&chat]);
+    assert_eq!(seen["content_chunks"], 3);
+    let status = wait_for_status(&server, |s| {
+        s["completions"]["cancelled"] == 2 && s["queue"]["generating"] == false
+    });
+    assert_eq!(status["completions"]["refused"], 1, "{status}");
+
+    // So does one that stops waiting for a whole (not streamed) answer.
+    let seen = openai_client(&server, "abandon", &[&chat]);
+    assert_eq!(seen["timed_out"], true);
+    let status = wait_for_status(&server, |s| {
+        s["completions"]["cancelled"] == 3 && s["queue"]["generating"] == false
+    });
+    assert_eq!(status["completions"]["finished"], 0, "{status}");
+}
+
+/// Polls `GET /v1/almanac/status` until `done` holds (30 s at most).
+fn wait_for_status(server: &Server, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = server.get("/v1/almanac/status").json();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never got there: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn openai_api_key_and_cors() {
+    // Any bind but loopback needs a key: refused at start, in one line.
+    let lib = Library::new();
+    let out = lib.run(&["serve", "--host", "0.0.0.0", "--port", "0"]);
+    assert!(!out.status.success());
+    let errors = support::error_lines(&out);
+    assert_eq!(errors.len(), 1, "{}", support::stderr(&out));
+    assert!(errors[0].contains("--api-key"), "{errors:?}");
+
+    let ui = ui_dir();
+    let server = Server::start_with_args(
+        lib,
+        ui.path(),
+        &[
+            "--api-key",
+            "s3cret-key",
+            "--cors-origin",
+            "http://editor.example:3000",
+        ],
+    );
+    let seen = openai_client(&server, "auth", &["s3cret-key"]);
+    openai_error("wrong key", &seen["wrong_key"], 401, "invalid_api_key");
+    assert_eq!(seen["right_key"]["status"], 200, "{seen}");
+    // The UI on this machine needs no key.
+    assert_eq!(server.get("/api/settings").status, 200);
+
+    // CORS: the named origin may call /v1 (preflight and the request); others, and /api, not.
+    let preflight = |origin: &str, path: &str| {
+        server.send(
+            "OPTIONS",
+            path,
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                ),
+            ],
+            None,
+        )
+    };
+    let ok = preflight("http://editor.example:3000", "/v1/chat/completions");
+    assert_eq!(ok.status, 204);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("http://editor.example:3000")
+    );
+    assert!(ok
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("authorization"));
+    assert_eq!(
+        preflight("http://evil.example:3000", "/v1/chat/completions").status,
+        403
+    );
+    assert_eq!(
+        preflight("http://editor.example:3000", "/api/ask").status,
+        403
+    );
+    let models = server.send(
+        "GET",
+        "/v1/models",
+        &[
+            ("Origin", "http://editor.example:3000"),
+            ("Authorization", "Bearer s3cret-key"),
+        ],
+        None,
+    );
+    assert_eq!(models.status, 200, "{}", models.text());
+    assert_eq!(
+        models.header("access-control-allow-origin"),
+        Some("http://editor.example:3000")
+    );
+}

@@ -27,8 +27,15 @@ impl Server {
     }
 
     pub fn start_with(lib: Library, ui: &Path) -> Server {
+        Server::start_with_args(lib, ui, &[])
+    }
+
+    /// [`Server::start_with`], with more arguments to `almanac serve`.
+    pub fn start_with_args(lib: Library, ui: &Path, args: &[&str]) -> Server {
+        let mut command = vec!["serve", "--port", "0", "--ui", ui.to_str().unwrap()];
+        command.extend_from_slice(args);
         let mut child = lib
-            .command(&["serve", "--port", "0", "--ui", ui.to_str().unwrap()])
+            .command(&command)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -62,7 +62,9 @@ impl Library {
     pub fn configure(&self, cmd: &mut Command) {
         cmd.env("ALMANAC_DATA_DIR", self.path())
             .env("ALMANAC_MODELS_DIR", &self.models)
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env_remove("ALMANAC_API_KEY")
+            .env_remove("ALMANAC_CORS_ORIGINS");
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

@@ -125,6 +125,16 @@ describe('chat store', () => {
     expect(transport.callsOf('ask')[0]?.[2]).toEqual({ web: true });
   });
 
+  it('keeps the stored text of an answer stopped for repeating itself', () => {
+    const { app, transport } = setup();
+    app.chat.send('loop');
+    const s = transport.asks[0]!;
+    s.push({ event: 'started', run_id: 'r8', conversation_id: 'c1', message_id: 'm1' });
+    s.push({ event: 'token', text: 'Yes. No. No. No.' });
+    s.push({ event: 'done', stop_reason: 'repetition', cited: [], timings, text: 'Yes. No.' });
+    expect(app.chat.get().messages[1]).toMatchObject({ text: 'Yes. No.', stop_reason: 'repetition', pending: false });
+  });
+
   it('cancels a streaming run by its id', async () => {
     const { app, transport } = setup();
     app.chat.send('long story');

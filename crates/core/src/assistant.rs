@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use almanac_engine::{
-    CancelFlag, ChatMessage, ChatModel, Embedder, GenerationParams, LoadOptions, StopReason,
-};
+use almanac_engine::{CancelFlag, ChatMessage, ChatModel, Embedder, LoadOptions, StopReason};
 use almanac_indexes::Index;
 use serde::Serialize;
 use sha2::Digest;
@@ -20,8 +18,8 @@ use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval, WebPages};
 use crate::web::{CachedPage, WebCache, WebFailure, WebReport};
 use crate::{
-    cited_sources, ingest, AnswerEvent, Error, IngestEvent, IngestReport, Parser, Paths, Queue,
-    Result, Settings,
+    cited_sources, ingest, AnswerEvent, AnswerOptions, Error, IngestEvent, IngestReport, Parser,
+    Paths, Queue, Result, Scope, Settings,
 };
 
 pub struct Assistant {
@@ -262,15 +260,33 @@ impl Assistant {
 
     /// Searches the library alone.
     pub fn retrieve(&self, query: &str) -> Result<Retrieval> {
-        retrieve(&self.index(), None, &self.embedder, &self.settings(), query)
+        retrieve(
+            &self.index(),
+            None,
+            &self.embedder,
+            &self.settings(),
+            query,
+            None,
+        )
     }
 
     /// Searches the library and, when the question names URLs or `web` is on, the web pages for
     /// it (fetched into the web cache first, unless fresh there).
     pub fn retrieve_with_web(&self, question: &str, query: &str, web: bool) -> Result<Retrieval> {
+        self.retrieve_scoped(question, query, web, None)
+    }
+
+    /// [`Assistant::retrieve_with_web`] over the part of the library `scope` admits.
+    pub fn retrieve_scoped(
+        &self,
+        question: &str,
+        query: &str,
+        web: bool,
+        scope: Option<&Scope>,
+    ) -> Result<Retrieval> {
         let settings = self.settings();
         let Some((pages, report)) = self.gather_web(question, query, web, &settings)? else {
-            return self.retrieve(query);
+            return retrieve(&self.index(), None, &self.embedder, &settings, query, scope);
         };
         let query = strip_urls(query);
         self.web.with_index(self.embedder.dim(), |web_index| {
@@ -279,7 +295,14 @@ impl Assistant {
                 pages: &pages,
                 report,
             };
-            retrieve(&self.index(), Some(web), &self.embedder, &settings, &query)
+            retrieve(
+                &self.index(),
+                Some(web),
+                &self.embedder,
+                &settings,
+                &query,
+                scope,
+            )
         })
     }
 
@@ -407,24 +430,49 @@ impl Assistant {
         cancel: &CancelFlag,
         on_event: &mut dyn FnMut(AnswerEvent),
     ) -> Result<Answer> {
+        let options = AnswerOptions {
+            web,
+            ..AnswerOptions::default()
+        };
+        self.answer(question, history, &options, cancel, on_event)
+    }
+
+    /// [`Assistant::ask`] with per-answer choices: retrieval off or scoped, web search, the system
+    /// prompt and sampling.
+    pub fn answer(
+        &self,
+        question: &str,
+        history: &[ChatMessage],
+        options: &AnswerOptions,
+        cancel: &CancelFlag,
+        on_event: &mut dyn FnMut(AnswerEvent),
+    ) -> Result<Answer> {
         let question = question.trim();
         if question.is_empty() {
             return Err(Error::EmptyQuestion);
         }
         let started = Instant::now();
-        let mut retrieval =
-            self.retrieve_with_web(question, &standalone_query(question, history), web)?;
+        let query = standalone_query(question, history);
+        let mut retrieval = if options.retrieval {
+            self.retrieve_scoped(question, &query, options.web, options.scope.as_ref())?
+        } else {
+            Retrieval::off(&query, "retrieval was turned off for this question")
+        };
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
         let settings = self.settings();
+        let params = options.sampling.params(&settings);
         let mut model = self.chat_model()?;
         let parts = PromptParts {
-            system_prompt: settings.system_prompt.as_deref(),
+            system_prompt: options
+                .system_prompt
+                .as_deref()
+                .or(settings.system_prompt.as_deref()),
             today: &today,
             passages: &retrieval.passages,
             history,
             question,
         };
-        let prompt = parts.fit(&model, settings.max_answer_tokens)?;
+        let prompt = parts.fit(&model, params.max_tokens)?;
         if prompt.passages_used < retrieval.passages.len() {
             retrieval.passages.truncate(prompt.passages_used);
             retrieval.used = prompt.passages_used > 0;
@@ -450,15 +498,6 @@ impl Assistant {
             evidence: evidence.clone(),
         });
 
-        let params = GenerationParams {
-            max_tokens: settings.max_answer_tokens,
-            temperature: settings.temperature,
-            top_p: settings.top_p,
-            top_k: settings.top_k,
-            repeat_penalty: settings.repeat_penalty as f32,
-            seed: settings.seed,
-            ..GenerationParams::default()
-        };
         let mut first_token_at = None;
         let generation = model.generate(&prompt.text, &params, cancel, &mut |delta| {
             first_token_at.get_or_insert_with(Instant::now);
@@ -493,6 +532,8 @@ impl Assistant {
             attributed: attribution.attributed.clone(),
             sentences: attribution.sentences.clone(),
             timings: timings.clone(),
+            text: (generation.stop_reason == StopReason::Repetition)
+                .then(|| generation.text.clone()),
         });
         Ok(Answer {
             answer: generation.text,

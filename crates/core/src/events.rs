@@ -62,5 +62,9 @@ pub enum AnswerEvent {
         /// The answer's sentences, each with the sources that support it.
         sentences: Vec<AnsweredSentence>,
         timings: Timings,
+        /// The answer as kept, when it is not the tokens' text joined: after a `repetition` stop
+        /// the repeats are dropped.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
 }

@@ -3,6 +3,7 @@
 //! This crate never prints: progress and answers reach the caller as events through callbacks,
 //! so the command line, the desktop shell and the HTTP server all present the same facts.
 
+mod answer_options;
 mod app;
 mod assistant;
 pub mod bench;
@@ -23,6 +24,7 @@ mod web;
 pub use almanac_engine::{CancelFlag, ChatMessage, StopReason};
 pub use almanac_fetch::Page as WebPage;
 pub use almanac_indexes::{FieldWeights, Fusion, SearchMode};
+pub use answer_options::{AnswerOptions, Sampling, Scope};
 pub use app::*;
 pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;

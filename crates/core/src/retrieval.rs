@@ -9,7 +9,7 @@ use almanac_indexes::{snippet_to_plain, Hit, Index, SearchMode, SearchQuery};
 use serde::Serialize;
 
 use crate::web::{CachedPage, WebReport};
-use crate::{Result, Settings};
+use crate::{Result, Scope, Settings};
 
 /// Ranked candidates fetched per ranking before fusion.
 const CANDIDATES_PER_RANKING: usize = 50;
@@ -199,12 +199,15 @@ pub struct WebPages<'a> {
     pub report: WebReport,
 }
 
+/// Searches the library (only the documents `scope` admits, when given) and the question's web
+/// pages, and keeps the best passages above the similarity threshold.
 pub fn retrieve(
     index: &Index,
     web: Option<WebPages<'_>>,
     embedder: &Embedder,
     settings: &Settings,
     query: &str,
+    scope: Option<&Scope>,
 ) -> Result<Retrieval> {
     let started = Instant::now();
     let library_chunks = index.stats()?.chunks;
@@ -237,13 +240,23 @@ pub fn retrieve(
     let search = SearchQuery {
         text: query,
         embedding: Some(&embedding),
-        limit: settings.sources * 4,
+        // A scope filters the hits afterwards, so it needs the deeper candidate list.
+        limit: if scope.is_some() {
+            CANDIDATES_PER_RANKING
+        } else {
+            settings.sources * 4
+        },
         candidates: CANDIDATES_PER_RANKING,
         mode: SearchMode::Hybrid,
         ..SearchQuery::default()
     };
     let library_hits = if library_chunks > 0 {
-        index.search(&search)?
+        let mut hits = index.search(&search)?;
+        if let Some(scope) = scope {
+            hits.retain(|h| scope.admits(&h.document_path));
+            hits.truncate(settings.sources * 4);
+        }
+        hits
     } else {
         Vec::new()
     };
@@ -292,6 +305,23 @@ pub fn retrieve(
     }
     retrieval.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(retrieval)
+}
+
+impl Retrieval {
+    /// No search at all (turned off for this answer): `reason` says so.
+    pub fn off(query: &str, reason: &str) -> Retrieval {
+        Retrieval {
+            used: false,
+            reason: Some(reason.into()),
+            query: query.to_owned(),
+            library_chunks: 0,
+            candidates: 0,
+            min_similarity: 0.0,
+            elapsed_ms: 0.0,
+            passages: Vec::new(),
+            web: None,
+        }
+    }
 }
 
 /// Library and web rankings into one, by reciprocal rank fusion over the two (k = 60, as inside

@@ -12,6 +12,7 @@ use crate::generation::{CancelFlag, Generation, GenerationParams, StopReason};
 use crate::gguf_metadata as md;
 use crate::llama::{KvCache, Llama};
 use crate::model_file;
+use crate::repetition::find_loop;
 use crate::sampling::TokenSampler;
 use crate::stop_strings::{Filtered, StopStringFilter};
 use crate::text_stream::IncrementalDecoder;
@@ -216,6 +217,8 @@ impl ChatModel {
 
         let end_of_turn = self.tokenizer.end_of_turn_ids().to_vec();
         let mut history = prompt_ids.to_vec();
+        // The answer's length in bytes after each generated token, to cut it back to a loop's start.
+        let mut text_after = Vec::new();
         let mut detokenizer = IncrementalDecoder::default();
         let mut stops = StopStringFilter::new(&params.stop);
 
@@ -233,6 +236,13 @@ impl ChatModel {
             if matches!(run.emit(stops.push(&delta), on_delta), Filtered::Stop(_)) {
                 break StopReason::StopString;
             }
+            text_after.push(run.text.len());
+            if let Some(found) = find_loop(&history[prompt_ids.len()..]) {
+                // Text still held back (a partial character, a possible stop string) belongs to
+                // the repeats, so it is dropped with them.
+                run.text.truncate(text_after[found.keep - 1]);
+                break StopReason::Repetition;
+            }
             if run.generated >= params.max_tokens {
                 break StopReason::MaxTokens;
             }
@@ -246,7 +256,7 @@ impl ChatModel {
         };
 
         let mut reason = reason;
-        if reason != StopReason::StopString {
+        if !matches!(reason, StopReason::StopString | StopReason::Repetition) {
             // Release what was held back: an incomplete character, a possible stop-string start.
             let rest = detokenizer.finish(&self.tokenizer)?;
             if let Filtered::Stop(_) = run.emit(stops.push(&rest), on_delta) {

@@ -52,9 +52,13 @@ pub enum StopReason {
     ContextFull,
     /// The caller's `CancelFlag` was raised.
     Cancelled,
+    /// The answer began repeating one span of text verbatim (a loop); `Generation::text` keeps
+    /// what came before the repetition and the span once.
+    Repetition,
 }
 
-/// The outcome of one `generate` call. `text` is exactly the concatenation of the deltas.
+/// The outcome of one `generate` call. `text` is exactly the concatenation of the deltas, except
+/// after a `Repetition` stop: then it is the part of them kept, without the repeats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
     pub text: String,
@@ -115,6 +119,10 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&StopReason::ContextFull).unwrap(),
             "\"context_full\""
+        );
+        assert_eq!(
+            serde_json::to_string(&StopReason::Repetition).unwrap(),
+            "\"repetition\""
         );
     }
 

@@ -27,6 +27,7 @@ mod generation;
 mod gguf_metadata;
 mod llama;
 mod model_file;
+mod repetition;
 mod sampling;
 mod stop_strings;
 mod text_stream;

@@ -424,3 +424,36 @@ fn a_follow_up_computes_only_what_follows_the_cached_prefix_and_answers_as_a_fre
     assert_eq!(again.cached_tokens, again.prompt_tokens - 1);
     assert_eq!(again.text, generation.text);
 }
+
+#[test]
+fn a_looping_answer_stops_with_repetition_and_keeps_what_came_before_the_loop() {
+    let mut model = common::chat_model();
+    // Greedy SmolLM2-135M answers this with a stanza whose refrain comes back verbatim until the
+    // token limit.
+    let (generation, deltas) = ask(
+        &mut model,
+        "Write a poem where every line is: the sea, the sea, the sea.",
+        &greedy(400),
+    );
+    assert_eq!(
+        generation.stop_reason,
+        StopReason::Repetition,
+        "{generation:?}"
+    );
+    assert!(generation.generated_tokens < 400);
+    let streamed = deltas.concat();
+    // What is kept is what was streamed up to the loop, and the loop's span appears in it once.
+    assert!(streamed.starts_with(&generation.text), "{streamed:?}");
+    assert!(streamed.len() > generation.text.len());
+    assert!(!generation.text.is_empty());
+    // The dropped text only repeats: it continues the kept text with some period.
+    let kept = generation.text.len();
+    let dropped = &streamed[kept..];
+    assert!(
+        (1..=kept)
+            .filter(|p| streamed.is_char_boundary(kept - p))
+            .any(|p| streamed[kept - p..].starts_with(dropped)),
+        "the dropped text {dropped:?} does not repeat the kept {:?}",
+        generation.text
+    );
+}

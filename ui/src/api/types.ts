@@ -123,6 +123,7 @@ export type StopReason =
   | 'max_tokens'
   | 'context_full'
   | 'cancelled'
+  | 'repetition'
   | (string & {});
 
 export interface AskOptions {
@@ -147,6 +148,8 @@ export type DoneEvent = {
   attributed?: number[];
   sentences?: AnsweredSentence[];
   timings: Timings;
+  /** The answer as stored, when it is not the tokens joined (after `repetition`, without the repeats). */
+  text?: string;
 };
 export type ErrorEvent = { event: 'error'; code: string; message: string };
 

@@ -5,6 +5,7 @@ const STOPS: Record<string, string> = {
   cancelled: 'Stopped.',
   max_tokens: 'Cut off at the answer length limit.',
   context_full: 'Cut off: the context window is full.',
+  repetition: 'Stopped: the answer began repeating itself (the repeats are not kept).',
 };
 
 /** Why the answer ended (when that matters) and how long it took. */

@@ -151,6 +151,7 @@ export class ChatStore extends Store<ChatState> {
         case 'done':
           if (mine) {
             this.patchAnswer(answerId, {
+              ...(event.text !== undefined && { text: event.text }),
               pending: false,
               stop_reason: event.stop_reason,
               cited: event.cited,

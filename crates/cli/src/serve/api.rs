@@ -193,10 +193,23 @@ fn answer_stream(
     .map_err(ApiError::from)
 }
 
+/// The model's turn for a UI question: taken now or refused with `busy` (no waiting in line).
+fn model_turn(server: &Server) -> Result<super::queue::Turn, ApiError> {
+    server.queue.try_take().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "busy",
+            "another answer is being generated; wait for it or stop it first",
+        )
+    })
+}
+
 async fn ask(State(server): State<Server>, headers: HeaderMap, bytes: BodyBytes) -> ApiResult {
     let request: AskRequest = body(&headers, &bytes)?;
+    let turn = model_turn(&server)?;
     let app = server.app.clone();
     sse_from_blocking(move |emit| {
+        let _turn = turn;
         answer_stream(&app, emit, |app, on_event| {
             app.ask(
                 request.conversation_id.as_deref(),
@@ -220,8 +233,10 @@ async fn regenerate(
     bytes: BodyBytes,
 ) -> ApiResult {
     let _: Empty = body(&headers, &bytes)?;
+    let turn = model_turn(&server)?;
     let app = server.app.clone();
     sse_from_blocking(move |emit| {
+        let _turn = turn;
         answer_stream(&app, emit, |app, on_event| app.regenerate(&id, on_event))
     })
     .await

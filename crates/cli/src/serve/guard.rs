@@ -6,6 +6,9 @@
 //! - Origin: when present it must be this server's own (`http://` + an accepted host). Browsers
 //!   send it on every cross-origin request and on same-origin POST/PUT/PATCH/DELETE.
 //! - `Sec-Fetch-Site: cross-site` on a state-changing request is refused too.
+//! - CORS: closed by default. Origins named with `--cors-origin` may call the OpenAI-compatible
+//!   API (`/v1`) from their pages (preflight answered here, `Access-Control-Allow-Origin` echoed);
+//!   the UI's own API (`/api`) stays same-origin whatever the setting.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,6 +27,13 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; script-sr
 pub struct HostGuard {
     ip: IpAddr,
     port: u16,
+    /// Origins (`scheme://host[:port]`, lower case) whose pages may call `/v1`.
+    cors_origins: Vec<String>,
+}
+
+/// Whether the path belongs to the OpenAI-compatible API.
+pub fn is_openai_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
 }
 
 impl HostGuard {
@@ -31,7 +41,23 @@ impl HostGuard {
         HostGuard {
             ip: local.ip(),
             port: local.port(),
+            cors_origins: Vec::new(),
         }
+    }
+
+    /// Opens `/v1` to these origins' pages.
+    pub fn with_cors_origins(mut self, origins: &[String]) -> HostGuard {
+        self.cors_origins = origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .collect();
+        self
+    }
+
+    fn cors_allows(&self, origin: &str) -> bool {
+        let origin = origin.to_ascii_lowercase();
+        self.cors_origins.contains(&origin)
     }
 
     /// Whether `host` (a Host header value, or an Origin's host part) names this server.
@@ -110,7 +136,15 @@ pub async fn check(State(guard): State<Arc<HostGuard>>, request: Request, next: 
         )),
         _ => None,
     };
+    let openai = is_openai_path(request.uri().path());
+    let cors_origin = header(headers, &header::ORIGIN)
+        .filter(|o| openai && !guard.accepts_origin(o) && guard.cors_allows(o))
+        .map(|o| HeaderValue::from_str(o).expect("a header value"));
+    if let (None, Some(origin), &Method::OPTIONS) = (&refusal, &cors_origin, request.method()) {
+        return preflight(origin.clone());
+    }
     let refusal = refusal.or_else(|| match header(headers, &header::ORIGIN) {
+        Some(_) if cors_origin.is_some() => None,
         Some(origin) if !guard.accepts_origin(origin) => Some(ApiError::forbidden(
             "forbidden_origin",
             format!("requests from {:?} are not accepted", clip(origin)),
@@ -121,7 +155,7 @@ pub async fn check(State(guard): State<Arc<HostGuard>>, request: Request, next: 
         let cross_site = headers
             .get("sec-fetch-site")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
-        (cross_site && is_state_changing(request.method())).then(|| {
+        (cross_site && cors_origin.is_none() && is_state_changing(request.method())).then(|| {
             ApiError::forbidden("forbidden_origin", "cross-site requests are not accepted")
         })
     });
@@ -130,6 +164,10 @@ pub async fn check(State(guard): State<Arc<HostGuard>>, request: Request, next: 
         None => next.run(request).await,
     };
     let h = response.headers_mut();
+    if let Some(origin) = cors_origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -151,6 +189,27 @@ pub async fn check(State(guard): State<Arc<HostGuard>>, request: Request, next: 
         "cross-origin-resource-policy",
         HeaderValue::from_static("same-origin"),
     );
+    response
+}
+
+/// The answer to a CORS preflight from an allowed origin.
+fn preflight(origin: HeaderValue) -> Response {
+    let mut response = axum::http::StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
     response
 }
 
@@ -195,5 +254,18 @@ mod tests {
         let g = guard("0.0.0.0:7000");
         assert!(g.accepts("10.0.0.5:7000"));
         assert!(!g.accepts("anything.example:7000"));
+    }
+
+    #[test]
+    fn cors_is_closed_unless_an_origin_is_named() {
+        let g = guard("127.0.0.1:7000");
+        assert!(!g.cors_allows("http://editor.example:3000"));
+        let g = guard("127.0.0.1:7000").with_cors_origins(&["http://Editor.example:3000/".into()]);
+        assert!(g.cors_allows("http://editor.example:3000"));
+        assert!(!g.cors_allows("http://editor.example:3001"));
+        assert!(!g.cors_allows("https://editor.example:3000"));
+        assert!(
+            is_openai_path("/v1/models") && !is_openai_path("/v10") && !is_openai_path("/api/ask")
+        );
     }
 }

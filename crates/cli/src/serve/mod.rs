@@ -1,24 +1,30 @@
-//! `almanac serve`: the web UI (ui/dist) and the native HTTP API of ui/README.md, on the loopback
-//! interface by default.
+//! `almanac serve`: the web UI (ui/dist), the native HTTP API of ui/README.md and the
+//! OpenAI-compatible API (`openai`, docs/openai-api.md), on the loopback interface by default.
 //!
 //! Every App call runs on a blocking thread; answers and ingestion stream as Server-Sent Events
-//! through a channel. One answer at a time: a second `ask` or `regenerate` while one runs is
-//! refused with 409 `busy` (the UI shows it; the desktop window behaves the same).
+//! through a channel. One answer at a time (`queue`): a second `ask` or `regenerate` while one runs
+//! is refused with 409 `busy` (the UI shows it; the desktop window behaves the same); OpenAI
+//! requests wait in line for a bounded time instead.
 //!
 //! Defences: the Host header must name this server (an IP literal or localhost with our port),
 //! which defeats DNS rebinding; a request carrying an Origin that is not this server's is refused,
 //! and so is a state-changing request marked cross-site; bodies are limited to 1 MiB and must be
-//! JSON; the UI is served with the desktop CSP and `nosniff`.
+//! JSON; the UI is served with the desktop CSP and `nosniff`. Any bind but loopback needs an API
+//! key (`access`); CORS is closed unless origins are named for `/v1`.
 
+mod access;
 mod api;
 mod errors;
 mod guard;
+mod openai;
+mod queue;
 mod static_files;
 mod stream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use almanac_core::{App, Paths};
 use anyhow::{Context, Result};
@@ -39,6 +45,24 @@ pub struct ServeArgs {
     /// The built web UI (default: the repository's ui/dist; build it with `npm ci && npm run build` in ui/)
     #[arg(long)]
     ui: Option<PathBuf>,
+    /// The key clients must send (Authorization: Bearer KEY) to the OpenAI-compatible API, and
+    /// from other machines to everything; required when --host is not a loopback address
+    #[arg(long, env = "ALMANAC_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// An origin (e.g. http://localhost:3000) whose web pages may call the OpenAI-compatible API;
+    /// repeat it or separate origins with commas (CORS is closed otherwise)
+    #[arg(
+        long = "cors-origin",
+        env = "ALMANAC_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// OpenAI-compatible requests that may wait for the model while it answers another
+    #[arg(long, default_value_t = 16)]
+    queue_size: usize,
+    /// Seconds a request waits for the model before it is refused with 503
+    #[arg(long, default_value_t = 120)]
+    queue_wait_secs: u64,
 }
 
 #[derive(Clone)]
@@ -46,9 +70,28 @@ pub(crate) struct Server {
     pub app: Arc<App>,
     pub ui: Arc<PathBuf>,
     pub guard: Arc<guard::HostGuard>,
+    /// The model's one line of waiting answers.
+    pub queue: Arc<queue::GenerationQueue>,
+    pub counters: Arc<openai::Counters>,
+}
+
+/// How the server is reached and shared, from the command line.
+struct Options {
+    ui: PathBuf,
+    addr: SocketAddr,
+    key: access::ApiKey,
+    cors_origins: Vec<String>,
+    queue: queue::GenerationQueue,
 }
 
 pub fn run(paths: Paths, args: ServeArgs, allow: &[String]) -> Result<()> {
+    let key = access::ApiKey::new(args.api_key);
+    if !args.host.is_loopback() && !key.is_set() {
+        anyhow::bail!(
+            "listening on {} needs an API key: pass --api-key KEY or set ALMANAC_API_KEY (or keep the default --host 127.0.0.1)",
+            args.host
+        );
+    }
     let ui = args.ui.unwrap_or_else(default_ui_dir);
     if !ui.join("index.html").is_file() {
         eprintln!(
@@ -58,7 +101,7 @@ pub fn run(paths: Paths, args: ServeArgs, allow: &[String]) -> Result<()> {
     }
     if !args.host.is_loopback() {
         eprintln!(
-            "warning: listening on {}: anyone who can reach this address can read your library and conversations",
+            "warning: listening on {}: anyone who can reach this address and has the API key can read your library and conversations",
             args.host
         );
     }
@@ -70,20 +113,33 @@ pub fn run(paths: Paths, args: ServeArgs, allow: &[String]) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(app, ui, SocketAddr::new(args.host, args.port)))
+    let options = Options {
+        ui,
+        addr: SocketAddr::new(args.host, args.port),
+        key,
+        cors_origins: args.cors_origins,
+        queue: queue::GenerationQueue::new(
+            args.queue_size,
+            Duration::from_secs(args.queue_wait_secs),
+        ),
+    };
+    runtime.block_on(serve(app, options))
 }
 
-async fn serve(app: Arc<App>, ui: PathBuf, addr: SocketAddr) -> Result<()> {
+async fn serve(app: Arc<App>, options: Options) -> Result<()> {
+    let addr = options.addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let server = Server {
         app: app.clone(),
-        ui: Arc::new(ui),
-        guard: Arc::new(guard::HostGuard::new(local)),
+        ui: Arc::new(options.ui),
+        guard: Arc::new(guard::HostGuard::new(local).with_cors_origins(&options.cors_origins)),
+        queue: Arc::new(options.queue),
+        counters: Arc::default(),
     };
-    let router = router(server);
+    let router = router(server, Arc::new(options.key));
     let url = match local.ip() {
         IpAddr::V6(ip) => format!("http://[{ip}]:{}", local.port()),
         IpAddr::V4(ip) => format!("http://{ip}:{}", local.port()),
@@ -94,18 +150,23 @@ async fn serve(app: Arc<App>, ui: PathBuf, addr: SocketAddr) -> Result<()> {
         writeln!(out, "listening on {url}")?;
         out.flush()?;
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal(app))
-        .await
-        .context("the server stopped")?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal(app))
+    .await
+    .context("the server stopped")?;
     Ok(())
 }
 
-fn router(server: Server) -> Router {
+fn router(server: Server, key: Arc<access::ApiKey>) -> Router {
     let guard = server.guard.clone();
     api::routes()
+        .merge(openai::routes())
         .fallback(static_files::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(key, access::check))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .with_state(server)
 }

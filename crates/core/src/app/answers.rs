@@ -9,7 +9,7 @@ use super::events::RunEvent;
 use super::runs::AnswerSlot;
 use super::store::FinishedAnswer;
 use super::{validate, App, ErrorBody};
-use crate::{Answer, AnswerEvent, ChatMessage, Error, Result};
+use crate::{Answer, AnswerEvent, ChatMessage, Error, Result, StopReason};
 
 /// How often the growing answer is written to the store while it streams.
 pub const PARTIAL_WRITE_INTERVAL: Duration = Duration::from_millis(500);
@@ -183,6 +183,8 @@ impl App {
                     attributed: answer.attributed.clone(),
                     sentences: answer.sentences.clone(),
                     timings: answer.timings.clone(),
+                    text: (answer.stop_reason == StopReason::Repetition)
+                        .then(|| answer.answer.clone()),
                 });
                 outcome.answer = Some(answer);
             }

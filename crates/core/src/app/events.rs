@@ -35,6 +35,10 @@ pub enum RunEvent {
         attributed: Vec<usize>,
         sentences: Vec<AnsweredSentence>,
         timings: Timings,
+        /// The answer as stored, when it is not the tokens' text joined: after a `repetition` stop
+        /// the repeats are dropped.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     Error {
         code: String,

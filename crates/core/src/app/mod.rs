@@ -15,6 +15,7 @@
 //! together.
 
 mod answers;
+mod completions;
 mod events;
 pub(crate) mod export;
 mod library;
@@ -33,6 +34,7 @@ use serde_json::Value;
 use crate::{Assistant, Error, Paths, Result, Settings};
 
 pub use answers::{AskOptions, RunOutcome};
+pub use completions::Completion;
 pub use events::{LibraryEvent, LibraryReport, RunEvent};
 pub use library::{DocumentEntry, DocumentText};
 pub use models::{ChatModelInfo, EmbeddingModelInfo, ModelFile, ModelsInfo, TokenInfo};
