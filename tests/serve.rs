@@ -1234,6 +1234,22 @@ fn openai_client_gets_cited_answers_with_sources() {
             "[{n}] in {text:?} vs cited {cited:?}"
         );
     }
+    // The evidence quotes the fact from source [1]; the sentence stating it is attributed to [1].
+    assert_eq!(extension["evidence"][0]["n"], 1, "{whole}");
+    assert!(
+        extension["evidence"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Quorne"),
+        "{whole}"
+    );
+    assert!(
+        extension["attributed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(1)),
+        "{whole}"
+    );
     let usage = &whole["usage"];
     let (prompt, completion) = (
         usage["prompt_tokens"].as_u64().unwrap(),
@@ -1259,6 +1275,15 @@ fn openai_client_gets_cited_answers_with_sources() {
     assert_eq!(
         extensions.last().unwrap()["cited"],
         extension["cited"],
+        "{streamed}"
+    );
+    assert_eq!(
+        extensions[1]["evidence"], extension["evidence"],
+        "{streamed}"
+    );
+    assert_eq!(
+        extensions.last().unwrap()["attributed"],
+        extension["attributed"],
         "{streamed}"
     );
 

@@ -155,6 +155,8 @@ impl Reply {
     fn whole(&self, answer: &Answer) -> Response {
         let mut extension = ResponseExtension::sources(&answer.retrieval);
         extension.cited = Some(answer.cited.clone());
+        extension.evidence = Some(answer.evidence.clone());
+        extension.attributed = Some(answer.attributed.clone());
         extension.stop_reason = Some(answer.stop_reason);
         let body = json!({
             "id": self.id,
@@ -202,6 +204,14 @@ impl Reply {
                 None,
                 Some(ResponseExtension::sources(&retrieval)),
             )],
+            Message::Event(AnswerEvent::Evidence { evidence }) => vec![self.chunk(
+                json!({}),
+                None,
+                Some(ResponseExtension {
+                    evidence: Some(evidence),
+                    ..ResponseExtension::default()
+                }),
+            )],
             Message::Event(AnswerEvent::Token { text }) => {
                 vec![self.chunk(json!({"content": text}), None, None)]
             }
@@ -209,6 +219,7 @@ impl Reply {
             Message::End(Ok(answer)) => {
                 let extension = ResponseExtension {
                     cited: Some(answer.cited.clone()),
+                    attributed: Some(answer.attributed.clone()),
                     stop_reason: Some(answer.stop_reason),
                     ..ResponseExtension::default()
                 };

@@ -1,7 +1,7 @@
 //! OpenAI's request and response shapes (chat completions, models, embeddings), and Almanac's
 //! extension object `almanac` in both directions (docs/openai-api.md lists its fields).
 
-use almanac_core::{Passage, Retrieval, StopReason};
+use almanac_core::{Evidence, Passage, Retrieval, StopReason};
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/chat/completions`. Fields OpenAI defines that do not apply here (`user`,
@@ -93,11 +93,19 @@ impl Usage {
     }
 }
 
-/// Almanac's extension of a response: the numbered sources the answer may cite as [n].
+/// Almanac's extension of a response: the numbered sources the answer may cite as [n], the
+/// evidence quoted from them, and which sources the answer's sentences were attributed to.
 #[derive(Debug, Default, Serialize)]
 pub struct ResponseExtension {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<Passage>>,
+    /// The sentences or rows of the sources that best answer the question (a stream: its own chunk
+    /// right after the sources').
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Vec<Evidence>>,
+    /// The sources Almanac attributed the answer's sentences to (the last chunk of a stream).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributed: Option<Vec<usize>>,
     /// Whether sources went into the prompt, and why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval: Option<RetrievalSummary>,
