@@ -27,6 +27,7 @@ mod generation;
 mod gguf_metadata;
 mod llama;
 mod model_file;
+mod remote;
 mod sampling;
 mod stop_strings;
 mod text_stream;
@@ -39,6 +40,7 @@ pub use chat_template::{ChatMessage, ChatTemplate};
 pub use cpu::bench::run_matmul_bench;
 pub use embedder::Embedder;
 pub use error::{Error, Result};
+pub use remote::OpenAiEndpoint;
 pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
 pub use tokenizer::{GgufTokenizer, TokenType};
 
