@@ -19,8 +19,8 @@ use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval, WebPages};
 use crate::web::{CachedPage, WebCache, WebFailure, WebReport};
 use crate::{
-    cited_sources, ingest, AnswerEvent, Backend, AnswerOptions, Error, IngestEvent, IngestReport, Parser,
-    Paths, Queue, Result, Scope, Settings,
+    cited_sources, ingest, AnswerEvent, AnswerOptions, Backend, Error, IngestEvent, IngestReport,
+    Parser, Paths, Queue, Result, Scope, Settings,
 };
 
 pub struct Assistant {

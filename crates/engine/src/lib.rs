@@ -40,8 +40,8 @@ pub use chat_template::{ChatMessage, ChatTemplate};
 pub use cpu::bench::run_matmul_bench;
 pub use embedder::Embedder;
 pub use error::{Error, Result};
-pub use remote::OpenAiEndpoint;
 pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
+pub use remote::OpenAiEndpoint;
 pub use tokenizer::{GgufTokenizer, TokenType};
 
 /// The longest context a chat model is given, whatever its file allows: the key/value cache is
