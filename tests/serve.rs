@@ -878,6 +878,28 @@ fn models_settings_and_tokens() {
     .unwrap();
     assert_eq!(on_disk["temperature"], 0.5);
     assert_eq!(on_disk["system_prompt"], "Answer briefly.");
+    assert_eq!(on_disk["backend"], json!({"kind": "local"}));
+
+    // A remote backend: its URL checked; the key is only ever the name of a variable.
+    let bad = server.json(
+        "PUT",
+        "/api/settings",
+        &json!({"backend": {"kind": "openai", "base_url": "ftp://gpu-box/v1"}}),
+    );
+    assert_eq!(bad.error().0, 400, "{}", bad.text());
+    assert!(bad.text().contains("backend.base_url"), "{}", bad.text());
+    let bad = server.json(
+        "PUT",
+        "/api/settings",
+        &json!({"backend": {"kind": "openai", "base_url": "http://gpu-box:8000/v1", "api_key": "sk-1"}}),
+    );
+    assert_eq!(bad.error().0, 400, "a key is not a setting: {}", bad.text());
+    let remote = json!({"kind": "openai", "base_url": "http://gpu-box:8000/v1", "model": "llama-3-8b",
+        "context_length": 8192, "api_key_env": "ALMANAC_BACKEND_KEY", "timeout_s": 120});
+    let stored = server.json("PUT", "/api/settings", &json!({"backend": remote}));
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    assert_eq!(stored.json()["backend"], remote);
+    set(&server, json!({"backend": {"kind": "local"}}));
 
     let tokens = server.json("POST", "/api/tokenize", &json!({"text": "계획이 있다"}));
     assert_eq!(tokens.status, 200, "{}", tokens.text());
