@@ -231,3 +231,37 @@ fn clip(text: &str) -> String {
         None => text.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_openai_error_body_becomes_its_message_on_one_line() {
+        let body = r#"{"error":{"code":401,"message":"Invalid API Key\nsecond line","type":"authentication_error"}}"#;
+        assert_eq!(error_message(body), "Invalid API Key");
+        assert_eq!(error_message("plain text\n"), "plain text");
+        assert_eq!(error_message(""), "no message");
+        assert!(error_message(&"x".repeat(1000)).ends_with('…'));
+    }
+
+    #[test]
+    fn the_estimate_counts_three_bytes_a_token_rounded_up() {
+        assert_eq!(OpenAiEndpoint::estimate_tokens(""), 0);
+        assert_eq!(OpenAiEndpoint::estimate_tokens("abcd"), 2);
+        assert_eq!(OpenAiEndpoint::estimate_tokens("é"), 1);
+    }
+
+    #[test]
+    fn the_url_joins_the_base_without_a_double_slash() {
+        let endpoint = OpenAiEndpoint {
+            base_url: "http://gpu-box:8000/v1/".into(),
+            model: "m".into(),
+            api_key: None,
+            context_length: 4096,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(endpoint.url(), "http://gpu-box:8000/v1/chat/completions");
+    }
+}
