@@ -1757,6 +1757,35 @@ fn remote_backend_answers_with_almanacs_sources_and_fails_clearly() {
             "{}",
             events[1]
         );
+        // Cancel reaches the endpoint's stream: the answer stops early and keeps what came.
+        set(&server, json!({"max_answer_tokens": 400}));
+        let (host, origin) = (server.host(), server.origin());
+        let body = json!({"text": "Write a very long story, at least ten paragraphs, about a lighthouse keeper."}).to_string();
+        let headers = [
+            ("Host", host.as_str()),
+            ("Content-Type", "application/json"),
+            ("Origin", origin.as_str()),
+        ];
+        let mut stream = server.open("POST", "/api/ask", &headers, Some(body.as_bytes()));
+        let started = stream.next_event().unwrap();
+        let run = started["run_id"].as_str().unwrap().to_owned();
+        let mut events = vec![started];
+        while events.iter().filter(|e| e["event"] == "token").count() < 3 {
+            let e = stream.next_event().expect("tokens before the end");
+            assert_ne!(
+                e["event"], "done",
+                "finished before it could be cancelled: {e}"
+            );
+            events.push(e);
+        }
+        let cancel = server.json("POST", &format!("/api/runs/{run}/cancel"), &json!({}));
+        assert_eq!(cancel.status, 204, "{}", cancel.text());
+        while let Some(e) = stream.next_event() {
+            events.push(e);
+        }
+        let (_, _, done) = check_answer_stream(&events);
+        assert_eq!(done["stop_reason"], "cancelled", "{done}");
+        assert!(done["timings"]["tokens"].as_u64().unwrap() < 400, "{done}");
     }
 
     // A listener that accepts and never answers: the configured timeout, in one line.

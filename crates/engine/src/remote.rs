@@ -141,6 +141,8 @@ impl OpenAiEndpoint {
                 if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
                     first_at.get_or_insert_with(Instant::now);
                     generation.text.push_str(&text);
+                    // One chunk a token on llama-server and vLLM; `usage` corrects it at the end.
+                    generation.generated_tokens += 1;
                     on_delta(&text);
                 }
                 if let Some(reason) = choice.finish_reason {
