@@ -147,6 +147,14 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The context window answers are generated in: the local model's, or the remote backend's.
+    pub fn answer_context_length(&self) -> usize {
+        match &self.backend {
+            Backend::Local => self.context_length,
+            Backend::Openai { context_length, .. } => *context_length,
+        }
+    }
+
     /// Reads the settings file if there is one; defaults otherwise.
     pub fn load(path: &Path) -> Result<Settings> {
         let text = match std::fs::read_to_string(path) {
