@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-system-packages.sh
 scripts/install-models.sh >/dev/null
 scripts/reference/setup-openai.sh >/dev/null   # OpenAI's Python client (pinned), for tests/serve.rs
+scripts/reference/setup-llama-server.sh >/dev/null   # llama.cpp's llama-server (pinned), the remote backend in tests/serve.rs
 scripts/build-ui.sh        # the desktop package embeds ui/dist when it compiles
 cargo test --workspace --locked "$@"
 (cd ui && npm ci && npm test && npm run build && npm run e2e)   # the built UI against the real `almanac serve`, in Chromium

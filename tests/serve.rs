@@ -892,6 +892,28 @@ fn models_settings_and_tokens() {
     .unwrap();
     assert_eq!(on_disk["temperature"], 0.5);
     assert_eq!(on_disk["system_prompt"], "Answer briefly.");
+    assert_eq!(on_disk["backend"], json!({"kind": "local"}));
+
+    // A remote backend: its URL checked; the key is only ever the name of a variable.
+    let bad = server.json(
+        "PUT",
+        "/api/settings",
+        &json!({"backend": {"kind": "openai", "base_url": "ftp://gpu-box/v1"}}),
+    );
+    assert_eq!(bad.error().0, 400, "{}", bad.text());
+    assert!(bad.text().contains("backend.base_url"), "{}", bad.text());
+    let bad = server.json(
+        "PUT",
+        "/api/settings",
+        &json!({"backend": {"kind": "openai", "base_url": "http://gpu-box:8000/v1", "api_key": "sk-1"}}),
+    );
+    assert_eq!(bad.error().0, 400, "a key is not a setting: {}", bad.text());
+    let remote = json!({"kind": "openai", "base_url": "http://gpu-box:8000/v1", "model": "llama-3-8b",
+        "context_length": 8192, "api_key_env": "ALMANAC_BACKEND_KEY", "timeout_s": 120});
+    let stored = server.json("PUT", "/api/settings", &json!({"backend": remote}));
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    assert_eq!(stored.json()["backend"], remote);
+    set(&server, json!({"backend": {"kind": "local"}}));
 
     let tokens = server.json("POST", "/api/tokenize", &json!({"text": "계획이 있다"}));
     assert_eq!(tokens.status, 200, "{}", tokens.text());
@@ -1583,4 +1605,260 @@ fn openai_api_key_and_cors() {
         models.header("access-control-allow-origin"),
         Some("http://editor.example:3000")
     );
+}
+
+// --- a remote generation backend: llama.cpp's llama-server on loopback --------------------------
+
+/// llama.cpp's llama-server (scripts/reference/setup-llama-server.sh installs the pinned build
+/// when missing; tests fail, never skip, without it).
+fn llama_server_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new(root.join("scripts/reference/setup-llama-server.sh"))
+        .output()
+        .expect("scripts/reference/setup-llama-server.sh runs");
+    assert!(
+        out.status.success(),
+        "setup-llama-server.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running llama-server serving the default GGUF with an API key; killed when dropped.
+struct LlamaServer(std::process::Child);
+
+impl LlamaServer {
+    fn start(key: &str) -> (LlamaServer, String) {
+        let port = free_port();
+        let model = support::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+        let child = std::process::Command::new(llama_server_binary())
+            .args(["-m", model.to_str().unwrap(), "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "-c", "4096", "-np", "1"])
+            .args(["--api-key", key])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("llama-server starts");
+        let server = LlamaServer(child);
+        // Ready once /health answers 200 (503 while the model loads).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if health_status(port).as_deref() == Some("200") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "llama-server did not become ready"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        (server, format!("http://127.0.0.1:{port}/v1"))
+    }
+}
+
+/// The status code of `GET /health`, if anything answers.
+fn health_status(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    reply.split_whitespace().nth(1).map(str::to_owned)
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A failed `almanac ask` printed exactly one error line, naming the endpoint and `what`.
+fn one_backend_error(out: &std::process::Output, url: &str, what: &str) {
+    assert!(!out.status.success(), "{}", support::stdout(out));
+    let lines = support::error_lines(out);
+    assert_eq!(lines.len(), 1, "{}", support::stderr(out));
+    assert!(
+        lines[0].contains(&format!("{url}/chat/completions")) && lines[0].contains(what),
+        "{what} in {lines:?}"
+    );
+    assert_eq!(
+        support::stderr(out).trim().lines().count(),
+        1,
+        "{}",
+        support::stderr(out)
+    );
+}
+
+/// Each stored message of a conversation: role, status, text.
+fn conversation_messages(lib: &support::Library, id: &str) -> Vec<(String, String, String)> {
+    let store =
+        almanac_core::ConversationStore::open(&lib.path().join("conversations.sqlite")).unwrap();
+    let c = store.get(id.parse().unwrap()).unwrap();
+    c.messages
+        .iter()
+        .map(|m| (m.role.clone(), format!("{:?}", m.status), m.text.clone()))
+        .collect()
+}
+
+#[test]
+fn remote_backend_answers_with_almanacs_sources_and_fails_clearly() {
+    const KEY: &str = "remote-test-key";
+    // Children (almanac ask, almanac serve) read the endpoint's key from here.
+    std::env::set_var("ALMANAC_BACKEND_KEY", KEY);
+    let (llama, url) = LlamaServer::start(KEY);
+    let lib = support::Library::new();
+    lib.ok(&["ingest", facts().to_str().unwrap()]);
+    let question = "Who designed the Zorvath Bridge?";
+
+    // `ask --json` through the endpoint: Almanac's sources, the endpoint's words.
+    let text = lib.ok(&[
+        "ask",
+        "--json",
+        "--max-tokens",
+        "48",
+        "--backend-url",
+        &url,
+        "--backend-model",
+        "smollm",
+        question,
+    ]);
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        answer["sources"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/zorvath-bridge.md"),
+        "{answer}"
+    );
+    assert!(
+        answer["answer"].as_str().unwrap().contains("Quorne"),
+        "the made-up fact from the source, through llama-server: {answer}"
+    );
+    assert!(
+        answer["timings"]["prompt_tokens"].as_u64().unwrap() > 100,
+        "the sources were sent: {answer}"
+    );
+    assert!(
+        answer["timings"]["tokens"].as_u64().unwrap() > 0,
+        "{answer}"
+    );
+    let conversation = answer["conversation_id"].as_str().unwrap().to_owned();
+    let before = conversation_messages(&lib, &conversation);
+    assert_eq!(before.len(), 2);
+
+    // A wrong key: the endpoint's 401, in one line.
+    let out = lib
+        .command(&[
+            "ask",
+            "--backend-url",
+            &url,
+            "--conversation",
+            &conversation,
+            question,
+        ])
+        .env("ALMANAC_BACKEND_KEY", "wrong")
+        .output()
+        .unwrap();
+    one_backend_error(&out, &url, "HTTP 401");
+
+    // The UI's API through the endpoint: sources first, then the streamed answer.
+    let ui = ui_dir();
+    {
+        let server =
+            Server::start_with_args(support::Library::new(), ui.path(), &["--backend-url", &url]);
+        ingest_facts(&server);
+        set(&server, json!({"max_answer_tokens": 48}));
+        let (response, events) = server.events(
+            "/api/ask",
+            &json!({"conversation_id": null, "text": question, "options": {}}),
+        );
+        assert_eq!(response.status, 200, "{}", response.text());
+        let (_, text, done) = check_answer_stream(&events);
+        assert_eq!(done["event"], "done", "{done}");
+        assert!(text.contains("Quorne"), "{text}");
+        assert!(
+            events.iter().filter(|e| e["event"] == "token").count() > 1,
+            "streamed: {events:?}"
+        );
+        assert!(
+            ends_with(&events[1]["retrieval"]["passages"][0], "zorvath-bridge.md"),
+            "{}",
+            events[1]
+        );
+        // Cancel reaches the endpoint's stream: the answer stops early and keeps what came.
+        set(&server, json!({"max_answer_tokens": 400}));
+        let (host, origin) = (server.host(), server.origin());
+        let body = json!({"text": "Write a very long story, at least ten paragraphs, about a lighthouse keeper."}).to_string();
+        let headers = [
+            ("Host", host.as_str()),
+            ("Content-Type", "application/json"),
+            ("Origin", origin.as_str()),
+        ];
+        let mut stream = server.open("POST", "/api/ask", &headers, Some(body.as_bytes()));
+        let started = stream.next_event().unwrap();
+        let run = started["run_id"].as_str().unwrap().to_owned();
+        let mut events = vec![started];
+        while events.iter().filter(|e| e["event"] == "token").count() < 3 {
+            let e = stream.next_event().expect("tokens before the end");
+            assert_ne!(
+                e["event"], "done",
+                "finished before it could be cancelled: {e}"
+            );
+            events.push(e);
+        }
+        let cancel = server.json("POST", &format!("/api/runs/{run}/cancel"), &json!({}));
+        assert_eq!(cancel.status, 204, "{}", cancel.text());
+        while let Some(e) = stream.next_event() {
+            events.push(e);
+        }
+        let (_, _, done) = check_answer_stream(&events);
+        assert_eq!(done["stop_reason"], "cancelled", "{done}");
+        assert!(done["timings"]["tokens"].as_u64().unwrap() < 400, "{done}");
+    }
+
+    // A listener that accepts and never answers: the configured timeout, in one line.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/v1", silent.local_addr().unwrap());
+    lib.write_settings(
+        &json!({"backend": {"kind": "openai", "base_url": silent_url, "timeout_s": 2}}),
+    );
+    let started = std::time::Instant::now();
+    let out = lib.run(&["ask", "--conversation", &conversation, question]);
+    one_backend_error(&out, &silent_url, "timed out");
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    drop(silent);
+
+    // A stopped server: refused, in one line.
+    drop(llama);
+    let out = lib.run(&[
+        "ask",
+        "--backend-url",
+        &url,
+        "--conversation",
+        &conversation,
+        question,
+    ]);
+    one_backend_error(&out, &url, "refused");
+
+    // The conversation kept its answered turn through every failure.
+    let after = conversation_messages(&lib, &conversation);
+    assert_eq!(after[..2], before[..], "{after:?}");
+    assert_eq!(before[1].1, "Done", "{before:?}");
+    // Each failed turn is stored as the question and an answer marked failed, nothing invented.
+    assert_eq!(after.len(), 2 + 2 * 3, "{after:?}");
+    for turn in after[2..].chunks(2) {
+        assert_eq!(turn[0].2, question, "{after:?}");
+        assert_eq!(turn[1].1, "Error", "{after:?}");
+    }
 }

@@ -45,7 +45,10 @@ pub fn run(app: &Arc<App>, mut conversation: Option<String>) -> Result<()> {
         stats.chunks,
         assistant.paths().data_dir.display()
     );
-    assistant.chat_model()?;
+    // A local model is loaded now, so the first answer does not wait for it.
+    if almanac_core::remote_endpoint(&assistant.settings().backend)?.is_none() {
+        assistant.chat_model()?;
+    }
 
     let mut stdout = std::io::stdout();
     let mut lines = std::io::stdin().lock().lines();

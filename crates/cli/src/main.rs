@@ -1,5 +1,6 @@
 //! The `almanac` command line: ingest documents, ask questions, chat.
 
+mod backend;
 mod bench;
 mod chat;
 mod eval;
@@ -62,6 +63,8 @@ enum Command {
         web: bool,
         #[command(flatten)]
         answer: AnswerOptions,
+        #[command(flatten)]
+        backend: backend::BackendArgs,
         #[arg(required = true, num_args = 1..)]
         question: Vec<String>,
     },
@@ -82,6 +85,8 @@ enum Command {
     Chat {
         #[command(flatten)]
         answer: AnswerOptions,
+        #[command(flatten)]
+        backend: backend::BackendArgs,
         /// Continue this stored conversation instead of starting a new one
         #[arg(long, value_name = "ID")]
         conversation: Option<String>,
@@ -245,10 +250,12 @@ fn run(cli: Cli) -> Result<()> {
             conversation,
             web,
             answer,
+            backend,
             question,
         } => {
             let app = Arc::new(App::open(paths)?);
             apply(app.assistant(), &answer);
+            backend.apply(app.assistant())?;
             allow_hosts(app.assistant(), &allow);
             let options = AskOptions { web: Some(web) };
             ask(
@@ -261,10 +268,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Chat {
             answer,
+            backend,
             conversation,
         } => {
             let app = Arc::new(App::open(paths)?);
             apply(app.assistant(), &answer);
+            backend.apply(app.assistant())?;
             allow_hosts(app.assistant(), &allow);
             chat::run(&app, conversation)
         }

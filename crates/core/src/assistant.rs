@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use almanac_engine::{CancelFlag, ChatMessage, ChatModel, Embedder, LoadOptions, StopReason};
+use almanac_engine::{
+    CancelFlag, ChatMessage, ChatModel, Embedder, LoadOptions, OpenAiEndpoint, StopReason,
+};
 use almanac_indexes::Index;
 use serde::Serialize;
 use sha2::Digest;
@@ -18,8 +20,8 @@ use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval, WebPages};
 use crate::web::{CachedPage, WebCache, WebFailure, WebReport};
 use crate::{
-    cited_sources, ingest, AnswerEvent, AnswerOptions, Error, IngestEvent, IngestReport, Parser,
-    Paths, Queue, Result, Scope, Settings,
+    cited_sources, ingest, AnswerEvent, AnswerOptions, Backend, Error, IngestEvent, IngestReport,
+    Parser, Paths, Queue, Result, Scope, Settings,
 };
 
 pub struct Assistant {
@@ -461,7 +463,6 @@ impl Assistant {
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
         let settings = self.settings();
         let params = options.sampling.params(&settings);
-        let mut model = self.chat_model()?;
         let parts = PromptParts {
             system_prompt: options
                 .system_prompt
@@ -472,10 +473,24 @@ impl Assistant {
             history,
             question,
         };
-        let prompt = parts.fit(&model, params.max_tokens)?;
-        if prompt.passages_used < retrieval.passages.len() {
-            retrieval.passages.truncate(prompt.passages_used);
-            retrieval.used = prompt.passages_used > 0;
+        // The same messages either way: rendered here through the GGUF's template, or sent to
+        // the endpoint, whose own template applies.
+        let (prepared, passages_used) = match remote_endpoint(&settings.backend)? {
+            Some(endpoint) => {
+                let fitted = parts.fit_estimated(endpoint.context_length(), params.max_tokens)?;
+                let used = fitted.passages_used;
+                (Prepared::Remote(endpoint, fitted.messages), used)
+            }
+            None => {
+                let model = self.chat_model()?;
+                let prompt = parts.fit(&model, params.max_tokens)?;
+                let used = prompt.passages_used;
+                (Prepared::Local(model, prompt.text), used)
+            }
+        };
+        if passages_used < retrieval.passages.len() {
+            retrieval.passages.truncate(passages_used);
+            retrieval.used = passages_used > 0;
             if !retrieval.used {
                 retrieval.reason = Some(
                     "no passage fitted in the model's context window beside the question".into(),
@@ -499,12 +514,20 @@ impl Assistant {
         });
 
         let mut first_token_at = None;
-        let generation = model.generate(&prompt.text, &params, cancel, &mut |delta| {
+        let mut on_delta = |delta: &str| {
             first_token_at.get_or_insert_with(Instant::now);
             on_event(AnswerEvent::Token {
                 text: delta.to_owned(),
             });
-        })?;
+        };
+        let generation = match prepared {
+            Prepared::Remote(endpoint, messages) => {
+                endpoint.generate_chat(&messages, &params, cancel, &mut on_delta)?
+            }
+            Prepared::Local(mut model, text) => {
+                model.generate(&text, &params, cancel, &mut on_delta)?
+            }
+        };
         let attribution_started = Instant::now();
         let attribution = grounding.attribute(&self.embedder, &generation.text)?;
         let attribution_ms = attribution_started.elapsed().as_secs_f64() * 1000.0;
@@ -546,6 +569,42 @@ impl Assistant {
             timings,
         })
     }
+}
+
+/// A fitted prompt and what will answer it.
+enum Prepared<'a> {
+    Local(ChatModelGuard<'a>, String),
+    Remote(OpenAiEndpoint, Vec<ChatMessage>),
+}
+
+/// The configured OpenAI-compatible endpoint, if answers go to one; its key comes from the
+/// environment at each question, so a changed key needs no restart.
+pub fn remote_endpoint(backend: &Backend) -> Result<Option<OpenAiEndpoint>> {
+    let Backend::Openai {
+        base_url,
+        model,
+        context_length,
+        api_key_env,
+        timeout_s,
+    } = backend
+    else {
+        return Ok(None);
+    };
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(Error::InvalidArgument {
+            field: "backend.base_url".into(),
+            message: format!("backend base_url {base_url:?} is not an http:// or https:// URL"),
+        });
+    }
+    let api_key = std::env::var(api_key_env).ok().filter(|k| !k.is_empty());
+    Ok(Some(OpenAiEndpoint {
+        base_url: base_url.clone(),
+        model: model.clone(),
+        api_key,
+        context_length: *context_length,
+        connect_timeout: std::time::Duration::from_secs(10),
+        read_timeout: std::time::Duration::from_secs(*timeout_s),
+    }))
 }
 
 /// Exclusive use of the loaded chat model.

@@ -26,7 +26,7 @@ pub use almanac_fetch::Page as WebPage;
 pub use almanac_indexes::{FieldWeights, Fusion, SearchMode};
 pub use answer_options::{AnswerOptions, Sampling, Scope};
 pub use app::*;
-pub use assistant::{load_embedder, Answer, Assistant, ChatModelGuard, Timings};
+pub use assistant::{load_embedder, remote_endpoint, Answer, Assistant, ChatModelGuard, Timings};
 pub use citations::cited_sources;
 pub use error::{Error, Result};
 pub use events::{AnswerEvent, IngestEvent};
@@ -44,7 +44,7 @@ pub fn run_parse_worker() -> i32 {
 pub use paths::Paths;
 pub use prompt::{FittedPrompt, PromptParts, SYSTEM_INSTRUCTIONS};
 pub use retrieval::{widen, Passage, Retrieval};
-pub use settings::Settings;
+pub use settings::{Backend, Settings, BACKEND_KEY_ENV};
 pub use web::{CachedPage, WebFailure, WebReport};
 
 /// Locks `m` even when a thread panicked while holding it: one failed request must not disable the

@@ -5,7 +5,7 @@
 //! their own, and the question. Cut to fit the context window. Why earlier turns are replayed
 //! without their sources, and why this wording: docs/decisions/0005-prompt-layout-for-the-prefix-cache.md.
 
-use almanac_engine::{ChatMessage, ChatModel};
+use almanac_engine::{ChatMessage, ChatModel, OpenAiEndpoint};
 
 use crate::retrieval::Passage;
 use crate::{Error, Result};
@@ -133,6 +133,52 @@ impl PromptParts<'_> {
                 return Err(Error::QuestionTooLong {
                     tokens,
                     limit,
+                    reserved: answer_reserve,
+                });
+            }
+        }
+    }
+}
+
+/// Messages for a remote endpoint, fitted by estimate (its tokenizer is not ours to run).
+pub struct FittedMessages {
+    pub messages: Vec<ChatMessage>,
+    pub passages_used: usize,
+}
+
+impl PromptParts<'_> {
+    /// [`PromptParts::fit`] for an endpoint that renders its own chat template: the same messages,
+    /// measured with [`OpenAiEndpoint::estimate_tokens`] (plus a few tokens a message for the
+    /// template's markers) against the configured context length. An estimate that is still too
+    /// low shows as the endpoint's own context error.
+    pub fn fit_estimated(
+        &self,
+        context_length: usize,
+        answer_reserve: usize,
+    ) -> Result<FittedMessages> {
+        const TEMPLATE_TOKENS_PER_MESSAGE: usize = 8;
+        let budget = context_length.saturating_sub(answer_reserve);
+        let (mut passages, mut history) = (self.passages.len(), self.history.len());
+        loop {
+            let messages = self.messages(passages, history);
+            let tokens: usize = messages
+                .iter()
+                .map(|m| OpenAiEndpoint::estimate_tokens(&m.content) + TEMPLATE_TOKENS_PER_MESSAGE)
+                .sum();
+            if tokens <= budget {
+                return Ok(FittedMessages {
+                    messages,
+                    passages_used: passages,
+                });
+            }
+            if passages > 0 {
+                passages -= 1;
+            } else if history > 0 {
+                history = history.saturating_sub(2);
+            } else {
+                return Err(Error::QuestionTooLong {
+                    tokens,
+                    limit: context_length,
                     reserved: answer_reserve,
                 });
             }

@@ -52,6 +52,63 @@ pub struct Settings {
     pub web_max_page_bytes: u64,
     /// Longest time for fetching one page, redirects included.
     pub web_timeout_s: u64,
+    /// Where answers are generated: the local GGUF (`chat_model`) or an OpenAI-compatible endpoint.
+    pub backend: Backend,
+}
+
+/// The chat backend. An endpoint's API key is never stored here: it is read from the environment
+/// variable `api_key_env` names (`ALMANAC_BACKEND_KEY` by default) when a question is answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Backend {
+    #[default]
+    Local,
+    Openai {
+        /// Up to and including `/v1`, e.g. `http://gpu-box:8000/v1`.
+        base_url: String,
+        /// The model name the endpoint serves.
+        #[serde(default = "default_backend_model")]
+        model: String,
+        /// The endpoint's context window (it has no standard way to say it).
+        #[serde(default = "default_backend_context")]
+        context_length: usize,
+        #[serde(default = "default_backend_key_env")]
+        api_key_env: String,
+        /// Longest wait for the first byte of an answer, and between two streamed chunks.
+        #[serde(default = "default_backend_timeout")]
+        timeout_s: u64,
+    },
+}
+
+pub const BACKEND_KEY_ENV: &str = "ALMANAC_BACKEND_KEY";
+
+impl Backend {
+    /// An endpoint with the defaults for what is not given (the model name and context length).
+    pub fn openai(base_url: &str, model: Option<&str>) -> Backend {
+        Backend::Openai {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            model: model.map_or_else(default_backend_model, str::to_owned),
+            context_length: default_backend_context(),
+            api_key_env: default_backend_key_env(),
+            timeout_s: default_backend_timeout(),
+        }
+    }
+}
+
+fn default_backend_model() -> String {
+    "default".into()
+}
+
+fn default_backend_context() -> usize {
+    4096
+}
+
+fn default_backend_key_env() -> String {
+    BACKEND_KEY_ENV.into()
+}
+
+fn default_backend_timeout() -> u64 {
+    120
 }
 
 impl Default for Settings {
@@ -84,11 +141,20 @@ impl Default for Settings {
             web_proxy: None,
             web_max_page_bytes: 5 * 1024 * 1024,
             web_timeout_s: 30,
+            backend: Backend::Local,
         }
     }
 }
 
 impl Settings {
+    /// The context window answers are generated in: the local model's, or the remote backend's.
+    pub fn answer_context_length(&self) -> usize {
+        match &self.backend {
+            Backend::Local => self.context_length,
+            Backend::Openai { context_length, .. } => *context_length,
+        }
+    }
+
     /// Reads the settings file if there is one; defaults otherwise.
     pub fn load(path: &Path) -> Result<Settings> {
         let text = match std::fs::read_to_string(path) {

@@ -374,3 +374,45 @@ fn a_template_that_allows_a_system_message_only_first_gets_the_sources_in_the_qu
         fitted.text
     );
 }
+
+#[test]
+fn a_remote_endpoint_gets_the_same_messages_fitted_by_a_conservative_estimate() {
+    let model = model(1024);
+    let long = "The archive holds letters, maps and ledgers from the harbour office. ".repeat(12);
+    let passages: Vec<Passage> = (1..=4)
+        .map(|n| passage(n, &format!("Doc{n}"), &long))
+        .collect();
+    let parts = PromptParts {
+        system_prompt: None,
+        today: "2026-11-26",
+        passages: &passages,
+        history: &[],
+        question: "And ledgers?",
+    };
+    let fitted = parts.fit_estimated(1024, 128).unwrap();
+    let used = fitted.passages_used;
+    assert!((1..4).contains(&used), "{used} passages");
+    // The very messages the local model renders, so the layout is one.
+    assert_eq!(fitted.messages, parts.messages(used, 0));
+    // The estimate never lets through more than the real tokenizer would fit.
+    let real = parts.fit(&model, 128).unwrap();
+    assert!(
+        used <= real.passages_used,
+        "{used} > {}",
+        real.passages_used
+    );
+    let rendered = model.render_chat(&fitted.messages, true).unwrap();
+    assert!(model.count_tokens(&rendered) <= 1024 - 128);
+
+    let question = "word ".repeat(600);
+    let alone = PromptParts {
+        question: &question,
+        passages: &[],
+        ..parts
+    };
+    let err = alone.fit_estimated(512, 128).err().expect("must not fit");
+    assert!(
+        matches!(err, Error::QuestionTooLong { limit: 512, .. }),
+        "{err}"
+    );
+}

@@ -56,6 +56,9 @@ pub enum Error {
     #[error("inference failed: {0}")]
     Inference(String),
 
+    #[error("generation backend {url}: {detail}")]
+    Backend { url: String, detail: String },
+
     #[error("embedding model {path} is not usable: {detail}")]
     EmbeddingModel { path: PathBuf, detail: String },
 }

@@ -27,6 +27,7 @@ mod generation;
 mod gguf_metadata;
 mod llama;
 mod model_file;
+mod remote;
 mod repetition;
 mod sampling;
 mod stop_strings;
@@ -41,6 +42,7 @@ pub use cpu::bench::run_matmul_bench;
 pub use embedder::Embedder;
 pub use error::{Error, Result};
 pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
+pub use remote::OpenAiEndpoint;
 pub use tokenizer::{GgufTokenizer, TokenType};
 
 /// The longest context a chat model is given, whatever its file allows: the key/value cache is

@@ -63,6 +63,8 @@ pub struct ServeArgs {
     /// Seconds a request waits for the model before it is refused with 503
     #[arg(long, default_value_t = 120)]
     queue_wait_secs: u64,
+    #[command(flatten)]
+    backend: crate::backend::BackendArgs,
 }
 
 #[derive(Clone)]
@@ -107,6 +109,7 @@ pub fn run(paths: Paths, args: ServeArgs, allow: &[String]) -> Result<()> {
     }
     let app = Arc::new(App::open(paths)?);
     crate::allow_hosts(app.assistant(), allow);
+    args.backend.apply(app.assistant())?;
     // The remembered folders are followed while the server runs.
     app.start_watching()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

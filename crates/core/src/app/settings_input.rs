@@ -104,6 +104,7 @@ pub fn apply(current: &Settings, input: &Value, ctx: &SettingsContext) -> Result
                 })?
                 .filter(|t| !t.trim().is_empty());
             }
+            "backend" => s.backend = backend(key, value)?,
             "chat_model" => {
                 let name = PathBuf::from(string(key, value, super::validate::MAX_PATH_BYTES)?);
                 let resolved = (ctx.resolve)(&name);
@@ -175,6 +176,46 @@ fn web_url(key: &str, url: &str) -> Result<()> {
         return Err(Error::invalid(key, "must be an http or https URL"));
     }
     Ok(())
+}
+
+/// `{"kind":"local"}` or `{"kind":"openai","base_url",...}` (see [`crate::Backend`]); the key
+/// itself is never a setting, only the name of the variable that holds it.
+fn backend(key: &str, value: &Value) -> Result<crate::Backend> {
+    let backend: crate::Backend = serde_json::from_value(value.clone())
+        .map_err(|e| Error::invalid(key, super::validate::clip(&e.to_string())))?;
+    if let crate::Backend::Openai {
+        base_url,
+        model,
+        context_length,
+        api_key_env,
+        timeout_s,
+    } = &backend
+    {
+        web_url("backend.base_url", base_url)?;
+        if model.trim().is_empty() || model.len() > 256 {
+            return Err(Error::invalid(
+                "backend.model",
+                "must be 1 to 256 characters",
+            ));
+        }
+        if !(256..=1_048_576).contains(context_length) {
+            return Err(Error::invalid(
+                "backend.context_length",
+                "must be 256 to 1048576",
+            ));
+        }
+        let env_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        if api_key_env.is_empty() || api_key_env.len() > 128 || !api_key_env.chars().all(env_name) {
+            return Err(Error::invalid(
+                "backend.api_key_env",
+                "must be an environment variable name (letters, digits, _)",
+            ));
+        }
+        if !(1..=3600).contains(timeout_s) {
+            return Err(Error::invalid("backend.timeout_s", "must be 1 to 3600"));
+        }
+    }
+    Ok(backend)
 }
 
 fn engine_max_context() -> usize {

@@ -391,7 +391,7 @@ fn text_of(content: Option<&Content>, param: &str) -> Result<String, OpenAiError
 }
 
 fn sampling(request: &ChatRequest, settings: &Settings) -> Result<Sampling, OpenAiError> {
-    let context = settings.context_length;
+    let context = settings.answer_context_length();
     let (max_param, max) = match (request.max_completion_tokens, request.max_tokens) {
         (Some(n), _) => ("max_completion_tokens", Some(n)),
         (None, n) => ("max_tokens", n),

@@ -102,7 +102,7 @@ async fn models(State(server): State<Server>) -> Response {
         "object": "list",
         "data": [
             {"id": ids.chat, "object": "model", "created": 0, "owned_by": "almanac",
-             "almanac": {"kind": "chat", "context_length": settings.context_length}},
+             "almanac": {"kind": "chat", "context_length": settings.answer_context_length()}},
             {"id": ids.embedding, "object": "model", "created": 0, "owned_by": "almanac",
              "almanac": {"kind": "embedding", "dimensions": dim}},
         ],
