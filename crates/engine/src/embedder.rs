@@ -16,10 +16,10 @@ use crate::error::{one_line, Error, Result};
 const DEFAULT_MAX_TOKENS: usize = 256;
 /// Most texts in one forward pass.
 const DEFAULT_BATCH_SIZE: usize = 32;
-/// Tokens per forward pass that keep the matrix products efficient; a call's texts are split into
-/// passes of about this size (fewer tokens when there would not be enough passes for every thread).
+/// Tokens per forward pass: enough rows for the matrix products to run at full speed, few enough
+/// for the buffers to stay small (the intermediate activations are 4 x 1536 x this many bytes).
 const TOKENS_PER_PASS: usize = 2048;
-const MIN_TOKENS_PER_PASS: usize = 256;
+const MIN_TOKENS_PER_PASS: usize = 128;
 
 pub struct Embedder {
     model: BertWeights,
@@ -246,30 +246,30 @@ impl Embedder {
     }
 }
 
-/// Groups text indices into forward passes: by token count, so similar lengths go together (a
-/// pass's attention work and its split between threads stay even), each pass up to
-/// `TOKENS_PER_PASS` tokens and `batch_size` texts, smaller when that would leave fewer than two
-/// passes per thread.
+/// Splits a call's texts into forward passes of even token counts (longest texts placed first,
+/// each into the lightest pass with room): a multiple of the thread count, at least two per thread
+/// when there is enough text, each near `TOKENS_PER_PASS` tokens at most and `batch_size` texts.
+/// Sequences are not padded, so mixing lengths in a pass costs nothing.
 fn plan_passes(ids: &[Vec<u32>], threads: usize, batch_size: usize) -> Vec<Vec<usize>> {
+    let total: usize = ids.iter().map(Vec::len).sum();
+    let count = (threads * total.div_ceil(threads * TOKENS_PER_PASS).max(2))
+        .min(total.div_ceil(MIN_TOKENS_PER_PASS).max(threads))
+        .max(ids.len().div_ceil(batch_size))
+        .min(ids.len())
+        .max(1);
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-    let total: usize = ids.iter().map(Vec::len).sum();
-    let budget = (total / (2 * threads)).clamp(MIN_TOKENS_PER_PASS, TOKENS_PER_PASS);
-    let mut passes: Vec<Vec<usize>> = Vec::new();
-    let mut tokens = 0;
+    let mut passes: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); count];
     for i in order {
-        match passes.last_mut() {
-            Some(pass) if pass.len() < batch_size && tokens + ids[i].len() <= budget => {
-                pass.push(i);
-                tokens += ids[i].len();
-            }
-            _ => {
-                passes.push(vec![i]);
-                tokens = ids[i].len();
-            }
-        }
+        let (tokens, pass) = passes
+            .iter_mut()
+            .filter(|(_, pass)| pass.len() < batch_size)
+            .min_by_key(|(tokens, _)| *tokens)
+            .expect("count * batch_size >= texts");
+        *tokens += ids[i].len();
+        pass.push(i);
     }
-    passes
+    passes.into_iter().map(|(_, pass)| pass).collect()
 }
 
 /// Checks the safetensors header and that all tensor data lies inside the file, so a truncated
@@ -319,4 +319,47 @@ fn check_safetensors(path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(lens: &[usize]) -> Vec<Vec<u32>> {
+        lens.iter().map(|&n| vec![0; n]).collect()
+    }
+
+    #[test]
+    fn passes_cover_every_text_once_and_balance_tokens() {
+        let ids = lengths(&[250; 32]);
+        let passes = plan_passes(&ids, 2, 32);
+        assert_eq!(passes.len(), 4);
+        let mut seen: Vec<usize> = passes.concat();
+        seen.sort();
+        assert_eq!(seen, (0..32).collect::<Vec<_>>());
+        assert!(passes.iter().all(|p| p.len() == 8));
+
+        // 32 one-line texts on 2 threads: 4 passes, none empty, sizes even.
+        let ids = lengths(&(0..32).map(|i| 10 + i % 20).collect::<Vec<_>>());
+        let passes = plan_passes(&ids, 2, 32);
+        assert_eq!(passes.len(), 4);
+        let tokens: Vec<usize> = passes
+            .iter()
+            .map(|p| p.iter().map(|&i| ids[i].len()).sum())
+            .collect();
+        assert!(
+            tokens.iter().max().unwrap() - tokens.iter().min().unwrap() <= 29,
+            "{tokens:?}"
+        );
+
+        // The batch size caps texts per pass; a tiny call is one pass per text at most.
+        assert!(plan_passes(&lengths(&[5; 100]), 1, 8)
+            .iter()
+            .all(|p| p.len() <= 8));
+        assert_eq!(plan_passes(&lengths(&[7, 7]), 4, 32).len(), 2);
+        assert_eq!(
+            plan_passes(&lengths(&[250; 1000]), 2, 32).len(),
+            2 * 250_000usize.div_ceil(2 * TOKENS_PER_PASS)
+        );
+    }
 }
