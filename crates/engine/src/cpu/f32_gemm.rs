@@ -303,9 +303,9 @@ mod avx2 {
                 }
             }
         }
-        for (r, acc) in acc.iter().enumerate() {
-            for q in 0..4 {
-                _mm256_storeu_ps(out[r].as_mut_ptr().add(8 * q), acc[q]);
+        for (row, acc) in out.iter_mut().zip(&acc) {
+            for (q, lanes) in acc.iter().enumerate() {
+                _mm256_storeu_ps(row.as_mut_ptr().add(8 * q), *lanes);
             }
         }
     }
