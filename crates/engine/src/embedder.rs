@@ -3,33 +3,42 @@
 //! then L2 normalisation.
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
-use candle_core::{DType, Device, Tensor, D};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::bert::{BertConfig, BertWeights, Scratch};
+use crate::cpu::pool::ThreadPool;
+use crate::cpu::{self, Isa};
 use crate::error::{one_line, Error, Result};
 
 /// sentence-transformers' usual limit when the model folder does not say.
 const DEFAULT_MAX_TOKENS: usize = 256;
+/// Most texts in one forward pass.
 const DEFAULT_BATCH_SIZE: usize = 32;
+/// Tokens per forward pass: enough rows for the matrix products to run at full speed, few enough
+/// for the buffers to stay small (the intermediate activations are 4 x 1536 x this many bytes).
+const TOKENS_PER_PASS: usize = 2048;
+const MIN_TOKENS_PER_PASS: usize = 128;
 
 pub struct Embedder {
-    model: BertModel,
-    /// Truncates to `max_tokens` and pads each batch to its longest text.
-    batch_tokenizer: Tokenizer,
+    model: BertWeights,
+    isa: Isa,
+    /// Truncates to `max_tokens`; no padding (sequences are never padded).
+    tokenizer: Tokenizer,
     /// No truncation, for counting.
     counting_tokenizer: Tokenizer,
     dim: usize,
     max_tokens: usize,
     batch_size: usize,
-    device: Device,
-    /// One thread for a single text (a question): its matrices are too small for candle's
-    /// parallel matmul to pay for waking the other threads, which on a busy machine costs more
-    /// than it saves (docs/decisions/0003-embedding-speed.md). `None` if the thread could
-    /// not be started; the text is then embedded like a batch.
-    single_text_pool: Option<rayon::ThreadPool>,
+    /// The threads of batch embedding; one caller at a time.
+    pool: Mutex<ThreadPool>,
+    /// One per pool thread, reused from call to call.
+    scratch: Vec<Mutex<Scratch>>,
+    /// A single text (a question) runs on the caller's thread alone: its matrices are too small
+    /// for a second thread to pay for waking it, which on a busy machine costs more than it
+    /// saves (docs/decisions/0003-embedding-speed.md).
+    question_scratch: Mutex<Scratch>,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -61,13 +70,22 @@ struct SentenceBertConfig {
     max_seq_length: Option<usize>,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Embedder {
-    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`; batches use one
+    /// thread per physical core.
     pub fn load(dir: &Path) -> Result<Embedder> {
         if !dir.is_dir() {
             return Err(unusable(dir, "the folder does not exist"));
         }
-        let config: Config = read_json(&dir.join("config.json"))?;
+        let config_path = dir.join("config.json");
+        let config: BertConfig = read_json(&config_path)?;
+        if let Some(why) = config.unsupported() {
+            return Err(unusable(&config_path, why));
+        }
         let max_tokens = match dir.join("sentence_bert_config.json") {
             p if p.is_file() => read_json::<SentenceBertConfig>(&p)?.max_seq_length,
             _ => None,
@@ -82,40 +100,22 @@ impl Embedder {
         }
         let mut counting_tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| unusable(&tokenizer_path, format!("bad tokenizer: {}", one_line(e))))?;
-        let mut batch_tokenizer = counting_tokenizer.clone();
-        let padding = PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..counting_tokenizer
-                .get_padding()
-                .cloned()
-                .unwrap_or_default()
-        };
-        batch_tokenizer.with_padding(Some(padding));
-        batch_tokenizer
+        counting_tokenizer.with_padding(None);
+        let mut tokenizer = counting_tokenizer.clone();
+        tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
                 ..Default::default()
             }))
             .map_err(|e| unusable(&tokenizer_path, format!("cannot truncate: {}", one_line(e))))?;
-        counting_tokenizer.with_padding(None);
         counting_tokenizer
             .with_truncation(None)
             .map_err(|e| unusable(&tokenizer_path, one_line(e)))?;
 
         let weights_path = dir.join("model.safetensors");
         check_safetensors(&weights_path)?;
-        let device = Device::Cpu;
-        // SAFETY: the file is memory-mapped read-only; it must not change while loaded, which
-        // holds for model files that Almanac installs and never rewrites in place.
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
-                .map_err(|e| {
-                unusable(
-                    &weights_path,
-                    format!("not a valid safetensors file: {}", one_line(e)),
-                )
-            })?;
-        let model = BertModel::load(vb, &config).map_err(|e| {
+        let dim = config.hidden_size;
+        let model = BertWeights::load(&weights_path, config).map_err(|e| {
             unusable(
                 &weights_path,
                 format!("cannot load BERT weights: {}", one_line(e)),
@@ -123,24 +123,37 @@ impl Embedder {
         })?;
         Ok(Embedder {
             model,
-            batch_tokenizer,
+            isa: cpu::isa(),
+            tokenizer,
             counting_tokenizer,
-            dim: config.hidden_size,
+            dim,
             max_tokens,
             batch_size: DEFAULT_BATCH_SIZE,
-            device,
-            single_text_pool: rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .thread_name(|_| "almanac-embed-one".into())
-                .build()
-                .ok(),
-        })
+            pool: Mutex::new(ThreadPool::new(1)),
+            scratch: Vec::new(),
+            question_scratch: Mutex::new(Scratch::default()),
+        }
+        .with_threads(cpu::pool::physical_cores()))
     }
 
-    /// Texts per forward pass.
+    /// Most texts per forward pass.
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
+    }
+
+    /// Threads that embed a batch (at least one; a single text always uses one).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        let threads = threads.max(1);
+        self.pool = Mutex::new(ThreadPool::new(threads));
+        self.scratch = (0..threads)
+            .map(|_| Mutex::new(Scratch::default()))
+            .collect();
+        self
+    }
+
+    pub fn threads(&self) -> usize {
+        self.scratch.len()
     }
 
     pub fn dim(&self) -> usize {
@@ -167,65 +180,96 @@ impl Embedder {
 
     /// One unit-length vector per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        if let ([_], Some(pool)) = (texts, &self.single_text_pool) {
-            return pool.install(|| self.embed_batch(texts));
-        }
-        // Embedding texts of similar length together wastes less work on padding.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
-        let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(self.batch_size) {
-            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
-            for (&i, vector) in batch.iter().zip(self.embed_batch(&batch_texts)?) {
-                vectors[i] = vector;
+        match texts {
+            [] => Ok(Vec::new()),
+            [text] => {
+                let ids = self.token_ids(text)?;
+                let run = |scratch: &mut Scratch| self.model.embed(self.isa, &[ids], scratch);
+                // A second question at the same moment gets buffers of its own.
+                Ok(match self.question_scratch.try_lock() {
+                    Ok(mut scratch) => run(&mut scratch),
+                    Err(_) => run(&mut Scratch::default()),
+                })
             }
+            _ => self.embed_on_pool(texts),
         }
-        Ok(vectors)
     }
 
-    /// One text with candle's default thread use, for comparison (examples/embed_latency.rs).
+    /// One text on every thread of the pool, for comparison (examples/embed_latency.rs).
     #[doc(hidden)]
     pub fn embed_on_all_threads(&self, text: &str) -> Result<Vec<f32>> {
-        Ok(self.embed_batch(&[text])?.pop().unwrap_or_default())
+        Ok(self.embed_on_pool(&[text])?.pop().unwrap_or_default())
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let encodings = self
-            .batch_tokenizer
-            .encode_batch_fast(texts.to_vec(), true)
+    fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode_fast(text, true)
             .map_err(|e| Error::Tokenizer(one_line(e)))?;
-        let rows = encodings.len();
-        let width = encodings
-            .iter()
-            .map(|e| e.get_ids().len())
-            .max()
-            .unwrap_or(0);
-        let flat = |get: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings
-                .iter()
-                .flat_map(|e| get(e).iter().copied())
-                .collect()
-        };
-        let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, width), &self.device)?;
-        let mask = Tensor::from_vec(
-            flat(&|e| e.get_attention_mask()),
-            (rows, width),
-            &self.device,
-        )?;
-        let type_ids = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean
-            .sqr()?
-            .sum_keepdim(D::Minus1)?
-            .sqrt()?
-            .clamp(1e-12, f64::MAX)?;
-        Ok(mean.broadcast_div(&norms)?.to_vec2::<f32>()?)
+        Ok(encoding.get_ids().to_vec())
     }
+
+    /// Tokenises the texts and runs forward passes of similar-length texts on the pool's
+    /// threads, each pass taken by whichever thread is free.
+    fn embed_on_pool(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let pool = lock(&self.pool);
+        let threads = pool.threads();
+        let ids: Vec<Mutex<Result<Vec<u32>>>> =
+            texts.iter().map(|_| Mutex::new(Ok(Vec::new()))).collect();
+        let per_task = texts.len().div_ceil(4 * threads).max(1);
+        pool.run(texts.len().div_ceil(per_task), &|task, _| {
+            for i in task * per_task..((task + 1) * per_task).min(texts.len()) {
+                *lock(&ids[i]) = self.token_ids(texts[i]);
+            }
+        });
+        let ids = ids
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .collect::<Result<Vec<_>>>()?;
+
+        let passes = plan_passes(&ids, threads, self.batch_size);
+        let vectors: Vec<Mutex<Vec<Vec<f32>>>> =
+            passes.iter().map(|_| Mutex::new(Vec::new())).collect();
+        pool.run(passes.len(), &|pass, thread| {
+            let sequences: Vec<Vec<u32>> = passes[pass].iter().map(|&i| ids[i].clone()).collect();
+            let mut scratch = lock(&self.scratch[thread]);
+            *lock(&vectors[pass]) = self.model.embed(self.isa, &sequences, &mut scratch);
+        });
+        let mut out = vec![Vec::new(); texts.len()];
+        for (pass, vectors) in passes.iter().zip(vectors) {
+            let vectors = vectors.into_inner().unwrap_or_else(PoisonError::into_inner);
+            for (&i, vector) in pass.iter().zip(vectors) {
+                out[i] = vector;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Splits a call's texts into forward passes of even token counts (longest texts placed first,
+/// each into the lightest pass with room): a multiple of the thread count, at least two per thread
+/// when there is enough text, each near `TOKENS_PER_PASS` tokens at most and `batch_size` texts.
+/// Sequences are not padded, so mixing lengths in a pass costs nothing.
+fn plan_passes(ids: &[Vec<u32>], threads: usize, batch_size: usize) -> Vec<Vec<usize>> {
+    let total: usize = ids.iter().map(Vec::len).sum();
+    let count = (threads * total.div_ceil(threads * TOKENS_PER_PASS).max(2))
+        .min(total.div_ceil(MIN_TOKENS_PER_PASS).max(threads))
+        .max(ids.len().div_ceil(batch_size))
+        .min(ids.len())
+        .max(1);
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let mut passes: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); count];
+    for i in order {
+        let (tokens, pass) = passes
+            .iter_mut()
+            .filter(|(_, pass)| pass.len() < batch_size)
+            .min_by_key(|(tokens, _)| *tokens)
+            .expect("count * batch_size >= texts");
+        *tokens += ids[i].len();
+        pass.push(i);
+    }
+    passes.into_iter().map(|(_, pass)| pass).collect()
 }
 
 /// Checks the safetensors header and that all tensor data lies inside the file, so a truncated
@@ -275,4 +319,47 @@ fn check_safetensors(path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(lens: &[usize]) -> Vec<Vec<u32>> {
+        lens.iter().map(|&n| vec![0; n]).collect()
+    }
+
+    #[test]
+    fn passes_cover_every_text_once_and_balance_tokens() {
+        let ids = lengths(&[250; 32]);
+        let passes = plan_passes(&ids, 2, 32);
+        assert_eq!(passes.len(), 4);
+        let mut seen: Vec<usize> = passes.concat();
+        seen.sort();
+        assert_eq!(seen, (0..32).collect::<Vec<_>>());
+        assert!(passes.iter().all(|p| p.len() == 8));
+
+        // 32 one-line texts on 2 threads: 4 passes, none empty, sizes even.
+        let ids = lengths(&(0..32).map(|i| 10 + i % 20).collect::<Vec<_>>());
+        let passes = plan_passes(&ids, 2, 32);
+        assert_eq!(passes.len(), 4);
+        let tokens: Vec<usize> = passes
+            .iter()
+            .map(|p| p.iter().map(|&i| ids[i].len()).sum())
+            .collect();
+        assert!(
+            tokens.iter().max().unwrap() - tokens.iter().min().unwrap() <= 29,
+            "{tokens:?}"
+        );
+
+        // The batch size caps texts per pass; a tiny call is one pass per text at most.
+        assert!(plan_passes(&lengths(&[5; 100]), 1, 8)
+            .iter()
+            .all(|p| p.len() <= 8));
+        assert_eq!(plan_passes(&lengths(&[7, 7]), 4, 32).len(), 2);
+        assert_eq!(
+            plan_passes(&lengths(&[250; 1000]), 2, 32).len(),
+            2 * 250_000usize.div_ceil(2 * TOKENS_PER_PASS)
+        );
+    }
 }

@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+mod bert;
 mod chat_model;
 mod chat_template;
 mod cpu;

@@ -77,6 +77,127 @@ fn token_counts_and_truncation() {
     assert!(cosine(&v[0], &v[1]) > 0.9999);
 }
 
+/// The embedder as it was before our own forward pass: candle's BERT over a padded batch, then
+/// mean pooling under the attention mask and L2 normalisation.
+fn candle_vectors(texts: &[&str]) -> Vec<Vec<f32>> {
+    use candle_core::{DType, Device, Tensor};
+    use candle_transformers::models::bert::{BertModel, Config};
+    let dir = common::embedder_dir();
+    let config: Config =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let weights = dir.join("model.safetensors");
+    // SAFETY: the model file is not modified while the test runs.
+    let vb = unsafe {
+        candle_nn::VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu)
+    }
+    .unwrap();
+    let model = BertModel::load(vb, &config).unwrap();
+    let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    tokenizer.with_padding(Some(tokenizers::PaddingParams::default()));
+    tokenizer
+        .with_truncation(Some(tokenizers::TruncationParams {
+            max_length: 256,
+            ..Default::default()
+        }))
+        .unwrap();
+    let encodings = tokenizer.encode_batch(texts.to_vec(), true).unwrap();
+    let (rows, width) = (encodings.len(), encodings[0].get_ids().len());
+    let flat = |f: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+        encodings
+            .iter()
+            .flat_map(|e| f(e).iter().copied())
+            .collect()
+    };
+    let ids = Tensor::from_vec(flat(|e| e.get_ids()), (rows, width), &Device::Cpu).unwrap();
+    let mask = Tensor::from_vec(
+        flat(|e| e.get_attention_mask()),
+        (rows, width),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let hidden = model
+        .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
+        .unwrap();
+    let mask = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
+    let mean = hidden
+        .broadcast_mul(&mask)
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .broadcast_div(&mask.sum(1).unwrap())
+        .unwrap();
+    let vectors = mean.to_vec2::<f32>().unwrap();
+    vectors
+        .into_iter()
+        .map(|v| {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn vectors_match_candles_bert_on_short_long_and_truncated_texts() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let words = [
+        "retrieval",
+        "Zorvath",
+        "bridge",
+        "diffusion",
+        "tensor",
+        "cerebral",
+        "white",
+        "matter",
+        "the",
+        "of",
+        "in",
+        "résumé",
+        "naïve",
+        "42",
+        "3.5%",
+        "(MRI)",
+        "co-operation",
+        "über",
+        "東京",
+        "и",
+    ];
+    let mut paragraph = |n: usize| -> String {
+        (0..n)
+            .map(|_| words[rng.usize(..words.len())])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let texts: Vec<String> = vec![
+        String::new(),
+        "a".into(),
+        "Who designed the Zorvath Bridge?".into(),
+        paragraph(12),
+        paragraph(60),
+        paragraph(180),
+        paragraph(400),
+    ];
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let expected = candle_vectors(&refs);
+    let batch = embedder().embed(&refs).unwrap();
+    for (i, (ours, theirs)) in batch.iter().zip(&expected).enumerate() {
+        let similarity = cosine(ours, theirs);
+        assert!(
+            similarity >= 0.9999,
+            "text {i}: cosine {similarity} to candle's vector"
+        );
+        let alone = &embedder().embed(&[refs[i]]).unwrap()[0];
+        assert!(cosine(alone, theirs) >= 0.9999, "text {i} alone");
+    }
+    // One thread gives the same vectors as several.
+    let one_thread = Embedder::load(&common::embedder_dir())
+        .unwrap()
+        .with_threads(1);
+    let again = one_thread.embed(&refs).unwrap();
+    for (a, b) in again.iter().zip(&batch) {
+        assert!(cosine(a, b) > 0.99999);
+    }
+}
+
 fn copy_model_dir(to: &std::path::Path) {
     for name in ["config.json", "tokenizer.json", "model.safetensors"] {
         std::fs::copy(common::embedder_dir().join(name), to.join(name)).unwrap();

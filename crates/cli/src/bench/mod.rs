@@ -4,7 +4,9 @@
 mod generation;
 mod generation_prompts;
 mod grounding;
+mod ingestion;
 mod llamacpp_reference;
+mod onnx_reference;
 mod report;
 mod retrieval;
 
@@ -20,6 +22,9 @@ pub enum BenchCommand {
     /// first token of a first and a follow-up question, side by side with llama.cpp on the same GGUF,
     /// prompt ids and threads
     Generation(generation::GenerationArgs),
+    /// Embeddings per second of the embedding model on files of texts (one a line; default: the
+    /// SciFact abstracts and claims), side by side with ONNX Runtime on the same texts and threads
+    Ingestion(ingestion::IngestionArgs),
     /// Ingestion, hybrid query latency, vector recall against exact search, size and memory of a
     /// library of many passages (a BEIR corpus repeated with variation)
     Retrieval(retrieval::RetrievalArgs),
@@ -31,6 +36,7 @@ pub enum BenchCommand {
 pub fn run(data_dir: Option<PathBuf>, command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Generation(args) => generation::run(data_dir, args),
+        BenchCommand::Ingestion(args) => ingestion::run(data_dir, args),
         BenchCommand::Retrieval(args) => retrieval::run(data_dir, args),
         BenchCommand::Grounding(args) => grounding::run(data_dir, args),
     }

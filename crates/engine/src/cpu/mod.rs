@@ -7,6 +7,7 @@
 //! See README.md in this directory for the weight layout and measured speed.
 
 pub(crate) mod bench;
+pub(crate) mod f32_gemm;
 pub(crate) mod matmul;
 pub(crate) mod pool;
 pub(crate) mod quant;
