@@ -108,8 +108,8 @@ fn main() -> anyhow::Result<()> {
             };
         }
         // This turn as it was asked: its sources' message (when it had sources) and its question.
-        let asked = ask(today, &passages, &replayed, question)
-            .messages(fitted_replayed.passages_used, 0);
+        let asked =
+            ask(today, &passages, &replayed, question).messages(fitted_replayed.passages_used, 0);
         replayed.extend(asked.into_iter().skip(1));
         replayed.push(ChatMessage::assistant(answer.clone()));
         bare.extend([

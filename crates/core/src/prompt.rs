@@ -110,19 +110,65 @@ impl PromptParts<'_> {
     /// Renders through the model's chat template, dropping the lowest-ranked sources first, then the
     /// oldest turns, until the prompt leaves `answer_reserve` tokens of the context window free.
     pub fn fit(&self, model: &ChatModel, answer_reserve: usize) -> Result<FittedPrompt> {
-        let limit = model.context_length();
+        let (text, tokens, passages, history) = self.shrink_to_fit(
+            model.context_length(),
+            answer_reserve,
+            |passages, history| {
+                let text = self.render(model, passages, history)?;
+                let tokens = model.count_tokens(&text);
+                Ok((text, tokens))
+            },
+        )?;
+        Ok(FittedPrompt {
+            text,
+            tokens,
+            passages_used: passages,
+            history_used: history,
+        })
+    }
+
+    /// [`PromptParts::fit`] for an endpoint that renders its own chat template: the same messages,
+    /// measured with [`OpenAiEndpoint::estimate_tokens`] (plus a few tokens a message for the
+    /// template's markers) against the configured context length. An estimate that is still too
+    /// low shows as the endpoint's own context error.
+    pub fn fit_estimated(
+        &self,
+        context_length: usize,
+        answer_reserve: usize,
+    ) -> Result<FittedMessages> {
+        const TEMPLATE_TOKENS_PER_MESSAGE: usize = 8;
+        let (messages, _, passages, _) =
+            self.shrink_to_fit(context_length, answer_reserve, |passages, history| {
+                let messages = self.messages(passages, history);
+                let tokens = messages
+                    .iter()
+                    .map(|m| {
+                        OpenAiEndpoint::estimate_tokens(&m.content) + TEMPLATE_TOKENS_PER_MESSAGE
+                    })
+                    .sum();
+                Ok((messages, tokens))
+            })?;
+        Ok(FittedMessages {
+            messages,
+            passages_used: passages,
+        })
+    }
+
+    /// Drops the lowest-ranked sources first, then the oldest turns, until `measure(passages,
+    /// history)` leaves `answer_reserve` of `limit` tokens free; returns what it measured, its
+    /// tokens, and the sources and history messages kept.
+    fn shrink_to_fit<T>(
+        &self,
+        limit: usize,
+        answer_reserve: usize,
+        measure: impl Fn(usize, usize) -> Result<(T, usize)>,
+    ) -> Result<(T, usize, usize, usize)> {
         let budget = limit.saturating_sub(answer_reserve);
         let (mut passages, mut history) = (self.passages.len(), self.history.len());
         loop {
-            let text = self.render(model, passages, history)?;
-            let tokens = model.count_tokens(&text);
+            let (measured, tokens) = measure(passages, history)?;
             if tokens <= budget {
-                return Ok(FittedPrompt {
-                    text,
-                    tokens,
-                    passages_used: passages,
-                    history_used: history,
-                });
+                return Ok((measured, tokens, passages, history));
             }
             if passages > 0 {
                 passages -= 1;
@@ -144,46 +190,6 @@ impl PromptParts<'_> {
 pub struct FittedMessages {
     pub messages: Vec<ChatMessage>,
     pub passages_used: usize,
-}
-
-impl PromptParts<'_> {
-    /// [`PromptParts::fit`] for an endpoint that renders its own chat template: the same messages,
-    /// measured with [`OpenAiEndpoint::estimate_tokens`] (plus a few tokens a message for the
-    /// template's markers) against the configured context length. An estimate that is still too
-    /// low shows as the endpoint's own context error.
-    pub fn fit_estimated(
-        &self,
-        context_length: usize,
-        answer_reserve: usize,
-    ) -> Result<FittedMessages> {
-        const TEMPLATE_TOKENS_PER_MESSAGE: usize = 8;
-        let budget = context_length.saturating_sub(answer_reserve);
-        let (mut passages, mut history) = (self.passages.len(), self.history.len());
-        loop {
-            let messages = self.messages(passages, history);
-            let tokens: usize = messages
-                .iter()
-                .map(|m| OpenAiEndpoint::estimate_tokens(&m.content) + TEMPLATE_TOKENS_PER_MESSAGE)
-                .sum();
-            if tokens <= budget {
-                return Ok(FittedMessages {
-                    messages,
-                    passages_used: passages,
-                });
-            }
-            if passages > 0 {
-                passages -= 1;
-            } else if history > 0 {
-                history = history.saturating_sub(2);
-            } else {
-                return Err(Error::QuestionTooLong {
-                    tokens,
-                    limit: context_length,
-                    reserved: answer_reserve,
-                });
-            }
-        }
-    }
 }
 
 /// `[n] title — path, location — date` (a web page: `[n] title — URL — published date, fetched
