@@ -72,7 +72,7 @@ impl LlamaConfig {
         }
         let rope_dims =
             md::integer(content, "llama.rope.dimension_count").map_or(head_dim, |v| v as usize);
-        if rope_dims == 0 || rope_dims > head_dim || rope_dims % 2 != 0 {
+        if rope_dims == 0 || rope_dims > head_dim || !rope_dims.is_multiple_of(2) {
             return Err(corrupt(format!(
                 "rope dimension {rope_dims} does not fit a head of {head_dim}"
             )));
@@ -81,7 +81,9 @@ impl LlamaConfig {
         let rms_eps = float("llama.attention.layer_norm_rms_epsilon")
             .ok_or_else(|| corrupt("llama.attention.layer_norm_rms_epsilon is missing".into()))?;
         let rope_base = float("llama.rope.freq_base").unwrap_or(10_000.0);
-        if !(rope_base.is_finite() && rope_base > 1.0) || !(rms_eps.is_finite() && rms_eps >= 0.0) {
+        let in_range =
+            rope_base.is_finite() && rope_base > 1.0 && rms_eps.is_finite() && rms_eps >= 0.0;
+        if !in_range {
             return Err(corrupt(format!(
                 "rope base {rope_base} or rms epsilon {rms_eps} is out of range"
             )));

@@ -9,12 +9,17 @@ use crate::cpu::Isa;
 /// CPU has it, else for the baseline.
 macro_rules! multiversion {
     ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        // Kernels take their buffers and shapes as plain arguments, however many: no struct on the
+        // hot path.
         $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
         pub(crate) fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn generic($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
             unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                 generic($($arg),*)
             }
