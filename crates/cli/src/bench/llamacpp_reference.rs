@@ -2,31 +2,19 @@
 //! scripts/reference/setup.sh's venv): one JSON request per line in, one JSON reply per line out,
 //! so the model stays loaded and its runs can alternate with ours.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Deserialize;
+
+use super::python_script::{venv_python, ScriptProcess};
 
 const SCRIPT: &str = include_str!("../../../../scripts/reference/llamacpp.py");
 
 /// Where setup.sh puts the venv, looked for from the working directory and from the binary's
 /// (target/release/almanac sits beside target/reference-venv).
 pub fn default_python() -> PathBuf {
-    let relative = Path::new("reference-venv/bin/python");
-    let mut candidates = vec![Path::new("target").join(relative)];
-    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| {
-        exe.parent()
-            .and_then(Path::parent)
-            .map(|target| target.join(relative))
-    }) {
-        candidates.push(dir);
-    }
-    candidates
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from("python3"))
+    venv_python("reference-venv")
 }
 
 /// One generation as llama.cpp timed it (the definitions of `generation::Run`).
@@ -42,7 +30,6 @@ pub struct ReferenceRun {
 
 #[derive(Deserialize)]
 struct Reply {
-    error: Option<String>,
     reference: Option<String>,
     system_info: Option<String>,
     runs: Option<Vec<ReferenceRun>>,
@@ -50,11 +37,7 @@ struct Reply {
 }
 
 pub struct Reference {
-    child: Child,
-    /// `None` once closed, which ends the script.
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    python: PathBuf,
+    process: ScriptProcess,
     /// The build, e.g. "llama.cpp b11549 (xllamacpp 2026.10.11549)".
     pub build: String,
     /// llama_print_system_info: the instruction sets it uses.
@@ -65,31 +48,21 @@ pub struct Reference {
 
 impl Reference {
     pub fn start(python: &Path) -> Result<Reference> {
-        let mut child = Command::new(python)
-            .arg("-c")
-            .arg(SCRIPT)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} for the llama.cpp reference (create it with scripts/reference/setup.sh, \
-                     or pass --python or --no-reference)",
-                    python.display()
-                )
-            })?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let process = ScriptProcess::start(
+            python,
+            SCRIPT,
+            "the llama.cpp reference",
+            "scripts/reference/setup.sh",
+        )?;
         let mut reference = Reference {
-            child,
-            stdin: Some(stdin),
-            stdout,
-            python: python.to_path_buf(),
+            process,
             build: String::new(),
             system_info: String::new(),
             peak_rss_kib: 0,
         };
-        let info = reference.request(&serde_json::json!({"mode": "info"}))?;
+        let info: Reply = reference
+            .process
+            .request(&serde_json::json!({"mode": "info"}))?;
         reference.build = info.reference.unwrap_or_default();
         reference.system_info = info.system_info.unwrap_or_default();
         Ok(reference)
@@ -106,7 +79,7 @@ impl Reference {
         context: usize,
         decode_tokens: usize,
     ) -> Result<ReferenceRun> {
-        let reply = self.request(&serde_json::json!({
+        let reply: Reply = self.process.request(&serde_json::json!({
             "mode": "bench", "model": model, "prompt_ids": prompt_ids, "follow_up_ids": follow_up,
             "threads": threads, "n_ctx": context, "runs": 1, "decode_tokens": decode_tokens,
         }))?;
@@ -115,36 +88,5 @@ impl Reference {
             Some(run) => Ok(run),
             None => bail!("the llama.cpp reference returned no run"),
         }
-    }
-
-    fn request(&mut self, request: &serde_json::Value) -> Result<Reply> {
-        let died = |python: &Path| {
-            format!(
-                "the llama.cpp reference ({}) stopped answering",
-                python.display()
-            )
-        };
-        let stdin = self.stdin.as_mut().expect("open until dropped");
-        writeln!(stdin, "{request}")
-            .and_then(|()| stdin.flush())
-            .with_context(|| died(&self.python))?;
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
-            bail!("{}", died(&self.python));
-        }
-        let reply: Reply = serde_json::from_str(&line)
-            .with_context(|| format!("the llama.cpp reference answered {:?}", line.trim()))?;
-        match reply.error {
-            Some(error) => bail!("llama.cpp reference: {error} (or pass --no-reference)"),
-            None => Ok(reply),
-        }
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        // Closing its stdin ends the script's loop; wait so no zombie is left.
-        drop(self.stdin.take());
-        let _ = self.child.wait();
     }
 }

@@ -7,6 +7,7 @@ mod grounding;
 mod ingestion;
 mod llamacpp_reference;
 mod onnx_reference;
+mod python_script;
 mod report;
 mod retrieval;
 
