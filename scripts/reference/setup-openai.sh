@@ -9,17 +9,4 @@ cd "$(dirname "$0")/../.."
 venv=${1:-target/openai-venv}
 packages=(openai==3.51.0)
 
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv" >&2
-fi
-# Reinstall only when a pin is missing, so a second run is instant.
-installed=$("$venv/bin/python" -m pip freeze 2>/dev/null || true)
-missing=()
-for package in "${packages[@]}"; do
-    grep -qxi "$package" <<<"$installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}" >&2
-fi
-"$venv/bin/python" -c 'import openai' >&2
-echo "$(cd "$venv" && pwd)/bin/python"
+exec scripts/reference/pinned-venv.sh "$venv" "openai" "${packages[@]}"
