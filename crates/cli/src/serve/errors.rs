@@ -77,15 +77,35 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
+    deserialize_body(body).map_err(|e| match e {
+        BodyError::NotJson(message) => ApiError::bad_request("bad_json", message),
+        BodyError::Invalid { message, .. } => ApiError::bad_request("invalid_argument", message),
+    })
+}
+
+/// Why a JSON body could not become the value asked for.
+pub enum BodyError {
+    /// Not JSON at all (or more than one value); the message says where.
+    NotJson(String),
+    /// JSON of the wrong shape: the message names the field (`path: ...`) when there is one.
+    Invalid {
+        path: Option<String>,
+        message: String,
+    },
+}
+
+/// Deserializes a whole JSON body into `T`, keeping the path of a field that does not fit; both
+/// the UI's API and the OpenAI-compatible one turn its errors into their own shapes.
+pub fn deserialize_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    let not_json = |e: &dyn std::fmt::Display| {
+        BodyError::NotJson(format!("the request body is not valid JSON: {e}"))
+    };
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::bad_request(
-                "bad_json",
-                format!("the request body is not valid JSON: {inner}"),
-            );
+            return not_json(&inner);
         }
         let message = inner.to_string();
         // serde names a missing or unknown field in its message; otherwise the path does.
@@ -94,17 +114,18 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             None => message,
         };
         if path == "." || path.is_empty() {
-            ApiError::bad_request("invalid_argument", message)
+            BodyError::Invalid {
+                path: None,
+                message,
+            }
         } else {
-            ApiError::bad_request("invalid_argument", format!("{path}: {message}"))
+            BodyError::Invalid {
+                message: format!("{path}: {message}"),
+                path: Some(path),
+            }
         }
     })?;
-    de.end().map_err(|e| {
-        ApiError::bad_request(
-            "bad_json",
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
+    de.end().map_err(|e| not_json(&e))?;
     Ok(value)
 }
 

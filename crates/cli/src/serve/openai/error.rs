@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::serve::errors::{deserialize_body, BodyError};
+
 #[derive(Debug)]
 pub struct OpenAiError {
     pub status: StatusCode,
@@ -127,36 +129,19 @@ pub fn parse_body<T: DeserializeOwned>(
             OpenAiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text())
         }
     })?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return OpenAiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the request body is not valid JSON: {inner}"),
-            );
+    deserialize_body(&bytes).map_err(|e| match e {
+        BodyError::NotJson(message) => {
+            OpenAiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
         }
-        let message = inner.to_string();
-        let message = match message.find(" at line ") {
-            Some(i) => message[..i].to_owned(),
-            None => message,
-        };
-        if path == "." || path.is_empty() {
-            OpenAiError::new(StatusCode::BAD_REQUEST, "invalid_value", message)
-        } else {
-            OpenAiError::invalid(&path, format!("{path}: {message}"))
-        }
-    })?;
-    de.end().map_err(|e| {
-        OpenAiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
-    Ok(value)
+        BodyError::Invalid {
+            path: None,
+            message,
+        } => OpenAiError::new(StatusCode::BAD_REQUEST, "invalid_value", message),
+        BodyError::Invalid {
+            path: Some(path),
+            message,
+        } => OpenAiError::invalid(&path, message),
+    })
 }
 
 pub fn clip(s: &str) -> String {
