@@ -246,6 +246,13 @@ describe('the library, models and token views', () => {
       s.push({ event: 'failed', path: '/notes.md', error: 'not valid UTF-8' });
     });
     expect(screen.getByTestId('library-progress').textContent).toContain('2 of 2 files');
+    expect(screen.queryByTestId('library-rate')).toBeNull();
+    act(() => s.push({ event: 'progress', chunks: 30, chunks_per_second: 12.34, seconds_left: null }));
+    expect(screen.getByTestId('library-rate').textContent).toContain('12.3 chunks/s · estimating the time left');
+    act(() => s.push({ event: 'progress', chunks: 90, chunks_per_second: 24.06, seconds_left: 125 }));
+    expect(screen.getByTestId('library-rate').textContent).toContain('24.1 chunks/s · about 2 min left');
+    act(() => s.push({ event: 'progress', chunks: 90, chunks_per_second: 24.06, seconds_left: 4000 }));
+    expect(screen.getByTestId('library-rate').textContent).toContain('about 1 h 7 min left');
     const rows = screen.getAllByTestId('library-row');
     expect(rows.map((r) => r.dataset.status)).toEqual(['indexed', 'failed']);
     expect(within(rows[1]!).getByTestId('library-error').textContent).toBe('not valid UTF-8');

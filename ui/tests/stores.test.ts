@@ -239,7 +239,11 @@ describe('library store', () => {
       ['/docs/two.md', 'two.md', 'failed', 0, 'not valid UTF-8'],
       ['/more.md', 'more.md', 'indexed', 0, null],
     ]);
-    expect(app.library.get().ingest).toMatchObject({ done: 3, failed: 1 });
+    expect(app.library.get().ingest).toMatchObject({ done: 3, failed: 1, chunksPerSecond: null, secondsLeft: null });
+    s.push({ event: 'progress', chunks: 40, chunks_per_second: 20.5, seconds_left: null });
+    expect(app.library.get().ingest).toMatchObject({ chunksPerSecond: 20.5, secondsLeft: null });
+    s.push({ event: 'progress', chunks: 60, chunks_per_second: 21, seconds_left: 12.5 });
+    expect(app.library.get().ingest).toMatchObject({ chunksPerSecond: 21, secondsLeft: 12.5 });
     transport.documents = [{ path: '/docs/one.md', title: 'One', status: 'indexed', chunks: 4 }];
     s.push({ event: 'finished', indexed: 1, failed: 1, unchanged: 1 });
     s.end();

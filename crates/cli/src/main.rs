@@ -335,11 +335,12 @@ fn fetch(
     Ok(())
 }
 
-/// A progress bar on stderr, and one `error:` line per file that failed.
+/// A progress bar on stderr with the run's chunks per second and time left, and one `error:` line
+/// per file that failed.
 fn progress() -> impl FnMut(IngestEvent) {
     let bar = ProgressBar::hidden();
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} files {wide_msg}")
+        ProgressStyle::with_template("{bar:30} {pos}/{len} files {prefix} {wide_msg}")
             .expect("valid template"),
     );
     move |event| match event {
@@ -361,6 +362,11 @@ fn progress() -> impl FnMut(IngestEvent) {
                 bar.finish_and_clear();
             }
         }
+        IngestEvent::Progress {
+            chunks_per_second,
+            seconds_left,
+            ..
+        } => bar.set_prefix(output::ingest_rate(chunks_per_second, seconds_left)),
         IngestEvent::Removed { path } => bar.suspend(|| eprintln!("removed {}", path.display())),
         IngestEvent::Indexing { .. } | IngestEvent::Following { .. } => {}
     }

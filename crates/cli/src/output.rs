@@ -176,6 +176,18 @@ pub fn print_page(out: &mut impl Write, page: &WebPage) -> Result<()> {
     Ok(())
 }
 
+/// "24.1 chunks/s, 2 minutes left" for the ingestion progress bar.
+pub fn ingest_rate(chunks_per_second: f64, seconds_left: Option<f64>) -> String {
+    let left = match seconds_left {
+        Some(s) if s.is_finite() && s >= 0.0 => format!(
+            "{} left",
+            indicatif::HumanDuration(std::time::Duration::from_secs_f64(s))
+        ),
+        _ => "estimating the time left".into(),
+    };
+    format!("{chunks_per_second:.1} chunks/s, {left}")
+}
+
 pub fn print_ingest_report(report: &IngestReport, assistant: &Assistant) -> Result<()> {
     let stats = assistant.index().stats()?;
     eprintln!(
@@ -260,4 +272,21 @@ pub fn print_library(assistant: &Assistant) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ingest_rate;
+
+    #[test]
+    fn ingest_rate_says_chunks_per_second_and_the_time_left() {
+        assert_eq!(
+            ingest_rate(24.06, Some(125.0)),
+            "24.1 chunks/s, 2 minutes left"
+        );
+        assert_eq!(
+            ingest_rate(0.0, None),
+            "0.0 chunks/s, estimating the time left"
+        );
+    }
 }

@@ -36,6 +36,14 @@ pub enum IngestEvent {
     Following {
         path: PathBuf,
     },
+    /// How fast the run goes: chunks embedded so far, per second since its work began, and the
+    /// time left (`None` until a file has been parsed to estimate from). At most a few a second,
+    /// and one when the work is done.
+    Progress {
+        chunks: usize,
+        chunks_per_second: f64,
+        seconds_left: Option<f64>,
+    },
 }
 
 /// What an answer run emits, in order: `Sources` once, `Evidence` once, `Token` per text delta,

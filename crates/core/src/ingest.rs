@@ -1,23 +1,26 @@
 //! Turning files on disk into indexed chunks: discover, queue, parse (in worker processes), chunk,
 //! embed (in batches across documents), store, commit (in batches).
 //!
-//! Parsing runs ahead of embedding: a few threads each drive one worker process at a time
-//! ([`Parser`]) and hand parsed documents over a bounded channel to the embedding loop. Every file's
+//! The stages run at once, each on its own thread ([`pipeline`]): parse threads each drive one
+//! worker process at a time ([`Parser`]), then chunking, embedding and storing. Every file's
 //! outcome is recorded in the persistent [`Queue`], so a crash or restart resumes with the files
 //! still queued; a file is marked indexed only after its document is durably in the catalog.
 
-use std::collections::VecDeque;
+mod pipeline;
+mod progress;
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, TryRecvError};
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
+use std::time::Duration;
 
 use almanac_documents::worker::{parse_in_worker, WorkerCommand};
 use almanac_documents::{Document, Format, Limits, Origin};
 use almanac_engine::Embedder;
 use almanac_indexes::{
-    chunk_context, chunk_text, ChunkDraft, ChunkInput, ChunkingOptions, DocumentInput, Index,
-    SourceText, TextKind, TokenCounter,
+    chunk_text, ChunkDraft, ChunkingOptions, DocumentInput, Index, SourceText, TextKind,
+    TokenCounter,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -37,14 +40,6 @@ pub(crate) fn extension_list(separator: &str) -> String {
     names.push("source code".into());
     names.join(separator)
 }
-
-/// Chunks embedded together: large enough to keep the matrix multiplications efficient.
-const EMBED_BATCH: usize = 32;
-/// Parsed documents waiting for the embedder at most.
-const PARSE_AHEAD: usize = 8;
-/// The search indexes are committed after this many documents, or this long, and at the end.
-const COMMIT_EVERY_DOCS: usize = 256;
-const COMMIT_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct IngestReport {
@@ -313,116 +308,6 @@ impl Ingest<'_> {
         Ok(report)
     }
 
-    /// Parses `work` on parse threads and embeds and stores on this one.
-    fn process(
-        &self,
-        work: Vec<String>,
-        force: bool,
-        report: &mut IngestReport,
-        on_event: &mut dyn FnMut(IngestEvent),
-    ) -> Result<()> {
-        if work.is_empty() {
-            return Ok(());
-        }
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, 4)
-            .min(work.len());
-        let jobs = Mutex::new(VecDeque::from(work));
-        let (tx, rx) = sync_channel::<Parsed>(PARSE_AHEAD);
-        std::thread::scope(|scope| -> Result<()> {
-            for _ in 0..threads {
-                let tx = tx.clone();
-                let jobs = &jobs;
-                scope.spawn(move || loop {
-                    let Some(key) = jobs.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
-                    else {
-                        break;
-                    };
-                    if tx.send(self.parse_one(key, force)).is_err() {
-                        break;
-                    }
-                });
-            }
-            drop(tx);
-            let mut pending: Vec<Pending> = Vec::new();
-            let mut since_commit = 0usize;
-            let mut last_commit = Instant::now();
-            let result = (|| -> Result<()> {
-                loop {
-                    // Embed what is waiting once enough chunks are there, or when nothing else is ready.
-                    let next = match rx.try_recv() {
-                        Ok(p) => Some(p),
-                        Err(TryRecvError::Empty) => {
-                            if !pending.is_empty() {
-                                since_commit +=
-                                    self.store(std::mem::take(&mut pending), report, on_event)?;
-                            }
-                            rx.recv().ok()
-                        }
-                        Err(TryRecvError::Disconnected) => None,
-                    };
-                    let Some(parsed) = next else { break };
-                    match parsed {
-                        Parsed::Unchanged { key, stamp, hash } => {
-                            self.queue.mark_indexed(&key, stamp, &hash)?;
-                            report.unchanged += 1;
-                            on_event(IngestEvent::Unchanged { path: key.into() });
-                        }
-                        Parsed::Failed { key, error } => {
-                            self.fail(&key, error, report, on_event)?
-                        }
-                        Parsed::Document {
-                            key,
-                            stamp,
-                            hash,
-                            modified,
-                            doc,
-                        } => {
-                            on_event(IngestEvent::Indexing {
-                                path: key.clone().into(),
-                            });
-                            let drafts =
-                                drafts(&doc, self.settings, &EmbedderTokens(self.embedder));
-                            let input = DocumentInput {
-                                path: key.clone(),
-                                title: doc.title,
-                                content_hash: hash,
-                                modified,
-                            };
-                            pending.push(Pending {
-                                key,
-                                stamp,
-                                input,
-                                drafts,
-                            });
-                            if pending.iter().map(|p| p.drafts.len()).sum::<usize>() >= EMBED_BATCH
-                            {
-                                since_commit +=
-                                    self.store(std::mem::take(&mut pending), report, on_event)?;
-                            }
-                        }
-                    }
-                    if since_commit >= COMMIT_EVERY_DOCS
-                        || (since_commit > 0 && last_commit.elapsed() >= COMMIT_EVERY)
-                    {
-                        write_lock(self.index).commit()?;
-                        (since_commit, last_commit) = (0, Instant::now());
-                    }
-                }
-                if !pending.is_empty() {
-                    self.store(std::mem::take(&mut pending), report, on_event)?;
-                }
-                Ok(())
-            })();
-            // On an error the parse threads stop at their next send.
-            drop(rx);
-            result
-        })?;
-        write_lock(self.index).commit()?;
-        Ok(())
-    }
-
     fn fail(
         &self,
         key: &str,
@@ -490,57 +375,6 @@ impl Ingest<'_> {
             },
             Err(e) => failed(e.to_string()),
         }
-    }
-
-    /// Embeds the pending documents' chunks together, then stores each document. Returns how
-    /// many were stored.
-    fn store(
-        &self,
-        pending: Vec<Pending>,
-        report: &mut IngestReport,
-        on_event: &mut dyn FnMut(IngestEvent),
-    ) -> Result<usize> {
-        let contexts: Vec<String> = pending
-            .iter()
-            .flat_map(|p| {
-                p.drafts
-                    .iter()
-                    .map(|d| chunk_context(&p.input.title, &d.heading, &d.text))
-            })
-            .collect();
-        let mut embeddings = Vec::with_capacity(contexts.len());
-        for batch in contexts.chunks(EMBED_BATCH) {
-            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-            embeddings.extend(self.embedder.embed(&refs)?);
-        }
-        let mut embeddings = embeddings.into_iter();
-        let stored = pending.len();
-        for p in pending {
-            let chunks: Vec<ChunkInput> = p
-                .drafts
-                .into_iter()
-                .map(|draft| ChunkInput {
-                    draft,
-                    embedding: embeddings.next().expect("one per chunk"),
-                })
-                .collect();
-            let count = chunks.len();
-            let result = write_lock(self.index).upsert_document(&p.input, chunks);
-            match result {
-                Ok(_) => {
-                    self.queue
-                        .mark_indexed(&p.key, p.stamp, &p.input.content_hash)?;
-                    report.indexed += 1;
-                    report.chunks += count;
-                    on_event(IngestEvent::Indexed {
-                        path: p.key.into(),
-                        chunks: count,
-                    });
-                }
-                Err(e) => self.fail(&p.key, e.to_string(), report, on_event)?,
-            }
-        }
-        Ok(stored)
     }
 }
 

@@ -205,6 +205,7 @@ export type IngestEvent =
   | { event: 'indexed'; path: string; chunks: number }
   | { event: 'unchanged'; path: string }
   | { event: 'failed'; path: string; error: string }
+  | { event: 'progress'; chunks: number; chunks_per_second: number; seconds_left: number | null }
   | ({ event: 'finished' } & Record<string, unknown>)
   | ErrorEvent;
 

@@ -10,6 +10,10 @@ export interface IngestProgress {
   done: number;
   failed: number;
   skipped: string[];
+  /** Chunks embedded per second and the seconds left, from the latest `progress` event (the time
+   *  left is null while the backend cannot estimate it yet). */
+  chunksPerSecond: number | null;
+  secondsLeft: number | null;
   /** The `finished` event's report, once there is one. */
   report: Record<string, unknown> | null;
 }
@@ -88,7 +92,18 @@ export class LibraryStore extends Store<LibraryState> {
   async add(paths: string[]): Promise<void> {
     const clean = [...new Set(paths.map((p) => p.trim()).filter((p) => p !== ''))];
     if (clean.length === 0 || this.get().ingest?.running) return;
-    this.set({ ingest: { running: true, total: null, done: 0, failed: 0, skipped: [], report: null } });
+    this.set({
+      ingest: {
+        running: true,
+        total: null,
+        done: 0,
+        failed: 0,
+        skipped: [],
+        chunksPerSecond: null,
+        secondsLeft: null,
+        report: null,
+      },
+    });
     await this.transport.addDocuments(clean, (event) => this.onIngest(event));
     await this.load();
   }
@@ -144,9 +159,12 @@ export class LibraryStore extends Store<LibraryState> {
         this.upsert(event.path, { status: 'failed', error: event.error });
         progress((p) => ({ done: p.done + 1, failed: p.failed + 1 }));
         return;
+      case 'progress':
+        progress(() => ({ chunksPerSecond: event.chunks_per_second, secondsLeft: event.seconds_left }));
+        return;
       case 'finished': {
         const { event: _tag, ...report } = event;
-        progress(() => ({ running: false, report }));
+        progress(() => ({ running: false, secondsLeft: null, report }));
         return;
       }
       case 'error':

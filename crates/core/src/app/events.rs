@@ -61,7 +61,7 @@ impl RunEvent {
 }
 
 /// An ingestion run: `Planned` first, per file `Indexing` then one of `Indexed`, `Unchanged` or
-/// `Failed`, and last exactly one of `Finished` or `Error`.
+/// `Failed`, `Progress` now and then, and last exactly one of `Finished` or `Error`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LibraryEvent {
@@ -90,6 +90,12 @@ pub enum LibraryEvent {
     /// The watcher follows this folder from now on (`/api/library/changes` only).
     Following {
         path: String,
+    },
+    /// Chunks embedded so far, per second, and the seconds left (`None` while unknown).
+    Progress {
+        chunks: usize,
+        chunks_per_second: f64,
+        seconds_left: Option<f64>,
     },
     Finished(LibraryReport),
     Error {

@@ -86,6 +86,15 @@ pub(super) fn to_library_event(event: IngestEvent) -> LibraryEvent {
         },
         IngestEvent::Removed { path } => LibraryEvent::Removed { path: s(path) },
         IngestEvent::Following { path } => LibraryEvent::Following { path: s(path) },
+        IngestEvent::Progress {
+            chunks,
+            chunks_per_second,
+            seconds_left,
+        } => LibraryEvent::Progress {
+            chunks,
+            chunks_per_second,
+            seconds_left,
+        },
     }
 }
 
