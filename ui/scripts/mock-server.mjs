@@ -117,6 +117,14 @@ async function ingest(paths, send) {
       indexed++;
       chunks += parsed.chunks.length;
       send({ event: 'indexed', path, chunks: parsed.chunks.length });
+      const seconds = (Date.now() - started) / 1000;
+      const done = indexed + failed + unchanged;
+      send({
+        event: 'progress',
+        chunks,
+        chunks_per_second: chunks / seconds,
+        seconds_left: (seconds / done) * (files.length - done),
+      });
     } catch (e) {
       failed++;
       const error = e.code === 'ENOENT' ? `${path} does not exist` : e.message;
@@ -124,6 +132,7 @@ async function ingest(paths, send) {
       send({ event: 'failed', path, error });
     }
   }
+  send({ event: 'progress', chunks, chunks_per_second: chunks / ((Date.now() - started) / 1000), seconds_left: 0 });
   send({ event: 'finished', files: files.length, indexed, unchanged, failed, chunks, elapsed_ms: Date.now() - started });
 }
 

@@ -21,6 +21,7 @@ use almanac_indexes::{chunk_context, ChunkInput, DocumentInput};
 
 use super::progress::Progress;
 use super::{drafts, write_lock, EmbedderTokens, Ingest, IngestReport, Parsed, Pending};
+use crate::queue::Stamp;
 use crate::{Error, IngestEvent, Result};
 
 /// Chunks embedded in one `Embedder::embed` call: large enough to keep the matrix products
@@ -40,8 +41,14 @@ const GATHER_WAIT: Duration = Duration::from_millis(20);
 
 /// What the storing (calling) thread is told.
 enum ToStore {
-    /// A file came out of parsing unchanged or failed: nothing to embed.
-    Settled(Parsed),
+    /// A file's content is as indexed: nothing to embed.
+    Unchanged {
+        key: String,
+        stamp: Stamp,
+        hash: String,
+    },
+    /// A file could not be read or parsed.
+    Unparsed { key: String, error: String },
     /// A document was cut into this many chunks and waits to be embedded.
     Chunked { key: String, chunks: usize },
     /// This many more chunks were embedded.
@@ -49,7 +56,7 @@ enum ToStore {
     /// Documents with one vector per chunk, in order.
     Ready(Vec<Pending>, Vec<Vec<f32>>),
     /// Embedding failed: the run stops.
-    Failed(Error),
+    EmbedFailed(Error),
 }
 
 impl Ingest<'_> {
@@ -151,8 +158,13 @@ impl Ingest<'_> {
                         drafts,
                     });
                 }
-                Ok(settled) => {
-                    if store.send(ToStore::Settled(settled)).is_err() {
+                Ok(Parsed::Unchanged { key, stamp, hash }) => {
+                    if store.send(ToStore::Unchanged { key, stamp, hash }).is_err() {
+                        return;
+                    }
+                }
+                Ok(Parsed::Failed { key, error }) => {
+                    if store.send(ToStore::Unparsed { key, error }).is_err() {
                         return;
                     }
                 }
@@ -195,7 +207,7 @@ impl Ingest<'_> {
                 match self.embedder.embed(&refs) {
                     Ok(v) => vectors.extend(v),
                     Err(e) => {
-                        let _ = store.send(ToStore::Failed(e.into()));
+                        let _ = store.send(ToStore::EmbedFailed(e.into()));
                         return;
                     }
                 }
@@ -221,18 +233,15 @@ impl Ingest<'_> {
         let mut last_commit = Instant::now();
         for message in messages {
             match message {
-                ToStore::Settled(Parsed::Unchanged { key, stamp, hash }) => {
+                ToStore::Unchanged { key, stamp, hash } => {
                     progress.parsed(&key, 0);
                     self.queue.mark_indexed(&key, stamp, &hash)?;
                     report.unchanged += 1;
                     on_event(IngestEvent::Unchanged { path: key.into() });
                 }
-                ToStore::Settled(Parsed::Failed { key, error }) => {
+                ToStore::Unparsed { key, error } => {
                     progress.parsed(&key, 0);
                     self.fail(&key, error, report, on_event)?;
-                }
-                ToStore::Settled(Parsed::Document { .. }) => {
-                    unreachable!("documents are chunked, not settled")
                 }
                 ToStore::Chunked { key, chunks } => {
                     progress.parsed(&key, chunks);
@@ -242,7 +251,7 @@ impl Ingest<'_> {
                 ToStore::Ready(batch, vectors) => {
                     since_commit += self.store(batch, vectors, report, on_event)?;
                 }
-                ToStore::Failed(e) => return Err(e),
+                ToStore::EmbedFailed(e) => return Err(e),
             }
             if let Some(event) = progress.event(false) {
                 on_event(event);

@@ -100,9 +100,11 @@ fn pipelined_ingestion_stores_what_sequential_steps_make_and_reports_rate_and_ti
     };
     let mut events = Vec::new();
     let report = ingest
-        .run(discover(&[folder.clone()]).unwrap(), false, &mut |e| {
-            events.push(e)
-        })
+        .run(
+            discover(std::slice::from_ref(&folder)).unwrap(),
+            false,
+            &mut |e| events.push(e),
+        )
         .unwrap();
     drop(index);
     assert_eq!((report.indexed, report.failed.len()), (6, 1), "{report:?}");
