@@ -235,7 +235,8 @@ async fn list_documents(backend: State<'_, Backend>) -> IpcResult<Vec<DocumentEn
     blocking(&backend, |app| Ok(app.list_documents()?)).await
 }
 
-/// Streams `planned`, per file `indexing` and `indexed`/`unchanged`/`failed`, then `finished` or `error`.
+/// Streams `planned`, per file `indexing` and `indexed`/`unchanged`/`failed`, `progress` now and then,
+/// then `finished` or `error`.
 #[tauri::command]
 async fn add_documents(
     backend: State<'_, Backend>,

@@ -159,7 +159,7 @@ impl App {
 
     /// Adds files and folders (walked; hidden entries skipped; unsupported files reported as
     /// skipped). Emits `planned`, per file `indexing` and one of `indexed`/`unchanged`/`failed`,
-    /// then `finished` (or `error`). `Err` (nothing emitted) for bad paths, a folder with nothing
+    /// `progress` (chunks/s, time left) now and then, then `finished` (or `error`). `Err` (nothing emitted) for bad paths, a folder with nothing
     /// to index, or `busy` while another ingestion runs. Returns the report, `None` when the run
     /// ended in an `error` event.
     pub fn add_documents(
