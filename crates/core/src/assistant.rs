@@ -501,7 +501,7 @@ impl Assistant {
             retrieval: retrieval.clone(),
         });
         let evidence_started = Instant::now();
-        let grounding = Grounding::new(
+        let mut grounding = Grounding::new(
             &self.embedder,
             question,
             &retrieval.query,
