@@ -198,3 +198,15 @@ fn malformed_settings_name_the_file_and_field() {
     assert_one_error_line_mentioning(&out, &["settings.json", "sourcez"]);
     assert!(Path::new(library.path()).join("settings.json").exists());
 }
+
+#[test]
+fn malformed_pinned_date_names_the_variable() {
+    let (library, documents) = indexed_library();
+    let out = library
+        .command(&["ask", "Who designed the bridge?"])
+        .env("ALMANAC_TODAY", "5 December")
+        .output()
+        .unwrap();
+    assert_one_error_line_mentioning(&out, &["ALMANAC_TODAY", "\"5 December\"", "YYYY-MM-DD"]);
+    assert_library_intact(&library, &documents);
+}

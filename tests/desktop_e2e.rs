@@ -313,6 +313,7 @@ fn the_window_answers_a_question_with_its_sources() {
         .arg("--native-driver")
         .arg(&webkit_driver)
         .env("ALMANAC_DATA_DIR", data.path())
+        .env("ALMANAC_TODAY", "2026-12-05") // as tests/support's TEST_TODAY: one answer any day
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

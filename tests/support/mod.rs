@@ -39,6 +39,10 @@ pub struct Library {
     models: PathBuf,
 }
 
+/// The date every test's `almanac` is told it is (`ALMANAC_TODAY`): the date is part of the
+/// prompt, and the small model's greedy answers change with it (see tests/e2e_facts.rs).
+pub const TEST_TODAY: &str = "2026-12-05";
+
 impl Library {
     pub fn new() -> Library {
         Library {
@@ -62,6 +66,7 @@ impl Library {
     pub fn configure(&self, cmd: &mut Command) {
         cmd.env("ALMANAC_DATA_DIR", self.path())
             .env("ALMANAC_MODELS_DIR", &self.models)
+            .env("ALMANAC_TODAY", TEST_TODAY)
             .env_remove("RUST_LOG")
             .env_remove("ALMANAC_API_KEY")
             .env_remove("ALMANAC_CORS_ORIGINS");

@@ -42,7 +42,8 @@ function expect(cond, message) {
 await mkdir(OUT, { recursive: true });
 const dataDir = await mkdtemp(join(tmpdir(), 'almanac-e2e-'));
 const server = spawn(BIN, ['serve', '--port', '0', '--ui', resolve('dist')], {
-  env: { ...process.env, ALMANAC_DATA_DIR: dataDir },
+  // The date is part of the prompt; pinned (as in the Rust tests) so the answer is the same any day.
+  env: { ...process.env, ALMANAC_DATA_DIR: dataDir, ALMANAC_TODAY: '2026-12-05' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const BASE = await new Promise((ok, fail) => {

@@ -396,6 +396,9 @@ fn watch(assistant: &Assistant, debounce_ms: u64) -> Result<()> {
                     eprintln!("indexed {} ({chunks} chunks)", path.display())
                 }
                 IngestEvent::Failed { .. } | IngestEvent::Removed { .. } => {}
+                IngestEvent::Following { path } => {
+                    return eprintln!("following {}", path.display());
+                }
                 _ => return,
             }
             on_event(event)

@@ -460,7 +460,7 @@ impl Assistant {
         } else {
             Retrieval::off(&query, "retrieval was turned off for this question")
         };
-        let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+        let today = today()?;
         let settings = self.settings();
         let params = options.sampling.params(&settings);
         let parts = PromptParts {
@@ -501,7 +501,7 @@ impl Assistant {
             retrieval: retrieval.clone(),
         });
         let evidence_started = Instant::now();
-        let grounding = Grounding::new(
+        let mut grounding = Grounding::new(
             &self.embedder,
             question,
             &retrieval.query,
@@ -643,6 +643,24 @@ pub fn load_embedder(paths: &Paths, settings: &Settings) -> Result<Embedder> {
 }
 
 /// The text without its URLs: they are fetched, not searched for.
+/// Pins the date the model is told it is (`YYYY-MM-DD`). The date is part of the prompt, so a
+/// greedy answer can change with it; tests and benchmarks set this to get the same answer any day.
+pub const TODAY_ENV: &str = "ALMANAC_TODAY";
+
+/// Today's local date, or the one `ALMANAC_TODAY` names.
+fn today() -> Result<String> {
+    let Some(pinned) = std::env::var_os(TODAY_ENV).filter(|v| !v.is_empty()) else {
+        return Ok(chrono::Local::now().format("%Y-%m-%d").to_string());
+    };
+    let pinned = pinned.to_string_lossy();
+    chrono::NaiveDate::parse_from_str(&pinned, "%Y-%m-%d")
+        .map(|date| date.format("%Y-%m-%d").to_string())
+        .map_err(|_| Error::InvalidArgument {
+            field: TODAY_ENV.into(),
+            message: format!("{pinned:?} is not a date of the form YYYY-MM-DD"),
+        })
+}
+
 fn strip_urls(text: &str) -> String {
     let urls = almanac_fetch::urls_in(text);
     if urls.is_empty() {

@@ -192,8 +192,10 @@ pub struct FittedMessages {
     pub passages_used: usize,
 }
 
-/// `[n] title — path, location — date` (a web page: `[n] title — URL — published date, fetched
-/// time`) and the passage between markers that say it is untrusted.
+/// `[n] title — file name, location — date` (a web page: `[n] title — URL — published date,
+/// fetched time`) and the passage between markers that say it is untrusted. A file is named, not
+/// its path: the folders say nothing the model needs, would go to a remote backend, and made the
+/// small model's answer depend on where the library lives.
 fn quote_source(passage: &Passage) -> String {
     let n = passage.n;
     if let Some(url) = &passage.url {
@@ -217,10 +219,17 @@ fn quote_source(passage: &Passage) -> String {
     format!(
         "[{n}] {} — {}, {}{date}\n<<<BEGIN UNTRUSTED SOURCE {n}>>>\n{}\n<<<END UNTRUSTED SOURCE {n}>>>\n\n",
         passage.title,
-        passage.path,
+        file_name(&passage.path),
         passage.location(),
         passage.text.trim()
     )
+}
+
+fn file_name(path: &str) -> &str {
+    std::path::Path::new(path)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or(path)
 }
 
 /// Breaks the model's special-token strings (like `<|im_end|>`) in user and document text, so that

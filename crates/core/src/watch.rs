@@ -55,9 +55,12 @@ impl Assistant {
             }
             Ok(())
         };
-        follow_new(&mut followed, on_event)?;
+        let mut following = Vec::new();
+        follow_new(&mut followed, &mut |event| following.push(event))?;
         // Changes made while nothing was watching.
         self.sync(on_event)?;
+        // Said only now: a change made from here on is seen, one made before has been synced.
+        following.into_iter().for_each(&mut *on_event);
         let mut checked = Instant::now();
         while !stop.load(Ordering::SeqCst) {
             if checked.elapsed() >= FOLDER_CHECK {

@@ -69,7 +69,7 @@ fn a_fixed_answer_on_the_made_up_facts_library() {
         .iter()
         .find(|p| p.path.ends_with("zorvath-bridge.md"))
         .expect("the bridge's passage is among the sources");
-    let grounding = Grounding::new(
+    let mut grounding = Grounding::new(
         assistant.embedder(),
         question,
         question,

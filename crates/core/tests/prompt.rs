@@ -68,7 +68,8 @@ fn prompt_carries_date_numbered_untrusted_sources_and_the_question_last() {
     assert_eq!(fitted.passages_used, 2);
     assert!(text.contains("Today's date is 2026-11-26."), "{text}");
     assert!(
-        text.contains("[1] Bridges — /docs/Bridges.md, Intro (lines 3-5) — 2026-01-02"),
+        text.contains("[1] Bridges — Bridges.md, Intro (lines 3-5) — 2026-01-02")
+            && !text.contains("/docs/"),
         "{text}"
     );
     assert!(text.contains("<<<BEGIN UNTRUSTED SOURCE 2>>>\nDrovana is aged 19 months.\n<<<END UNTRUSTED SOURCE 2>>>"), "{text}");
@@ -368,7 +369,7 @@ fn a_template_that_allows_a_system_message_only_first_gets_the_sources_in_the_qu
     );
     assert!(
         fitted.text.contains(
-            "<user>How long is it?\n\nSources:\n[1] Bridges — /docs/Bridges.md, Intro (lines 3-5) — 2026-01-02\n<<<BEGIN UNTRUSTED SOURCE 1>>>\nThe Zorvath Bridge is 742 metres long.\n<<<END UNTRUSTED SOURCE 1>>>\n\nAnswer the question from the sources above, citing them like [1]: How long is it?</user>"
+            "<user>How long is it?\n\nSources:\n[1] Bridges — Bridges.md, Intro (lines 3-5) — 2026-01-02\n<<<BEGIN UNTRUSTED SOURCE 1>>>\nThe Zorvath Bridge is 742 metres long.\n<<<END UNTRUSTED SOURCE 1>>>\n\nAnswer the question from the sources above, citing them like [1]: How long is it?</user>"
         ),
         "{}",
         fitted.text

@@ -27,6 +27,10 @@ pub struct GroundingArgs {
     /// Also ask the chat model each question and check its answer holds the expected text (slow)
     #[arg(long)]
     answers: bool,
+    /// Also measure evidence found from this many candidate sentences (the best by words, the
+    /// only ones embedded before the first token), comma-separated; 0 means every sentence
+    #[arg(long, value_delimiter = ',')]
+    candidates: Vec<usize>,
     /// Scratch library for the documents (default: a temporary folder)
     #[arg(long)]
     work: Option<PathBuf>,
@@ -66,6 +70,32 @@ struct EvidenceScores {
     tuning: Option<Tuning>,
     per_format: Vec<(String, usize, usize)>,
     evidence_ms: f64,
+    by_candidates: Vec<CandidateRun>,
+}
+
+/// Passages with more sentences than this are "long" in the candidates figures.
+const LONG_PASSAGES: usize = 48;
+
+/// Evidence found from a number of candidate sentences (0: all of them).
+#[derive(Default)]
+struct CandidateRun {
+    candidates: usize,
+    /// Top quotes holding the answer, and the mean time to find them, over all questions.
+    hits: usize,
+    ms: f64,
+    /// The same over the questions whose passages have over `LONG_PASSAGES` sentences.
+    long: usize,
+    long_hits: usize,
+    long_ms: f64,
+}
+
+impl CandidateRun {
+    fn label(&self) -> String {
+        match self.candidates {
+            0 => "all".into(),
+            k => k.to_string(),
+        }
+    }
 }
 
 pub fn run(_data_dir: Option<PathBuf>, args: GroundingArgs) -> Result<()> {
@@ -113,7 +143,7 @@ pub fn run(_data_dir: Option<PathBuf>, args: GroundingArgs) -> Result<()> {
         held_out = Some(pr);
     }
 
-    let evidence = evidence_run(&assistant, &args.evidence, args.answers, args.tune)?;
+    let evidence = evidence_run(&assistant, &args, args.tune)?;
     println!(
         "evidence: {} questions, right passage first in {}; of those the top quote holds the answer in {} ({:.1}%), one of the quotes in {}",
         evidence.questions,
@@ -156,12 +186,8 @@ fn print_attribution(s: &AttributionScores) {
     );
 }
 
-fn evidence_run(
-    assistant: &Assistant,
-    file: &Path,
-    answers: bool,
-    tune: bool,
-) -> Result<EvidenceScores> {
+fn evidence_run(assistant: &Assistant, args: &GroundingArgs, tune: bool) -> Result<EvidenceScores> {
+    let (file, answers) = (args.evidence.as_path(), args.answers);
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let set: QuestionSet =
@@ -250,6 +276,50 @@ fn evidence_run(
     if tune {
         s.tuning = Some(tune_weights(&cases));
     }
+    // Questions whose passages have more sentences than any candidate count tried: where the
+    // number of candidates changes what is embedded before the first token.
+    let long: Vec<bool> = cases
+        .iter()
+        .map(|(_, g)| g.sentence_count() > LONG_PASSAGES)
+        .collect();
+    let long_count = long.iter().filter(|l| **l).count();
+    for &k in &args.candidates {
+        let limit = if k == 0 { usize::MAX } else { k };
+        let mut c = CandidateRun {
+            candidates: k,
+            ..CandidateRun::default()
+        };
+        for ((q, g), &is_long) in cases.iter().zip(&long) {
+            let started = Instant::now();
+            let g = Grounding::with_candidates(
+                assistant.embedder(),
+                &q.question,
+                &q.question,
+                g.passages(),
+                limit,
+            )?;
+            let hit = g.evidence(1).first().is_some_and(|e| q.holds(&e.text));
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            c.hits += usize::from(hit);
+            c.ms += ms / cases.len() as f64;
+            if is_long {
+                c.long_hits += usize::from(hit);
+                c.long_ms += ms / long_count as f64;
+            }
+        }
+        c.long = long_count;
+        println!(
+            "evidence from {} candidates: top quote holds the answer in {} of {}, {:.0} ms per question; on the {} with over {LONG_PASSAGES} sentences: {} hold it, {:.0} ms",
+            c.label(),
+            c.hits,
+            cases.len(),
+            c.ms,
+            c.long,
+            c.long_hits,
+            c.long_ms
+        );
+        s.by_candidates.push(c);
+    }
     Ok(s)
 }
 
@@ -300,14 +370,17 @@ fn tune_weights(cases: &[(&Question, Grounding<'_>)]) -> Tuning {
             for rank_prior in [0.0, 0.04, 0.08] {
                 for number in [1.0, 1.5, 3.0] {
                     for name in [1.0, 2.0] {
-                        grid.push(EvidenceWeights {
-                            lexical,
-                            answer_kind_bonus,
-                            rank_prior,
-                            number,
-                            name,
-                            unit: 1.5,
-                        });
+                        for form_field in [0.0, 0.1, 0.2, 0.3] {
+                            grid.push(EvidenceWeights {
+                                lexical,
+                                answer_kind_bonus,
+                                rank_prior,
+                                form_field,
+                                number,
+                                name,
+                                unit: 1.5,
+                            });
+                        }
                     }
                 }
             }
@@ -452,6 +525,29 @@ fn report(
             t.cases,
             percent(t.held_out_hits, t.cases)
         ));
+    }
+    if let Some(first) = e.by_candidates.first() {
+        out.push_str(&format!(
+            "\nOnly the {} sentences sharing the most words with the question are embedded before \
+             the first token (the rest when the answer is attributed, after it has streamed). \
+             Evidence from that many candidates against other numbers, on the {} questions whose \
+             right passage is source [1], {} of them with over {LONG_PASSAGES} sentences in their \
+             passages (`--candidates`):\n\n\
+             | candidates | top quote holds the answer | ms per question | long passages: holds | long passages: ms |\n|---|---|---|---|---|\n",
+            almanac_core::grounding::EVIDENCE_CANDIDATES,
+            e.right_first,
+            first.long
+        ));
+        for c in &e.by_candidates {
+            out.push_str(&format!(
+                "| {} | {} | {:.0} | {} | {:.0} |\n",
+                c.label(),
+                c.hits,
+                c.ms,
+                c.long_hits,
+                c.long_ms
+            ));
+        }
     }
     if let Some((right, asked)) = e.answered {
         out.push_str(&format!(

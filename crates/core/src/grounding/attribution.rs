@@ -99,7 +99,7 @@ pub struct Attribution {
 const MIN_CLAIM_TERMS: usize = 2;
 
 pub(super) fn attribute(
-    g: &Grounding<'_>,
+    g: &mut Grounding<'_>,
     embedder: &Embedder,
     answer: &str,
 ) -> Result<Attribution> {
@@ -131,10 +131,15 @@ pub(super) fn attribute(
 
 impl Grounding<'_> {
     /// For each sentence, how well each passage supports it (the model's `[n]` marks ignored).
-    pub fn support(&self, embedder: &Embedder, sentences: &[&str]) -> Result<Vec<Vec<Support>>> {
+    pub fn support(
+        &mut self,
+        embedder: &Embedder,
+        sentences: &[&str],
+    ) -> Result<Vec<Vec<Support>>> {
         if sentences.is_empty() {
             return Ok(Vec::new());
         }
+        self.embed_all(embedder)?;
         let cleaned: Vec<String> = sentences.iter().map(|s| without_citations(s)).collect();
         let texts: Vec<&str> = cleaned.iter().map(String::as_str).collect();
         let vectors = embedder.embed(&texts)?;
@@ -167,7 +172,8 @@ impl Grounding<'_> {
                             .iter()
                             .zip(&self.vectors)
                             .filter(|(u, _)| u.passage == i)
-                            .map(|(_, v)| cosine(vector, v))
+                            .filter_map(|(_, v)| v.as_deref())
+                            .map(|v| cosine(vector, v))
                             .fold(0.0, f64::max);
                         Support {
                             n: p.n,

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::terms::{self, TermKind};
+use super::terms::{self, Bm25, Term, TermKind};
 use super::{cosine, Grounding, Unit};
 use crate::Passage;
 
@@ -20,6 +20,9 @@ pub struct EvidenceWeights {
     pub answer_kind_bonus: f64,
     /// Added for the passage's rank: `rank_prior / n` for source `n`.
     pub rank_prior: f64,
+    /// Added to a form field whose label the question names and whose value it does not
+    /// ("Cashier: Emily Rodriguez" for "Who was the cashier?").
+    pub form_field: f64,
     /// How much a question's number, name or unit found in a sentence counts beside a plain word.
     pub number: f64,
     pub name: f64,
@@ -29,10 +32,11 @@ pub struct EvidenceWeights {
 impl Default for EvidenceWeights {
     fn default() -> EvidenceWeights {
         EvidenceWeights {
-            lexical: 0.6,
-            answer_kind_bonus: 0.15,
-            rank_prior: 0.0,
-            number: 3.0,
+            lexical: 0.7,
+            answer_kind_bonus: 0.0,
+            rank_prior: 0.04,
+            form_field: 0.3,
+            number: 1.0,
             name: 1.0,
             unit: 1.5,
         }
@@ -166,8 +170,28 @@ fn wants(question: &str) -> Wants {
     }
 }
 
+/// The `limit` units that share the most of the question's words (BM25, default weights), the
+/// ones evidence is chosen from; units with no word in common follow in passage order, so a
+/// question worded unlike its passages still gets source [1]'s sentences.
+pub(super) fn candidates(
+    units: &[Unit],
+    bm25: &Bm25,
+    question: &[Term],
+    limit: usize,
+) -> Vec<usize> {
+    let w = EvidenceWeights::default();
+    let mut order: Vec<(f64, usize)> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (bm25.score(question, &u.terms, |k| w.of(k)), i))
+        .collect();
+    // Stable: equal scores keep passage order.
+    order.sort_by(|a, b| b.0.total_cmp(&a.0));
+    order.into_iter().take(limit).map(|(_, i)| i).collect()
+}
+
 pub(super) fn rank(g: &Grounding<'_>, limit: usize, w: &EvidenceWeights) -> Vec<Evidence> {
-    if g.units.is_empty() || limit == 0 {
+    if g.candidates.is_empty() || limit == 0 {
         return Vec::new();
     }
     let lexical: Vec<f64> = g
@@ -179,11 +203,11 @@ pub(super) fn rank(g: &Grounding<'_>, limit: usize, w: &EvidenceWeights) -> Vec<
     let wanted = wants(&g.question_text);
     let question_numbers = terms::numbers(&g.question_text);
     let mut scored: Vec<(f64, f64, f64, &Unit)> = g
-        .units
+        .candidates
         .iter()
-        .zip(&lexical)
-        .zip(&g.vectors)
-        .map(|((unit, &lex), vector)| {
+        .map(|&i| {
+            let (unit, lex) = (&g.units[i], lexical[i]);
+            let vector = g.vectors[i].as_deref().expect("candidates are embedded");
             let lex = if best_lexical > 0.0 {
                 lex / best_lexical
             } else {
@@ -193,6 +217,9 @@ pub(super) fn rank(g: &Grounding<'_>, limit: usize, w: &EvidenceWeights) -> Vec<
             let mut score = w.lexical * lex + (1.0 - w.lexical) * semantic;
             if holds_wanted(unit, wanted, &g.question, &question_numbers) {
                 score += w.answer_kind_bonus;
+            }
+            if labels_an_answer(&unit.text, &g.question) {
+                score += w.form_field;
             }
             // A sentence made only of the question's own words (a title, a heading) answers nothing.
             if unit
@@ -247,6 +274,29 @@ fn holds_wanted(
     }
 }
 
+/// Whether the unit is a form field the question asks about: "Label: value" with a label word
+/// the question uses and a value it does not, or, in a line of a form (no sentence), a label word
+/// of the question followed by a value with digits that the question lacks ("VIN 1C4RJ…").
+fn labels_an_answer(text: &str, question: &[Term]) -> bool {
+    let asked = |t: &Term| question.iter().any(|q| q.key == t.key);
+    if let Some((label, value)) = text.split_once(": ") {
+        let (label, value) = (terms::terms(label), terms::terms(value));
+        if label.len() <= 3 && label.iter().any(asked) && value.first().is_some_and(|v| !asked(v)) {
+            return true;
+        }
+    }
+    if text.trim_end().ends_with(['.', '?', '!']) {
+        return false;
+    }
+    let words = terms::terms(text);
+    words.windows(2).any(|pair| {
+        asked(&pair[0])
+            && pair[0].kind != TermKind::Number
+            && !asked(&pair[1])
+            && pair[1].key.chars().any(|c| c.is_ascii_digit())
+    })
+}
+
 fn quote(passage: &Passage, unit: &Unit, score: f64, lexical: f64, semantic: f64) -> Evidence {
     // The passage's own rules for `location` and `open`, applied to the quote's lines.
     let mut at = passage.clone();
@@ -281,7 +331,25 @@ fn round(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{wants, Wants};
+    use super::super::terms::terms;
+    use super::{labels_an_answer, wants, Wants};
+
+    #[test]
+    fn form_fields_the_question_asks_about() {
+        let asked = |q: &str, line: &str| labels_an_answer(line, &terms(q));
+        let cashier = "Who was the cashier at TechMart store #0342?";
+        assert!(asked(cashier, "Cashier: Emily Rodriguez"));
+        assert!(!asked(cashier, "Store #0342 - Downtown SF"));
+        assert!(!asked(cashier, "Register: POS-07"));
+        let vin = "What is the VIN of Gabriel Diaz's Jeep Grand Cherokee?";
+        assert!(asked(
+            vin,
+            "Email gabriel@contoso.com VIN 1C4RJFBG2NC123456"
+        ));
+        assert!(!asked(vin, "Policy # POL-2022-555 Model Grand Cherokee"));
+        // A sentence is not a form line.
+        assert!(!asked(vin, "The VIN 1C4RJFBG2NC123456 was checked."));
+    }
 
     #[test]
     fn question_kinds() {

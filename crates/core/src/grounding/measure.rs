@@ -69,7 +69,7 @@ pub fn measure(embedder: &Embedder, set: &LabelledSet) -> Result<Vec<Measured>> 
                 ..Passage::default()
             })
             .collect();
-        let grounding = Grounding::new(embedder, "", "", &passages)?;
+        let mut grounding = Grounding::new(embedder, "", "", &passages)?;
         let texts: Vec<&str> = group.sentences.iter().map(|s| s.text.as_str()).collect();
         for (supports, sentence) in grounding
             .support(embedder, &texts)?

@@ -36,11 +36,20 @@ struct Unit {
     terms: Vec<Term>,
 }
 
+/// How many units, the best by their words, are embedded for evidence before the first token.
+/// Embedding every sentence of long passages took seconds; the evidence found was the same with
+/// this many (`almanac bench grounding --candidates`, docs/BENCHMARKS.md).
+pub const EVIDENCE_CANDIDATES: usize = 16;
+
 /// The passages of one prompt, cut into units with their words and vectors, and the question's.
 pub struct Grounding<'a> {
     passages: &'a [Passage],
     units: Vec<Unit>,
-    vectors: Vec<Vec<f32>>,
+    /// Each unit's embedding once computed: the evidence candidates' in [`Grounding::new`], the
+    /// rest only when an answer is attributed (after it has streamed).
+    vectors: Vec<Option<Vec<f32>>>,
+    /// The units evidence is chosen from, best by words first.
+    candidates: Vec<usize>,
     bm25: Bm25,
     question: Vec<Term>,
     question_text: String,
@@ -48,40 +57,57 @@ pub struct Grounding<'a> {
 }
 
 impl<'a> Grounding<'a> {
-    /// Cuts the passages into units and embeds them with the question, in one batch. `query` is
-    /// what retrieval searched: the question itself, or with the previous one for a follow-up
-    /// ("how long is it?"), which names the subject; `question` says what kind of answer is asked.
+    /// Cuts the passages into units and embeds the question with the [`EVIDENCE_CANDIDATES`] units
+    /// that share the most of its words, in one batch. `query` is what retrieval searched: the
+    /// question itself, or with the previous one for a follow-up ("how long is it?"), which names
+    /// the subject; `question` says what kind of answer is asked.
     pub fn new(
         embedder: &Embedder,
         question: &str,
         query: &str,
         passages: &'a [Passage],
     ) -> Result<Grounding<'a>> {
+        Grounding::with_candidates(embedder, question, query, passages, EVIDENCE_CANDIDATES)
+    }
+
+    /// [`Grounding::new`] with another number of evidence candidates (for measuring it).
+    pub fn with_candidates(
+        embedder: &Embedder,
+        question: &str,
+        query: &str,
+        passages: &'a [Passage],
+        candidates: usize,
+    ) -> Result<Grounding<'a>> {
         let units: Vec<Unit> = passages
             .iter()
             .enumerate()
             .flat_map(|(i, p)| units_of(i, p))
             .collect();
-        let mut texts: Vec<&str> = Vec::with_capacity(units.len() + 1);
-        texts.push(query);
-        texts.extend(units.iter().map(|u| u.text.as_str()));
-        let mut vectors = if units.is_empty() {
-            Vec::new()
-        } else {
-            embedder.embed(&texts)?
-        };
-        let question_vector = if vectors.is_empty() {
-            Vec::new()
-        } else {
-            vectors.remove(0)
-        };
         let unit_terms: Vec<Vec<Term>> = units.iter().map(|u| u.terms.clone()).collect();
+        let bm25 = Bm25::new(&unit_terms);
+        let question_terms = terms::terms(query);
+        let candidates = evidence::candidates(&units, &bm25, &question_terms, candidates);
+        let mut texts: Vec<&str> = Vec::with_capacity(candidates.len() + 1);
+        texts.push(query);
+        texts.extend(candidates.iter().map(|&i| units[i].text.as_str()));
+        let mut vectors = vec![None; units.len()];
+        let question_vector = if units.is_empty() {
+            Vec::new()
+        } else {
+            let mut embedded = embedder.embed(&texts)?.into_iter();
+            let question_vector = embedded.next().unwrap_or_default();
+            for (&i, vector) in candidates.iter().zip(embedded) {
+                vectors[i] = Some(vector);
+            }
+            question_vector
+        };
         Ok(Grounding {
             passages,
-            bm25: Bm25::new(&unit_terms),
+            bm25,
             units,
             vectors,
-            question: terms::terms(query),
+            candidates,
+            question: question_terms,
             question_text: question.to_owned(),
             question_vector,
         })
@@ -92,14 +118,42 @@ impl<'a> Grounding<'a> {
         evidence::rank(self, limit, &EvidenceWeights::default())
     }
 
+    /// How many sentences and rows the passages were cut into.
+    pub fn sentence_count(&self) -> usize {
+        self.units.len()
+    }
+
+    /// The passages it grounds in.
+    pub fn passages(&self) -> &'a [Passage] {
+        self.passages
+    }
+
     /// [`Grounding::evidence`] ranked with other weights (for tuning them).
     pub fn evidence_with(&self, limit: usize, weights: &EvidenceWeights) -> Vec<Evidence> {
         evidence::rank(self, limit, weights)
     }
 
     /// Each sentence of `answer` with the passages that support it.
-    pub fn attribute(&self, embedder: &Embedder, answer: &str) -> Result<Attribution> {
+    pub fn attribute(&mut self, embedder: &Embedder, answer: &str) -> Result<Attribution> {
         attribution::attribute(self, embedder, answer)
+    }
+
+    /// Embeds the units not embedded yet (attribution compares with every sentence).
+    fn embed_all(&mut self, embedder: &Embedder) -> Result<()> {
+        let missing: Vec<usize> = (0..self.units.len())
+            .filter(|&i| self.vectors[i].is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<&str> = missing
+            .iter()
+            .map(|&i| self.units[i].text.as_str())
+            .collect();
+        for (i, vector) in missing.iter().zip(embedder.embed(&texts)?) {
+            self.vectors[*i] = Some(vector);
+        }
+        Ok(())
     }
 }
 
