@@ -13,6 +13,7 @@ pub mod eval;
 mod events;
 pub mod grounding;
 mod ingest;
+pub mod library_embedder;
 mod paths;
 mod prompt;
 pub mod queue;
@@ -33,6 +34,7 @@ pub use events::{AnswerEvent, IngestEvent};
 pub use grounding::{
     AnsweredSentence, Attribution, Evidence, EvidenceWeights, Grounding, Support, Thresholds,
 };
+pub use library_embedder::ReembedProgress;
 pub use ingest::{discover, Discovered, IngestReport, Parser, SUPPORTED_EXTENSIONS};
 pub use queue::{FileStatus, Queue};
 

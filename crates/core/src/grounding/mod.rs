@@ -48,7 +48,7 @@ pub struct Grounding<'a> {
 }
 
 impl<'a> Grounding<'a> {
-    /// Cuts the passages into units and embeds them with the question, in one batch. `query` is
+    /// Cuts the passages into units and embeds them (the question, as a query, apart). `query` is
     /// what retrieval searched: the question itself, or with the previous one for a follow-up
     /// ("how long is it?"), which names the subject; `question` says what kind of answer is asked.
     pub fn new(
@@ -62,18 +62,11 @@ impl<'a> Grounding<'a> {
             .enumerate()
             .flat_map(|(i, p)| units_of(i, p))
             .collect();
-        let mut texts: Vec<&str> = Vec::with_capacity(units.len() + 1);
-        texts.push(query);
-        texts.extend(units.iter().map(|u| u.text.as_str()));
-        let mut vectors = if units.is_empty() {
-            Vec::new()
+        let texts: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
+        let (vectors, question_vector) = if units.is_empty() {
+            (Vec::new(), Vec::new())
         } else {
-            embedder.embed(&texts)?
-        };
-        let question_vector = if vectors.is_empty() {
-            Vec::new()
-        } else {
-            vectors.remove(0)
+            (embedder.embed(&texts)?, embedder.embed_query(query)?)
         };
         let unit_terms: Vec<Vec<Term>> = units.iter().map(|u| u.terms.clone()).collect();
         Ok(Grounding {
