@@ -128,9 +128,7 @@ enum LibraryCommand {
     Sync,
     /// Re-embed every chunk with another embedding model (a folder in the models directory, e.g.
     /// multilingual-e5-small, or a path) and switch the library to it; resumes a change cut short
-    Embedder {
-        model: PathBuf,
-    },
+    Embedder { model: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -385,8 +383,10 @@ fn change_embedder(assistant: &Assistant, model: &std::path::Path) -> Result<()>
     let from = assistant.embedder().name().to_owned();
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("re-embedding {bar:30} {pos}/{len} chunks {per_sec} ({eta} left)")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "re-embedding {bar:30} {pos}/{len} chunks {per_sec} ({eta} left)",
+        )
+        .expect("valid template"),
     );
     let changed = assistant.change_embedder(model, &mut |p| {
         bar.set_length(p.total as u64);
@@ -396,9 +396,17 @@ fn change_embedder(assistant: &Assistant, model: &std::path::Path) -> Result<()>
     let to = assistant.embedder();
     if changed {
         let chunks = assistant.index().stats()?.chunks;
-        println!("library re-embedded with {} ({} dimensions, was {from}): {chunks} chunks", to.name(), to.dim());
+        println!(
+            "library re-embedded with {} ({} dimensions, was {from}): {chunks} chunks",
+            to.name(),
+            to.dim()
+        );
     } else {
-        println!("the library already uses {} ({} dimensions)", to.name(), to.dim());
+        println!(
+            "the library already uses {} ({} dimensions)",
+            to.name(),
+            to.dim()
+        );
     }
     Ok(())
 }

@@ -246,7 +246,11 @@ pub fn print_status(assistant: &Assistant, json: bool) -> Result<()> {
         stats.documents,
         stats.chunks
     );
-    println!("embedder: {} ({} dimensions)", embedder.name(), embedder.dim());
+    println!(
+        "embedder: {} ({} dimensions)",
+        embedder.name(),
+        embedder.dim()
+    );
     if let Some(c) = change {
         println!(
             "changing to {}: {} of {} chunks re-embedded (`almanac library embedder {}` resumes it)",

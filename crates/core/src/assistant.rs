@@ -153,7 +153,8 @@ impl Assistant {
         if new.name() == current.name() && new.dim() == current.dim() {
             if pending.is_some() {
                 // A change to another model begun and abandoned: its stored vectors are dropped.
-                self.index_mut().begin_embedder_change(current.name(), current.dim())?;
+                self.index_mut()
+                    .begin_embedder_change(current.name(), current.dim())?;
             }
             return Ok(false);
         }
@@ -332,7 +333,14 @@ impl Assistant {
     ) -> Result<Retrieval> {
         let settings = self.settings();
         let Some((pages, report)) = self.gather_web(question, query, web, &settings)? else {
-            return retrieve(&self.index(), None, &self.embedder(), &settings, query, scope);
+            return retrieve(
+                &self.index(),
+                None,
+                &self.embedder(),
+                &settings,
+                query,
+                scope,
+            );
         };
         let query = strip_urls(query);
         let embedder = self.embedder();

@@ -34,8 +34,8 @@ pub use events::{AnswerEvent, IngestEvent};
 pub use grounding::{
     AnsweredSentence, Attribution, Evidence, EvidenceWeights, Grounding, Support, Thresholds,
 };
-pub use library_embedder::ReembedProgress;
 pub use ingest::{discover, Discovered, IngestReport, Parser, SUPPORTED_EXTENSIONS};
+pub use library_embedder::ReembedProgress;
 pub use queue::{FileStatus, Queue};
 
 /// The parser worker process's whole life: a program calls this when started with the argument

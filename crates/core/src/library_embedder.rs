@@ -32,9 +32,9 @@ pub fn open_library_index(dir: &Path, embedder: &Embedder) -> Result<Index> {
         Some(name) if name == embedder.name() && index.dim() == embedder.dim() => {}
         recorded => {
             let change = index.embedder_change()?;
-            let finishing = change
-                .as_ref()
-                .is_some_and(|c| c.name == embedder.name() && c.dim == embedder.dim() && c.done == c.total);
+            let finishing = change.as_ref().is_some_and(|c| {
+                c.name == embedder.name() && c.dim == embedder.dim() && c.done == c.total
+            });
             if !(finishing && index.finish_embedder_change()?) {
                 return Err(Error::EmbedderMismatch {
                     library: dir.to_path_buf(),
@@ -74,7 +74,10 @@ pub fn reembed(
         if batch.is_empty() {
             return Ok(true);
         }
-        let texts: Vec<String> = batch.iter().map(|c| chunk_context(&c.title, &c.heading, &c.text)).collect();
+        let texts: Vec<String> = batch
+            .iter()
+            .map(|c| chunk_context(&c.title, &c.heading, &c.text))
+            .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let vectors = new.embed(&refs)?;
         let rows: Vec<(u64, Vec<f32>)> = batch.iter().map(|c| c.id).zip(vectors).collect();
@@ -93,7 +96,10 @@ pub fn switch(index: &mut Index) -> Result<bool> {
 }
 
 fn progress(change: &EmbedderChange) -> ReembedProgress {
-    ReembedProgress { done: change.done, total: change.total }
+    ReembedProgress {
+        done: change.done,
+        total: change.total,
+    }
 }
 
 fn read(lock: &std::sync::RwLock<Index>) -> std::sync::RwLockReadGuard<'_, Index> {

@@ -132,10 +132,15 @@ impl WebCache {
     /// Runs `f` with the cache's index, opening (or creating) it on first use. A cache whose
     /// vectors come from another embedding model than `embedder` is emptied (it is a cache: the
     /// pages are fetched again when asked for).
-    pub fn with_index<T>(&self, embedder: &Embedder, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+    pub fn with_index<T>(
+        &self,
+        embedder: &Embedder,
+        f: impl FnOnce(&mut Index) -> Result<T>,
+    ) -> Result<T> {
         let mut guard = self.index.write().unwrap_or_else(|e| e.into_inner());
         let stale = guard.as_ref().is_some_and(|index| {
-            index.dim() != embedder.dim() || index.embedder().ok().flatten().as_deref() != Some(embedder.name())
+            index.dim() != embedder.dim()
+                || index.embedder().ok().flatten().as_deref() != Some(embedder.name())
         });
         if stale {
             *guard = None;

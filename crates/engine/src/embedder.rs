@@ -289,7 +289,7 @@ impl Embedder {
         } else {
             self.tokenizer.encode_fast(format!("{prompt}{text}"), true)
         }
-            .map_err(|e| Error::Tokenizer(one_line(e)))?;
+        .map_err(|e| Error::Tokenizer(one_line(e)))?;
         Ok(encoding.get_ids().to_vec())
     }
 

@@ -257,7 +257,6 @@ pub fn strip_invisible(text: &str) -> String {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

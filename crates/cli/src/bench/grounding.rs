@@ -81,7 +81,7 @@ pub fn run(_data_dir: Option<PathBuf>, args: GroundingArgs) -> Result<()> {
     let assistant = Assistant::open(paths).context("opening the scratch library")?;
 
     let set = LabelledSet::load(&args.attribution)?;
-    let measured = measure::measure(assistant.embedder(), &set)?;
+    let measured = measure::measure(&assistant.embedder(), &set)?;
     let defaults = Thresholds::default();
     let scores = measure::score(&measured, &defaults);
     println!(
@@ -202,7 +202,7 @@ fn evidence_run(
             .is_some_and(|p| right_files.iter().any(|f| Path::new(&p.path) == f));
         let t = Instant::now();
         let grounding = Grounding::new(
-            assistant.embedder(),
+            &assistant.embedder(),
             &q.question,
             &q.question,
             &retrieval.passages,
