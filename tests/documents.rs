@@ -335,49 +335,22 @@ fn watch_follows_new_changed_deleted_and_renamed_files() {
     let library = Library::new();
     let folder = tempfile::tempdir().unwrap();
     let dir = folder.path();
-    std::fs::write(
-        dir.join("keep.md"),
-        "# Keep\n\nThe granary in Velmor holds barley.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("gone.md"),
-        "# Gone\n\nThe mill at Osketh grinds rye.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("old-name.md"),
-        "# Moved\n\nThe ferry at Drumlane crosses at dawn.\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("keep.md"), "# Keep\n\nThe granary in Velmor holds barley.\n").unwrap();
+    std::fs::write(dir.join("gone.md"), "# Gone\n\nThe mill at Osketh grinds rye.\n").unwrap();
+    std::fs::write(dir.join("old-name.md"), "# Moved\n\nThe ferry at Drumlane crosses at dawn.\n").unwrap();
     library.ok(&["library", "add", dir.to_str().unwrap()]);
     let before = status(&library);
     let added_at = file_status(&before, "old-name.md")["added_at"].clone();
 
-    let mut watch = library
-        .command(&["watch", "--debounce-ms", "300"])
-        .spawn()
-        .unwrap();
+    let mut watch = library.command(&["watch", "--debounce-ms", "300"]).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_secs(4)); // models loaded, folders watched
-    std::fs::write(
-        dir.join("new.md"),
-        "# New\n\nThe lighthouse at Carrow has a green lamp.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("keep.md"),
-        "# Keep\n\nThe granary in Velmor holds oats now.\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("new.md"), "# New\n\nThe lighthouse at Carrow has a green lamp.\n").unwrap();
+    std::fs::write(dir.join("keep.md"), "# Keep\n\nThe granary in Velmor holds oats now.\n").unwrap();
     std::fs::remove_file(dir.join("gone.md")).unwrap();
     std::fs::rename(dir.join("old-name.md"), dir.join("new-name.md")).unwrap();
     std::thread::sleep(std::time::Duration::from_secs(6));
     let pid = watch.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let exit = watch.wait().unwrap();
     assert!(exit.success(), "watch stops cleanly on Ctrl-C: {exit:?}");
 
@@ -389,15 +362,8 @@ fn watch_follows_new_changed_deleted_and_renamed_files() {
         .map(|d| d["path"].as_str().unwrap().rsplit('/').next().unwrap())
         .collect();
     assert_eq!(names, ["keep.md", "new-name.md", "new.md"], "{status}");
-    assert_eq!(
-        file_status(&status, "new-name.md")["added_at"],
-        added_at,
-        "a renamed file keeps its history"
-    );
+    assert_eq!(file_status(&status, "new-name.md")["added_at"], added_at, "a renamed file keeps its history");
     assert_consistent(&status);
     let top = &sources(&library, "What does the granary in Velmor hold?")[0];
-    assert!(
-        top["snippet"].as_str().unwrap().contains("oats"),
-        "the changed file was indexed again: {top}"
-    );
+    assert!(top["snippet"].as_str().unwrap().contains("oats"), "the changed file was indexed again: {top}");
 }

@@ -25,11 +25,7 @@ pub enum Error {
     #[error("vector index {}: {message}", path.display())]
     Vectors { path: PathBuf, message: String },
     #[error("index {}: holds {stored}-dimensional embeddings, opened for {requested}", path.display())]
-    DimensionMismatch {
-        path: PathBuf,
-        stored: usize,
-        requested: usize,
-    },
+    DimensionMismatch { path: PathBuf, stored: usize, requested: usize },
     #[error("{}: damaged: {message}", path.display())]
     Damaged { path: PathBuf, message: String },
     #[error("index {}: in use by another Index (or process)", path.display())]
@@ -43,17 +39,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     pub(crate) fn text(path: impl Into<PathBuf>, source: tantivy::TantivyError) -> Error {
-        Error::Text {
-            path: path.into(),
-            source,
-        }
+        Error::Text { path: path.into(), source }
     }
 
     pub(crate) fn catalog(path: impl Into<PathBuf>, source: rusqlite::Error) -> Error {
@@ -63,10 +53,9 @@ impl Error {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Locked {
                 path: path.parent().map(PathBuf::from).unwrap_or(path),
             },
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Damaged {
-                message: source.to_string(),
-                path,
-            },
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+                Error::Damaged { message: source.to_string(), path }
+            }
             _ => Error::Catalog { path, source },
         }
     }

@@ -257,6 +257,7 @@ pub fn strip_invisible(text: &str) -> String {
         .collect()
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;
