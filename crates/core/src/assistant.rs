@@ -4,7 +4,7 @@
 //! writes it document by document, and one answer is generated at a time.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use almanac_engine::{
@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::Digest;
 
 use crate::grounding::{AnsweredSentence, Evidence, Grounding};
+use crate::library_embedder::{self, open_library_index, ReembedProgress};
 use crate::lock;
 use crate::prompt::PromptParts;
 use crate::retrieval::{retrieve, Retrieval, WebPages};
@@ -27,7 +28,8 @@ use crate::{
 pub struct Assistant {
     paths: Paths,
     settings: RwLock<Settings>,
-    embedder: Embedder,
+    /// Swapped when a change of embedding model switches the library (`change_embedder`).
+    embedder: RwLock<Arc<Embedder>>,
     index: RwLock<Index>,
     chat: Mutex<Option<ChatModel>>,
     queue: Queue,
@@ -77,7 +79,7 @@ impl Assistant {
     pub fn open(paths: Paths) -> Result<Assistant> {
         let settings = Settings::load(&paths.settings_file())?;
         let embedder = load_embedder(&paths, &settings)?;
-        let index = Index::open(&paths.library_dir(), embedder.dim())?;
+        let index = open_library_index(&paths.library_dir(), &embedder)?;
         let queue = Queue::open(&paths.library_dir().join("queue.sqlite"))?;
         let paths_data_dir = paths.data_dir.clone();
         Ok(Assistant {
@@ -85,7 +87,7 @@ impl Assistant {
             parser: Parser::detect(),
             paths,
             settings: RwLock::new(settings),
-            embedder,
+            embedder: RwLock::new(Arc::new(embedder)),
             index: RwLock::new(index),
             chat: Mutex::new(None),
             web: WebCache::new(&paths_data_dir),
@@ -127,8 +129,50 @@ impl Assistant {
         &self.paths
     }
 
-    pub fn embedder(&self) -> &Embedder {
-        &self.embedder
+    /// The embedding model of the library (the one its vectors come from).
+    pub fn embedder(&self) -> Arc<Embedder> {
+        read(&self.embedder).clone()
+    }
+
+    /// Moves the library to the embedding model `model` (a folder name in the models directory,
+    /// or a path): every chunk is re-embedded with it, batch by batch, while questions are still
+    /// answered from the old vectors; then the library switches to the new vectors at once, the
+    /// `embedding_model` setting is saved and the web cache (vectors of the old model) emptied.
+    /// A change cut short (even by SIGKILL) resumes where it stopped when asked again; an open
+    /// that finds the setting already saved finishes it. `false`: the library already uses it.
+    pub fn change_embedder(
+        &self,
+        model: &std::path::Path,
+        on_progress: &mut dyn FnMut(ReembedProgress),
+    ) -> Result<bool> {
+        let mut settings = self.settings();
+        settings.embedding_model = model.to_path_buf();
+        let new = Arc::new(load_embedder(&self.paths, &settings)?);
+        let current = self.embedder();
+        let pending = self.index().embedder_change()?;
+        if new.name() == current.name() && new.dim() == current.dim() {
+            if pending.is_some() {
+                // A change to another model begun and abandoned: its stored vectors are dropped.
+                self.index_mut()
+                    .begin_embedder_change(current.name(), current.dim())?;
+            }
+            return Ok(false);
+        }
+        loop {
+            library_embedder::reembed(&self.index, &new, on_progress, &|| false)?;
+            // Saved before the switch: an open that finds it finishes the switch (a crash between
+            // the two leaves the setting naming the new model and every new vector stored).
+            self.update_settings(|s| s.embedding_model = model.to_path_buf());
+            self.save_settings()?;
+            let mut index = self.index_mut();
+            if library_embedder::switch(&mut index)? {
+                *write(&self.embedder) = new.clone();
+                break;
+            }
+            // Documents came in between the last batch and the switch: embed them too.
+        }
+        self.web.clear()?;
+        Ok(true)
     }
 
     /// The library index, for reading (listing, searching, statistics).
@@ -164,9 +208,10 @@ impl Assistant {
         on_event: &mut dyn FnMut(IngestEvent),
     ) -> Result<IngestReport> {
         let settings = self.settings();
+        let embedder = self.embedder();
         ingest::Ingest {
             index: &self.index,
-            embedder: &self.embedder,
+            embedder: &embedder,
             settings: &settings,
             parser: &self.parser,
             queue: &self.queue,
@@ -265,7 +310,7 @@ impl Assistant {
         retrieve(
             &self.index(),
             None,
-            &self.embedder,
+            &self.embedder(),
             &self.settings(),
             query,
             None,
@@ -288,10 +333,18 @@ impl Assistant {
     ) -> Result<Retrieval> {
         let settings = self.settings();
         let Some((pages, report)) = self.gather_web(question, query, web, &settings)? else {
-            return retrieve(&self.index(), None, &self.embedder, &settings, query, scope);
+            return retrieve(
+                &self.index(),
+                None,
+                &self.embedder(),
+                &settings,
+                query,
+                scope,
+            );
         };
         let query = strip_urls(query);
-        self.web.with_index(self.embedder.dim(), |web_index| {
+        let embedder = self.embedder();
+        self.web.with_index(&embedder, |web_index| {
             let web = WebPages {
                 index: web_index,
                 pages: &pages,
@@ -300,7 +353,7 @@ impl Assistant {
             retrieve(
                 &self.index(),
                 Some(web),
-                &self.embedder,
+                &embedder,
                 &settings,
                 &query,
                 scope,
@@ -344,7 +397,7 @@ impl Assistant {
             }
         }
         self.web
-            .gather(&self.embedder, settings, &urls, &mut report)?;
+            .gather(&self.embedder(), settings, &urls, &mut report)?;
         let mut pages = Vec::new();
         for url in &report.pages {
             if let Some(page) = self.web.page(url)? {
@@ -362,7 +415,7 @@ impl Assistant {
             .web
             .fetcher(&settings)?
             .fetch(url, almanac_fetch::FetchOptions { ignore_robots })?;
-        self.web.store(&self.embedder, &settings, &page)?;
+        self.web.store(&self.embedder(), &settings, &page)?;
         Ok(page)
     }
 
@@ -370,7 +423,7 @@ impl Assistant {
     /// searched with every question from now on. Returns its chunk count.
     pub fn pin_page(&self, page: &almanac_fetch::Page) -> Result<usize> {
         let settings = self.settings();
-        let chunks = crate::web::embed_page(&self.embedder, &settings, &page.title, &page.text)?;
+        let chunks = crate::web::embed_page(&self.embedder(), &settings, &page.title, &page.text)?;
         let count = chunks.len();
         let modified = page
             .published
@@ -502,7 +555,7 @@ impl Assistant {
         });
         let evidence_started = Instant::now();
         let mut grounding = Grounding::new(
-            &self.embedder,
+            &self.embedder(),
             question,
             &retrieval.query,
             &retrieval.passages,
@@ -529,7 +582,7 @@ impl Assistant {
             }
         };
         let attribution_started = Instant::now();
-        let attribution = grounding.attribute(&self.embedder, &generation.text)?;
+        let attribution = grounding.attribute(&self.embedder(), &generation.text)?;
         let attribution_ms = attribution_started.elapsed().as_secs_f64() * 1000.0;
         let total = started.elapsed();
         let decode_s = generation.decode.as_secs_f64();

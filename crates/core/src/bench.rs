@@ -315,7 +315,7 @@ pub fn run(
     let (mut found, mut wanted) = (0usize, 0usize);
     for (i, text) in query_texts.iter().enumerate() {
         let started = Instant::now();
-        let q = embedder.embed(&[text.as_str()])?.pop().unwrap_or_default();
+        let q = embedder.embed_query(text)?;
         embed_latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         let hits = index.search(&SearchQuery {
             text,

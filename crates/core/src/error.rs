@@ -62,6 +62,13 @@ pub enum Error {
     DocumentFailed { message: String },
     #[error("conversation store {}: {message}", path.display())]
     Store { path: PathBuf, message: String },
+    /// The library's vectors come from another embedding model than the configured one.
+    #[error("library {}: its vectors are from the embedding model {recorded}, but the embedding_model setting names {configured}: run `almanac library embedder {configured}` to re-embed the library with it, or set embedding_model back to {recorded}", library.display())]
+    EmbedderMismatch {
+        library: PathBuf,
+        recorded: String,
+        configured: String,
+    },
 }
 
 impl Error {
@@ -92,6 +99,7 @@ impl Error {
             Error::WebUnavailable => "web_unavailable",
             Error::Web(_) => "web",
             Error::Store { .. } => "storage",
+            Error::EmbedderMismatch { .. } => "embedder_mismatch",
         }
     }
 

@@ -137,6 +137,8 @@ pub struct EvalReport {
     pub dataset: PathBuf,
     pub split: String,
     pub mode: String,
+    /// The embedding model's name (for every mode: the library was built with it).
+    pub embedder: String,
     pub documents: usize,
     pub queries: usize,
     pub scores: Scores,
@@ -248,7 +250,7 @@ pub fn evaluate(
     let embed_started = Instant::now();
     for (query_id, _) in &judged {
         let text = data.queries[*query_id].as_str();
-        embeddings.push(if needs_embedding { embedder.embed(&[text])?.pop() } else { None });
+        embeddings.push(if needs_embedding { Some(embedder.embed_query(text)?) } else { None });
     }
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let mut runs: Vec<(SearchMode, Fusion)> = modes.iter().map(|&m| (m, options.fusion)).collect();
@@ -290,6 +292,7 @@ pub fn evaluate(
             } else {
                 format!("hybrid {fusion:?}")
             },
+            embedder: embedder.name().to_owned(),
             documents: data.corpus.len(),
             queries: judged.len(),
             scores: Scores {

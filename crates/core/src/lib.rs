@@ -13,6 +13,7 @@ pub mod eval;
 mod events;
 pub mod grounding;
 mod ingest;
+pub mod library_embedder;
 mod paths;
 mod prompt;
 pub mod queue;
@@ -34,6 +35,7 @@ pub use grounding::{
     AnsweredSentence, Attribution, Evidence, EvidenceWeights, Grounding, Support, Thresholds,
 };
 pub use ingest::{discover, Discovered, IngestReport, Parser, SUPPORTED_EXTENSIONS};
+pub use library_embedder::ReembedProgress;
 pub use queue::{FileStatus, Queue};
 
 /// The parser worker process's whole life: a program calls this when started with the argument

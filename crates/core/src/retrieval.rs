@@ -236,7 +236,7 @@ pub fn retrieve(
         );
         return Ok(retrieval);
     }
-    let embedding = embedder.embed(&[query])?.pop().unwrap_or_default();
+    let embedding = embedder.embed_query(query)?;
     let search = SearchQuery {
         text: query,
         embedding: Some(&embedding),

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::library_embedder::open_library_index;
 use crate::lock;
 use crate::{Error, Result, Settings};
 
@@ -128,14 +129,51 @@ impl WebCache {
         Ok(fetcher)
     }
 
-    /// Runs `f` with the cache's index, opening (or creating) it on first use.
-    pub fn with_index<T>(&self, dim: usize, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+    /// Runs `f` with the cache's index, opening (or creating) it on first use. A cache whose
+    /// vectors come from another embedding model than `embedder` is emptied (it is a cache: the
+    /// pages are fetched again when asked for).
+    pub fn with_index<T>(
+        &self,
+        embedder: &Embedder,
+        f: impl FnOnce(&mut Index) -> Result<T>,
+    ) -> Result<T> {
         let mut guard = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let stale = guard.as_ref().is_some_and(|index| {
+            index.dim() != embedder.dim()
+                || index.embedder().ok().flatten().as_deref() != Some(embedder.name())
+        });
+        if stale {
+            *guard = None;
+        }
         if guard.is_none() {
             std::fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
-            *guard = Some(Index::open(&self.dir.join("index"), dim)?);
+            let dir = self.dir.join("index");
+            let index = match open_library_index(&dir, embedder) {
+                Err(Error::EmbedderMismatch { .. }) => {
+                    std::fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
+                    self.with_table(|t| *t = PageTable::default())?;
+                    self.save_table()?;
+                    open_library_index(&dir, embedder)?
+                }
+                other => other?,
+            };
+            *guard = Some(index);
         }
         f(guard.as_mut().expect("opened above"))
+    }
+
+    /// Empties the cache (after the library changed its embedding model): pages and their index.
+    pub fn clear(&self) -> Result<()> {
+        let mut guard = self.index.write().unwrap_or_else(|e| e.into_inner());
+        *guard = None;
+        let dir = self.dir.join("index");
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&dir)(e)),
+        }
+        self.with_table(|t| *t = PageTable::default())?;
+        self.save_table()
     }
 
     fn with_table<T>(&self, f: impl FnOnce(&mut PageTable) -> T) -> Result<T> {
@@ -190,7 +228,7 @@ impl WebCache {
             content_hash: format!("{:x}", Sha256::digest(page.text.as_bytes())),
             modified: Some(page.fetched_at.timestamp()),
         };
-        self.with_index(embedder.dim(), |index| {
+        self.with_index(embedder, |index| {
             index.upsert_document(&input, chunks)?;
             Ok(index.commit()?)
         })?;

@@ -44,7 +44,7 @@ fn labelled_sentences_are_attributed_with_the_measured_precision_and_recall() {
     )
     .unwrap();
     assert!(set.sentence_count() >= 50);
-    let measured = measure::measure(assistant.embedder(), &set).unwrap();
+    let measured = measure::measure(&assistant.embedder(), &set).unwrap();
     let scores = measure::score(&measured, &Thresholds::default());
     // The figures docs/BENCHMARKS.md reports, with a little room for other CPUs' rounding.
     assert!(scores.precision >= 0.9, "{scores:?}");
@@ -70,7 +70,7 @@ fn a_fixed_answer_on_the_made_up_facts_library() {
         .find(|p| p.path.ends_with("zorvath-bridge.md"))
         .expect("the bridge's passage is among the sources");
     let mut grounding = Grounding::new(
-        assistant.embedder(),
+        &assistant.embedder(),
         question,
         question,
         &retrieval.passages,
@@ -88,7 +88,7 @@ fn a_fixed_answer_on_the_made_up_facts_library() {
 
     let answer = "The Zorvath Bridge was designed by the engineer Ilsabet Quorne [1]. \
                   It was later painted purple by pirates who sailed from Mexico in 1850.";
-    let attribution = grounding.attribute(assistant.embedder(), answer).unwrap();
+    let attribution = grounding.attribute(&assistant.embedder(), answer).unwrap();
     assert_eq!(attribution.sentences.len(), 2, "{attribution:?}");
     let fact = &attribution.sentences[0];
     assert!(fact.supported, "{attribution:?}");
@@ -156,7 +156,7 @@ fn evidence_on_real_documents_quotes_the_answer() {
         }
         first += 1;
         let grounding = Grounding::new(
-            assistant.embedder(),
+            &assistant.embedder(),
             question,
             question,
             &retrieval.passages,

@@ -1,6 +1,8 @@
 //! Sentence embeddings from a BERT-family model (safetensors + tokenizer.json), as
 //! sentence-transformers computes them: mean of the token vectors under the attention mask,
-//! then L2 normalisation.
+//! then L2 normalisation. Models trained with prompts (multilingual-e5: "query: " and
+//! "passage: ") name them in `config_sentence_transformers.json`; questions and stored texts
+//! get their own (`embed_queries`, `embed`).
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
@@ -22,6 +24,10 @@ const TOKENS_PER_PASS: usize = 2048;
 const MIN_TOKENS_PER_PASS: usize = 128;
 
 pub struct Embedder {
+    /// The model folder's name (what a library records as the model that built its vectors).
+    name: String,
+    /// Put before each question and each stored text (empty for models trained without).
+    prompts: Prompts,
     model: BertWeights,
     isa: Isa,
     /// Truncates to `max_tokens`; no padding (sequences are never padded).
@@ -70,6 +76,41 @@ struct SentenceBertConfig {
     max_seq_length: Option<usize>,
 }
 
+/// `config_sentence_transformers.json`: sentence-transformers' prompts by name.
+#[derive(serde::Deserialize)]
+struct SentenceTransformersConfig {
+    #[serde(default)]
+    prompts: std::collections::HashMap<String, String>,
+}
+
+/// The prompts of a model trained with them; sentence-transformers' names for them vary
+/// ("query"/"passage" for e5, "query"/"document" elsewhere).
+#[derive(Debug, Clone, Default)]
+struct Prompts {
+    query: String,
+    passage: String,
+}
+
+impl Prompts {
+    fn read(dir: &Path) -> Result<Prompts> {
+        let path = dir.join("config_sentence_transformers.json");
+        if !path.is_file() {
+            return Ok(Prompts::default());
+        }
+        let mut config: SentenceTransformersConfig = read_json(&path)?;
+        let mut take = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| config.prompts.remove(*n))
+                .unwrap_or_default()
+        };
+        Ok(Prompts {
+            query: take(&["query"]),
+            passage: take(&["passage", "document"]),
+        })
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -112,6 +153,7 @@ impl Embedder {
             .with_truncation(None)
             .map_err(|e| unusable(&tokenizer_path, one_line(e)))?;
 
+        let prompts = Prompts::read(dir)?;
         let weights_path = dir.join("model.safetensors");
         check_safetensors(&weights_path)?;
         let dim = config.hidden_size;
@@ -121,7 +163,13 @@ impl Embedder {
                 format!("cannot load BERT weights: {}", one_line(e)),
             )
         })?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(Embedder {
+            name,
+            prompts,
             model,
             isa: cpu::isa(),
             tokenizer,
@@ -160,14 +208,29 @@ impl Embedder {
         self.dim
     }
 
+    /// The model's name: its folder's (`all-MiniLM-L6-v2`, `multilingual-e5-small`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The prompts put before questions and stored texts ("query: ", "passage: " for e5; empty
+    /// for models trained without).
+    pub fn prompts(&self) -> (&str, &str) {
+        (&self.prompts.query, &self.prompts.passage)
+    }
+
     /// Longest input in tokens, [CLS] and [SEP] included; longer texts are truncated.
     pub fn max_tokens(&self) -> usize {
         self.max_tokens
     }
 
-    /// Longest text, in `count_tokens` units, that is embedded whole.
+    /// Longest text, in `count_tokens` units, that is embedded whole (after its prompt).
     pub fn max_text_tokens(&self) -> usize {
-        self.max_tokens - 2
+        let prompt = match self.prompts.passage.as_str() {
+            "" => 0,
+            p => self.count_tokens(p),
+        };
+        self.max_tokens.saturating_sub(2 + prompt).max(1)
     }
 
     /// Tokens of `text` without [CLS]/[SEP]; falls back to the byte length if encoding fails.
@@ -178,12 +241,28 @@ impl Embedder {
             .unwrap_or(text.len())
     }
 
-    /// One unit-length vector per text, in order.
+    /// One unit-length vector per text, in order, for texts that are stored and searched for
+    /// (passages, sentences of passages); with the model's passage prompt.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_with(&self.prompts.passage, texts)
+    }
+
+    /// One unit-length vector per text, for texts that search (questions, claims to check);
+    /// with the model's query prompt.
+    pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_with(&self.prompts.query, texts)
+    }
+
+    /// The vector of one question (see [`Embedder::embed_queries`]).
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embed_queries(&[text])?.pop().unwrap_or_default())
+    }
+
+    fn embed_with(&self, prompt: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         match texts {
             [] => Ok(Vec::new()),
             [text] => {
-                let ids = self.token_ids(text)?;
+                let ids = self.token_ids(prompt, text)?;
                 let run = |scratch: &mut Scratch| self.model.embed(self.isa, &[ids], scratch);
                 // A second question at the same moment gets buffers of its own.
                 Ok(match self.question_scratch.try_lock() {
@@ -191,27 +270,32 @@ impl Embedder {
                     Err(_) => run(&mut Scratch::default()),
                 })
             }
-            _ => self.embed_on_pool(texts),
+            _ => self.embed_on_pool(prompt, texts),
         }
     }
 
     /// One text on every thread of the pool, for comparison (examples/embed_latency.rs).
     #[doc(hidden)]
     pub fn embed_on_all_threads(&self, text: &str) -> Result<Vec<f32>> {
-        Ok(self.embed_on_pool(&[text])?.pop().unwrap_or_default())
+        Ok(self
+            .embed_on_pool(&self.prompts.passage, &[text])?
+            .pop()
+            .unwrap_or_default())
     }
 
-    fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self
-            .tokenizer
-            .encode_fast(text, true)
-            .map_err(|e| Error::Tokenizer(one_line(e)))?;
+    fn token_ids(&self, prompt: &str, text: &str) -> Result<Vec<u32>> {
+        let encoding = if prompt.is_empty() {
+            self.tokenizer.encode_fast(text, true)
+        } else {
+            self.tokenizer.encode_fast(format!("{prompt}{text}"), true)
+        }
+        .map_err(|e| Error::Tokenizer(one_line(e)))?;
         Ok(encoding.get_ids().to_vec())
     }
 
     /// Tokenises the texts and runs forward passes of similar-length texts on the pool's
     /// threads, each pass taken by whichever thread is free.
-    fn embed_on_pool(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    fn embed_on_pool(&self, prompt: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let pool = lock(&self.pool);
         let threads = pool.threads();
         let ids: Vec<Mutex<Result<Vec<u32>>>> =
@@ -219,7 +303,7 @@ impl Embedder {
         let per_task = texts.len().div_ceil(4 * threads).max(1);
         pool.run(texts.len().div_ceil(per_task), &|task, _| {
             for i in task * per_task..((task + 1) * per_task).min(texts.len()) {
-                *lock(&ids[i]) = self.token_ids(texts[i]);
+                *lock(&ids[i]) = self.token_ids(prompt, texts[i]);
             }
         });
         let ids = ids

@@ -111,7 +111,7 @@ pub fn run(_data_dir: Option<PathBuf>, args: GroundingArgs) -> Result<()> {
     let assistant = Assistant::open(paths).context("opening the scratch library")?;
 
     let set = LabelledSet::load(&args.attribution)?;
-    let measured = measure::measure(assistant.embedder(), &set)?;
+    let measured = measure::measure(&assistant.embedder(), &set)?;
     let defaults = Thresholds::default();
     let scores = measure::score(&measured, &defaults);
     println!(
@@ -228,7 +228,7 @@ fn evidence_run(assistant: &Assistant, args: &GroundingArgs, tune: bool) -> Resu
             .is_some_and(|p| right_files.iter().any(|f| Path::new(&p.path) == f));
         let t = Instant::now();
         let grounding = Grounding::new(
-            assistant.embedder(),
+            &assistant.embedder(),
             &q.question,
             &q.question,
             &retrieval.passages,
@@ -292,7 +292,7 @@ fn evidence_run(assistant: &Assistant, args: &GroundingArgs, tune: bool) -> Resu
         for ((q, g), &is_long) in cases.iter().zip(&long) {
             let started = Instant::now();
             let g = Grounding::with_candidates(
-                assistant.embedder(),
+                &assistant.embedder(),
                 &q.question,
                 &q.question,
                 g.passages(),

@@ -126,7 +126,7 @@ pub fn apply(current: &Settings, input: &Value, ctx: &SettingsContext) -> Result
                 if Path::new(&name) != current.embedding_model {
                     return Err(Error::invalid(
                         key,
-                        "changing the embedding model would need the whole library re-indexed; not supported yet",
+                        "changing the embedding model re-embeds the whole library: run `almanac library embedder NAME` (not from here yet)",
                     ));
                 }
             }

@@ -142,7 +142,8 @@ impl Grounding<'_> {
         self.embed_all(embedder)?;
         let cleaned: Vec<String> = sentences.iter().map(|s| without_citations(s)).collect();
         let texts: Vec<&str> = cleaned.iter().map(String::as_str).collect();
-        let vectors = embedder.embed(&texts)?;
+        // Claims search the passages' sentences: queries to a model trained with prompts.
+        let vectors = embedder.embed_queries(&texts)?;
         let passage_keys: Vec<HashSet<&str>> = (0..self.passages.len())
             .map(|i| {
                 self.units

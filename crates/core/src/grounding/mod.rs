@@ -57,10 +57,10 @@ pub struct Grounding<'a> {
 }
 
 impl<'a> Grounding<'a> {
-    /// Cuts the passages into units and embeds the question with the [`EVIDENCE_CANDIDATES`] units
-    /// that share the most of its words, in one batch. `query` is what retrieval searched: the
-    /// question itself, or with the previous one for a follow-up ("how long is it?"), which names
-    /// the subject; `question` says what kind of answer is asked.
+    /// Cuts the passages into units and embeds the question (as a query) and the
+    /// [`EVIDENCE_CANDIDATES`] units that share the most of its words. `query` is what retrieval
+    /// searched: the question itself, or with the previous one for a follow-up ("how long is
+    /// it?"), which names the subject; `question` says what kind of answer is asked.
     pub fn new(
         embedder: &Embedder,
         question: &str,
@@ -87,19 +87,15 @@ impl<'a> Grounding<'a> {
         let bm25 = Bm25::new(&unit_terms);
         let question_terms = terms::terms(query);
         let candidates = evidence::candidates(&units, &bm25, &question_terms, candidates);
-        let mut texts: Vec<&str> = Vec::with_capacity(candidates.len() + 1);
-        texts.push(query);
-        texts.extend(candidates.iter().map(|&i| units[i].text.as_str()));
+        let texts: Vec<&str> = candidates.iter().map(|&i| units[i].text.as_str()).collect();
         let mut vectors = vec![None; units.len()];
         let question_vector = if units.is_empty() {
             Vec::new()
         } else {
-            let mut embedded = embedder.embed(&texts)?.into_iter();
-            let question_vector = embedded.next().unwrap_or_default();
-            for (&i, vector) in candidates.iter().zip(embedded) {
+            for (&i, vector) in candidates.iter().zip(embedder.embed(&texts)?) {
                 vectors[i] = Some(vector);
             }
-            question_vector
+            embedder.embed_query(query)?
         };
         Ok(Grounding {
             passages,

@@ -26,7 +26,7 @@ pub fn models_dir() -> PathBuf {
     data.join("almanac/models")
 }
 
-fn require(path: PathBuf) -> PathBuf {
+pub fn require(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: run scripts/install-models.sh (or set ALMANAC_MODELS_DIR)",
