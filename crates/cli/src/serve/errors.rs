@@ -9,6 +9,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The refused argument or setting (`backend.base_url`), for a form to show it by its field.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            field: None,
         }
     }
 
@@ -43,20 +46,27 @@ pub fn status_for(code: &str) -> StatusCode {
         "not_found" => StatusCode::NOT_FOUND,
         "busy" | "conflict" => StatusCode::CONFLICT,
         "document_failed" => StatusCode::UNPROCESSABLE_ENTITY,
-        "model_missing" => StatusCode::SERVICE_UNAVAILABLE,
+        "model_missing" | "keyring" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl From<almanac_core::Error> for ApiError {
     fn from(e: almanac_core::Error) -> ApiError {
-        ApiError::new(status_for(e.code()), e.code(), e.to_string())
+        ApiError {
+            field: e.field().map(str::to_owned),
+            ..ApiError::new(status_for(e.code()), e.code(), e.to_string())
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": self.code, "message": self.message }).to_string();
+        let mut body = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            body["field"] = field.into();
+        }
+        let body = body.to_string();
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
