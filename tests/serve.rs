@@ -2026,6 +2026,12 @@ const TEMPLATE_REFUSING_LATE_SYSTEM: &str = r#"{%- for message in messages -%}
 {%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}
 "#;
 
+/// Words that only the Zorvath Bridge source holds (not the question): its made-up designer, or
+/// its file name, which a small model sometimes copies from the source's header.
+fn from_the_source(text: &str) -> bool {
+    text.contains("Quorne") || text.contains("zorvath-bridge.md")
+}
+
 #[test]
 fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_template_allows() {
     const KEY: &str = "keyring-test-key-7f3a";
@@ -2119,7 +2125,14 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
     assert_eq!(response.status, 200, "{}", response.text());
     let (_, text, done) = check_answer_stream(&events);
     assert_eq!(done["event"], "done", "{events:?}");
-    assert!(text.contains("Quorne"), "{text}");
+    assert!(
+        from_the_source(&text),
+        "the answer uses the source it was sent: {text}"
+    );
+    assert!(
+        done["timings"]["prompt_tokens"].as_u64().unwrap() > 100,
+        "the sources were sent: {done}"
+    );
     assert!(
         ends_with(&events[1]["retrieval"]["passages"][0], "zorvath-bridge.md"),
         "{}",
@@ -2136,10 +2149,7 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
     let completion = completion.json();
     assert_eq!(completion["model"], "smollm-remote", "{completion}");
     assert!(
-        completion["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap()
-            .contains("Quorne"),
+        from_the_source(completion["choices"][0]["message"]["content"].as_str().unwrap()),
         "{completion}"
     );
     assert!(

@@ -140,6 +140,11 @@ fn keyring_error(base_url: &str, detail: impl Into<String>) -> Error {
 
 /// The keyring's error on one line, with what to do when no keyring service answers.
 fn describe(error: &keyring::Error) -> String {
+    // "No default store" hides why: the store's own start-up error says it (no session bus…).
+    let error = match (error, keyring::Entry::store_status()) {
+        (keyring::Error::NoDefaultStore, Err(cause)) => cause,
+        _ => error,
+    };
     let text: String = error
         .to_string()
         .chars()
