@@ -18,8 +18,8 @@ pub mod error;
 use std::sync::{Arc, Mutex};
 
 use almanac_core::{
-    App, AskOptions, Conversation, ConversationSummary, DocumentEntry, DocumentText, LibraryEvent,
-    LibraryReport, ModelFile, ModelsInfo, BackendInfo, Paths, RunEvent, Settings, TokenInfo,
+    App, AskOptions, BackendInfo, Conversation, ConversationSummary, DocumentEntry, DocumentText,
+    LibraryEvent, LibraryReport, ModelFile, ModelsInfo, Paths, RunEvent, Settings, TokenInfo,
 };
 use serde::Serialize;
 use serde_json::Value;

@@ -919,7 +919,12 @@ fn models_settings_and_tokens() {
         "/api/settings",
         &json!({"backend": {"kind": "openai", "base_url": "http://gpu-box:8000/v1", "context_length": 100}}),
     );
-    assert_eq!(bad.json()["field"], "backend.context_length", "{}", bad.text());
+    assert_eq!(
+        bad.json()["field"],
+        "backend.context_length",
+        "{}",
+        bad.text()
+    );
     let remote = json!({"kind": "openai", "base_url": "http://gpu-box:8000/v1", "model": "llama-3-8b",
         "context_length": 8192, "api_key_from": "env", "api_key_env": "ALMANAC_TEST_UNSET_KEY",
         "timeout_s": 120});
@@ -2041,7 +2046,11 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
     std::fs::write(&template, TEMPLATE_REFUSING_LATE_SYSTEM).unwrap();
     let (_llama, url) = LlamaServer::start_with(
         KEY,
-        &["--jinja", "--chat-template-file", template.to_str().unwrap()],
+        &[
+            "--jinja",
+            "--chat-template-file",
+            template.to_str().unwrap(),
+        ],
     );
     let lib = Library::new();
     lib.write_settings(&json!({"backend": {"kind": "openai", "base_url": url,
@@ -2067,11 +2076,21 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
         child.wait_with_output().unwrap()
     };
     let out = key_command(&["backend-key", "status"], "");
-    assert_eq!(support::stdout(&out).trim(), "none", "{}", support::stderr(&out));
+    assert_eq!(
+        support::stdout(&out).trim(),
+        "none",
+        "{}",
+        support::stderr(&out)
+    );
     let out = key_command(&["backend-key", "set"], "wrong-key\n");
     assert!(out.status.success(), "{}", support::stderr(&out));
     let out = key_command(&["backend-key", "status"], "");
-    assert_eq!(support::stdout(&out).trim(), "stored", "{}", support::stderr(&out));
+    assert_eq!(
+        support::stdout(&out).trim(),
+        "stored",
+        "{}",
+        support::stderr(&out)
+    );
 
     let ui = ui_dir();
     let server = Server::start_with_env(lib, ui.path(), &[], &keyring.env());
@@ -2112,7 +2131,10 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
     // The right key, stored through the UI's API, never into settings.json.
     let stored = server.json("PUT", "/api/backend/key", &json!({"key": KEY}));
     assert_eq!(stored.status, 200, "{}", stored.text());
-    assert_eq!(stored.json()["key"], json!({"source": "keyring", "present": true}));
+    assert_eq!(
+        stored.json()["key"],
+        json!({"source": "keyring", "present": true})
+    );
     let bad = server.json("PUT", "/api/backend/key", &json!({"key": "has space"}));
     assert_eq!(bad.json()["field"], "key", "{}", bad.text());
 
@@ -2149,7 +2171,11 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
     let completion = completion.json();
     assert_eq!(completion["model"], "smollm-remote", "{completion}");
     assert!(
-        from_the_source(completion["choices"][0]["message"]["content"].as_str().unwrap()),
+        from_the_source(
+            completion["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+        ),
         "{completion}"
     );
     assert!(
@@ -2162,10 +2188,18 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
         &json!({"model": "SmolLM2-135M-Instruct.Q4_1",
             "messages": [{"role": "user", "content": question}]}),
     );
-    assert_eq!(local_id.status, 404, "only the answering model is served: {}", local_id.text());
+    assert_eq!(
+        local_id.status,
+        404,
+        "only the answering model is served: {}",
+        local_id.text()
+    );
 
     let settings = std::fs::read_to_string(server.lib.path().join("settings.json")).unwrap();
-    assert!(!settings.contains(KEY) && !settings.contains("wrong-key"), "{settings}");
+    assert!(
+        !settings.contains(KEY) && !settings.contains("wrong-key"),
+        "{settings}"
+    );
     let on_disk = keyring.files_on_disk();
     assert!(
         !on_disk.windows(KEY.len()).any(|w| w == KEY.as_bytes()),

@@ -1,5 +1,6 @@
 //! `--backend-url` and `--backend-model`: answers from an OpenAI-compatible endpoint for this run,
-//! whatever the settings say (not saved). The key comes from ALMANAC_BACKEND_KEY.
+//! whatever the settings say (not saved). The key comes from ALMANAC_BACKEND_KEY, or as a
+//! configured endpoint's settings say. `almanac backend-key` keeps a key in the OS keyring.
 
 use std::io::BufRead;
 
@@ -11,7 +12,8 @@ use clap::{Args, Subcommand};
 pub struct BackendArgs {
     /// Generate answers with this OpenAI-compatible endpoint (e.g. http://gpu-box:8000/v1, a vLLM
     /// or llama-server) instead of the local model; retrieval and citations stay local. Its key,
-    /// if it needs one, is read from ALMANAC_BACKEND_KEY
+    /// if it needs one, is read from ALMANAC_BACKEND_KEY (or, when an endpoint is configured, from
+    /// where its settings say: api_key_from "keyring" reads the OS keyring entry for this URL)
     #[arg(long, value_name = "URL")]
     pub backend_url: Option<String>,
     /// The model name the endpoint serves (with --backend-url, or to rename the configured one)
@@ -75,9 +77,9 @@ pub fn run_key(paths: &Paths, command: KeyCommand) -> anyhow::Result<()> {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => match Settings::load(&paths.settings_file())?.backend {
             Backend::Openai { base_url, .. } => base_url,
-            Backend::Local => anyhow::bail!(
-                "no endpoint is configured (backend is local): name one with --url"
-            ),
+            Backend::Local => {
+                anyhow::bail!("no endpoint is configured (backend is local): name one with --url")
+            }
         },
     };
     match command {

@@ -168,7 +168,13 @@ mod tests {
     #[test]
     fn a_key_must_fit_in_a_header() {
         assert!(check_key("sk-abc_123.XYZ").is_ok());
-        for bad in ["", "has space", "line\nbreak", "é", &"k".repeat(MAX_KEY_BYTES + 1)] {
+        for bad in [
+            "",
+            "has space",
+            "line\nbreak",
+            "é",
+            &"k".repeat(MAX_KEY_BYTES + 1),
+        ] {
             let err = check_key(bad).unwrap_err().to_string();
             assert!(err.starts_with("key: "), "{bad:?}: {err}");
         }

@@ -271,14 +271,23 @@ mod tests {
     fn a_template_refusal_is_told_from_other_errors() {
         let llama_server = "Unable to generate parser for this template. Automatic parser generation failed: While executing CallExpression at line 2 Error: Jinja Exception: Conversation roles must alternate user/assistant/user/assistant/...";
         assert!(is_template_refusal(400, llama_server));
-        assert!(is_template_refusal(400, "System message must be at the beginning."));
-        assert!(is_template_refusal(500, "Conversation roles must alternate user/assistant"));
+        assert!(is_template_refusal(
+            400,
+            "System message must be at the beginning."
+        ));
+        assert!(is_template_refusal(
+            500,
+            "Conversation roles must alternate user/assistant"
+        ));
         assert!(!is_template_refusal(401, "Invalid API Key"));
         assert!(!is_template_refusal(
             400,
             "the request exceeds the available context size, try increasing it"
         ));
-        assert!(!is_template_refusal(404, "The model `template-x` does not exist"));
+        assert!(!is_template_refusal(
+            404,
+            "The model `template-x` does not exist"
+        ));
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub use answers::{AskOptions, RunOutcome};
 pub use completions::Completion;
 pub use events::{LibraryEvent, LibraryReport, RunEvent};
 pub use library::{DocumentEntry, DocumentText};
-pub use models::{BackendInfo, ChatModelInfo, EmbeddingModelInfo, ModelFile, ModelsInfo, TokenInfo};
+pub use models::{
+    BackendInfo, ChatModelInfo, EmbeddingModelInfo, ModelFile, ModelsInfo, TokenInfo,
+};
 pub use store::{
     Conversation, ConversationStore, ConversationSummary, FinishedAnswer, Message, MessageStatus,
     TurnIds, SCHEMA_VERSION,

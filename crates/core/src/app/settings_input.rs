@@ -185,7 +185,10 @@ fn backend(key: &str, value: &Value) -> Result<crate::Backend> {
     let Value::Object(fields) = value else {
         return Err(Error::invalid(
             key,
-            format!(r#"must be {{"kind": "local"}} or {{"kind": "openai", ...}}, not {}"#, kind(value)),
+            format!(
+                r#"must be {{"kind": "local"}} or {{"kind": "openai", ...}}, not {}"#,
+                kind(value)
+            ),
         ));
     };
     match fields.get("kind").and_then(Value::as_str) {
@@ -210,7 +213,10 @@ fn backend(key: &str, value: &Value) -> Result<crate::Backend> {
         let field = format!("backend.{}", super::validate::clip(name));
         let expect_string = |what: &str| match v {
             Value::String(_) => Ok(()),
-            _ => Err(Error::invalid(&field, format!("must be {what}, not {}", kind(v)))),
+            _ => Err(Error::invalid(
+                &field,
+                format!("must be {what}, not {}", kind(v)),
+            )),
         };
         match name.as_str() {
             "kind" => {}
@@ -447,15 +453,27 @@ mod tests {
         };
         let cases = [
             (json!({"base_url": "ftp://gpu-box/v1"}), "backend.base_url:"),
-            (json!({"base_url": 8000}), "backend.base_url: must be a URL, not a number"),
+            (
+                json!({"base_url": 8000}),
+                "backend.base_url: must be a URL, not a number",
+            ),
             (json!({"model": ""}), "backend.model:"),
             (json!({"model": "m".repeat(300)}), "backend.model:"),
-            (json!({"context_length": 100}), "backend.context_length: must be a whole number from 256"),
+            (
+                json!({"context_length": 100}),
+                "backend.context_length: must be a whole number from 256",
+            ),
             (json!({"context_length": "big"}), "backend.context_length:"),
             (json!({"timeout_s": 0}), "backend.timeout_s:"),
-            (json!({"api_key_from": "file"}), r#"backend.api_key_from: must be "env" or "keyring""#),
+            (
+                json!({"api_key_from": "file"}),
+                r#"backend.api_key_from: must be "env" or "keyring""#,
+            ),
             (json!({"api_key_env": "MY KEY"}), "backend.api_key_env:"),
-            (json!({"api_key": "sk-1"}), "backend.api_key: an API key is never stored"),
+            (
+                json!({"api_key": "sk-1"}),
+                "backend.api_key: an API key is never stored",
+            ),
             (json!({"colour": "red"}), "backend.colour: is not a setting"),
             (json!({"kind": "vllm"}), "backend.kind:"),
         ];
@@ -469,8 +487,10 @@ mod tests {
         }
         assert!(field_error(json!({"backend": {"kind": "openai"}}))
             .starts_with("backend.base_url: is required"));
-        assert!(field_error(json!({"backend": {"kind": "local", "model": "x"}}))
-            .starts_with("backend.model:"));
+        assert!(
+            field_error(json!({"backend": {"kind": "local", "model": "x"}}))
+                .starts_with("backend.model:")
+        );
         assert!(field_error(json!({"backend": "local"})).starts_with("backend:"));
     }
 }
