@@ -170,4 +170,24 @@ mod tests {
         assert_eq!(e.code, "bad_json");
         assert!(parse_json::<Ask>(br#"{"text": "a"}"#).is_ok());
     }
+
+    #[test]
+    fn a_refused_setting_keeps_its_field_for_the_form() {
+        let e: ApiError = almanac_core::Error::InvalidArgument {
+            field: "backend.base_url".into(),
+            message: "must be an http or https URL".into(),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.field.as_deref(), Some("backend.base_url"));
+        let e: ApiError = almanac_core::Error::Keyring {
+            url: "http://gpu-box/v1".into(),
+            detail: "no Secret Service".into(),
+        }
+        .into();
+        assert_eq!(
+            (e.status, e.code.as_str(), e.field),
+            (StatusCode::SERVICE_UNAVAILABLE, "keyring", None)
+        );
+    }
 }
