@@ -10,6 +10,7 @@ packages=(
   chromium                     # the browser end-to-end tests (ui/e2e), driven by playwright-core; never a downloaded browser
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev  # the Tauri window
   webkit2gtk-driver xvfb xauth iproute2  # the desktop end-to-end test: WebKitWebDriver under Xvfb, offline
+  dbus gnome-keyring            # tests/serve.rs: the backend's API key in the OS keyring (a private D-Bus session with gnome-keyring's Secret Service)
 )
 
 missing=()

@@ -19,5 +19,7 @@ pub const COMMANDS: &[&str] = &[
     "import_model",
     "get_settings",
     "put_settings",
+    "set_backend_key",
+    "delete_backend_key",
     "tokenize",
 ];

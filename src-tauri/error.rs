@@ -7,6 +7,9 @@ use serde::Serialize;
 pub struct IpcError {
     pub code: String,
     pub message: String,
+    /// The refused argument or setting (`backend.base_url`), for a form to show it by its field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 pub type IpcResult<T> = std::result::Result<T, IpcError>;
@@ -16,6 +19,7 @@ impl IpcError {
         IpcError {
             code: code.into(),
             message: one_line(&message.into()),
+            field: None,
         }
     }
 
@@ -48,7 +52,10 @@ impl std::error::Error for IpcError {}
 
 impl From<almanac_core::Error> for IpcError {
     fn from(error: almanac_core::Error) -> IpcError {
-        IpcError::new(error.code(), error.to_string())
+        IpcError {
+            field: error.field().map(str::to_owned),
+            ..IpcError::new(error.code(), error.to_string())
+        }
     }
 }
 

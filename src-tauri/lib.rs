@@ -18,8 +18,8 @@ pub mod error;
 use std::sync::{Arc, Mutex};
 
 use almanac_core::{
-    App, AskOptions, Conversation, ConversationSummary, DocumentEntry, DocumentText, LibraryEvent,
-    LibraryReport, ModelFile, ModelsInfo, Paths, RunEvent, Settings, TokenInfo,
+    App, AskOptions, BackendInfo, Conversation, ConversationSummary, DocumentEntry, DocumentText,
+    LibraryEvent, LibraryReport, ModelFile, ModelsInfo, Paths, RunEvent, Settings, TokenInfo,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -297,6 +297,17 @@ async fn put_settings(backend: State<'_, Backend>, settings: Value) -> IpcResult
     blocking(&backend, move |app| Ok(app.put_settings(&settings)?)).await
 }
 
+/// Stores the endpoint's API key in the OS keyring (never in the settings).
+#[tauri::command]
+async fn set_backend_key(backend: State<'_, Backend>, key: String) -> IpcResult<BackendInfo> {
+    blocking(&backend, move |app| Ok(app.set_backend_key(&key)?)).await
+}
+
+#[tauri::command]
+async fn delete_backend_key(backend: State<'_, Backend>) -> IpcResult<BackendInfo> {
+    blocking(&backend, |app| Ok(app.delete_backend_key()?)).await
+}
+
 #[derive(Serialize)]
 struct Tokens {
     tokens: Vec<TokenInfo>,
@@ -394,6 +405,8 @@ pub fn run() {
             import_model,
             get_settings,
             put_settings,
+            set_backend_key,
+            delete_backend_key,
             tokenize
         ])
         .build(context())

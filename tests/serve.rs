@@ -908,12 +908,65 @@ fn models_settings_and_tokens() {
         &json!({"backend": {"kind": "openai", "base_url": "http://gpu-box:8000/v1", "api_key": "sk-1"}}),
     );
     assert_eq!(bad.error().0, 400, "a key is not a setting: {}", bad.text());
+    assert_eq!(
+        bad.json()["field"],
+        "backend.api_key",
+        "the refusal names its field for the form: {}",
+        bad.text()
+    );
+    let bad = server.json(
+        "PUT",
+        "/api/settings",
+        &json!({"backend": {"kind": "openai", "base_url": "http://gpu-box:8000/v1", "context_length": 100}}),
+    );
+    assert_eq!(
+        bad.json()["field"],
+        "backend.context_length",
+        "{}",
+        bad.text()
+    );
     let remote = json!({"kind": "openai", "base_url": "http://gpu-box:8000/v1", "model": "llama-3-8b",
-        "context_length": 8192, "api_key_env": "ALMANAC_BACKEND_KEY", "timeout_s": 120});
+        "context_length": 8192, "api_key_from": "env", "api_key_env": "ALMANAC_TEST_UNSET_KEY",
+        "timeout_s": 120});
     let stored = server.json("PUT", "/api/settings", &json!({"backend": remote}));
     assert_eq!(stored.status, 200, "{}", stored.text());
     assert_eq!(stored.json()["backend"], remote);
+    // The answering model is the endpoint's, and where its key comes from is said (not the key).
+    let models = server.get("/api/models").json();
+    assert_eq!(
+        models["chat"],
+        json!({"backend": "openai", "path": "http://gpu-box:8000/v1", "name": "llama-3-8b",
+            "context_length": 8192, "trained_context_length": null}),
+        "{models}"
+    );
+    assert_eq!(
+        models["backend"],
+        json!({"kind": "openai", "base_url": "http://gpu-box:8000/v1", "model": "llama-3-8b",
+            "context_length": 8192, "timeout_s": 120,
+            "key": {"source": "env", "env": "ALMANAC_TEST_UNSET_KEY", "present": false}}),
+        "{models}"
+    );
+    let listed = server.get("/v1/models").json();
+    assert_eq!(listed["data"][0]["id"], "llama-3-8b", "{listed}");
+    assert_eq!(
+        listed["data"][0]["almanac"],
+        json!({"kind": "chat", "context_length": 8192,
+            "backend": {"kind": "openai", "base_url": "http://gpu-box:8000/v1"}}),
+        "{listed}"
+    );
+    // A key goes into the keyring only for an endpoint that reads it from there.
+    let refused = server.json("PUT", "/api/backend/key", &json!({"key": "sk-1"}));
+    assert_eq!(refused.error().0, 400, "{}", refused.text());
+    assert_eq!(refused.json()["field"], "backend.api_key_from");
     set(&server, json!({"backend": {"kind": "local"}}));
+    let models = server.get("/api/models").json();
+    assert_eq!(models["backend"], json!({"kind": "local"}));
+    assert_eq!(models["chat"]["backend"], "local");
+    let listed = server.get("/v1/models").json();
+    assert_eq!(
+        listed["data"][0]["almanac"]["backend"],
+        json!({"kind": "local"})
+    );
 
     let tokens = server.json("POST", "/api/tokenize", &json!({"text": "계획이 있다"}));
     assert_eq!(tokens.status, 200, "{}", tokens.text());
@@ -1637,12 +1690,18 @@ struct LlamaServer(std::process::Child);
 
 impl LlamaServer {
     fn start(key: &str) -> (LlamaServer, String) {
+        LlamaServer::start_with(key, &[])
+    }
+
+    /// [`LlamaServer::start`] with more arguments to llama-server.
+    fn start_with(key: &str, args: &[&str]) -> (LlamaServer, String) {
         let port = free_port();
         let model = support::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
         let child = std::process::Command::new(llama_server_binary())
             .args(["-m", model.to_str().unwrap(), "--host", "127.0.0.1"])
             .args(["--port", &port.to_string(), "-c", "4096", "-np", "1"])
             .args(["--api-key", key])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -1861,4 +1920,308 @@ fn remote_backend_answers_with_almanacs_sources_and_fails_clearly() {
         assert_eq!(turn[0].2, question, "{after:?}");
         assert_eq!(turn[1].1, "Error", "{after:?}");
     }
+}
+
+// --- the endpoint's key in the OS keyring, and a template that refuses late system messages ----
+
+/// A private D-Bus session with gnome-keyring's Secret Service, its keyring unlocked, in a scratch
+/// home: the OS keyring of a desktop session, without touching the machine's own. Both daemons
+/// are killed when dropped.
+struct PrivateKeyring {
+    bus: std::process::Child,
+    keyring: std::process::Child,
+    address: String,
+    home: tempfile::TempDir,
+}
+
+impl PrivateKeyring {
+    fn start() -> PrivateKeyring {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        let home = tempfile::tempdir().unwrap();
+        let runtime = home.path().join("run");
+        std::fs::create_dir(&runtime).unwrap();
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--config-file=/usr/share/dbus-1/session.conf", "--nofork"])
+            .arg("--print-address=1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon starts (scripts/install-system-packages.sh installs dbus)");
+        let mut address = String::new();
+        std::io::BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "bus address {address:?}");
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", home.path())
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("XDG_DATA_HOME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon starts (scripts/install-system-packages.sh installs it)");
+        // --unlock reads the login keyring's password from standard input, up to its end.
+        let mut stdin = keyring.stdin.take().unwrap();
+        stdin.write_all(b"test-login-password").unwrap();
+        drop(stdin);
+        let started = PrivateKeyring {
+            bus,
+            keyring,
+            address,
+            home,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !started.secrets_on_the_bus() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gnome-keyring took no name on the bus"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        started
+    }
+
+    fn secrets_on_the_bus(&self) -> bool {
+        let out = std::process::Command::new("dbus-send")
+            .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus"])
+            .args(["/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
+            .arg("string:org.freedesktop.secrets")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .expect("dbus-send runs");
+        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+    }
+
+    /// The environment a program of this session has.
+    fn env(&self) -> [(&str, &str); 1] {
+        [("DBUS_SESSION_BUS_ADDRESS", self.address.as_str())]
+    }
+
+    /// Every byte the keyring keeps on disk.
+    fn files_on_disk(&self) -> Vec<u8> {
+        let dir = self.home.path().join(".local/share/keyrings");
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("the keyring is on disk") {
+            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        bytes
+    }
+}
+
+impl Drop for PrivateKeyring {
+    fn drop(&mut self) {
+        for child in [&mut self.keyring, &mut self.bus] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A ChatML template (SmolLM2's own layout) that, like Mistral's and Llama 2's, raises an error
+/// for a system message anywhere but first.
+const TEMPLATE_REFUSING_LATE_SYSTEM: &str = r#"{%- for message in messages -%}
+{%- if message['role'] == 'system' and not loop.first -%}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/... after an optional first system message') }}{%- endif -%}
+{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}
+"#;
+
+/// Words that only the Zorvath Bridge source holds (not the question): its made-up designer, or
+/// its file name, which a small model sometimes copies from the source's header.
+fn from_the_source(text: &str) -> bool {
+    text.contains("Quorne") || text.contains("zorvath-bridge.md")
+}
+
+#[test]
+fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_template_allows() {
+    const KEY: &str = "keyring-test-key-7f3a";
+    let keyring = PrivateKeyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("refuses-late-system.jinja");
+    std::fs::write(&template, TEMPLATE_REFUSING_LATE_SYSTEM).unwrap();
+    let (_llama, url) = LlamaServer::start_with(
+        KEY,
+        &[
+            "--jinja",
+            "--chat-template-file",
+            template.to_str().unwrap(),
+        ],
+    );
+    let lib = Library::new();
+    lib.write_settings(&json!({"backend": {"kind": "openai", "base_url": url,
+        "model": "smollm-remote", "api_key_from": "keyring"}, "max_answer_tokens": 48}));
+
+    // The command line stores the key (from standard input) and says whether there is one.
+    let key_command = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = lib
+            .command(args)
+            .envs(keyring.env())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = key_command(&["backend-key", "status"], "");
+    assert_eq!(
+        support::stdout(&out).trim(),
+        "none",
+        "{}",
+        support::stderr(&out)
+    );
+    let out = key_command(&["backend-key", "set"], "wrong-key\n");
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let out = key_command(&["backend-key", "status"], "");
+    assert_eq!(
+        support::stdout(&out).trim(),
+        "stored",
+        "{}",
+        support::stderr(&out)
+    );
+
+    let ui = ui_dir();
+    let server = Server::start_with_env(lib, ui.path(), &[], &keyring.env());
+    ingest_facts(&server);
+    let question = "Who designed the Zorvath Bridge?";
+
+    // Both model lists name the endpoint's model, and which backend answers.
+    let models = server.get("/api/models").json();
+    assert_eq!(models["chat"]["name"], "smollm-remote", "{models}");
+    assert_eq!(models["chat"]["path"], url.as_str(), "{models}");
+    assert_eq!(
+        models["backend"]["key"],
+        json!({"source": "keyring", "present": true}),
+        "{models}"
+    );
+    let listed = server.get("/v1/models").json();
+    assert_eq!(listed["data"][0]["id"], "smollm-remote", "{listed}");
+    assert_eq!(
+        listed["data"][0]["almanac"]["backend"],
+        json!({"kind": "openai", "base_url": url}),
+        "{listed}"
+    );
+
+    // The wrong key from the keyring reaches the endpoint: its 401, one line naming it.
+    let (response, events) = server.events(
+        "/api/ask",
+        &json!({"conversation_id": null, "text": question, "options": {}}),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "error", "{events:?}");
+    let message = last["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{url}/chat/completions")) && message.contains("HTTP 401"),
+        "{message}"
+    );
+
+    // The right key, stored through the UI's API, never into settings.json.
+    let stored = server.json("PUT", "/api/backend/key", &json!({"key": KEY}));
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    assert_eq!(
+        stored.json()["key"],
+        json!({"source": "keyring", "present": true})
+    );
+    let bad = server.json("PUT", "/api/backend/key", &json!({"key": "has space"}));
+    assert_eq!(bad.json()["field"], "key", "{}", bad.text());
+
+    // The template refuses the system message holding the sources: they come inside the
+    // question instead, so the answer still cites the made-up fact from them.
+    let (response, events) = server.events(
+        "/api/ask",
+        &json!({"conversation_id": null, "text": question, "options": {}}),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let (_, text, done) = check_answer_stream(&events);
+    assert_eq!(done["event"], "done", "{events:?}");
+    assert!(
+        from_the_source(&text),
+        "the answer uses the source it was sent: {text}"
+    );
+    assert!(
+        done["timings"]["prompt_tokens"].as_u64().unwrap() > 100,
+        "the sources were sent: {done}"
+    );
+    assert!(
+        ends_with(&events[1]["retrieval"]["passages"][0], "zorvath-bridge.md"),
+        "{}",
+        events[1]
+    );
+    // And so through /v1, named by the endpoint's model.
+    let completion = server.json(
+        "POST",
+        "/v1/chat/completions",
+        &json!({"model": "smollm-remote", "max_tokens": 48,
+            "messages": [{"role": "user", "content": question}]}),
+    );
+    assert_eq!(completion.status, 200, "{}", completion.text());
+    let completion = completion.json();
+    assert_eq!(completion["model"], "smollm-remote", "{completion}");
+    assert!(
+        from_the_source(
+            completion["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+        ),
+        "{completion}"
+    );
+    assert!(
+        ends_with(&completion["almanac"]["sources"][0], "zorvath-bridge.md"),
+        "{completion}"
+    );
+    let local_id = server.json(
+        "POST",
+        "/v1/chat/completions",
+        &json!({"model": "SmolLM2-135M-Instruct.Q4_1",
+            "messages": [{"role": "user", "content": question}]}),
+    );
+    assert_eq!(
+        local_id.status,
+        404,
+        "only the answering model is served: {}",
+        local_id.text()
+    );
+
+    let settings = std::fs::read_to_string(server.lib.path().join("settings.json")).unwrap();
+    assert!(
+        !settings.contains(KEY) && !settings.contains("wrong-key"),
+        "{settings}"
+    );
+    let on_disk = keyring.files_on_disk();
+    assert!(
+        !on_disk.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+        "the keyring keeps the key encrypted"
+    );
+
+    // Removed: the next question says so in one line, before anything is sent.
+    let removed = server.delete("/api/backend/key");
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    assert_eq!(removed.json()["key"]["present"], false);
+    let (_, events) = server.events(
+        "/api/ask",
+        &json!({"conversation_id": null, "text": question, "options": {}}),
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "error", "{events:?}");
+    assert_eq!(last["code"], "keyring", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("no API key stored for this endpoint"),
+        "{last}"
+    );
 }

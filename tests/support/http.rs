@@ -32,10 +32,16 @@ impl Server {
 
     /// [`Server::start_with`], with more arguments to `almanac serve`.
     pub fn start_with_args(lib: Library, ui: &Path, args: &[&str]) -> Server {
+        Server::start_with_env(lib, ui, args, &[])
+    }
+
+    /// [`Server::start_with_args`], with variables added to the server's environment.
+    pub fn start_with_env(lib: Library, ui: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = vec!["serve", "--port", "0", "--ui", ui.to_str().unwrap()];
         command.extend_from_slice(args);
         let mut child = lib
             .command(&command)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -9,6 +9,7 @@
 // Screenshots go to ../target/e2e/.
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -267,6 +268,46 @@ try {
     await page.screenshot({ path: `${OUT}/pdf-page.png` });
     await page.keyboard.press('Escape');
     await rm(folder, { recursive: true, force: true });
+  });
+
+  await step('answers move to an OpenAI-compatible server in the models view (field errors, the answering backend shown) and back', async () => {
+    await byId('tab-models').click();
+    await page.locator('[data-testid=chat-model][data-backend=local]').waitFor();
+    await byId('backend-kind-openai').check();
+    await byId('backend-base_url').fill('gpu-box:8000');
+    await byId('backend-context_length').fill('100');
+    await byId('save-backend').click();
+    const fields = await page.locator('[data-testid=field-error]').evaluateAll((es) => es.map((e) => e.dataset.field));
+    expect(fields.includes('backend.base_url') && fields.includes('backend.context_length'), `field errors: ${fields}`);
+    // A port nothing listens on: an endpoint that refuses.
+    const port = await new Promise((ok) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address();
+        probe.close(() => ok(port));
+      });
+    });
+    const url = `http://127.0.0.1:${port}/v1`;
+    await byId('backend-base_url').fill(url);
+    await byId('backend-context_length').fill('4096');
+    await byId('backend-model').fill('remote-model');
+    await byId('save-backend').click();
+    await page.locator('[data-testid=chat-model][data-backend=openai]').waitFor();
+    const shown = await byId('chat-backend').textContent();
+    expect(shown.includes(url), `answering backend: ${shown}`);
+    expect((await byId('chat-model').textContent()).includes('remote-model'), 'the remote model is named');
+    await page.screenshot({ path: `${OUT}/models-remote-backend.png` });
+    const models = await page.evaluate(async () => (await fetch('/v1/models')).json());
+    expect(models.data[0].id === 'remote-model' && models.data[0].almanac.backend.base_url === url, `/v1/models: ${JSON.stringify(models.data[0])}`);
+    // An answer through it fails in one line that names the endpoint.
+    await byId('tab-chat').click();
+    await byId('new-chat').click();
+    await byId('question').fill('Who designed the Zorvath Bridge?');
+    await byId('question').press('Enter');
+    await page.getByTestId('error').filter({ hasText: `${url}/chat/completions` }).first().waitFor({ timeout: 60_000 });
+    await byId('tab-models').click();
+    await byId('backend-kind-local').check();
+    await byId('save-backend').click();
+    await page.locator('[data-testid=chat-model][data-backend=local]').waitFor();
   });
 
   await step('loads nothing from elsewhere and logs no error (CSP included)', async () => {

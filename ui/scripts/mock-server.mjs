@@ -25,7 +25,10 @@ const state = {
   settings: {
     context_length: 2048, max_answer_tokens: 256, temperature: 0, top_p: null, top_k: null,
     repeat_penalty: 1.1, seed: 42, system_prompt: null, sources: 4, min_similarity: 0.2,
+    backend: { kind: 'local' },
   },
+  // Stands in for the OS keyring: endpoint URL -> key (never in settings).
+  keyring: new Map(),
   models: [
     { path: '/models/SmolLM2-135M-Instruct.Q4_1.gguf', name: 'SmolLM2-135M-Instruct', kind: 'chat', size_bytes: 99_000_000 },
     { path: '/models/all-MiniLM-L6-v2', name: 'all-MiniLM-L6-v2', kind: 'embedding', size_bytes: 90_900_000 },
@@ -37,11 +40,22 @@ const now = () => new Date().toISOString();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class HttpError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field) {
     super(message);
     this.status = status;
     this.code = code;
+    this.field = field;
   }
+}
+
+/** The backend as `GET /api/models` shows it: for an endpoint, whether its key is there. */
+function backendInfo() {
+  const b = state.settings.backend;
+  if (b.kind !== 'openai') return { kind: 'local' };
+  const key = b.api_key_from === 'keyring'
+    ? { source: 'keyring', present: state.keyring.has(b.base_url) }
+    : { source: 'env', env: b.api_key_env, present: Boolean(process.env[b.api_key_env]) };
+  return { kind: 'openai', base_url: b.base_url, model: b.model, context_length: b.context_length, timeout_s: b.timeout_s, key };
 }
 
 // --- library ------------------------------------------------------------------------------------
@@ -368,11 +382,31 @@ const routes = [
     json(res, 200, { path, title: doc.title, text: doc.text, line_start: Number(url.searchParams.get('line_start')), line_end: Number(url.searchParams.get('line_end')) });
   }],
   ['GET', /^\/api\/models$/, async (_req, res) => {
+    const backend = backendInfo();
     json(res, 200, {
-      chat: { path: state.models[0].path, name: state.models[0].name, context_length: 8192 },
+      chat: backend.kind === 'openai'
+        ? { path: backend.base_url, name: backend.model, context_length: backend.context_length, backend: 'openai' }
+        : { path: state.models[0].path, name: state.models[0].name, context_length: 8192, backend: 'local' },
       embedding: { path: state.models[1].path, dim: 384 },
       available: state.models,
+      backend,
     });
+  }],
+  ['PUT', /^\/api\/backend\/key$/, async (req, res) => {
+    const { key } = await body(req);
+    const b = state.settings.backend;
+    if (b.kind !== 'openai' || b.api_key_from !== 'keyring') {
+      throw new HttpError(400, 'invalid_argument', 'backend.api_key_from: save the backend with the keyring first', 'backend.api_key_from');
+    }
+    if (typeof key !== 'string' || !/^[\x21-\x7e]{1,4096}$/.test(key)) {
+      throw new HttpError(400, 'invalid_argument', 'key: must be printable ASCII without spaces', 'key');
+    }
+    state.keyring.set(b.base_url, key);
+    json(res, 200, backendInfo());
+  }],
+  ['DELETE', /^\/api\/backend\/key$/, async (_req, res) => {
+    if (state.settings.backend.kind === 'openai') state.keyring.delete(state.settings.backend.base_url);
+    json(res, 200, backendInfo());
   }],
   ['POST', /^\/api\/models\/import$/, async (req, res) => {
     const { path } = await body(req);
@@ -431,7 +465,7 @@ const server = createServer(async (req, res) => {
     throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`);
   } catch (e) {
     if (res.headersSent) return res.end();
-    json(res, e.status ?? 500, { code: e.code ?? 'internal', message: e.message });
+    json(res, e.status ?? 500, { code: e.code ?? 'internal', message: e.message, ...(e.field ? { field: e.field } : {}) });
   }
 });
 

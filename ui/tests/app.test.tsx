@@ -314,6 +314,128 @@ describe('the library, models and token views', () => {
   });
 });
 
+describe('the generation backend in the models view', () => {
+  const value = (id: string) => (screen.getByTestId(id) as HTMLInputElement).value;
+  const type = (id: string, text: string) => fireEvent.change(screen.getByTestId(id), { target: { value: text } });
+  const fieldErrors = () =>
+    Object.fromEntries(screen.queryAllByTestId('field-error').map((e) => [e.getAttribute('data-field'), e.textContent]));
+  const click = async (id: string) => {
+    await act(async () => {
+      fireEvent.click(screen.getByTestId(id));
+      await flush();
+    });
+  };
+
+  it('switches to an OpenAI-compatible server: field errors before sending, the refusal by its field, the answering backend shown', async () => {
+    const { transport } = await mount();
+    fireEvent.click(screen.getByTestId('tab-models'));
+    await act(flush);
+    expect(screen.getByTestId('chat-model').getAttribute('data-backend')).toBe('local');
+    expect(screen.getByTestId('chat-backend').textContent).toContain('on this computer');
+    expect(screen.queryByTestId('backend-base_url')).toBeNull();
+
+    fireEvent.click(screen.getByTestId('backend-kind-openai'));
+    expect(value('backend-model')).toBe('default');
+    expect(value('backend-context_length')).toBe('4096');
+    type('backend-base_url', 'ftp://gpu-box/v1');
+    type('backend-context_length', '100');
+    type('backend-timeout_s', '0');
+    type('backend-model', ' ');
+    await click('save-backend');
+    expect(transport.callsOf('putSettings')).toHaveLength(0);
+    expect(Object.keys(fieldErrors()).sort()).toEqual([
+      'backend.base_url',
+      'backend.context_length',
+      'backend.model',
+      'backend.timeout_s',
+    ]);
+    expect(screen.getByTestId('backend-base_url').getAttribute('aria-invalid')).toBe('true');
+    // Errors follow the typing once shown.
+    type('backend-base_url', 'http://gpu-box:8000/v1/');
+    type('backend-context_length', '8192');
+    type('backend-timeout_s', '30');
+    type('backend-model', 'llama-3-8b');
+    expect(fieldErrors()).toEqual({});
+
+    // A refusal only the backend can make comes back by the field it names.
+    transport.fail.putSettings = {
+      code: 'invalid_argument',
+      message: 'backend.base_url: the host does not resolve',
+      field: 'backend.base_url',
+    };
+    await click('save-backend');
+    expect(fieldErrors()).toEqual({ 'backend.base_url': 'backend.base_url: the host does not resolve' });
+    expect(screen.getByTestId('error').textContent).toContain('the host does not resolve');
+
+    delete transport.fail.putSettings;
+    await click('save-backend');
+    const sent = transport.callsOf('putSettings').at(-1)?.[0] as Record<string, unknown>;
+    expect(sent.backend).toEqual({
+      kind: 'openai',
+      base_url: 'http://gpu-box:8000/v1',
+      model: 'llama-3-8b',
+      context_length: 8192,
+      timeout_s: 30,
+      api_key_from: 'env',
+      api_key_env: 'ALMANAC_BACKEND_KEY',
+    });
+    expect(sent.temperature).toBe(0);
+    // The answering model is the endpoint's now, named with its server.
+    expect(screen.getByTestId('chat-model').getAttribute('data-backend')).toBe('openai');
+    expect(screen.getByTestId('chat-model').textContent).toContain('llama-3-8b');
+    expect(screen.getByTestId('chat-backend').textContent).toContain('http://gpu-box:8000/v1');
+    expect(screen.getByTestId('chat-backend').textContent).toContain('from ALMANAC_BACKEND_KEY (not set)');
+    expect(screen.getByTestId('backend-key-status').textContent).toContain('is not set where Almanac runs');
+
+    // And back to the local model.
+    fireEvent.click(screen.getByTestId('backend-kind-local'));
+    await click('save-backend');
+    expect((transport.callsOf('putSettings').at(-1)?.[0] as Record<string, unknown>).backend).toEqual({ kind: 'local' });
+    expect(screen.getByTestId('chat-model').textContent).toContain('SmolLM2-135M-Instruct');
+  });
+
+  it('keeps the key in the OS keyring, never in the settings', async () => {
+    const { transport } = await mount();
+    fireEvent.click(screen.getByTestId('tab-models'));
+    await act(flush);
+    fireEvent.click(screen.getByTestId('backend-kind-openai'));
+    type('backend-base_url', 'https://llm.example.org/v1');
+    fireEvent.change(screen.getByTestId('backend-api_key_from'), { target: { value: 'keyring' } });
+    expect(screen.queryByTestId('backend-api_key_env')).toBeNull();
+    // No key field before the endpoint it belongs to is saved.
+    expect(screen.queryByTestId('backend-key')).toBeNull();
+    expect(screen.getByTestId('backend-key-status').textContent).toContain('Save the backend first');
+    await click('save-backend');
+    expect(screen.getByTestId('backend-key-status').textContent).toContain('No key for this server');
+    expect(screen.getByTestId('chat-backend').textContent).toContain('missing from the OS keyring');
+    expect((screen.getByTestId('backend-store-key') as HTMLButtonElement).disabled).toBe(true);
+
+    type('backend-key', 'sk-secret-1');
+    await click('backend-store-key');
+    expect(transport.callsOf('setBackendKey')).toEqual([['sk-secret-1']]);
+    expect(transport.keyring).toEqual({ 'https://llm.example.org/v1': 'sk-secret-1' });
+    expect(value('backend-key')).toBe('');
+    expect(screen.getByTestId('backend-key-status').textContent).toContain('is stored in the OS keyring');
+    expect(screen.getByTestId('chat-backend').textContent).toContain('in the OS keyring');
+    for (const [settings] of transport.callsOf('putSettings')) {
+      expect(JSON.stringify(settings)).not.toContain('sk-secret-1');
+    }
+
+    // A refused key is shown by the key field.
+    transport.fail.setBackendKey = { code: 'invalid_argument', message: 'key: must be printable ASCII', field: 'key' };
+    type('backend-key', 'with space');
+    await click('backend-store-key');
+    expect(fieldErrors()).toEqual({ key: 'key: must be printable ASCII' });
+    delete transport.fail.setBackendKey;
+
+    await click('backend-delete-key');
+    expect(transport.callsOf('deleteBackendKey')).toHaveLength(1);
+    expect(transport.keyring).toEqual({});
+    expect(screen.getByTestId('backend-key-status').textContent).toContain('No key for this server');
+    expect(screen.queryByTestId('backend-delete-key')).toBeNull();
+  });
+});
+
 describe('the token inspector with byte-level pieces', () => {
   it('shows the bytes of a token that holds part of a character', async () => {
     const { transport } = await mount();

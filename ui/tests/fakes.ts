@@ -1,5 +1,6 @@
 import type {
   AnswerEvent,
+  BackendInfo,
   Conversation,
   ConversationSummary,
   DocumentText,
@@ -44,7 +45,7 @@ export class FakeTransport implements Transport {
   documents: LibraryDocument[] = [];
   asks: ManualStream<AnswerEvent>[] = [];
   ingests: ManualStream<IngestEvent>[] = [];
-  fail: Partial<Record<string, { code: string; message: string }>> = {};
+  fail: Partial<Record<string, { code: string; message: string; field?: string }>> = {};
   document: DocumentText | null = null;
   tokens: Token[] = [];
   settings: Settings = defaultSettings();
@@ -133,11 +134,49 @@ export class FakeTransport implements Transport {
     });
   }
   getModels(): Promise<Models> {
-    return this.op('getModels', [], () => ({
-      chat: { path: '/models/smollm2.gguf', name: 'SmolLM2-135M-Instruct', context_length: 8192 },
-      embedding: { path: '/models/minilm', dim: 384 },
-      available: [{ path: '/models/smollm2.gguf', name: 'SmolLM2-135M-Instruct', kind: 'chat', size_bytes: 99_000_000 }],
-    }));
+    return this.op('getModels', [], () => {
+      const backend = this.backendInfo();
+      return {
+        chat:
+          backend.kind === 'openai'
+            ? { path: backend.base_url, name: backend.model, context_length: backend.context_length, backend: 'openai' }
+            : { path: '/models/smollm2.gguf', name: 'SmolLM2-135M-Instruct', context_length: 8192, backend: 'local' },
+        embedding: { path: '/models/minilm', dim: 384 },
+        available: [{ path: '/models/smollm2.gguf', name: 'SmolLM2-135M-Instruct', kind: 'chat', size_bytes: 99_000_000 }],
+        backend,
+      };
+    });
+  }
+  /** The keys "stored in the OS keyring", by endpoint URL. */
+  keyring: Record<string, string> = {};
+  /** Environment variables "set" where the backend runs. */
+  env: Record<string, string> = {};
+  private backendInfo(): BackendInfo {
+    const b = this.settings.backend;
+    if (!b || b.kind === 'local') return { kind: 'local' };
+    const key =
+      b.api_key_from === 'keyring'
+        ? { source: 'keyring' as const, present: b.base_url in this.keyring }
+        : { source: 'env' as const, env: b.api_key_env, present: b.api_key_env in this.env };
+    const { base_url, model, context_length, timeout_s } = b;
+    return { kind: 'openai', base_url, model, context_length, timeout_s, key };
+  }
+  setBackendKey(key: string) {
+    return this.op('setBackendKey', [key], () => {
+      const b = this.settings.backend;
+      if (b?.kind !== 'openai' || b.api_key_from !== 'keyring') {
+        throw { code: 'invalid_argument', message: 'backend.api_key_from: save it first', field: 'backend.api_key_from' };
+      }
+      this.keyring[b.base_url] = key;
+      return this.backendInfo();
+    });
+  }
+  deleteBackendKey() {
+    return this.op('deleteBackendKey', [], () => {
+      const b = this.settings.backend;
+      if (b?.kind === 'openai') delete this.keyring[b.base_url];
+      return this.backendInfo();
+    });
   }
   getSettings() {
     return this.op('getSettings', [], () => this.settings);
@@ -169,6 +208,7 @@ export function defaultSettings(): Settings {
     system_prompt: null,
     sources: 4,
     min_similarity: 0.2,
+    backend: { kind: 'local' },
   };
 }
 

@@ -323,3 +323,23 @@ describe('settings, passage and token stores', () => {
     expect(app.tokens.get()).toMatchObject({ tokens: [], error: 'no chat model is loaded' });
   });
 });
+
+describe('the backend form checks', () => {
+  it('checks an endpoint with the limits the backend applies, keyed by its field names', async () => {
+    const { validateBackend, toBackendDraft, fromBackendDraft } = await import('../src/components/BackendForm');
+    expect(validateBackend(toBackendDraft({ kind: 'local' }))).toEqual({});
+    const ok = { ...toBackendDraft(undefined), kind: 'openai' as const, base_url: 'http://127.0.0.1:8000/v1' };
+    expect(validateBackend(ok)).toEqual({});
+    expect(Object.keys(validateBackend({ ...ok, base_url: 'gpu-box:8000' }))).toEqual(['backend.base_url']);
+    expect(Object.keys(validateBackend({ ...ok, context_length: '4096.5' }))).toEqual(['backend.context_length']);
+    expect(Object.keys(validateBackend({ ...ok, context_length: '2000000' }))).toEqual(['backend.context_length']);
+    expect(Object.keys(validateBackend({ ...ok, timeout_s: '3601' }))).toEqual(['backend.timeout_s']);
+    expect(Object.keys(validateBackend({ ...ok, api_key_env: 'MY-KEY' }))).toEqual(['backend.api_key_env']);
+    // The variable name does not matter when the key comes from the keyring.
+    expect(validateBackend({ ...ok, api_key_from: 'keyring', api_key_env: '' })).toEqual({});
+    expect(fromBackendDraft({ ...ok, base_url: ' http://h/v1// ', timeout_s: '30' })).toMatchObject({
+      base_url: 'http://h/v1',
+      timeout_s: 30,
+    });
+  });
+});

@@ -169,6 +169,8 @@ describe('HttpTransport requests', () => {
     await t.getModels();
     await t.getSettings();
     await t.importModel('/m.gguf');
+    await t.setBackendKey('sk-1');
+    await t.deleteBackendKey();
     expect(await t.tokenize('a')).toEqual([{ id: 1, piece: 'a', text: 'a' }]);
     expect(requests.map((r) => `${r.method} ${r.url.replace('http://127.0.0.1:8080', '')}`)).toEqual([
       'POST /api/runs/run%2F1/cancel',
@@ -184,8 +186,11 @@ describe('HttpTransport requests', () => {
       'GET /api/models',
       'GET /api/settings',
       'POST /api/models/import',
+      'PUT /api/backend/key',
+      'DELETE /api/backend/key',
       'POST /api/tokenize',
     ]);
+    expect(requests[13]?.body).toEqual({ key: 'sk-1' });
     expect(requests[3]?.body).toEqual({ title: 'New' });
     expect(requests[8]?.body).toEqual({ path: '/a.md' });
   });
@@ -210,6 +215,22 @@ describe('HttpTransport errors become {code, message}', () => {
     const error = await new HttpTransport('', fetchImpl).getConversation('9').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ code: 'not_found', message: 'no conversation 9' });
+  });
+
+  it('keeps the field a refusal names', async () => {
+    const { fetchImpl } = stubFetch(() =>
+      Response.json(
+        { code: 'invalid_argument', message: 'backend.base_url: must be an http or https URL', field: 'backend.base_url' },
+        { status: 400 },
+      ),
+    );
+    const error = await new HttpTransport('', fetchImpl).putSettings({} as never).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'invalid_argument', field: 'backend.base_url' });
+    expect((error as ApiError).toJSON()).toEqual({
+      code: 'invalid_argument',
+      message: 'backend.base_url: must be an http or https URL',
+      field: 'backend.base_url',
+    });
   });
 
   it('accepts {error: {code, message}} too', async () => {

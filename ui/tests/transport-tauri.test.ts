@@ -72,6 +72,8 @@ describe('TauriTransport', () => {
     await transport.getModels();
     await transport.getSettings();
     await transport.importModel('/m.gguf');
+    await transport.setBackendKey('sk-1');
+    await transport.deleteBackendKey();
     await transport.tokenize('x');
     await transport.regenerate('c', () => {});
     expect(calls.map((c) => [c.cmd, Object.keys(c.args).sort().join(',')])).toEqual([
@@ -86,6 +88,8 @@ describe('TauriTransport', () => {
       ['get_models', ''],
       ['get_settings', ''],
       ['import_model', 'path'],
+      ['set_backend_key', 'key'],
+      ['delete_backend_key', ''],
       ['tokenize', 'text'],
       ['regenerate', 'conversationId,onEvent'],
     ]);

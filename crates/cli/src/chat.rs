@@ -46,7 +46,7 @@ pub fn run(app: &Arc<App>, mut conversation: Option<String>) -> Result<()> {
         assistant.paths().data_dir.display()
     );
     // A local model is loaded now, so the first answer does not wait for it.
-    if almanac_core::remote_endpoint(&assistant.settings().backend)?.is_none() {
+    if assistant.settings().backend == almanac_core::Backend::Local {
         assistant.chat_model()?;
     }
 

@@ -104,6 +104,9 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         debounce_ms: u64,
     },
+    /// The generation endpoint's API key in the OS keyring (for `backend.api_key_from: "keyring"`)
+    #[command(subcommand)]
+    BackendKey(backend::KeyCommand),
     /// Measure quality
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -224,6 +227,7 @@ fn run(cli: Cli) -> Result<()> {
     let allow = cli.allow_host;
     match cli.command {
         Command::Serve(args) => serve::run(paths, args, &allow),
+        Command::BackendKey(command) => backend::run_key(&paths, command),
         Command::Fetch {
             url,
             ignore_robots,

@@ -35,6 +35,9 @@ pub struct Assistant {
     queue: Queue,
     parser: Parser,
     web: WebCache,
+    /// Endpoints (URL and model) whose chat template refused a system message after the first:
+    /// they get the sources inside the question from then on, without asking twice.
+    sources_in_question: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -91,6 +94,7 @@ impl Assistant {
             index: RwLock::new(index),
             chat: Mutex::new(None),
             web: WebCache::new(&paths_data_dir),
+            sources_in_question: Mutex::new(Default::default()),
         })
     }
 
@@ -532,7 +536,8 @@ impl Assistant {
             Some(endpoint) => {
                 let fitted = parts.fit_estimated(endpoint.context_length(), params.max_tokens)?;
                 let used = fitted.passages_used;
-                (Prepared::Remote(endpoint, fitted.messages), used)
+                let fallback = fitted.with_sources_in_question(&parts);
+                (Prepared::Remote(endpoint, fitted.messages, fallback), used)
             }
             None => {
                 let model = self.chat_model()?;
@@ -574,9 +579,14 @@ impl Assistant {
             });
         };
         let generation = match prepared {
-            Prepared::Remote(endpoint, messages) => {
-                endpoint.generate_chat(&messages, &params, cancel, &mut on_delta)?
-            }
+            Prepared::Remote(endpoint, messages, fallback) => self.generate_remote(
+                &endpoint,
+                messages,
+                fallback,
+                &params,
+                cancel,
+                &mut on_delta,
+            )?,
             Prepared::Local(mut model, text) => {
                 model.generate(&text, &params, cancel, &mut on_delta)?
             }
@@ -624,21 +634,59 @@ impl Assistant {
     }
 }
 
-/// A fitted prompt and what will answer it.
-enum Prepared<'a> {
-    Local(ChatModelGuard<'a>, String),
-    Remote(OpenAiEndpoint, Vec<ChatMessage>),
+impl Assistant {
+    /// Streams the endpoint's answer to `messages`. An endpoint whose chat template refuses the
+    /// system message holding the sources (the error comes before any text) gets them inside the
+    /// question instead, as the local path does, and keeps getting them that way.
+    fn generate_remote(
+        &self,
+        endpoint: &OpenAiEndpoint,
+        messages: Vec<ChatMessage>,
+        fallback: Option<Vec<ChatMessage>>,
+        params: &almanac_engine::GenerationParams,
+        cancel: &CancelFlag,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<almanac_engine::Generation> {
+        let id = (endpoint.base_url.clone(), endpoint.model.clone());
+        let Some(fallback) = fallback else {
+            return Ok(endpoint.generate_chat(&messages, params, cancel, on_delta)?);
+        };
+        if lock(&self.sources_in_question).contains(&id) {
+            return Ok(endpoint.generate_chat(&fallback, params, cancel, on_delta)?);
+        }
+        match endpoint.generate_chat(&messages, params, cancel, on_delta) {
+            Err(refused @ almanac_engine::Error::BackendTemplate { .. }) => {
+                match endpoint.generate_chat(&fallback, params, cancel, on_delta) {
+                    Ok(generation) => {
+                        lock(&self.sources_in_question).insert(id);
+                        Ok(generation)
+                    }
+                    // Refused either way: the first refusal says what the template objects to.
+                    Err(almanac_engine::Error::BackendTemplate { .. }) => Err(refused.into()),
+                    Err(other) => Err(other.into()),
+                }
+            }
+            other => Ok(other?),
+        }
+    }
 }
 
-/// The configured OpenAI-compatible endpoint, if answers go to one; its key comes from the
-/// environment at each question, so a changed key needs no restart.
+/// A fitted prompt and what will answer it: the endpoint gets the messages, or the second layout
+/// if its template refuses the first.
+enum Prepared<'a> {
+    Local(ChatModelGuard<'a>, String),
+    Remote(OpenAiEndpoint, Vec<ChatMessage>, Option<Vec<ChatMessage>>),
+}
+
+/// The configured OpenAI-compatible endpoint, if answers go to one; its key is read (from the
+/// environment or the OS keyring) at each question, so a changed key needs no restart.
 pub fn remote_endpoint(backend: &Backend) -> Result<Option<OpenAiEndpoint>> {
     let Backend::Openai {
         base_url,
         model,
         context_length,
-        api_key_env,
         timeout_s,
+        ..
     } = backend
     else {
         return Ok(None);
@@ -649,7 +697,7 @@ pub fn remote_endpoint(backend: &Backend) -> Result<Option<OpenAiEndpoint>> {
             message: format!("backend base_url {base_url:?} is not an http:// or https:// URL"),
         });
     }
-    let api_key = std::env::var(api_key_env).ok().filter(|k| !k.is_empty());
+    let api_key = crate::backend_key::read(backend)?;
     Ok(Some(OpenAiEndpoint {
         base_url: base_url.clone(),
         model: model.clone(),

@@ -60,6 +60,9 @@ pub enum Error {
     /// One document could not be indexed (re-indexing it failed).
     #[error("{message}")]
     DocumentFailed { message: String },
+    /// The OS keyring could not give or keep an endpoint's API key.
+    #[error("OS keyring, API key of {url}: {detail}")]
+    Keyring { url: String, detail: String },
     #[error("conversation store {}: {message}", path.display())]
     Store { path: PathBuf, message: String },
     /// The library's vectors come from another embedding model than the configured one.
@@ -100,12 +103,26 @@ impl Error {
             Error::Web(_) => "web",
             Error::Store { .. } => "storage",
             Error::EmbedderMismatch { .. } => "embedder_mismatch",
+            Error::Keyring { .. } => "keyring",
         }
     }
 
-    /// `{code, message}`, the shape every front end shows.
+    /// The setting or argument a refusal is about (`backend.base_url`), so a form can show the
+    /// message beside that field.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidArgument { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// `{code, message}` (and `field` for a refused argument), the shape every front end shows.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "code": self.code(), "message": self.to_string() })
+        let mut json = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        if let Some(field) = self.field() {
+            json["field"] = field.into();
+        }
+        json
     }
 
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {

@@ -6,6 +6,7 @@
 mod answer_options;
 mod app;
 mod assistant;
+pub mod backend_key;
 pub mod bench;
 mod citations;
 mod error;
@@ -46,7 +47,7 @@ pub fn run_parse_worker() -> i32 {
 pub use paths::Paths;
 pub use prompt::{FittedPrompt, PromptParts, SYSTEM_INSTRUCTIONS};
 pub use retrieval::{widen, Passage, Retrieval};
-pub use settings::{Backend, Settings, BACKEND_KEY_ENV};
+pub use settings::{Backend, KeySource, Settings, BACKEND_KEY_ENV};
 pub use web::{CachedPage, WebFailure, WebReport};
 
 /// Locks `m` even when a thread panicked while holding it: one failed request must not disable the

@@ -137,7 +137,7 @@ impl PromptParts<'_> {
         answer_reserve: usize,
     ) -> Result<FittedMessages> {
         const TEMPLATE_TOKENS_PER_MESSAGE: usize = 8;
-        let (messages, _, passages, _) =
+        let (messages, _, passages, history) =
             self.shrink_to_fit(context_length, answer_reserve, |passages, history| {
                 let messages = self.messages(passages, history);
                 let tokens = messages
@@ -151,6 +151,7 @@ impl PromptParts<'_> {
         Ok(FittedMessages {
             messages,
             passages_used: passages,
+            history_used: history,
         })
     }
 
@@ -190,6 +191,19 @@ impl PromptParts<'_> {
 pub struct FittedMessages {
     pub messages: Vec<ChatMessage>,
     pub passages_used: usize,
+    pub history_used: usize,
+}
+
+impl FittedMessages {
+    /// The same sources and turns with the sources inside the question, for an endpoint whose
+    /// chat template refused the system message that holds them (the local path's fallback,
+    /// [`PromptParts::messages_with_sources_in_question`]). None when there is no such message.
+    /// The question is quoted twice, so this is a little longer than the estimate allowed for;
+    /// the estimate's margin (three bytes a token) usually covers it.
+    pub fn with_sources_in_question(&self, parts: &PromptParts) -> Option<Vec<ChatMessage>> {
+        (self.passages_used > 0)
+            .then(|| parts.messages_with_sources_in_question(self.passages_used, self.history_used))
+    }
 }
 
 /// `[n] title — file name, location — date` (a web page: `[n] title — URL — published date,

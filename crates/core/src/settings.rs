@@ -56,8 +56,9 @@ pub struct Settings {
     pub backend: Backend,
 }
 
-/// The chat backend. An endpoint's API key is never stored here: it is read from the environment
-/// variable `api_key_env` names (`ALMANAC_BACKEND_KEY` by default) when a question is answered.
+/// The chat backend. An endpoint's API key is never stored here: it is read, when a question is
+/// answered, from the environment variable `api_key_env` names (`ALMANAC_BACKEND_KEY` by default)
+/// or from the OS keyring (`api_key_from: "keyring"`, see [`crate::backend_key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Backend {
@@ -72,6 +73,10 @@ pub enum Backend {
         /// The endpoint's context window (it has no standard way to say it).
         #[serde(default = "default_backend_context")]
         context_length: usize,
+        /// Where the key is read from.
+        #[serde(default)]
+        api_key_from: KeySource,
+        /// The environment variable holding the key (with `api_key_from: "env"`).
         #[serde(default = "default_backend_key_env")]
         api_key_env: String,
         /// Longest wait for the first byte of an answer, and between two streamed chunks.
@@ -82,6 +87,18 @@ pub enum Backend {
 
 pub const BACKEND_KEY_ENV: &str = "ALMANAC_BACKEND_KEY";
 
+/// Where an endpoint's API key comes from; never from settings.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// An environment variable of the process (`api_key_env`); unset means no key is sent.
+    #[default]
+    Env,
+    /// The OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on
+    /// Windows), one entry per endpoint URL.
+    Keyring,
+}
+
 impl Backend {
     /// An endpoint with the defaults for what is not given (the model name and context length).
     pub fn openai(base_url: &str, model: Option<&str>) -> Backend {
@@ -89,6 +106,7 @@ impl Backend {
             base_url: base_url.trim_end_matches('/').to_owned(),
             model: model.map_or_else(default_backend_model, str::to_owned),
             context_length: default_backend_context(),
+            api_key_from: KeySource::Env,
             api_key_env: default_backend_key_env(),
             timeout_s: default_backend_timeout(),
         }

@@ -405,12 +405,35 @@ fn a_remote_endpoint_gets_the_same_messages_fitted_by_a_conservative_estimate() 
     let rendered = model.render_chat(&fitted.messages, true).unwrap();
     assert!(model.count_tokens(&rendered) <= 1024 - 128);
 
+    // For a template that refuses a late system message: the same sources and turns, inside the
+    // question, and only the first message a system one.
+    let fallback = fitted.with_sources_in_question(&parts).unwrap();
+    assert_eq!(fallback, parts.messages_with_sources_in_question(used, 0));
+    assert_eq!(
+        fallback.iter().filter(|m| m.role == "system").count(),
+        1,
+        "{fallback:?}"
+    );
+    assert_eq!(fallback[0].role, "system");
+    assert!(fallback.last().unwrap().content.contains("[1] Doc1"));
+
     let question = "word ".repeat(600);
     let alone = PromptParts {
         question: &question,
         passages: &[],
         ..parts
     };
+    let none = PromptParts {
+        passages: &[],
+        ..parts
+    };
+    assert!(
+        none.fit_estimated(1024, 128)
+            .unwrap()
+            .with_sources_in_question(&none)
+            .is_none(),
+        "no sources, no late system message, nothing to fall back to"
+    );
     let err = alone.fit_estimated(512, 128).err().expect("must not fit");
     assert!(
         matches!(err, Error::QuestionTooLong { limit: 512, .. }),

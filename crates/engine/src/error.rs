@@ -59,6 +59,11 @@ pub enum Error {
     #[error("generation backend {url}: {detail}")]
     Backend { url: String, detail: String },
 
+    /// The endpoint refused the messages because its chat template did (a system message after
+    /// the first, roles out of turn): the caller may send them in another layout.
+    #[error("generation backend {url}: {detail}")]
+    BackendTemplate { url: String, detail: String },
+
     #[error("embedding model {path} is not usable: {detail}")]
     EmbeddingModel { path: PathBuf, detail: String },
 }

@@ -89,11 +89,15 @@ impl OpenAiEndpoint {
         let status = response.status();
         if !status.is_success() {
             let text = response.body_mut().read_to_string().unwrap_or_default();
-            return Err(fail(format!(
-                "HTTP {}: {}",
-                status.as_u16(),
-                error_message(&text)
-            )));
+            let message = error_message(&text);
+            let detail = format!("HTTP {}: {message}", status.as_u16());
+            if is_template_refusal(status.as_u16(), &message) {
+                return Err(Error::BackendTemplate {
+                    url: url.clone(),
+                    detail,
+                });
+            }
+            return Err(fail(detail));
         }
 
         let mut generation = Generation {
@@ -211,6 +215,22 @@ fn error_message(body: &str) -> String {
     }
 }
 
+/// Whether an error response says the chat template refused the messages. llama-server answers
+/// 400 "… Jinja Exception: <the template's message>", vLLM 400 with the template's message
+/// (Mistral's and Llama 2's: "Conversation roles must alternate user/assistant/…", others
+/// "System message must be at the beginning"); a context or key error mentions none of these.
+pub fn is_template_refusal(status: u16, message: &str) -> bool {
+    const SIGNS: [&str; 5] = [
+        "jinja",
+        "template",
+        "roles must alternate",
+        "system message",
+        "system role",
+    ];
+    let message = message.to_ascii_lowercase();
+    matches!(status, 400 | 422 | 500) && SIGNS.iter().any(|sign| message.contains(sign))
+}
+
 /// Says what went wrong in words a user acts on: nothing listening, no answer in time…
 fn transport_detail(err: &ureq::Error, read_timeout: Duration) -> String {
     match err {
@@ -245,6 +265,29 @@ mod tests {
         assert_eq!(error_message("plain text\n"), "plain text");
         assert_eq!(error_message(""), "no message");
         assert!(error_message(&"x".repeat(1000)).ends_with('…'));
+    }
+
+    #[test]
+    fn a_template_refusal_is_told_from_other_errors() {
+        let llama_server = "Unable to generate parser for this template. Automatic parser generation failed: While executing CallExpression at line 2 Error: Jinja Exception: Conversation roles must alternate user/assistant/user/assistant/...";
+        assert!(is_template_refusal(400, llama_server));
+        assert!(is_template_refusal(
+            400,
+            "System message must be at the beginning."
+        ));
+        assert!(is_template_refusal(
+            500,
+            "Conversation roles must alternate user/assistant"
+        ));
+        assert!(!is_template_refusal(401, "Invalid API Key"));
+        assert!(!is_template_refusal(
+            400,
+            "the request exceeds the available context size, try increasing it"
+        ));
+        assert!(!is_template_refusal(
+            404,
+            "The model `template-x` does not exist"
+        ));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 export interface ApiErrorBody {
   code: string;
   message: string;
+  /** The refused argument or setting (`backend.base_url`), when the refusal is about one. */
+  field?: string;
 }
 
 export interface Passage {
@@ -242,10 +244,41 @@ export interface ModelFile {
 }
 
 export interface Models {
-  chat: { path: string; name: string; context_length: number } | null;
+  /** The model that answers: a local GGUF (`path` its file) or an endpoint's model (`path` its URL). */
+  chat: { path: string; name: string; context_length: number; backend?: 'local' | 'openai' } | null;
   embedding: { path: string; dim: number } | null;
   available: ModelFile[];
+  /** Where answers are generated; absent from backends that predate remote generation. */
+  backend?: BackendInfo;
 }
+
+/** Where an endpoint's API key is read from: never the settings. */
+export type KeySource = 'env' | 'keyring';
+
+/** The backend as `GET /api/models` shows it: for an endpoint, whether its key is there (never the key). */
+export type BackendInfo =
+  | { kind: 'local' }
+  | {
+      kind: 'openai';
+      base_url: string;
+      model: string;
+      context_length: number;
+      timeout_s: number;
+      key: { source: KeySource; env?: string; present: boolean; error?: string };
+    };
+
+/** The `backend` setting: the local GGUF (`chat_model`) or an OpenAI-compatible endpoint. */
+export type Backend =
+  | { kind: 'local' }
+  | {
+      kind: 'openai';
+      base_url: string;
+      model: string;
+      context_length: number;
+      timeout_s: number;
+      api_key_from: KeySource;
+      api_key_env: string;
+    };
 
 export interface Settings {
   context_length: number;
@@ -260,6 +293,7 @@ export interface Settings {
   min_similarity: number;
   chat_model?: string;
   embedding_model?: string;
+  backend?: Backend;
   [other: string]: unknown;
 }
 

@@ -1,16 +1,33 @@
 import type { Models } from '../api/types';
 
 export function ModelList({ models }: { models: Models }) {
-  const { chat, embedding, available } = models;
+  const { chat, embedding, available, backend } = models;
+  const remote = backend?.kind === 'openai' ? backend : null;
   return (
     <div className="model-list" data-testid="models">
       <dl className="in-use">
         <dt>Chats with</dt>
-        <dd data-testid="chat-model">
-          {chat ? (
+        <dd data-testid="chat-model" data-backend={remote ? 'openai' : 'local'}>
+          {remote ? (
+            <>
+              <strong>{remote.model}</strong> <span className="muted small">context {remote.context_length} tokens</span>
+              <div className="small" data-testid="chat-backend">
+                on the OpenAI-compatible server <span className="path">{remote.base_url}</span>
+                {' · key '}
+                {remote.key.source === 'keyring'
+                  ? remote.key.present
+                    ? 'in the OS keyring'
+                    : 'missing from the OS keyring'
+                  : `from ${remote.key.env ?? 'the environment'}${remote.key.present ? '' : ' (not set)'}`}
+              </div>
+            </>
+          ) : chat ? (
             <>
               <strong>{chat.name}</strong> <span className="muted small">context {chat.context_length} tokens</span>
               <div className="muted small path">{chat.path}</div>
+              <div className="muted small" data-testid="chat-backend">
+                on this computer
+              </div>
             </>
           ) : (
             <span className="answer-error">no chat model</span>

@@ -1,11 +1,13 @@
 import { useEffect } from 'react';
 import { useApp } from '../context';
 import { useStore } from '../stores/store';
+import { BackendForm } from './BackendForm';
 import { ImportModel } from './ImportModel';
 import { ModelList } from './ModelList';
 import { SettingsForm } from './SettingsForm';
 
-/** The local models (which chats, which embeds), importing a GGUF, and the answer settings. */
+/** The models (which answers, which embeds), where answers are generated, importing a GGUF, and the
+ *  answer settings. */
 export function ModelsView() {
   const { settings } = useApp();
   const state = useStore(settings);
@@ -19,6 +21,14 @@ export function ModelsView() {
       <h2>Models</h2>
       {state.models ? <ModelList models={state.models} /> : state.loading && <p className="muted">Loading…</p>}
       <ImportModel />
+      <h2>Backend</h2>
+      {state.settings && (
+        <BackendForm
+          key={JSON.stringify(state.settings.backend ?? null)}
+          initial={state.settings.backend}
+          info={state.models?.backend}
+        />
+      )}
       <h2>Settings</h2>
       {state.settings && <SettingsForm key={JSON.stringify(state.settings)} initial={state.settings} />}
     </section>

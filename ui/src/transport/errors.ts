@@ -3,15 +3,20 @@ import type { ApiErrorBody } from '../api/types';
 /** The one error type the UI handles: `{code, message}`, thrown by every transport call. */
 export class ApiError extends Error implements ApiErrorBody {
   readonly code: string;
+  /** The refused argument or setting, when the backend named one. */
+  readonly field?: string;
 
-  constructor(code: string, message: string) {
+  constructor(code: string, message: string, field?: string) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
+    if (field !== undefined) this.field = field;
   }
 
   toJSON(): ApiErrorBody {
-    return { code: this.code, message: this.message };
+    return this.field === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, field: this.field };
   }
 }
 
@@ -24,11 +29,13 @@ function isErrorBody(value: unknown): value is ApiErrorBody {
   );
 }
 
-/** `{code, message}` or `{error: {code, message}}` as an ApiError; null for anything else. */
+/** `{code, message, field?}` or `{error: {code, message, field?}}` as an ApiError; null for anything else. */
 export function fromErrorBody(value: unknown): ApiError | null {
-  if (isErrorBody(value)) return new ApiError(value.code, value.message);
+  const make = (body: ApiErrorBody) =>
+    new ApiError(body.code, body.message, typeof body.field === 'string' ? body.field : undefined);
+  if (isErrorBody(value)) return make(value);
   const inner = typeof value === 'object' && value !== null ? (value as { error?: unknown }).error : undefined;
-  return isErrorBody(inner) ? new ApiError(inner.code, inner.message) : null;
+  return isErrorBody(inner) ? make(inner) : null;
 }
 
 /** Turns anything thrown or returned as an error (a `{code, message}`, a string, an Error) into an ApiError. */

@@ -8,6 +8,7 @@ import type {
   LibraryChange,
   LibraryDocument,
   Models,
+  BackendInfo,
   Settings,
   Token,
 } from '../api/types';
@@ -113,6 +114,14 @@ export class HttpTransport implements Transport {
 
   async importModel(path: string) {
     await this.json('POST', '/api/models/import', { path });
+  }
+
+  setBackendKey(key: string) {
+    return this.json<BackendInfo>('PUT', '/api/backend/key', { key });
+  }
+
+  deleteBackendKey() {
+    return this.json<BackendInfo>('DELETE', '/api/backend/key');
   }
 
   async tokenize(text: string) {

@@ -10,6 +10,7 @@ import type {
   LibraryChange,
   LibraryDocument,
   Models,
+  BackendInfo,
   Settings,
   Token,
 } from '../api/types';
@@ -120,6 +121,14 @@ export class TauriTransport implements Transport {
 
   importModel(path: string) {
     return this.call<void>('import_model', { path });
+  }
+
+  setBackendKey(key: string) {
+    return this.call<BackendInfo>('set_backend_key', { key });
+  }
+
+  deleteBackendKey() {
+    return this.call<BackendInfo>('delete_backend_key');
   }
 
   async tokenize(text: string) {

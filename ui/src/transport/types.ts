@@ -8,6 +8,7 @@ import type {
   LibraryChange,
   LibraryDocument,
   Models,
+  BackendInfo,
   Settings,
   Token,
 } from '../api/types';
@@ -53,6 +54,10 @@ export interface Transport {
   getSettings(): Promise<Settings>;
   putSettings(settings: Settings): Promise<Settings>;
   importModel(path: string): Promise<void>;
+  /** Stores the configured endpoint's API key in the OS keyring; the backend as `getModels` shows it. */
+  setBackendKey(key: string): Promise<BackendInfo>;
+  /** Removes the configured endpoint's key from the OS keyring. */
+  deleteBackendKey(): Promise<BackendInfo>;
 
   tokenize(text: string): Promise<Token[]>;
 }

@@ -45,6 +45,10 @@ pub fn routes() -> Router<Server> {
         .route("/api/models", get(models))
         .route("/api/models/import", post(import_model))
         .route("/api/settings", get(get_settings).put(put_settings))
+        .route(
+            "/api/backend/key",
+            axum::routing::put(put_backend_key).delete(delete_backend_key),
+        )
         .route("/api/tokenize", post(tokenize))
         .route("/api", axum::routing::any(no_route))
         .route("/api/{*rest}", axum::routing::any(no_route))
@@ -430,6 +434,29 @@ async fn put_settings(
     let input: serde_json::Value = body(&headers, &bytes)?;
     let settings = blocking(&server, move |app| app.put_settings(&input)).await?;
     Ok(json_response(settings))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendKeyRequest {
+    key: String,
+}
+
+/// Stores the endpoint's key in the OS keyring; answers with the backend as `/api/models` shows
+/// it (whether a key is present, never the key).
+async fn put_backend_key(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    bytes: BodyBytes,
+) -> ApiResult {
+    let request: BackendKeyRequest = body(&headers, &bytes)?;
+    let backend = blocking(&server, move |app| app.set_backend_key(&request.key)).await?;
+    Ok(json_response(backend))
+}
+
+async fn delete_backend_key(State(server): State<Server>) -> ApiResult {
+    let backend = blocking(&server, |app| app.delete_backend_key()).await?;
+    Ok(json_response(backend))
 }
 
 #[derive(Deserialize)]

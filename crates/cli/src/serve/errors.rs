@@ -9,6 +9,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The refused argument or setting (`backend.base_url`), for a form to show it by its field.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            field: None,
         }
     }
 
@@ -41,22 +44,29 @@ pub fn status_for(code: &str) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         "not_found" => StatusCode::NOT_FOUND,
-        "busy" | "conflict" => StatusCode::CONFLICT,
+        "busy" | "conflict" | "embedder_mismatch" => StatusCode::CONFLICT,
         "document_failed" => StatusCode::UNPROCESSABLE_ENTITY,
-        "model_missing" => StatusCode::SERVICE_UNAVAILABLE,
+        "model_missing" | "keyring" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl From<almanac_core::Error> for ApiError {
     fn from(e: almanac_core::Error) -> ApiError {
-        ApiError::new(status_for(e.code()), e.code(), e.to_string())
+        ApiError {
+            field: e.field().map(str::to_owned),
+            ..ApiError::new(status_for(e.code()), e.code(), e.to_string())
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": self.code, "message": self.message }).to_string();
+        let mut body = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            body["field"] = field.into();
+        }
+        let body = body.to_string();
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -159,5 +169,25 @@ mod tests {
         let e = parse_json::<Ask>(br#"{"text": "a"} trailing"#).unwrap_err();
         assert_eq!(e.code, "bad_json");
         assert!(parse_json::<Ask>(br#"{"text": "a"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_refused_setting_keeps_its_field_for_the_form() {
+        let e: ApiError = almanac_core::Error::InvalidArgument {
+            field: "backend.base_url".into(),
+            message: "must be an http or https URL".into(),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.field.as_deref(), Some("backend.base_url"));
+        let e: ApiError = almanac_core::Error::Keyring {
+            url: "http://gpu-box/v1".into(),
+            detail: "no Secret Service".into(),
+        }
+        .into();
+        assert_eq!(
+            (e.status, e.code.as_str(), e.field),
+            (StatusCode::SERVICE_UNAVAILABLE, "keyring", None)
+        );
     }
 }

@@ -31,13 +31,15 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{Assistant, Error, Paths, Result, Settings};
+use crate::{Assistant, Backend, Error, Paths, Result, Settings};
 
 pub use answers::{AskOptions, RunOutcome};
 pub use completions::Completion;
 pub use events::{LibraryEvent, LibraryReport, RunEvent};
 pub use library::{DocumentEntry, DocumentText};
-pub use models::{ChatModelInfo, EmbeddingModelInfo, ModelFile, ModelsInfo, TokenInfo};
+pub use models::{
+    BackendInfo, ChatModelInfo, EmbeddingModelInfo, ModelFile, ModelsInfo, TokenInfo,
+};
 pub use store::{
     Conversation, ConversationStore, ConversationSummary, FinishedAnswer, Message, MessageStatus,
     TurnIds, SCHEMA_VERSION,
@@ -177,8 +179,24 @@ impl App {
     pub fn models(&self) -> Result<ModelsInfo> {
         let settings = self.assistant.settings();
         let chat_path = self.assistant.chat_model_path();
+        let chat = match &settings.backend {
+            Backend::Local => self.models.chat_info(&chat_path, settings.context_length),
+            Backend::Openai {
+                base_url,
+                model,
+                context_length,
+                ..
+            } => Some(ChatModelInfo {
+                backend: "openai",
+                path: base_url.clone(),
+                name: model.clone(),
+                context_length: *context_length,
+                trained_context_length: None,
+            }),
+        };
         Ok(ModelsInfo {
-            chat: self.models.chat_info(&chat_path, settings.context_length),
+            backend: BackendInfo::of(&settings.backend),
+            chat,
             embedding: Some(EmbeddingModelInfo {
                 path: self
                     .paths()
@@ -217,6 +235,39 @@ impl App {
         let stored = settings.clone();
         self.assistant.update_settings(move |s| *s = stored);
         Ok(settings)
+    }
+
+    /// Stores the configured endpoint's API key in the OS keyring (the backend must be an
+    /// endpoint whose `api_key_from` is `keyring`); returns the backend as `models` shows it.
+    pub fn set_backend_key(&self, key: &str) -> Result<BackendInfo> {
+        let backend = self.keyring_backend()?;
+        if let Backend::Openai { base_url, .. } = &backend {
+            crate::backend_key::store(base_url, key)?;
+        }
+        Ok(BackendInfo::of(&backend))
+    }
+
+    /// Removes the configured endpoint's API key from the OS keyring (nothing to remove is fine).
+    pub fn delete_backend_key(&self) -> Result<BackendInfo> {
+        let backend = self.keyring_backend()?;
+        if let Backend::Openai { base_url, .. } = &backend {
+            crate::backend_key::delete(base_url)?;
+        }
+        Ok(BackendInfo::of(&backend))
+    }
+
+    fn keyring_backend(&self) -> Result<Backend> {
+        let backend = self.assistant.settings().backend;
+        match &backend {
+            Backend::Openai {
+                api_key_from: crate::KeySource::Keyring,
+                ..
+            } => Ok(backend),
+            _ => Err(Error::invalid(
+                "backend.api_key_from",
+                "the key goes into the OS keyring only for an endpoint whose key is read from there: save the backend with api_key_from \"keyring\" first",
+            )),
+        }
     }
 
     /// How the chat model splits `text` into tokens (at most 32 KiB; no BOS).

@@ -19,13 +19,54 @@ pub const MAX_MODEL_BYTES: u64 = 256 * 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelsInfo {
+    /// The model that answers: the local GGUF, or the endpoint's model with a remote backend.
     pub chat: Option<ChatModelInfo>,
     pub embedding: Option<EmbeddingModelInfo>,
     pub available: Vec<ModelFile>,
+    /// Where answers are generated, and for an endpoint where its key comes from.
+    pub backend: BackendInfo,
+}
+
+/// The generation backend in use, as a front end shows it (never the key itself).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BackendInfo {
+    Local,
+    Openai {
+        base_url: String,
+        model: String,
+        context_length: usize,
+        timeout_s: u64,
+        key: crate::backend_key::KeyStatus,
+    },
+}
+
+impl BackendInfo {
+    pub fn of(backend: &crate::Backend) -> BackendInfo {
+        match backend {
+            crate::Backend::Local => BackendInfo::Local,
+            crate::Backend::Openai {
+                base_url,
+                model,
+                context_length,
+                timeout_s,
+                ..
+            } => BackendInfo::Openai {
+                base_url: base_url.clone(),
+                model: model.clone(),
+                context_length: *context_length,
+                timeout_s: *timeout_s,
+                key: crate::backend_key::status(backend).expect("an endpoint has a key source"),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatModelInfo {
+    /// "local" (a GGUF file) or "openai" (an OpenAI-compatible endpoint).
+    pub backend: &'static str,
+    /// The GGUF file, or the endpoint's base URL.
     pub path: String,
     pub name: String,
     /// The context window answers use: the smallest of the setting, the model's and the engine's.
@@ -196,6 +237,7 @@ impl ModelCatalog {
         .min()
         .unwrap_or(configured_context);
         Some(ChatModelInfo {
+            backend: "local",
             path: path.to_string_lossy().into_owned(),
             name: display_name(content.as_ref(), path),
             context_length,

@@ -179,43 +179,98 @@ fn web_url(key: &str, url: &str) -> Result<()> {
 }
 
 /// `{"kind":"local"}` or `{"kind":"openai","base_url",...}` (see [`crate::Backend`]); the key
-/// itself is never a setting, only the name of the variable that holds it.
+/// itself is never a setting, only where to read it from. Each refusal names its field
+/// (`backend.base_url`), so the models view shows it beside that input.
 fn backend(key: &str, value: &Value) -> Result<crate::Backend> {
-    let backend: crate::Backend = serde_json::from_value(value.clone())
-        .map_err(|e| Error::invalid(key, super::validate::clip(&e.to_string())))?;
-    if let crate::Backend::Openai {
-        base_url,
-        model,
-        context_length,
-        api_key_env,
-        timeout_s,
-    } = &backend
-    {
-        web_url("backend.base_url", base_url)?;
-        if model.trim().is_empty() || model.len() > 256 {
-            return Err(Error::invalid(
-                "backend.model",
-                "must be 1 to 256 characters",
-            ));
+    let Value::Object(fields) = value else {
+        return Err(Error::invalid(
+            key,
+            format!(
+                r#"must be {{"kind": "local"}} or {{"kind": "openai", ...}}, not {}"#,
+                kind(value)
+            ),
+        ));
+    };
+    match fields.get("kind").and_then(Value::as_str) {
+        Some("local") => {
+            if let Some(extra) = fields.keys().find(|k| *k != "kind") {
+                return Err(Error::invalid(
+                    format!("backend.{}", super::validate::clip(extra)),
+                    "is not a setting of the local backend",
+                ));
+            }
+            return Ok(crate::Backend::Local);
         }
-        if !(256..=1_048_576).contains(context_length) {
+        Some("openai") => {}
+        _ => {
             return Err(Error::invalid(
-                "backend.context_length",
-                "must be 256 to 1048576",
-            ));
-        }
-        let env_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
-        if api_key_env.is_empty() || api_key_env.len() > 128 || !api_key_env.chars().all(env_name) {
-            return Err(Error::invalid(
-                "backend.api_key_env",
-                "must be an environment variable name (letters, digits, _)",
-            ));
-        }
-        if !(1..=3600).contains(timeout_s) {
-            return Err(Error::invalid("backend.timeout_s", "must be 1 to 3600"));
+                "backend.kind",
+                r#"must be "local" or "openai""#,
+            ))
         }
     }
-    Ok(backend)
+    for (name, v) in fields {
+        let field = format!("backend.{}", super::validate::clip(name));
+        let expect_string = |what: &str| match v {
+            Value::String(_) => Ok(()),
+            _ => Err(Error::invalid(
+                &field,
+                format!("must be {what}, not {}", kind(v)),
+            )),
+        };
+        match name.as_str() {
+            "kind" => {}
+            "base_url" => {
+                expect_string("a URL")?;
+                web_url(&field, v.as_str().unwrap_or_default())?;
+            }
+            "model" => {
+                let model = string(&field, v, 256)?;
+                if model.trim().is_empty() {
+                    return Err(Error::invalid(&field, "must be 1 to 256 characters"));
+                }
+            }
+            "context_length" => {
+                size(&field, v, 256, 1_048_576)?;
+            }
+            "timeout_s" => {
+                integer(&field, v, 1, 3600)?;
+            }
+            "api_key_from" => {
+                if !matches!(v.as_str(), Some("env" | "keyring")) {
+                    return Err(Error::invalid(
+                        &field,
+                        format!(
+                            r#"must be "env" or "keyring", got {}"#,
+                            super::validate::clip(&v.to_string())
+                        ),
+                    ));
+                }
+            }
+            "api_key_env" => {
+                let name = string(&field, v, 128)?;
+                let env_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+                if name.is_empty() || !name.chars().all(env_char) {
+                    return Err(Error::invalid(
+                        &field,
+                        "must be an environment variable name (letters, digits, _)",
+                    ));
+                }
+            }
+            "api_key" | "key" => {
+                return Err(Error::invalid(
+                    &field,
+                    "an API key is never stored in the settings: use api_key_from \"keyring\" (and store it there) or \"env\" with api_key_env",
+                ))
+            }
+            _ => return Err(Error::invalid(&field, "is not a setting of an OpenAI-compatible backend")),
+        }
+    }
+    if !fields.contains_key("base_url") {
+        return Err(Error::invalid("backend.base_url", "is required"));
+    }
+    serde_json::from_value(value.clone())
+        .map_err(|e| Error::invalid(key, super::validate::clip(&e.to_string())))
 }
 
 fn engine_max_context() -> usize {
@@ -376,5 +431,66 @@ mod tests {
         assert!(field_error(json!({"colour": "red"})).starts_with("colour: is not a setting"));
         assert!(field_error(json!({"chat_template": "{% if %}"})).starts_with("chat_template:"));
         assert!(field_error(json!([1, 2])).starts_with("settings:"));
+    }
+
+    #[test]
+    fn a_remote_backend_is_checked_field_by_field_and_never_holds_a_key() {
+        let s = check(json!({"backend": {"kind": "openai", "base_url": "http://gpu-box:8000/v1",
+            "model": "llama-3-8b", "context_length": 8192, "api_key_from": "keyring", "timeout_s": 30}}))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&s.backend).unwrap(),
+            json!({"kind": "openai", "base_url": "http://gpu-box:8000/v1", "model": "llama-3-8b",
+                "context_length": 8192, "api_key_from": "keyring",
+                "api_key_env": "ALMANAC_BACKEND_KEY", "timeout_s": 30})
+        );
+        let remote = |extra: Value| {
+            let mut b = json!({"kind": "openai", "base_url": "http://gpu-box:8000/v1"});
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({ "backend": b })
+        };
+        let cases = [
+            (json!({"base_url": "ftp://gpu-box/v1"}), "backend.base_url:"),
+            (
+                json!({"base_url": 8000}),
+                "backend.base_url: must be a URL, not a number",
+            ),
+            (json!({"model": ""}), "backend.model:"),
+            (json!({"model": "m".repeat(300)}), "backend.model:"),
+            (
+                json!({"context_length": 100}),
+                "backend.context_length: must be a whole number from 256",
+            ),
+            (json!({"context_length": "big"}), "backend.context_length:"),
+            (json!({"timeout_s": 0}), "backend.timeout_s:"),
+            (
+                json!({"api_key_from": "file"}),
+                r#"backend.api_key_from: must be "env" or "keyring""#,
+            ),
+            (json!({"api_key_env": "MY KEY"}), "backend.api_key_env:"),
+            (
+                json!({"api_key": "sk-1"}),
+                "backend.api_key: an API key is never stored",
+            ),
+            (json!({"colour": "red"}), "backend.colour: is not a setting"),
+            (json!({"kind": "vllm"}), "backend.kind:"),
+        ];
+        for (extra, expected) in cases {
+            let error = field_error(remote(extra.clone()));
+            assert!(error.starts_with(expected), "{extra}: {error}");
+            assert_eq!(
+                check(remote(extra)).unwrap_err().field(),
+                Some(expected.split(':').next().unwrap())
+            );
+        }
+        assert!(field_error(json!({"backend": {"kind": "openai"}}))
+            .starts_with("backend.base_url: is required"));
+        assert!(
+            field_error(json!({"backend": {"kind": "local", "model": "x"}}))
+                .starts_with("backend.model:")
+        );
+        assert!(field_error(json!({"backend": "local"})).starts_with("backend:"));
     }
 }

@@ -73,8 +73,8 @@ async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> OpenAiErr
     )
 }
 
-/// The model ids clients name: the chat model's file name without `.gguf`, and the embedder's
-/// folder name.
+/// The model ids clients name: the chat model's file name without `.gguf` (with a remote backend,
+/// the endpoint's model name: it is the one answering), and the embedder's folder name.
 pub struct ModelIds {
     pub chat: String,
     pub embedding: String,
@@ -87,8 +87,12 @@ impl ModelIds {
             stem.map(|s| s.strip_suffix(".gguf").map(str::to_owned).unwrap_or(s))
                 .unwrap_or_default()
         };
+        let chat = match &settings.backend {
+            almanac_core::Backend::Local => name(&settings.chat_model),
+            almanac_core::Backend::Openai { model, .. } => model.clone(),
+        };
         ModelIds {
-            chat: name(&settings.chat_model),
+            chat,
             embedding: name(&settings.embedding_model),
         }
     }
@@ -98,11 +102,19 @@ async fn models(State(server): State<Server>) -> Response {
     let settings = server.app.settings();
     let ids = ModelIds::of(&settings);
     let dim = server.app.assistant().embedder().dim();
+    // Which backend answers: the local GGUF, or the endpoint (its URL; never its key).
+    let backend = match &settings.backend {
+        almanac_core::Backend::Local => json!({"kind": "local"}),
+        almanac_core::Backend::Openai { base_url, .. } => {
+            json!({"kind": "openai", "base_url": base_url})
+        }
+    };
     json_ok(&json!({
         "object": "list",
         "data": [
             {"id": ids.chat, "object": "model", "created": 0, "owned_by": "almanac",
-             "almanac": {"kind": "chat", "context_length": settings.answer_context_length()}},
+             "almanac": {"kind": "chat", "context_length": settings.answer_context_length(),
+                         "backend": backend}},
             {"id": ids.embedding, "object": "model", "created": 0, "owned_by": "almanac",
              "almanac": {"kind": "embedding", "dimensions": dim}},
         ],
