@@ -37,6 +37,9 @@ fn kill_9_during_an_answer_keeps_finished_turns_and_marks_the_cut_one_interrupte
             "400",
             "Write a long story, at least five paragraphs, about a dragon who learns to bake bread.",
         ])
+        // The portable kernels, several times slower: on a quiet machine the fast ones finished
+        // the story (the loop guard ends it early) before the kill below.
+        .env("ALMANAC_CPU_ISA", "scalar")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -2032,9 +2032,13 @@ const TEMPLATE_REFUSING_LATE_SYSTEM: &str = r#"{%- for message in messages -%}
 "#;
 
 /// Words that only the Zorvath Bridge source holds (not the question): its made-up designer, or
-/// its file name, which a small model sometimes copies from the source's header.
+/// its header (`[1] The Zorvath Bridge — zorvath-bridge.md, … — date`), which the small model
+/// copies when the sources come inside the question: its title followed by the header's dash, or
+/// its file name.
 fn from_the_source(text: &str) -> bool {
-    text.contains("Quorne") || text.contains("zorvath-bridge.md")
+    text.contains("Quorne")
+        || text.contains("zorvath-bridge.md")
+        || text.contains("Zorvath Bridge — ")
 }
 
 #[test]
