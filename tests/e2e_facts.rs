@@ -215,23 +215,12 @@ fn reingesting_unchanged_files_skips_them_and_changed_files_replace_their_passag
 
 #[test]
 fn chat_keeps_the_conversation_and_retrieves_for_follow_ups() {
-    use std::io::Write;
     let library = Library::new();
     library.ok(&["ingest", fixtures().join("facts").to_str().unwrap()]);
-    let mut child = library
-        .command(&["chat", "--max-tokens", "48"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Who designed the Zorvath Bridge?\nHow long is it?\n/quit\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::output_with_stdin(
+        library.command(&["chat", "--max-tokens", "48"]),
+        b"Who designed the Zorvath Bridge?\nHow long is it?\n/quit\n",
+    );
     assert!(out.status.success(), "{}", support::stderr(&out));
     let text = support::stdout(&out);
     let answers: Vec<&str> = text.split("almanac> ").skip(1).collect();

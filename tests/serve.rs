@@ -2062,22 +2062,9 @@ fn a_remote_backend_takes_its_key_from_the_os_keyring_and_its_sources_where_its_
 
     // The command line stores the key (from standard input) and says whether there is one.
     let key_command = |args: &[&str], input: &str| {
-        use std::io::Write;
-        let mut child = lib
-            .command(args)
-            .envs(keyring.env())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut cmd = lib.command(args);
+        cmd.envs(keyring.env());
+        support::output_with_stdin(cmd, input.as_bytes())
     };
     let out = key_command(&["backend-key", "status"], "");
     assert_eq!(
