@@ -2,6 +2,9 @@
 //! Each endpoint of ui/README.md, the order and end of event streams, cancel and `busy`,
 //! validation errors, Host/Origin refusal, security headers, and the body limit.
 
+#[path = "support/hf_server.rs"]
+mod hf_server;
+mod model_downloads;
 mod support;
 
 use std::path::{Path, PathBuf};

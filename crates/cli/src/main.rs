@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod chat;
 mod eval;
+mod models;
 mod output;
 mod serve;
 
@@ -104,6 +105,9 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         debounce_ms: u64,
     },
+    /// Chat models: the catalogue, downloading from Hugging Face (or HF_ENDPOINT), removing
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// The generation endpoint's API key in the OS keyring (for `backend.api_key_from: "keyring"`)
     #[command(subcommand)]
     BackendKey(backend::KeyCommand),
@@ -228,6 +232,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(paths, args, &allow),
         Command::BackendKey(command) => backend::run_key(&paths, command),
+        Command::Models(command) => models::run(&paths, command),
         Command::Fetch {
             url,
             ignore_robots,

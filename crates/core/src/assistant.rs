@@ -457,6 +457,7 @@ impl Assistant {
             if !path.exists() {
                 return Err(Error::ModelMissing { path });
             }
+            crate::downloads::check_memory(&path, settings.context_length)?;
             let options = LoadOptions {
                 chat_template: settings.chat_template,
                 context_length: Some(settings.context_length),

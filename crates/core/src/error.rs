@@ -57,6 +57,19 @@ pub enum Error {
     WebUnavailable,
     #[error(transparent)]
     Web(#[from] almanac_fetch::Error),
+    /// A model download or catalogue lookup failed.
+    #[error(transparent)]
+    Models(#[from] almanac_models::Error),
+    /// The chat model would not fit in the memory free now.
+    #[error("{} needs {needed} of memory (weights {weights} + key/value cache {kv_cache} for a {context}-token context) but only {available} is free; choose a smaller model or a shorter context_length", model.display())]
+    NotEnoughMemory {
+        model: PathBuf,
+        needed: String,
+        weights: String,
+        kv_cache: String,
+        context: usize,
+        available: String,
+    },
     /// One document could not be indexed (re-indexing it failed).
     #[error("{message}")]
     DocumentFailed { message: String },
@@ -101,6 +114,8 @@ impl Error {
             Error::DocumentFailed { .. } => "document_failed",
             Error::WebUnavailable => "web_unavailable",
             Error::Web(_) => "web",
+            Error::Models(e) => models_code(e),
+            Error::NotEnoughMemory { .. } => "not_enough_memory",
             Error::Store { .. } => "storage",
             Error::EmbedderMismatch { .. } => "embedder_mismatch",
             Error::Keyring { .. } => "keyring",
@@ -112,6 +127,7 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Error::InvalidArgument { field, .. } => Some(field),
+            Error::Models(almanac_models::Error::Invalid { field, .. }) => Some(field),
             _ => None,
         }
     }
@@ -139,5 +155,21 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
+    }
+}
+
+fn models_code(e: &almanac_models::Error) -> &'static str {
+    use almanac_models::Error as M;
+    match e {
+        M::UnknownModel { .. } | M::RepoNotFound { .. } | M::FileNotFound { .. } => "not_found",
+        M::Invalid { .. } => "invalid_argument",
+        M::Gated { .. } => "gated",
+        M::DiskFull { .. } => "disk_full",
+        M::Checksum { .. } => "checksum_mismatch",
+        M::Cancelled { .. } => "cancelled",
+        M::NoChecksum { .. } | M::Http { .. } | M::Transport { .. } | M::Protocol { .. } => {
+            "download_failed"
+        }
+        M::Io { .. } => "io",
     }
 }

@@ -9,6 +9,7 @@ mod assistant;
 pub mod backend_key;
 pub mod bench;
 mod citations;
+pub mod downloads;
 mod error;
 pub mod eval;
 mod events;
@@ -20,6 +21,7 @@ mod prompt;
 pub mod queue;
 mod retrieval;
 mod settings;
+pub mod speed;
 mod watch;
 mod web;
 

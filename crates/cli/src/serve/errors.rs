@@ -44,6 +44,9 @@ pub fn status_for(code: &str) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         "not_found" => StatusCode::NOT_FOUND,
+        "gated" => StatusCode::UNAUTHORIZED,
+        "disk_full" | "not_enough_memory" => StatusCode::INSUFFICIENT_STORAGE,
+        "checksum_mismatch" | "download_failed" => StatusCode::BAD_GATEWAY,
         "busy" | "conflict" | "embedder_mismatch" => StatusCode::CONFLICT,
         "document_failed" => StatusCode::UNPROCESSABLE_ENTITY,
         "model_missing" | "keyring" => StatusCode::SERVICE_UNAVAILABLE,

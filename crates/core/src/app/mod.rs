@@ -16,6 +16,7 @@
 
 mod answers;
 mod completions;
+mod downloads;
 mod events;
 pub(crate) mod export;
 mod library;
@@ -35,6 +36,7 @@ use crate::{Assistant, Backend, Error, Paths, Result, Settings};
 
 pub use answers::{AskOptions, RunOutcome};
 pub use completions::Completion;
+pub use downloads::PullEvent;
 pub use events::{LibraryEvent, LibraryReport, RunEvent};
 pub use library::{DocumentEntry, DocumentText};
 pub use models::{
@@ -50,6 +52,7 @@ pub struct App {
     store: ConversationStore,
     runs: runs::Runs,
     models: models::ModelCatalog,
+    pulls: downloads::Pulls,
     library: library::LibraryState,
     watching: watching::Watching,
 }
@@ -83,6 +86,7 @@ impl App {
             store,
             runs: runs::Runs::default(),
             models: models::ModelCatalog::default(),
+            pulls: downloads::Pulls::default(),
             library: library::LibraryState::default(),
             watching: watching::Watching::default(),
         })

@@ -384,7 +384,7 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn model_file(path: &Path, kind: &str, imported: bool) -> ModelFile {
+pub(crate) fn model_file(path: &Path, kind: &str, imported: bool) -> ModelFile {
     let content = read_header(path).ok();
     ModelFile {
         path: path.to_string_lossy().into_owned(),
