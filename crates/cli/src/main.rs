@@ -502,6 +502,7 @@ fn ask(
         let mut value = output::answer_json(&answer);
         value["conversation_id"] = outcome.conversation_id.into();
         value["message_id"] = outcome.message_id.into();
+        value["model"] = outcome.model.into();
         serde_json::to_writer_pretty(&mut stdout, &value)?;
         writeln!(stdout)?;
     } else {

@@ -36,6 +36,8 @@ struct Asked<'a> {
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub run_id: String,
+    /// The model that wrote the answer (as `started` named it).
+    pub model: String,
     pub conversation_id: String,
     pub message_id: String,
     /// The finished answer (also when stopped early), `None` when the run failed.
@@ -101,6 +103,20 @@ impl App {
         Ok(self.run_answer(slot, conversation, answer, &asked, on_event))
     }
 
+    /// The model an answer is written by now: the local GGUF's file name, or the endpoint's model.
+    fn answer_model(&self) -> String {
+        let settings = self.assistant.settings();
+        match &settings.backend {
+            crate::Backend::Local => self
+                .paths()
+                .resolve_model(&settings.chat_model)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            crate::Backend::Openai { model, .. } => model.clone(),
+        }
+    }
+
     fn run_answer(
         &self,
         slot: AnswerSlot<'_>,
@@ -109,7 +125,10 @@ impl App {
         asked: &Asked<'_>,
         on_event: &mut dyn FnMut(RunEvent),
     ) -> RunOutcome {
+        let model = self.answer_model();
+        let _ = self.store.save_model(answer_id, &model);
         let mut outcome = RunOutcome {
+            model: model.clone(),
             run_id: slot.run_id.clone(),
             conversation_id: conversation.to_string(),
             message_id: answer_id.to_string(),
@@ -120,6 +139,7 @@ impl App {
             run_id: outcome.run_id.clone(),
             conversation_id: outcome.conversation_id.clone(),
             message_id: outcome.message_id.clone(),
+            model,
         });
         let mut partial = String::new();
         let mut last_write = Instant::now();

@@ -15,6 +15,8 @@ pub enum RunEvent {
         run_id: String,
         conversation_id: String,
         message_id: String,
+        /// The model writing the answer: the GGUF file name, or the endpoint's model name.
+        model: String,
     },
     /// The same [`Retrieval`] that `ask --json` prints: one shape for every front end.
     Sources {

@@ -45,6 +45,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN evidence TEXT;
     ALTER TABLE messages ADD COLUMN attributed TEXT;
     ALTER TABLE messages ADD COLUMN sentences TEXT;",
+    // 3: the model that wrote an answer (a GGUF file name, or an endpoint's model name).
+    "ALTER TABLE messages ADD COLUMN model TEXT;",
 ];
 
 /// How long a writer waits for another connection's lock before giving up.
@@ -100,6 +102,10 @@ pub struct Message {
     pub text: String,
     pub created_at: String,
     pub status: MessageStatus,
+    /// The model that wrote an answer (absent for questions and for answers stored before
+    /// answers recorded it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// The `sources` event's `retrieval` object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval: Option<Value>,
@@ -298,7 +304,7 @@ impl ConversationStore {
         let mut stmt = conn
             .prepare(
                 "SELECT id, role, text, created_at, status, retrieval, cited, timings, stop_reason, error,
-                        evidence, attributed, sentences
+                        evidence, attributed, sentences, model
                  FROM messages WHERE conversation_id = ?1 ORDER BY id",
             )
             .map_err(self.err())?;
@@ -311,6 +317,7 @@ impl ConversationStore {
                     text: r.get(2)?,
                     created_at: r.get(3)?,
                     status,
+                    model: r.get(13)?,
                     retrieval: json_column(r.get(5)?),
                     cited: json_column(r.get(6)?).and_then(|v| serde_json::from_value(v).ok()),
                     evidence: json_column(r.get(10)?),
@@ -451,6 +458,17 @@ impl ConversationStore {
             .execute(
                 "UPDATE messages SET retrieval = ?2 WHERE id = ?1",
                 params![answer, retrieval.to_string()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The model writing the answer, stored when it starts.
+    pub fn save_model(&self, answer: i64, model: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE messages SET model = ?2 WHERE id = ?1",
+                params![answer, model],
             )
             .map_err(self.err())?;
         Ok(())
