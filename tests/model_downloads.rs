@@ -316,3 +316,189 @@ fn a_pulled_model_is_chosen_and_answers() {
         "{line}"
     );
 }
+
+#[test]
+fn the_api_pulls_with_progress_cancels_chooses_and_removes() {
+    use crate::support::http::Server;
+    let (name, bytes) = smollm_hub_file();
+    let mut slow = HubFile::new(TINY, tiny_bytes());
+    slow.throttle = Some(Duration::from_millis(100));
+    let hub = HfServer::start(HashMap::from([
+        (
+            "test-org/SmolLM2-GGUF".to_owned(),
+            Repo {
+                files: vec![HubFile::new(&name, bytes)],
+                token: None,
+            },
+        ),
+        (
+            "test-org/slow".to_owned(),
+            Repo {
+                files: vec![slow],
+                token: None,
+            },
+        ),
+    ]));
+    let models = models_folder();
+    std::os::unix::fs::symlink(
+        support::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+        models.path().join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+    )
+    .unwrap();
+    let ui = crate::ui_dir();
+    let server = Server::start_with_env(
+        Library::new(),
+        ui.path(),
+        &[],
+        &[
+            ("ALMANAC_MODELS_DIR", models.path().to_str().unwrap()),
+            ("HF_ENDPOINT", &hub.endpoint()),
+        ],
+    );
+
+    // The catalogue: every entry with its memory verdict and a speed scaled from a measurement.
+    let catalogue = server.get("/api/models/catalogue").json();
+    let entries = catalogue["models"].as_array().unwrap();
+    assert!(entries.len() >= 7, "{catalogue}");
+    assert!(
+        catalogue["measured"]["decode_tokens_per_second"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    for e in entries {
+        assert!(
+            ["fits", "tight", "too_large"].contains(&e["verdict"].as_str().unwrap()),
+            "{e}"
+        );
+        assert!(e["memory_bytes"].as_u64().unwrap() > e["size_bytes"].as_u64().unwrap());
+        assert!(
+            e["speed"]["decode_tokens_per_second"].as_f64().unwrap() > 0.0,
+            "{e}"
+        );
+        assert_eq!(e["downloaded"], false);
+    }
+    let speed = |n: &str| {
+        entries.iter().find(|e| e["name"] == n).unwrap()["speed"]["prefill_tokens_per_second"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(speed("llama-3.1-8b-q4_k_m") < speed("llama-3.2-1b-q4_k_m"));
+
+    // A refused request, and a hub error arriving as the stream's error event.
+    let (response, _) = server.events("/api/models/pull", &serde_json::json!({"url": "x"}));
+    assert_eq!(response.status, 400);
+    let (_, events) = server.events(
+        "/api/models/pull",
+        &serde_json::json!({"repo": "no-such/repo", "file": TINY}),
+    );
+    assert_eq!(events.last().unwrap()["code"], "not_found", "{events:?}");
+
+    // A pull: started, progress, done; the model is then available.
+    let (response, events) = server.events(
+        "/api/models/pull",
+        &serde_json::json!({"repo": "test-org/SmolLM2-GGUF", "file": name}),
+    );
+    assert_eq!(response.status, 200);
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"done"), "{events:?}");
+    let last_progress = events.iter().rfind(|e| e["event"] == "progress").unwrap();
+    assert_eq!(last_progress["downloaded"], last_progress["total"]);
+    let available = server.get("/api/models").json()["available"].clone();
+    assert!(available
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["path"].as_str().unwrap().ends_with(&name)));
+
+    // Chosen for chat: the conversation keeps its earlier answer, each answer names its model.
+    let (_, first) = server.events(
+        "/api/ask",
+        &serde_json::json!({"text": "Say hello.", "options": {}}),
+    );
+    assert_eq!(
+        first[0]["model"], "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "{first:?}"
+    );
+    let conversation = first[0]["conversation_id"].as_str().unwrap().to_owned();
+    let settings = server.json(
+        "PUT",
+        "/api/settings",
+        &serde_json::json!({"chat_model": name}),
+    );
+    assert_eq!(settings.status, 200, "{}", settings.text());
+    let (_, second) = server.events(
+        "/api/ask",
+        &serde_json::json!({"conversation_id": conversation, "text": "And goodbye?"}),
+    );
+    assert_eq!(second[0]["model"], name.as_str(), "{second:?}");
+    assert_eq!(second.last().unwrap()["event"], "done", "{second:?}");
+    let stored = server
+        .get(&format!("/api/conversations/{conversation}"))
+        .json();
+    let answers: Vec<&serde_json::Value> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .collect();
+    assert_eq!(answers.len(), 2, "{stored}");
+    assert_eq!(answers[0]["model"], "SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert_eq!(answers[1]["model"], name.as_str());
+
+    // The model in use cannot be removed; another can.
+    let refused = server.delete(&format!("/api/models?name={name}"));
+    assert_eq!(refused.error().0, 409);
+    server.json(
+        "PUT",
+        "/api/settings",
+        &serde_json::json!({"chat_model": "SmolLM2-135M-Instruct.Q4_1.gguf"}),
+    );
+    assert_eq!(
+        server.delete(&format!("/api/models?name={name}")).status,
+        204
+    );
+    assert!(!models.path().join(&name).exists());
+
+    // Cancel: the slow pull stops and leaves nothing behind.
+    let host = server.host();
+    let origin = server.origin();
+    let body = serde_json::json!({"repo": "test-org/slow", "file": TINY}).to_string();
+    let mut stream = server.open(
+        "POST",
+        "/api/models/pull",
+        &[
+            ("Host", &host),
+            ("Content-Type", "application/json"),
+            ("Origin", &origin),
+        ],
+        Some(body.as_bytes()),
+    );
+    let started = stream.next_event().unwrap();
+    let pull_id = started["pull_id"].as_str().unwrap().to_owned();
+    let progress = stream.next_event().unwrap();
+    assert_eq!(progress["event"], "progress", "{progress}");
+    let busy = server.events(
+        "/api/models/pull",
+        &serde_json::json!({"repo": "test-org/slow", "file": TINY}),
+    );
+    assert_eq!(busy.0.status, 409);
+    let cancel = server.json(
+        "POST",
+        &format!("/api/models/pulls/{pull_id}/cancel"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(cancel.status, 204, "{}", cancel.text());
+    let mut last = progress;
+    while let Some(event) = stream.next_event() {
+        last = event;
+    }
+    assert_eq!(last["event"], "error");
+    assert_eq!(last["code"], "cancelled", "{last}");
+    assert!(!models.path().join(format!("{TINY}.part")).exists());
+    assert!(!models.path().join(TINY).exists());
+}

@@ -29,6 +29,8 @@ pub struct HubFile {
     pub size: u64,
     /// Send this many bytes of a full (not ranged) transfer, then hold the connection open.
     pub stall_after: Option<usize>,
+    /// Send 16 KiB at a time with this pause between (a slow link, for cancelling).
+    pub throttle: Option<Duration>,
 }
 
 impl HubFile {
@@ -40,6 +42,7 @@ impl HubFile {
             bytes: Arc::new(bytes),
             sha256,
             stall_after: None,
+            throttle: None,
         }
     }
 }
@@ -220,6 +223,14 @@ fn serve(stream: TcpStream, repos: &HashMap<String, Repo>, log: &Mutex<Vec<Seen>
         return;
     }
     match (start, file.stall_after) {
+        _ if file.throttle.is_some() => {
+            for block in body.chunks(16 * 1024) {
+                if out.write_all(block).is_err() {
+                    return; // the client went away
+                }
+                std::thread::sleep(file.throttle.unwrap());
+            }
+        }
         (None, Some(cut)) => {
             let _ = out.write_all(&body[..cut.min(body.len())]);
             let _ = out.flush();

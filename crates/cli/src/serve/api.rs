@@ -42,8 +42,11 @@ pub fn routes() -> Router<Server> {
         .route("/api/library/reindex", post(reindex_document))
         .route("/api/library/changes", get(library_changes))
         .route("/api/document", get(get_document))
-        .route("/api/models", get(models))
+        .route("/api/models", get(models).delete(remove_model))
         .route("/api/models/import", post(import_model))
+        .route("/api/models/catalogue", get(model_catalogue))
+        .route("/api/models/pull", post(pull_model))
+        .route("/api/models/pulls/{pull_id}/cancel", post(cancel_pull))
         .route("/api/settings", get(get_settings).put(put_settings))
         .route(
             "/api/backend/key",
@@ -419,6 +422,48 @@ async fn import_model(
     let request: PathRequest = body(&headers, &bytes)?;
     let model = blocking(&server, move |app| app.import_model(&request.path)).await?;
     Ok(json_response(model))
+}
+
+async fn model_catalogue(State(server): State<Server>) -> ApiResult {
+    let catalogue = blocking(&server, |app| app.model_catalogue()).await?;
+    Ok(json_response(catalogue))
+}
+
+/// Streams a pull's events. A client that goes away does not stop the download (cancel does):
+/// it finishes in the background and the catalogue then lists the model as downloaded.
+async fn pull_model(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    bytes: BodyBytes,
+) -> ApiResult {
+    let request: serde_json::Value = body(&headers, &bytes)?;
+    let app = server.app.clone();
+    sse_from_blocking(move |emit| {
+        let mut gone = false;
+        app.pull_model(&request, &mut |event| {
+            let json = serde_json::to_string(&event).expect("events serialise");
+            if !gone && !emit(json) {
+                gone = true;
+            }
+        })
+        .map_err(ApiError::from)
+    })
+    .await
+}
+
+async fn cancel_pull(State(server): State<Server>, Path(pull_id): Path<String>) -> ApiResult {
+    blocking(&server, move |app| app.cancel_pull(&pull_id)).await?;
+    Ok(no_content())
+}
+
+async fn remove_model(
+    State(server): State<Server>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    let name = required(&q, "name")?.to_owned();
+    blocking(&server, move |app| app.remove_model(&name)).await?;
+    Ok(no_content())
 }
 
 async fn get_settings(State(server): State<Server>) -> ApiResult {

@@ -46,6 +46,18 @@ pub enum PullEvent {
     },
 }
 
+/// The catalogue as the models view shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalogue {
+    pub models: Vec<CatalogueModel>,
+    /// `MemAvailable` now; `None` where the system does not say.
+    pub available_memory_bytes: Option<u64>,
+    /// The context the memory figures are for (the `context_length` setting).
+    pub context_length: usize,
+    /// The measurement the speeds are scaled from; `None` when the chat model cannot be loaded.
+    pub measured: Option<SpeedMeasurement>,
+}
+
 #[derive(Default)]
 pub(crate) struct Pulls {
     /// pull id → (file name, cancel flag)
@@ -59,14 +71,21 @@ impl App {
     /// configured context beside the memory free now, and the speed to expect (scaled from one
     /// measurement of the engine on the local chat model; `speed` is null when that model cannot
     /// be loaded).
-    pub fn model_catalogue(&self) -> Result<Vec<CatalogueModel>> {
+    pub fn model_catalogue(&self) -> Result<Catalogue> {
         let measured = self.speed_measurement();
-        Ok(downloads::catalogue(
-            self.paths(),
-            self.assistant.settings().context_length,
-            downloads::available_memory(),
-            measured.as_ref(),
-        ))
+        let context_length = self.assistant.settings().context_length;
+        let available = downloads::available_memory();
+        Ok(Catalogue {
+            models: downloads::catalogue(
+                self.paths(),
+                context_length,
+                available,
+                measured.as_ref(),
+            ),
+            available_memory_bytes: available,
+            context_length,
+            measured,
+        })
     }
 
     /// The engine's measured speed on the local chat model, measured once and kept.

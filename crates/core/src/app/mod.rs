@@ -36,7 +36,7 @@ use crate::{Assistant, Backend, Error, Paths, Result, Settings};
 
 pub use answers::{AskOptions, RunOutcome};
 pub use completions::Completion;
-pub use downloads::PullEvent;
+pub use downloads::{Catalogue, PullEvent};
 pub use events::{LibraryEvent, LibraryReport, RunEvent};
 pub use library::{DocumentEntry, DocumentText};
 pub use models::{
