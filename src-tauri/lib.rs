@@ -18,8 +18,9 @@ pub mod error;
 use std::sync::{Arc, Mutex};
 
 use almanac_core::{
-    App, AskOptions, BackendInfo, Conversation, ConversationSummary, DocumentEntry, DocumentText,
-    LibraryEvent, LibraryReport, ModelFile, ModelsInfo, Paths, RunEvent, Settings, TokenInfo,
+    App, AskOptions, BackendInfo, Catalogue, Conversation, ConversationSummary, DocumentEntry,
+    DocumentText, LibraryEvent, LibraryReport, ModelFile, ModelsInfo, Paths, PullEvent, RunEvent,
+    Settings, TokenInfo,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -286,6 +287,39 @@ async fn import_model(backend: State<'_, Backend>, path: String) -> IpcResult<Mo
     blocking(&backend, move |app| Ok(app.import_model(&path)?)).await
 }
 
+/// The model catalogue with the memory verdict and the speed to expect.
+#[tauri::command]
+async fn get_model_catalogue(backend: State<'_, Backend>) -> IpcResult<Catalogue> {
+    blocking(&backend, |app| Ok(app.model_catalogue()?)).await
+}
+
+/// Downloads a model (`{name}` or `{repo, file, revision?}`), streaming `started`, `progress`,
+/// then `done` or `error`.
+#[tauri::command]
+async fn pull_model(
+    backend: State<'_, Backend>,
+    request: Value,
+    on_event: Channel<Value>,
+) -> IpcResult<()> {
+    blocking(&backend, move |app| {
+        app.pull_model(&request, &mut |e: PullEvent| send(&on_event, &e))?;
+        Ok(())
+    })
+    .await
+}
+
+/// Stops a download and removes what it had fetched.
+#[tauri::command]
+async fn cancel_pull(backend: State<'_, Backend>, pull_id: String) -> IpcResult<()> {
+    blocking(&backend, move |app| Ok(app.cancel_pull(&pull_id)?)).await
+}
+
+/// Deletes a downloaded model (not the one in use).
+#[tauri::command]
+async fn remove_model(backend: State<'_, Backend>, name: String) -> IpcResult<()> {
+    blocking(&backend, move |app| Ok(app.remove_model(&name)?)).await
+}
+
 #[tauri::command]
 async fn get_settings(backend: State<'_, Backend>) -> IpcResult<Settings> {
     blocking(&backend, |app| Ok(app.settings())).await
@@ -403,6 +437,10 @@ pub fn run() {
             get_document,
             get_models,
             import_model,
+            get_model_catalogue,
+            pull_model,
+            cancel_pull,
+            remove_model,
             get_settings,
             put_settings,
             set_backend_key,

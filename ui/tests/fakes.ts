@@ -1,6 +1,10 @@
 import type {
   AnswerEvent,
   BackendInfo,
+  Catalogue,
+  CatalogueModel,
+  PullEvent,
+  PullRequest,
   Conversation,
   ConversationSummary,
   DocumentText,
@@ -45,6 +49,8 @@ export class FakeTransport implements Transport {
   documents: LibraryDocument[] = [];
   asks: ManualStream<AnswerEvent>[] = [];
   ingests: ManualStream<IngestEvent>[] = [];
+  pulls: ManualStream<PullEvent>[] = [];
+  catalogue: Catalogue = defaultCatalogue();
   fail: Partial<Record<string, { code: string; message: string; field?: string }>> = {};
   document: DocumentText | null = null;
   tokens: Token[] = [];
@@ -187,6 +193,21 @@ export class FakeTransport implements Transport {
   importModel(path: string) {
     return this.op('importModel', [path], () => undefined);
   }
+  getModelCatalogue() {
+    return this.op('getModelCatalogue', [], () => this.catalogue);
+  }
+  async pullModel(request: PullRequest, onEvent: Listener<PullEvent>) {
+    this.record('pullModel', request);
+    const stream = new ManualStream<PullEvent>();
+    this.pulls.push(stream);
+    return stream.attach(onEvent);
+  }
+  cancelPull(pullId: string) {
+    return this.op('cancelPull', [pullId], () => undefined);
+  }
+  removeModel(name: string) {
+    return this.op('removeModel', [name], () => undefined);
+  }
   tokenize(text: string) {
     return this.op('tokenize', [text], () => this.tokens);
   }
@@ -265,3 +286,53 @@ export const timings = { retrieval_ms: 10, prompt_tokens: 300, cached_tokens: 0,
 
 /** Lets pending promise callbacks run. */
 export const flush = () => new Promise((r) => setTimeout(r, 0));
+
+export function catalogueModel(patch: Partial<CatalogueModel> = {}): CatalogueModel {
+  return {
+    name: 'llama-3.2-1b-q4_k_m',
+    title: 'Llama 3.2 1B Instruct',
+    repo: 'bartowski/Llama-3.2-1B-Instruct-GGUF',
+    file: 'Llama-3.2-1B-Instruct-Q4_K_M.gguf',
+    quantisation: 'Q4_K_M',
+    size_bytes: 807_694_464,
+    licence: 'llama3.2',
+    parameters: 1_235_814_400,
+    context_length: 2048,
+    memory_bytes: 874_803_328,
+    available_memory_bytes: 8_000_000_000,
+    verdict: 'fits',
+    speed: { prefill_tokens_per_second: 21.5, decode_tokens_per_second: 3.25, measured_on: 'smollm2.gguf' },
+    downloaded: false,
+    path: '/models/Llama-3.2-1B-Instruct-Q4_K_M.gguf',
+    partial_bytes: 0,
+    ...patch,
+  };
+}
+
+export function defaultCatalogue(): Catalogue {
+  return {
+    models: [
+      catalogueModel(),
+      catalogueModel({
+        name: 'llama-3.1-8b-q4_k_m',
+        title: 'Llama 3.1 8B Instruct',
+        file: 'Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf',
+        path: '/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf',
+        size_bytes: 4_920_739_232,
+        memory_bytes: 9_200_000_000,
+        verdict: 'too_large',
+        speed: { prefill_tokens_per_second: 3.3, decode_tokens_per_second: 0.53, measured_on: 'smollm2.gguf' },
+      }),
+    ],
+    available_memory_bytes: 8_000_000_000,
+    context_length: 2048,
+    measured: {
+      model: '/models/smollm2.gguf',
+      model_bytes: 99_000_000,
+      parameters: 134_515_008,
+      threads: 2,
+      prefill_tokens_per_second: 197,
+      decode_tokens_per_second: 26.5,
+    },
+  };
+}

@@ -137,6 +137,8 @@ export type StartedEvent = {
   run_id: string;
   conversation_id: string;
   message_id: string;
+  /** The model writing the answer: the GGUF file name, or the endpoint's model name. */
+  model?: string;
 };
 export type SourcesEvent = { event: 'sources'; retrieval: Retrieval };
 export type EvidenceEvent = { event: 'evidence'; evidence: Evidence[] };
@@ -172,6 +174,8 @@ export interface Message {
   role: 'user' | 'assistant';
   text: string;
   created_at?: string;
+  /** Assistant messages: the model that wrote the answer (absent for answers stored before models were recorded). */
+  model?: string | null;
   /** Assistant messages: what retrieval found for this answer. */
   retrieval?: Retrieval | null;
   cited?: number[];
@@ -306,3 +310,67 @@ export interface Token {
   /** The token's bytes, when it stands for bytes rather than whole characters (byte-level BPE). */
   bytes?: number[];
 }
+
+/** Whether a model fits in the memory free now (weights + key/value cache at the configured context). */
+export type MemoryVerdict = 'fits' | 'tight' | 'too_large' | 'unknown';
+
+/** Expected speed, scaled from one measurement of the engine (see `Catalogue.measured`). */
+export interface SpeedEstimate {
+  prefill_tokens_per_second: number;
+  decode_tokens_per_second: number;
+  measured_on: string;
+}
+
+/** One model of the reviewed catalogue, as this machine sees it. */
+export interface CatalogueModel {
+  name: string;
+  title: string;
+  repo: string;
+  file: string;
+  quantisation: string;
+  size_bytes: number;
+  licence: string;
+  parameters: number;
+  context_length: number;
+  memory_bytes: number;
+  available_memory_bytes: number | null;
+  verdict: MemoryVerdict;
+  speed: SpeedEstimate | null;
+  downloaded: boolean;
+  path: string;
+  /** Bytes of an interrupted download that the next pull resumes. */
+  partial_bytes: number;
+}
+
+export interface Catalogue {
+  models: CatalogueModel[];
+  available_memory_bytes: number | null;
+  context_length: number;
+  /** The measurement the speeds are scaled from: prefill scaled by parameters, decode by weight bytes. */
+  measured: {
+    model: string;
+    model_bytes: number;
+    parameters: number;
+    threads: number;
+    prefill_tokens_per_second: number;
+    decode_tokens_per_second: number;
+  } | null;
+}
+
+/** What to pull: a catalogue model, or any GGUF file of a Hugging Face repository. */
+export type PullRequest = { name: string } | { repo: string; file: string; revision?: string };
+
+/** A download's stream: started, progress…, then exactly one of done or error. */
+export type PullEvent =
+  | { event: 'started'; pull_id: string; repo: string; file: string }
+  | {
+      event: 'progress';
+      pull_id: string;
+      downloaded: number;
+      total: number;
+      resumed_from: number;
+      bytes_per_second: number;
+      seconds_left: number | null;
+    }
+  | { event: 'done'; pull_id: string; model: ModelFile; already_present: boolean; resumed_from: number }
+  | (ErrorEvent & { pull_id?: string });

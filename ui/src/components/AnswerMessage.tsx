@@ -49,6 +49,11 @@ export function AnswerMessage({ message, last, busy }: Props) {
       {message.sentences && !message.pending && <AttributionPanel sentences={message.sentences} onCite={cite} />}
       {message.pending && message.text === '' && <p className="muted thinking">Thinking…</p>}
       <AnswerStatus message={message} />
+      {message.model && (
+        <div className="muted small answer-model" data-testid="answer-model">
+          {message.model}
+        </div>
+      )}
       {!message.pending && (
         <div className="answer-actions">
           <button type="button" className="ghost small" data-testid="copy" onClick={() => void copy()}>

@@ -1,6 +1,8 @@
 import type { Models } from '../api/types';
+import { useApp } from '../context';
 
 export function ModelList({ models }: { models: Models }) {
+  const { downloads } = useApp();
   const { chat, embedding, available, backend } = models;
   const remote = backend?.kind === 'openai' ? backend : null;
   return (
@@ -64,7 +66,19 @@ export function ModelList({ models }: { models: Models }) {
                 </td>
                 <td>{m.kind ?? '—'}</td>
                 <td className="num">{m.size_bytes === undefined ? '—' : size(m.size_bytes)}</td>
-                <td>{m.path === chat?.path ? 'chat' : m.path === embedding?.path ? 'embeddings' : ''}</td>
+                <td>
+                  {m.path === chat?.path ? (
+                    'chat'
+                  ) : m.path === embedding?.path ? (
+                    'embeddings'
+                  ) : m.kind === 'chat' ? (
+                    <button type="button" className="small" data-testid="use-local-model" onClick={() => void downloads.use(m.path)}>
+                      Use for chat
+                    </button>
+                  ) : (
+                    ''
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

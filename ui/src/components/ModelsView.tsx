@@ -3,11 +3,12 @@ import { useApp } from '../context';
 import { useStore } from '../stores/store';
 import { BackendForm } from './BackendForm';
 import { ImportModel } from './ImportModel';
+import { ModelCatalogue } from './ModelCatalogue';
 import { ModelList } from './ModelList';
 import { SettingsForm } from './SettingsForm';
 
-/** The models (which answers, which embeds), where answers are generated, importing a GGUF, and the
- *  answer settings. */
+/** The models (which answers, which embeds), where answers are generated, importing a GGUF, the
+ *  catalogue to download from, and the answer settings. */
 export function ModelsView() {
   const { settings } = useApp();
   const state = useStore(settings);
@@ -21,6 +22,8 @@ export function ModelsView() {
       <h2>Models</h2>
       {state.models ? <ModelList models={state.models} /> : state.loading && <p className="muted">Loading…</p>}
       <ImportModel />
+      <h2>Get a model</h2>
+      <ModelCatalogue />
       <h2>Backend</h2>
       {state.settings && (
         <BackendForm

@@ -134,7 +134,9 @@ export class ChatStore extends Store<ChatState> {
           this.set((s) => ({
             conversationId: event.conversation_id,
             run: s.run && { ...s.run, runId: event.run_id, status: s.run.status === 'stopping' ? 'stopping' : 'streaming' },
-            messages: s.messages.map((m) => (m.id === answerId ? { ...m, id: event.message_id } : m)),
+            messages: s.messages.map((m) =>
+              m.id === answerId ? { ...m, id: event.message_id, ...(event.model !== undefined && { model: event.model }) } : m,
+            ),
           }));
           answerId = event.message_id;
           if (this.stopRequested) void this.cancel(event.run_id);

@@ -2,6 +2,7 @@ import type { Host } from '../host/types';
 import type { Transport } from '../transport/types';
 import { ChatStore } from './chat';
 import { ConversationsStore } from './conversations';
+import { DownloadsStore } from './downloads';
 import { LibraryStore } from './library';
 import { NoticesStore } from './notices';
 import { PassageStore } from './passage';
@@ -16,6 +17,7 @@ export interface App {
   chat: ChatStore;
   library: LibraryStore;
   settings: SettingsStore;
+  downloads: DownloadsStore;
   passage: PassageStore;
   tokens: TokensStore;
 }
@@ -26,6 +28,7 @@ export function createApp(transport: Transport, host: Host): App {
   const conversations = new ConversationsStore(transport, notices);
   const chat = new ChatStore(transport, conversations, notices);
   conversations.onDeleted = (id) => chat.forget(id);
+  const settings = new SettingsStore(transport, notices);
   return {
     transport,
     host,
@@ -33,7 +36,8 @@ export function createApp(transport: Transport, host: Host): App {
     conversations,
     chat,
     library: new LibraryStore(transport, notices),
-    settings: new SettingsStore(transport, notices),
+    settings,
+    downloads: new DownloadsStore(transport, settings, notices),
     passage: new PassageStore(transport, notices),
     tokens: new TokensStore(transport),
   };

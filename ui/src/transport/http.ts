@@ -1,5 +1,8 @@
 import type {
   AnswerEvent,
+  Catalogue,
+  PullEvent,
+  PullRequest,
   AskOptions,
   Conversation,
   ConversationSummary,
@@ -15,7 +18,7 @@ import type {
 import { ApiError, fromErrorBody, toApiError } from './errors';
 import { readSse } from './sse';
 import { asEvent, guardStream } from './stream';
-import { isAnswerEnd, isIngestEnd, type Listener, type Transport } from './types';
+import { isAnswerEnd, isIngestEnd, isPullEnd, type Listener, type Transport } from './types';
 
 type Fetch = typeof fetch;
 
@@ -114,6 +117,22 @@ export class HttpTransport implements Transport {
 
   async importModel(path: string) {
     await this.json('POST', '/api/models/import', { path });
+  }
+
+  getModelCatalogue() {
+    return this.json<Catalogue>('GET', '/api/models/catalogue');
+  }
+
+  pullModel(request: PullRequest, onEvent: Listener<PullEvent>) {
+    return this.stream('POST', '/api/models/pull', request, onEvent, isPullEnd);
+  }
+
+  async cancelPull(pullId: string) {
+    await this.json('POST', `/api/models/pulls/${seg(pullId)}/cancel`);
+  }
+
+  async removeModel(name: string) {
+    await this.json('DELETE', `/api/models?name=${encodeURIComponent(name)}`);
   }
 
   setBackendKey(key: string) {

@@ -2,6 +2,9 @@ import { Channel, invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
   AnswerEvent,
+  Catalogue,
+  PullEvent,
+  PullRequest,
   AskOptions,
   Conversation,
   ConversationSummary,
@@ -16,7 +19,7 @@ import type {
 } from '../api/types';
 import { toApiError } from './errors';
 import { asEvent, guardStream } from './stream';
-import { isAnswerEnd, isIngestEnd, type Listener, type Transport } from './types';
+import { isAnswerEnd, isIngestEnd, isPullEnd, type Listener, type Transport } from './types';
 
 type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 type Listen = <E>(event: string, handler: (e: { payload: E }) => void) => Promise<() => void>;
@@ -121,6 +124,22 @@ export class TauriTransport implements Transport {
 
   importModel(path: string) {
     return this.call<void>('import_model', { path });
+  }
+
+  getModelCatalogue() {
+    return this.call<Catalogue>('get_model_catalogue');
+  }
+
+  pullModel(request: PullRequest, onEvent: Listener<PullEvent>) {
+    return this.stream('pull_model', { request }, onEvent, isPullEnd);
+  }
+
+  cancelPull(pullId: string) {
+    return this.call<void>('cancel_pull', { pullId });
+  }
+
+  removeModel(name: string) {
+    return this.call<void>('remove_model', { name });
   }
 
   setBackendKey(key: string) {

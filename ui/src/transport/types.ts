@@ -1,5 +1,8 @@
 import type {
   AnswerEvent,
+  Catalogue,
+  PullEvent,
+  PullRequest,
   AskOptions,
   Conversation,
   ConversationSummary,
@@ -54,6 +57,14 @@ export interface Transport {
   getSettings(): Promise<Settings>;
   putSettings(settings: Settings): Promise<Settings>;
   importModel(path: string): Promise<void>;
+  /** The model catalogue with the memory verdict and the expected speed on this machine. */
+  getModelCatalogue(): Promise<Catalogue>;
+  /** Downloads a model into the models folder (a stream: started, progress…, then done or error). */
+  pullModel(request: PullRequest, onEvent: Listener<PullEvent>): Promise<void>;
+  /** Stops a download and removes what it fetched. */
+  cancelPull(pullId: string): Promise<void>;
+  /** Deletes a downloaded model (catalogue name or file name); the one in use is refused. */
+  removeModel(name: string): Promise<void>;
   /** Stores the configured endpoint's API key in the OS keyring; the backend as `getModels` shows it. */
   setBackendKey(key: string): Promise<BackendInfo>;
   /** Removes the configured endpoint's key from the OS keyring. */
@@ -64,4 +75,5 @@ export interface Transport {
 
 /** Terminal events of each stream kind. */
 export const isAnswerEnd = (e: { event: string }): boolean => e.event === 'done' || e.event === 'error';
+export const isPullEnd = (e: { event: string }): boolean => e.event === 'done' || e.event === 'error';
 export const isIngestEnd = (e: { event: string }): boolean => e.event === 'finished' || e.event === 'error';
