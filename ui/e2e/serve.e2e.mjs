@@ -8,12 +8,13 @@
 //
 // Screenshots go to ../target/e2e/.
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+import { startHub } from './hf-hub.mjs';
 
 const BIN = resolve(process.env.ALMANAC_BIN ?? '../target/debug/almanac');
 const FACTS = resolve('../tests/fixtures/facts');
@@ -42,9 +43,23 @@ function expect(cond, message) {
 
 await mkdir(OUT, { recursive: true });
 const dataDir = await mkdtemp(join(tmpdir(), 'almanac-e2e-'));
+// A models folder of its own (links to the installed default models), so a pulled model lands in
+// scratch space; the pull comes from a local Hugging Face-style hub serving a copy of the default model.
+const installed = process.env.ALMANAC_MODELS_DIR || join(process.env.XDG_DATA_HOME || join(homedir(), '.local/share'), 'almanac/models');
+const modelsDir = await mkdtemp(join(tmpdir(), 'almanac-e2e-models-'));
+for (const name of ['SmolLM2-135M-Instruct.Q4_1.gguf', 'all-MiniLM-L6-v2']) await symlink(join(installed, name), join(modelsDir, name));
+const PULLED = 'SmolLM2-135M-Pulled-Q4_1.gguf';
+const hub = await startHub({ 'test-org/SmolLM2-GGUF': { [PULLED]: join(installed, 'SmolLM2-135M-Instruct.Q4_1.gguf') } });
 const server = spawn(BIN, ['serve', '--port', '0', '--ui', resolve('dist')], {
   // The date is part of the prompt; pinned (as in the Rust tests) so the answer is the same any day.
-  env: { ...process.env, ALMANAC_DATA_DIR: dataDir, ALMANAC_TODAY: '2026-12-05' },
+  env: {
+    ...process.env,
+    ALMANAC_DATA_DIR: dataDir,
+    ALMANAC_MODELS_DIR: modelsDir,
+    HF_ENDPOINT: hub.url,
+    HF_TOKEN: '',
+    ALMANAC_TODAY: '2026-12-05',
+  },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const BASE = await new Promise((ok, fail) => {
@@ -310,6 +325,39 @@ try {
     await page.locator('[data-testid=chat-model][data-backend=local]').waitFor();
   });
 
+  await step('downloads a model from the (local) hub with a progress bar, chooses it, and an answer names it', async () => {
+    await byId('tab-models').click();
+    await page.locator('[data-testid=catalogue-row]').first().waitFor({ timeout: 60_000 });
+    const verdicts = await page.locator('[data-testid=verdict]').evaluateAll((es) => es.map((e) => e.dataset.verdict));
+    expect(verdicts.length >= 7 && verdicts.every((v) => ['fits', 'tight', 'too_large'].includes(v)), `verdicts: ${verdicts}`);
+    expect((await byId('speed-method').textContent()).includes('Speeds are estimates'), 'the speed method is stated');
+    await byId('pull-repo').fill('test-org/SmolLM2-GGUF');
+    await byId('pull-file').fill(PULLED);
+    await byId('pull-submit').click();
+    await byId('pull-progress').waitFor();
+    await page.locator('[data-testid=pull-figures]', { hasText: ' left' }).waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: `${OUT}/models-download.png` });
+    await byId('pull-progress').waitFor({ state: 'detached', timeout: 120_000 });
+    const row = page.locator('[data-testid=model-row]', { hasText: PULLED });
+    await row.getByTestId('use-local-model').click();
+    await page.locator('[data-testid=chat-model]', { hasText: PULLED }).waitFor();
+    expect(hub.seen.some((s) => s.path.endsWith(`/resolve/0123456789abcdef0123456789abcdef01234567/${PULLED}`)), 'the file came from the hub, pinned to its commit');
+    await page.screenshot({ path: `${OUT}/models-catalogue.png` });
+    await byId('tab-chat').click();
+    await byId('new-chat').click();
+    await byId('question').fill('Who designed the Zorvath Bridge?');
+    await byId('question').press('Enter');
+    const answer = answers().last();
+    await answer.locator('[data-testid=answer-model]').waitFor({ timeout: ANSWER_TIMEOUT });
+    await page.waitForFunction(() => !document.querySelector('[data-testid=answer][data-pending=true]'), null, { timeout: ANSWER_TIMEOUT });
+    expect((await answer.getByTestId('answer-model').textContent()) === PULLED, 'the answer names the pulled model');
+    expect((await answer.getByTestId('answer-text').textContent()).trim().length > 0, 'the pulled model answered');
+    // Back to the default model for whatever follows.
+    await byId('tab-models').click();
+    await page.locator('[data-testid=model-row]', { hasText: 'SmolLM2-135M-Instruct.Q4_1' }).getByTestId('use-local-model').click();
+    await page.locator('[data-testid=chat-model]', { hasText: 'SmolLM2-135M-Instruct.Q4_1.gguf' }).waitFor();
+  });
+
   await step('loads nothing from elsewhere and logs no error (CSP included)', async () => {
     const foreign = requests.filter((u) => !u.startsWith(BASE));
     expect(foreign.length === 0, `foreign requests: ${foreign.join(', ')}`);
@@ -331,6 +379,8 @@ try {
     });
   });
   await rm(dataDir, { recursive: true, force: true });
+  await rm(modelsDir, { recursive: true, force: true });
+  await hub.close();
 }
 
 console.log(`${passed} passed, ${failures.length} failed`);

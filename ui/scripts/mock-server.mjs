@@ -408,6 +408,23 @@ const routes = [
     if (state.settings.backend.kind === 'openai') state.keyring.delete(state.settings.backend.base_url);
     json(res, 200, backendInfo());
   }],
+  // The catalogue as the real backend shapes it (one entry; no downloads in the mock).
+  ['GET', /^\/api\/models\/catalogue$/, async (_req, res) => {
+    const measured = { model: state.models[0].path, model_bytes: 99_000_000, parameters: 134_515_008, threads: 2, prefill_tokens_per_second: 190, decode_tokens_per_second: 26 };
+    json(res, 200, {
+      models: [{
+        name: 'llama-3.2-1b-q4_k_m', title: 'Llama 3.2 1B Instruct', repo: 'bartowski/Llama-3.2-1B-Instruct-GGUF',
+        file: 'Llama-3.2-1B-Instruct-Q4_K_M.gguf', quantisation: 'Q4_K_M', size_bytes: 807_694_464, licence: 'llama3.2',
+        parameters: 1_235_814_400, context_length: 2048, layers: 16, kv_heads: 8, head_dim: 64, memory_bytes: 874_803_328,
+        available_memory_bytes: 8_000_000_000, verdict: 'fits',
+        speed: { prefill_tokens_per_second: 20.7, decode_tokens_per_second: 3.2, measured_on: 'SmolLM2-135M-Instruct.Q4_1.gguf' },
+        downloaded: false, path: '/models/Llama-3.2-1B-Instruct-Q4_K_M.gguf', partial_bytes: 0,
+      }],
+      available_memory_bytes: 8_000_000_000,
+      context_length: 2048,
+      measured,
+    });
+  }],
   ['POST', /^\/api\/models\/import$/, async (req, res) => {
     const { path } = await body(req);
     if (typeof path !== 'string' || !path.endsWith('.gguf')) throw new HttpError(400, 'invalid_model', 'the path must name a .gguf file');
