@@ -247,12 +247,14 @@ pub fn check_memory(path: &Path, context: usize) -> Result<()> {
     if weights + kv > available {
         let human = almanac_models::human_bytes;
         return Err(Error::NotEnoughMemory {
-            model: path.to_path_buf(),
-            needed: human(weights + kv),
-            weights: human(weights),
-            kv_cache: human(kv),
-            context,
-            available: human(available),
+            message: format!(
+                "{} needs {} of memory (weights {} + key/value cache {} for a {context}-token context) but only {} is free; choose a smaller model or a shorter context_length",
+                path.display(),
+                human(weights + kv),
+                human(weights),
+                human(kv),
+                human(available)
+            ),
         });
     }
     Ok(())

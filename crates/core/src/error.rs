@@ -60,16 +60,9 @@ pub enum Error {
     /// A model download or catalogue lookup failed.
     #[error(transparent)]
     Models(#[from] almanac_models::Error),
-    /// The chat model would not fit in the memory free now.
-    #[error("{} needs {needed} of memory (weights {weights} + key/value cache {kv_cache} for a {context}-token context) but only {available} is free; choose a smaller model or a shorter context_length", model.display())]
-    NotEnoughMemory {
-        model: PathBuf,
-        needed: String,
-        weights: String,
-        kv_cache: String,
-        context: usize,
-        available: String,
-    },
+    /// The chat model would not fit in the memory free now (the message names what it needs).
+    #[error("{message}")]
+    NotEnoughMemory { message: String },
     /// One document could not be indexed (re-indexing it failed).
     #[error("{message}")]
     DocumentFailed { message: String },

@@ -126,6 +126,25 @@ pub fn save(file: &Path, measurement: &SpeedMeasurement) -> Result<()> {
     crate::paths::write_atomically(file, &json)
 }
 
+/// The measurement for the configured local chat model: the stored one, or a new one (loading the
+/// model, measuring and storing). `None` when the model cannot be loaded.
+pub fn measured(paths: &crate::Paths, settings: &crate::Settings) -> Option<SpeedMeasurement> {
+    let model = paths.resolve_model(&settings.chat_model);
+    let file = paths.data_dir.join("speed.json");
+    if let Some(m) = load(&file, &model) {
+        return Some(m);
+    }
+    let options = almanac_engine::LoadOptions {
+        context_length: Some(settings.context_length.min(1024)),
+        ..Default::default()
+    };
+    let mut chat = ChatModel::load(&model, &options).ok()?;
+    let m = measure(&mut chat).ok()?;
+    let _ = std::fs::create_dir_all(&paths.data_dir);
+    let _ = save(&file, &m);
+    Some(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,23 +164,4 @@ mod tests {
         assert_eq!(e.decode_tokens_per_second, 20.0);
         assert_eq!(e.measured_on, "small.gguf");
     }
-}
-
-/// The measurement for the configured local chat model: the stored one, or a new one (loading the
-/// model, measuring and storing). `None` when the model cannot be loaded.
-pub fn measured(paths: &crate::Paths, settings: &crate::Settings) -> Option<SpeedMeasurement> {
-    let model = paths.resolve_model(&settings.chat_model);
-    let file = paths.data_dir.join("speed.json");
-    if let Some(m) = load(&file, &model) {
-        return Some(m);
-    }
-    let options = almanac_engine::LoadOptions {
-        context_length: Some(settings.context_length.min(1024)),
-        ..Default::default()
-    };
-    let mut chat = ChatModel::load(&model, &options).ok()?;
-    let m = measure(&mut chat).ok()?;
-    let _ = std::fs::create_dir_all(&paths.data_dir);
-    let _ = save(&file, &m);
-    Some(m)
 }
