@@ -502,3 +502,41 @@ fn the_api_pulls_with_progress_cancels_chooses_and_removes() {
     assert!(!models.path().join(format!("{TINY}.part")).exists());
     assert!(!models.path().join(TINY).exists());
 }
+
+#[test]
+fn a_broken_connection_keeps_the_part_and_the_next_pull_resumes() {
+    let bytes = tiny_bytes();
+    let mut file = HubFile::new(TINY, bytes.clone());
+    file.cut_after = Some(300_000);
+    let hub = HfServer::start(HashMap::from([(
+        "test-org/tiny-GGUF".to_owned(),
+        Repo {
+            files: vec![file],
+            token: None,
+        },
+    )]));
+    let library = Library::new();
+    let models = tempfile::tempdir().unwrap();
+    let run = || {
+        pull_command(&library, models.path(), &hub, &["test-org/tiny-GGUF", TINY])
+            .output()
+            .unwrap()
+    };
+    let line = one_error(&run(), "cut connection");
+    assert!(
+        line.contains(&format!("broke off at 300000 of {} bytes", bytes.len()))
+            && line.contains("pull again to resume"),
+        "{line}"
+    );
+    assert_eq!(
+        leftovers(models.path()),
+        vec![format!("{TINY}.part"), format!("{TINY}.part.json")],
+        "the part is kept, and it is not a model"
+    );
+    let out = run();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let ranges: Vec<_> = hub.seen().into_iter().filter_map(|s| s.range).collect();
+    assert_eq!(ranges, vec!["bytes=300000-".to_owned()]);
+    assert_eq!(std::fs::read(models.path().join(TINY)).unwrap(), bytes);
+    assert_eq!(leftovers(models.path()), vec![TINY.to_owned()]);
+}

@@ -31,6 +31,8 @@ pub struct HubFile {
     pub stall_after: Option<usize>,
     /// Send 16 KiB at a time with this pause between (a slow link, for cancelling).
     pub throttle: Option<Duration>,
+    /// Send this many bytes of a full transfer, then close the connection (a broken link).
+    pub cut_after: Option<usize>,
 }
 
 impl HubFile {
@@ -43,6 +45,7 @@ impl HubFile {
             sha256,
             stall_after: None,
             throttle: None,
+            cut_after: None,
         }
     }
 }
@@ -230,6 +233,12 @@ fn serve(stream: TcpStream, repos: &HashMap<String, Repo>, log: &Mutex<Vec<Seen>
                 }
                 std::thread::sleep(file.throttle.unwrap());
             }
+        }
+        _ if start.is_none() && file.cut_after.is_some() => {
+            let cut = file.cut_after.unwrap().min(body.len());
+            let _ = out.write_all(&body[..cut]);
+            let _ = out.flush();
+            let _ = out.shutdown(std::net::Shutdown::Both);
         }
         (None, Some(cut)) => {
             let _ = out.write_all(&body[..cut.min(body.len())]);

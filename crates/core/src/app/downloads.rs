@@ -174,9 +174,11 @@ impl App {
         if name.len() > 255 {
             return Err(Error::invalid("name", "is longer than 255 bytes"));
         }
+        // A catalogue name stands for its file.
+        let file = almanac_models::find(name).map_or(name, |e| e.file.as_str());
         if lock(&self.pulls.running)
             .values()
-            .any(|(file, _)| Path::new(file) == Path::new(name))
+            .any(|(pulling, _)| Path::new(pulling) == Path::new(file))
         {
             return Err(Error::Busy(format!(
                 "{name} is being downloaded; cancel it first"
