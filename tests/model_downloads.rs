@@ -188,8 +188,10 @@ fn failed_pulls_say_why_in_one_line_and_leave_no_file() {
             .unwrap()
     };
 
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["no-such/repo", TINY], "repository no-such/repo not found"),
+        // The real hub's answer for a missing or private repository: 401 with X-Error-Code.
+        (&["hidden/repo", TINY], "repository hidden/repo not found"),
         (
             &["test-org/files", "missing.gguf"],
             "missing.gguf is not in repository test-org/files",

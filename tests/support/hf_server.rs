@@ -138,6 +138,16 @@ fn serve(stream: TcpStream, repos: &HashMap<String, Repo>, log: &Mutex<Vec<Seen>
             br#"{"error":"Repository not found"}"#,
         )
     };
+    // As the real hub answers for a repository that does not exist or is private.
+    let hidden = |out: &mut TcpStream| {
+        let body = br#"{"error":"Repository Not Found"}"#;
+        let head = format!(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nX-Error-Code: RepoNotFound\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = out.write_all(head.as_bytes());
+        let _ = out.write_all(body);
+    };
     let (repo_name, rest) = if let Some(api) = path.strip_prefix("/api/models/") {
         match api.split_once("/revision/") {
             Some((repo, _rev)) => (repo.to_owned(), None),
@@ -158,16 +168,21 @@ fn serve(stream: TcpStream, repos: &HashMap<String, Repo>, log: &Mutex<Vec<Seen>
         (format!("{owner}/{name}"), Some(file.replace("%20", " ")))
     };
     let Some(repo) = repos.get(&repo_name) else {
+        if repo_name.starts_with("hidden/") {
+            return hidden(&mut out);
+        }
         return not_found(&mut out);
     };
     if let Some(token) = &repo.token {
         if seen.authorization.as_deref() != Some(&format!("Bearer {token}")) {
-            return reply(
-                &mut out,
-                "401 Unauthorized",
-                "application/json",
-                br#"{"error":"Access to model is restricted. You must have access to it and be authenticated to access it."}"#,
+            let body = br#"{"error":"Access to model is restricted. You must have access to it and be authenticated to access it."}"#;
+            let head = format!(
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nX-Error-Code: GatedRepo\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
             );
+            let _ = out.write_all(head.as_bytes());
+            let _ = out.write_all(body);
+            return;
         }
     }
     let Some(file_name) = rest else {

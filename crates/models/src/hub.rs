@@ -187,7 +187,7 @@ impl Hub {
             encode(&source.revision)
         );
         let mut response = self.get(&url).call().map_err(|e| transport(&url, &e))?;
-        self.check_status(response.status().as_u16(), &url, source)?;
+        self.check_status(&response, &url, source)?;
         let info: ModelInfo = response
             .body_mut()
             .with_config()
@@ -241,7 +241,7 @@ impl Hub {
         }
         let response = request.call().map_err(|e| transport(&url, &e))?;
         let status = response.status().as_u16();
-        self.check_status(status, &url, source)?;
+        self.check_status(&response, &url, source)?;
         let start = match status {
             200 => 0,
             206 => content_range_start(&response).ok_or_else(|| Error::Protocol {
@@ -263,32 +263,54 @@ impl Hub {
         })
     }
 
-    fn check_status(&self, status: u16, url: &str, source: &RepoFile) -> Result<()> {
-        match status {
-            200..=299 => Ok(()),
-            401 | 403 => Err(Error::Gated {
-                repo: source.repo.clone(),
-                status,
-                hint: if self.token.is_some() {
-                    "HF_TOKEN was refused; accept the model's licence on its page with that account"
-                } else {
-                    "set HF_TOKEN to a token of an account that accepted its licence"
-                },
-            }),
-            404 if url.contains("/api/models/") => Err(Error::RepoNotFound {
-                repo: source.repo.clone(),
-                endpoint: self.endpoint.clone(),
-            }),
-            404 => Err(Error::FileNotFound {
-                repo: source.repo.clone(),
-                revision: source.revision.clone(),
-                file: source.file.clone(),
-            }),
-            _ => Err(Error::Http {
+    /// A failure status as the hub means it. The hub names the reason in `X-Error-Code` (it
+    /// answers 401, not 404, for a repository that does not exist or is private, so that a
+    /// stranger cannot tell the two apart); without it the status alone decides.
+    fn check_status(
+        &self,
+        response: &ureq::http::Response<ureq::Body>,
+        url: &str,
+        source: &RepoFile,
+    ) -> Result<()> {
+        let status = response.status().as_u16();
+        if (200..=299).contains(&status) {
+            return Ok(());
+        }
+        let code = response
+            .headers()
+            .get("x-error-code")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let repo_not_found = || Error::RepoNotFound {
+            repo: source.repo.clone(),
+            endpoint: self.endpoint.clone(),
+        };
+        let file_not_found = || Error::FileNotFound {
+            repo: source.repo.clone(),
+            revision: source.revision.clone(),
+            file: source.file.clone(),
+        };
+        let gated = || Error::Gated {
+            repo: source.repo.clone(),
+            status,
+            hint: if self.token.is_some() {
+                "HF_TOKEN was refused; accept the model's licence on its page with that account"
+            } else {
+                "set HF_TOKEN to a token of an account that accepted its licence"
+            },
+        };
+        Err(match (code, status) {
+            ("RepoNotFound", _) => repo_not_found(),
+            ("GatedRepo", _) => gated(),
+            ("EntryNotFound" | "RevisionNotFound", _) => file_not_found(),
+            (_, 401 | 403) => gated(),
+            (_, 404) if url.contains("/api/models/") => repo_not_found(),
+            (_, 404) => file_not_found(),
+            _ => Error::Http {
                 url: url.into(),
                 status,
-            }),
-        }
+            },
+        })
     }
 }
 
