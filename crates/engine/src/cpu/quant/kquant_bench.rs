@@ -27,12 +27,7 @@ pub fn gemm_gflops(
         "q6_k" => (q6_k::BLOCK_BYTES, q6_k::gemm),
         _ => return None,
     };
-    let isa = match isa {
-        "scalar" => Isa::Scalar,
-        "avx2" => Isa::Avx2,
-        "avx512" => Isa::Avx512Vnni,
-        _ => return None,
-    };
+    let isa = Isa::from_name(isa)?;
     if isa > detect() || !cols.is_multiple_of(QK_K) {
         return None;
     }
