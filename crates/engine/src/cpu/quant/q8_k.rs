@@ -380,8 +380,9 @@ pub(crate) mod test_support {
     }
 
     /// Checks `gemm` at every ISA this CPU runs (on aarch64: bit for bit the scalar results)
-    /// against f64 dot products of the dequantized weights with (a) the dequantized Q8_K activations: only f32 rounding separates them, so
-    /// the bound is 1e-5 of the sum of |w*a| terms; (b) the original f32 activations: the
+    /// against f64 dot products of the dequantized weights with (a) the dequantized Q8_K
+    /// activations: only f32 rounding separates them, so the bound is 1e-5 of the sum of
+    /// |w*a| terms; (b) the original f32 activations: the
     /// Q8_K rounding error is at most half a step (|d|/2) per value, so the bound is
     /// sum over blocks of sum|w| * |d|/2, plus the same 1e-5 slack.
     #[allow(clippy::type_complexity)]
