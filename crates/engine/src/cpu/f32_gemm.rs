@@ -138,6 +138,43 @@ fn gemm_scalar(
     }
 }
 
+/// The AVX2 and NEON paths' loops: rows in blocks of `ROW_BLOCK`, each block walked across every
+/// panel in tiles of up to `MR` rows; `tile(x, x_stride, panel, k, rows, sums)` writes a tile's
+/// dot products into `sums`, which this adds the bias to and stores or adds to `out`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn by_tiles<const MR: usize>(
+    x: Rows,
+    w: &Panels,
+    bias: Option<&[f32]>,
+    write: Write,
+    out: &mut [f32],
+    out_stride: usize,
+    mut tile: impl FnMut(*const f32, usize, *const f32, usize, usize, &mut [[f32; PANEL]; MR]),
+) {
+    for block in (0..x.rows).step_by(ROW_BLOCK) {
+        let block_end = (block + ROW_BLOCK).min(x.rows);
+        for p in 0..w.n.div_ceil(PANEL) {
+            let panel = w.panel(p).as_ptr();
+            let cols = PANEL.min(w.n - p * PANEL);
+            let mut t = block;
+            while t < block_end {
+                let rows = MR.min(block_end - t);
+                let xs = x.data[t * x.stride..].as_ptr();
+                let mut sums = [[0f32; PANEL]; MR];
+                tile(xs, x.stride, panel, w.k, rows, &mut sums);
+                for (r, values) in sums.iter().enumerate().take(rows) {
+                    let o = &mut out[(t + r) * out_stride + p * PANEL..][..cols];
+                    for c in 0..cols {
+                        let v = values[c] + bias.map_or(0.0, |b| b[p * PANEL + c]);
+                        o[c] = if write == Write::Add { o[c] + v } else { v };
+                    }
+                }
+                t += rows;
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{Panels, Rows, Write, PANEL, ROW_BLOCK};
@@ -243,7 +280,7 @@ mod avx512 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Panels, Rows, Write, PANEL, ROW_BLOCK};
+    use super::{Panels, Rows, Write, PANEL};
     use std::arch::x86_64::*;
 
     const MR: usize = 3;
@@ -259,32 +296,24 @@ mod avx2 {
         out: &mut [f32],
         out_stride: usize,
     ) {
-        for block in (0..x.rows).step_by(ROW_BLOCK) {
-            let block_end = (block + ROW_BLOCK).min(x.rows);
-            for p in 0..w.n.div_ceil(PANEL) {
-                let panel = w.panel(p).as_ptr();
-                let cols = PANEL.min(w.n - p * PANEL);
-                let mut t = block;
-                while t < block_end {
-                    let rows = MR.min(block_end - t);
-                    let xs = x.data.as_ptr().add(t * x.stride);
-                    let mut tile_out = [[0f32; PANEL]; MR];
+        super::by_tiles::<MR>(
+            x,
+            w,
+            bias,
+            write,
+            out,
+            out_stride,
+            |xs, stride, panel, k, rows, sums| {
+                // SAFETY: the CPU features as this function's; `by_tiles` passes a tile in bounds.
+                unsafe {
                     match rows {
-                        3 => tile::<3>(xs, x.stride, panel, w.k, &mut tile_out),
-                        2 => tile::<2>(xs, x.stride, panel, w.k, &mut tile_out),
-                        _ => tile::<1>(xs, x.stride, panel, w.k, &mut tile_out),
+                        3 => tile::<3>(xs, stride, panel, k, sums),
+                        2 => tile::<2>(xs, stride, panel, k, sums),
+                        _ => tile::<1>(xs, stride, panel, k, sums),
                     }
-                    for (r, values) in tile_out.iter().enumerate().take(rows) {
-                        let o = &mut out[(t + r) * out_stride + p * PANEL..][..cols];
-                        for c in 0..cols {
-                            let v = values[c] + bias.map_or(0.0, |b| b[p * PANEL + c]);
-                            o[c] = if write == Write::Add { o[c] + v } else { v };
-                        }
-                    }
-                    t += rows;
                 }
-            }
-        }
+            },
+        );
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -316,7 +345,7 @@ mod avx2 {
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
-    use super::{Panels, Rows, Write, PANEL, ROW_BLOCK};
+    use super::{Panels, Rows, Write, PANEL};
     use std::arch::aarch64::*;
 
     const MR: usize = 3;
@@ -332,32 +361,24 @@ mod neon {
         out: &mut [f32],
         out_stride: usize,
     ) {
-        for block in (0..x.rows).step_by(ROW_BLOCK) {
-            let block_end = (block + ROW_BLOCK).min(x.rows);
-            for p in 0..w.n.div_ceil(PANEL) {
-                let panel = w.panel(p).as_ptr();
-                let cols = PANEL.min(w.n - p * PANEL);
-                let mut t = block;
-                while t < block_end {
-                    let rows = MR.min(block_end - t);
-                    let xs = x.data.as_ptr().add(t * x.stride);
-                    let mut tile_out = [[0f32; PANEL]; MR];
+        super::by_tiles::<MR>(
+            x,
+            w,
+            bias,
+            write,
+            out,
+            out_stride,
+            |xs, stride, panel, k, rows, sums| {
+                // SAFETY: the CPU features as this function's; `by_tiles` passes a tile in bounds.
+                unsafe {
                     match rows {
-                        3 => tile::<3>(xs, x.stride, panel, w.k, &mut tile_out),
-                        2 => tile::<2>(xs, x.stride, panel, w.k, &mut tile_out),
-                        _ => tile::<1>(xs, x.stride, panel, w.k, &mut tile_out),
+                        3 => tile::<3>(xs, stride, panel, k, sums),
+                        2 => tile::<2>(xs, stride, panel, k, sums),
+                        _ => tile::<1>(xs, stride, panel, k, sums),
                     }
-                    for (r, values) in tile_out.iter().enumerate().take(rows) {
-                        let o = &mut out[(t + r) * out_stride + p * PANEL..][..cols];
-                        for c in 0..cols {
-                            let v = values[c] + bias.map_or(0.0, |b| b[p * PANEL + c]);
-                            o[c] = if write == Write::Add { o[c] + v } else { v };
-                        }
-                    }
-                    t += rows;
                 }
-            }
-        }
+            },
+        );
     }
 
     #[target_feature(enable = "neon")]

@@ -71,12 +71,38 @@ fn gemm_scalar(w: FloatWeights, cols: usize, n_rows: usize, x: &[f32], n_tok: us
     }
 }
 
+/// The SIMD paths' loops: rows in groups of up to `ROWS`, each against every token;
+/// `dot_rows(r, rows, x_t)` returns the dot products of rows `r..r + rows` with token `x_t`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn by_row_groups(
+    cols: usize,
+    n_rows: usize,
+    x: &[f32],
+    n_tok: usize,
+    out: OutTile,
+    mut dot_rows: impl FnMut(usize, usize, &[f32]) -> [f32; ROWS],
+) {
+    let mut r = 0;
+    while r < n_rows {
+        let rows = (n_rows - r).min(ROWS);
+        for t in 0..n_tok {
+            let dots = dot_rows(r, rows, &x[t * cols..][..cols]);
+            for (i, dot) in dots.iter().take(rows).enumerate() {
+                out.set(t, r + i, *dot);
+            }
+        }
+        r += rows;
+    }
+}
+
+/// Rows that share each load of a token's activations in the SIMD paths.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const ROWS: usize = 4;
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{FloatWeights, OutTile};
+    use super::{FloatWeights, OutTile, ROWS};
     use std::arch::x86_64::*;
-
-    const ROWS: usize = 4;
 
     /// # Safety
     /// AVX2, FMA and F16C must be available; lengths as checked by `super::gemm`.
@@ -89,17 +115,10 @@ mod avx2 {
         n_tok: usize,
         out: OutTile,
     ) {
-        let mut r = 0;
-        while r < n_rows {
-            let rows = (n_rows - r).min(ROWS);
-            for t in 0..n_tok {
-                let dots = dot_rows(w, cols, r, rows, &x[t * cols..][..cols]);
-                for (i, dot) in dots.iter().take(rows).enumerate() {
-                    out.set(t, r + i, *dot);
-                }
-            }
-            r += rows;
-        }
+        super::by_row_groups(cols, n_rows, x, n_tok, out, |r, rows, x_t| {
+            // SAFETY: the CPU features as this function's; lengths as checked by `super::gemm`.
+            unsafe { dot_rows(w, cols, r, rows, x_t) }
+        });
     }
 
     /// Dot products of rows `r..r + rows` (at most `ROWS`) with `x`.
@@ -144,11 +163,9 @@ mod avx2 {
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
-    use super::{FloatWeights, OutTile};
+    use super::{FloatWeights, OutTile, ROWS};
     use crate::cpu::quant::neon::f16x4_to_f32;
     use std::arch::aarch64::*;
-
-    const ROWS: usize = 4;
 
     /// # Safety
     /// Lengths as checked by `super::gemm`.
@@ -161,17 +178,10 @@ mod neon {
         n_tok: usize,
         out: OutTile,
     ) {
-        let mut r = 0;
-        while r < n_rows {
-            let rows = (n_rows - r).min(ROWS);
-            for t in 0..n_tok {
-                let dots = dot_rows(w, cols, r, rows, &x[t * cols..][..cols]);
-                for (i, dot) in dots.iter().take(rows).enumerate() {
-                    out.set(t, r + i, *dot);
-                }
-            }
-            r += rows;
-        }
+        super::by_row_groups(cols, n_rows, x, n_tok, out, |r, rows, x_t| {
+            // SAFETY: the CPU features as this function's; lengths as checked by `super::gemm`.
+            unsafe { dot_rows(w, cols, r, rows, x_t) }
+        });
     }
 
     /// Dot products of rows `r..r + rows` (at most `ROWS`) with `x`, 8 values a step in two
