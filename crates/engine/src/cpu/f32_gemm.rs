@@ -138,18 +138,27 @@ fn gemm_scalar(
     }
 }
 
-/// The AVX2 and NEON paths' loops: rows in blocks of `ROW_BLOCK`, each block walked across every
-/// panel in tiles of up to `MR` rows; `tile(x, x_stride, panel, k, rows, sums)` writes a tile's
-/// dot products into `sums`, which this adds the bias to and stores or adds to `out`.
+/// A SIMD tile kernel: `(x, x_stride, panel, k, sums)` writes the dot products of its rows of `x`
+/// (as many as its constant says) with the panel's 32 columns into `sums`.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn by_tiles<const MR: usize>(
+type TileFn<const MR: usize> =
+    unsafe fn(*const f32, usize, *const f32, usize, &mut [[f32; PANEL]; MR]);
+
+/// The AVX2 and NEON paths' loops: rows in blocks of `ROW_BLOCK`, each block walked across every
+/// panel in tiles of up to `MR` rows, computed by `tiles[rows - 1]`; the bias is added to the
+/// tile's sums here, and they are stored or added to `out`.
+///
+/// # Safety
+/// The CPU must have the tile kernels' target features; bounds as checked by `gemm`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+unsafe fn by_tiles<const MR: usize>(
     x: Rows,
     w: &Panels,
     bias: Option<&[f32]>,
     write: Write,
     out: &mut [f32],
     out_stride: usize,
-    mut tile: impl FnMut(*const f32, usize, *const f32, usize, usize, &mut [[f32; PANEL]; MR]),
+    tiles: [TileFn<MR>; MR],
 ) {
     for block in (0..x.rows).step_by(ROW_BLOCK) {
         let block_end = (block + ROW_BLOCK).min(x.rows);
@@ -161,7 +170,7 @@ fn by_tiles<const MR: usize>(
                 let rows = MR.min(block_end - t);
                 let xs = x.data[t * x.stride..].as_ptr();
                 let mut sums = [[0f32; PANEL]; MR];
-                tile(xs, x.stride, panel, w.k, rows, &mut sums);
+                unsafe { tiles[rows - 1](xs, x.stride, panel, w.k, &mut sums) };
                 for (r, values) in sums.iter().enumerate().take(rows) {
                     let o = &mut out[(t + r) * out_stride + p * PANEL..][..cols];
                     for c in 0..cols {
@@ -296,24 +305,8 @@ mod avx2 {
         out: &mut [f32],
         out_stride: usize,
     ) {
-        super::by_tiles::<MR>(
-            x,
-            w,
-            bias,
-            write,
-            out,
-            out_stride,
-            |xs, stride, panel, k, rows, sums| {
-                // SAFETY: the CPU features as this function's; `by_tiles` passes a tile in bounds.
-                unsafe {
-                    match rows {
-                        3 => tile::<3>(xs, stride, panel, k, sums),
-                        2 => tile::<2>(xs, stride, panel, k, sums),
-                        _ => tile::<1>(xs, stride, panel, k, sums),
-                    }
-                }
-            },
-        );
+        let tiles = [tile::<1> as super::TileFn<MR>, tile::<2>, tile::<3>];
+        super::by_tiles(x, w, bias, write, out, out_stride, tiles);
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -361,24 +354,8 @@ mod neon {
         out: &mut [f32],
         out_stride: usize,
     ) {
-        super::by_tiles::<MR>(
-            x,
-            w,
-            bias,
-            write,
-            out,
-            out_stride,
-            |xs, stride, panel, k, rows, sums| {
-                // SAFETY: the CPU features as this function's; `by_tiles` passes a tile in bounds.
-                unsafe {
-                    match rows {
-                        3 => tile::<3>(xs, stride, panel, k, sums),
-                        2 => tile::<2>(xs, stride, panel, k, sums),
-                        _ => tile::<1>(xs, stride, panel, k, sums),
-                    }
-                }
-            },
-        );
+        let tiles = [tile::<1> as super::TileFn<MR>, tile::<2>, tile::<3>];
+        super::by_tiles(x, w, bias, write, out, out_stride, tiles);
     }
 
     #[target_feature(enable = "neon")]
