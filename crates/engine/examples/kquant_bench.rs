@@ -22,7 +22,7 @@ fn main() {
     for ty in ["q4_k", "q5_k", "q6_k"] {
         for (rows, cols) in shapes {
             for n_tok in [1, 512] {
-                for isa in ["scalar", "avx2", "avx512"] {
+                for isa in ["scalar", "avx2", "avx512", "neon", "dotprod"] {
                     // The scalar reference is slow; one prefill shape is enough.
                     if isa == "scalar" && n_tok > 1 && (rows, cols) != (576, 768) {
                         continue;

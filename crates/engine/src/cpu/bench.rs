@@ -18,7 +18,7 @@ const SHAPES: [(&str, usize, usize, WeightType, usize, usize); 5] = [
 ];
 const LAYERS: usize = 30;
 
-/// Options: `--isa scalar|avx2|avx512` (repeatable), `--threads N` (repeatable),
+/// Options: `--isa scalar|avx2|avx512|neon|dotprod` (repeatable), `--threads N` (repeatable),
 /// `--tokens N` (repeatable), `--min-time-ms N`.
 pub fn run_matmul_bench(args: &[String]) {
     let mut isas = Vec::new();

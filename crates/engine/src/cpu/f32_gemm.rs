@@ -2,7 +2,8 @@
 //! (+ bias[j])`, with `w` packed once into panels of 32 output columns so the inner loop reads one
 //! contiguous 128-byte line of weights per step and broadcasts one input value per row.
 //!
-//! The AVX-512 tile is 12 rows x 32 columns (24 zmm accumulators), the AVX2 one 3 x 32 (12 ymm);
+//! The AVX-512 tile is 12 rows x 32 columns (24 zmm accumulators), the AVX2 one 3 x 32 (12 ymm),
+//! the NEON one 3 x 32 (24 of the 32 q registers);
 //! rows are walked in blocks that stay in L2 while every panel passes over them. The caller splits
 //! work between threads; one call runs on one thread.
 
@@ -99,7 +100,9 @@ pub(crate) fn gemm(
         Isa::Avx512Vnni => unsafe { avx512::gemm(x, w, bias, write, out, out_stride) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { avx2::gemm(x, w, bias, write, out, out_stride) },
-        _ => gemm_scalar(x, w, bias, write, out, out_stride),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDotprod => unsafe { neon::gemm(x, w, bias, write, out, out_stride) },
+        Isa::Scalar => gemm_scalar(x, w, bias, write, out, out_stride),
     }
 }
 
@@ -130,6 +133,52 @@ fn gemm_scalar(
                 } else {
                     value
                 };
+            }
+        }
+    }
+}
+
+/// A SIMD tile kernel: `(x, x_stride, panel, k, sums)` writes the dot products of its rows of `x`
+/// (as many as its constant says) with the panel's 32 columns into `sums`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+type TileFn<const MR: usize> =
+    unsafe fn(*const f32, usize, *const f32, usize, &mut [[f32; PANEL]; MR]);
+
+/// The AVX2 and NEON paths' loops: rows in blocks of `ROW_BLOCK`, each block walked across every
+/// panel in tiles of up to `MR` rows, computed by `tiles[rows - 1]`; the bias is added to the
+/// tile's sums here, and they are stored or added to `out`.
+///
+/// # Safety
+/// The CPU must have the tile kernels' target features; bounds as checked by `gemm`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+unsafe fn by_tiles<const MR: usize>(
+    x: Rows,
+    w: &Panels,
+    bias: Option<&[f32]>,
+    write: Write,
+    out: &mut [f32],
+    out_stride: usize,
+    tiles: [TileFn<MR>; MR],
+) {
+    for block in (0..x.rows).step_by(ROW_BLOCK) {
+        let block_end = (block + ROW_BLOCK).min(x.rows);
+        for p in 0..w.n.div_ceil(PANEL) {
+            let panel = w.panel(p).as_ptr();
+            let cols = PANEL.min(w.n - p * PANEL);
+            let mut t = block;
+            while t < block_end {
+                let rows = MR.min(block_end - t);
+                let xs = x.data[t * x.stride..].as_ptr();
+                let mut sums = [[0f32; PANEL]; MR];
+                unsafe { tiles[rows - 1](xs, x.stride, panel, w.k, &mut sums) };
+                for (r, values) in sums.iter().enumerate().take(rows) {
+                    let o = &mut out[(t + r) * out_stride + p * PANEL..][..cols];
+                    for c in 0..cols {
+                        let v = values[c] + bias.map_or(0.0, |b| b[p * PANEL + c]);
+                        o[c] = if write == Write::Add { o[c] + v } else { v };
+                    }
+                }
+                t += rows;
             }
         }
     }
@@ -240,7 +289,7 @@ mod avx512 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Panels, Rows, Write, PANEL, ROW_BLOCK};
+    use super::{Panels, Rows, Write, PANEL};
     use std::arch::x86_64::*;
 
     const MR: usize = 3;
@@ -256,32 +305,8 @@ mod avx2 {
         out: &mut [f32],
         out_stride: usize,
     ) {
-        for block in (0..x.rows).step_by(ROW_BLOCK) {
-            let block_end = (block + ROW_BLOCK).min(x.rows);
-            for p in 0..w.n.div_ceil(PANEL) {
-                let panel = w.panel(p).as_ptr();
-                let cols = PANEL.min(w.n - p * PANEL);
-                let mut t = block;
-                while t < block_end {
-                    let rows = MR.min(block_end - t);
-                    let xs = x.data.as_ptr().add(t * x.stride);
-                    let mut tile_out = [[0f32; PANEL]; MR];
-                    match rows {
-                        3 => tile::<3>(xs, x.stride, panel, w.k, &mut tile_out),
-                        2 => tile::<2>(xs, x.stride, panel, w.k, &mut tile_out),
-                        _ => tile::<1>(xs, x.stride, panel, w.k, &mut tile_out),
-                    }
-                    for (r, values) in tile_out.iter().enumerate().take(rows) {
-                        let o = &mut out[(t + r) * out_stride + p * PANEL..][..cols];
-                        for c in 0..cols {
-                            let v = values[c] + bias.map_or(0.0, |b| b[p * PANEL + c]);
-                            o[c] = if write == Write::Add { o[c] + v } else { v };
-                        }
-                    }
-                    t += rows;
-                }
-            }
-        }
+        let tiles = [tile::<1> as super::TileFn<MR>, tile::<2>, tile::<3>];
+        super::by_tiles(x, w, bias, write, out, out_stride, tiles);
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -306,6 +331,54 @@ mod avx2 {
         for (row, acc) in out.iter_mut().zip(&acc) {
             for (q, lanes) in acc.iter().enumerate() {
                 _mm256_storeu_ps(row.as_mut_ptr().add(8 * q), *lanes);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{Panels, Rows, Write, PANEL};
+    use std::arch::aarch64::*;
+
+    const MR: usize = 3;
+
+    /// # Safety
+    /// Bounds as checked by `super::gemm` (NEON is part of every aarch64 CPU).
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn gemm(
+        x: Rows,
+        w: &Panels,
+        bias: Option<&[f32]>,
+        write: Write,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        let tiles = [tile::<1> as super::TileFn<MR>, tile::<2>, tile::<3>];
+        super::by_tiles(x, w, bias, write, out, out_stride, tiles);
+    }
+
+    #[target_feature(enable = "neon")]
+    #[inline]
+    unsafe fn tile<const R: usize>(
+        x: *const f32,
+        x_stride: usize,
+        panel: *const f32,
+        k: usize,
+        out: &mut [[f32; PANEL]; MR],
+    ) {
+        let mut acc = [[vdupq_n_f32(0.0); PANEL / 4]; R];
+        for kk in 0..k {
+            for q in 0..PANEL / 4 {
+                let w = vld1q_f32(panel.add(kk * PANEL + 4 * q));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    acc[q] = vfmaq_n_f32(acc[q], w, *x.add(r * x_stride + kk));
+                }
+            }
+        }
+        for (row, acc) in out.iter_mut().zip(&acc) {
+            for (q, lanes) in acc.iter().enumerate() {
+                vst1q_f32(row.as_mut_ptr().add(4 * q), *lanes);
             }
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! Every kernel exists as portable scalar code and, on x86-64, as AVX2 (+FMA, F16C) and AVX-512
 //! VNNI variants compiled with `#[target_feature]` and picked at run time, so a binary built for
-//! the baseline x86-64 target still uses the vector units of the machine it runs on.
+//! the baseline x86-64 target still uses the vector units of the machine it runs on. On aarch64
+//! the integer kernels have NEON variants, with and without the dot-product extension (`sdot`).
 //! See README.md in this directory for the weight layout and measured speed.
 
 pub(crate) mod bench;
@@ -14,45 +15,74 @@ pub(crate) mod quant;
 
 use std::sync::OnceLock;
 
-/// The instruction set a kernel runs with; ordered from least to most capable.
+/// The instruction set a kernel runs with; ordered from least to most capable. Only the
+/// variants of the architecture being compiled exist, so no other one's value can reach a kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Isa {
     /// Portable Rust; the reference every other path is tested against.
     Scalar,
     /// AVX2 + FMA + F16C.
+    #[cfg(target_arch = "x86_64")]
     Avx2,
     /// AVX-512 F/BW/VL + VNNI (on top of everything `Avx2` needs).
+    #[cfg(target_arch = "x86_64")]
     Avx512Vnni,
+    /// Advanced SIMD (NEON), which every aarch64 CPU has; integer dot products by widening
+    /// multiplies (`smull` + `sadalp`).
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+    /// NEON with the dot-product extension (Armv8.2 `sdot`: four byte products per 32-bit lane).
+    #[cfg(target_arch = "aarch64")]
+    NeonDotprod,
 }
 
-/// The environment variable that lowers the instruction set (`scalar`, `avx2`, `avx512`).
+/// The environment variable that lowers the instruction set (`scalar`, `avx2`, `avx512` on
+/// x86-64; `scalar`, `neon`, `dotprod` on aarch64).
 pub(crate) const ISA_ENV: &str = "ALMANAC_CPU_ISA";
+
+/// This architecture's instruction sets, least capable first.
+const ALL: &[Isa] = &[
+    Isa::Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Isa::Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Isa::Avx512Vnni,
+    #[cfg(target_arch = "aarch64")]
+    Isa::Neon,
+    #[cfg(target_arch = "aarch64")]
+    Isa::NeonDotprod,
+];
 
 impl Isa {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => "avx512",
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => "neon",
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => "dotprod",
         }
     }
 
-    fn from_name(name: &str) -> Option<Isa> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "scalar" => Some(Isa::Scalar),
-            "avx2" => Some(Isa::Avx2),
-            "avx512" | "avx512vnni" => Some(Isa::Avx512Vnni),
-            _ => None,
-        }
+    /// The instruction set a name stands for, if it is one of this architecture's.
+    pub(crate) fn from_name(name: &str) -> Option<Isa> {
+        let name = name.trim().to_ascii_lowercase();
+        let name = match name.as_str() {
+            "avx512vnni" => "avx512",
+            "neon-dotprod" | "neondotprod" => "dotprod",
+            other => other,
+        };
+        ALL.iter().copied().find(|isa| isa.name() == name)
     }
 
     /// Every instruction set this CPU can run, `Scalar` first.
     pub(crate) fn all_supported() -> Vec<Isa> {
         let best = detect();
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni]
-            .into_iter()
-            .filter(|isa| *isa <= best)
-            .collect()
+        ALL.iter().copied().filter(|isa| *isa <= best).collect()
     }
 }
 
@@ -88,6 +118,15 @@ pub(crate) fn detect() -> Isa {
             return Isa::Avx2;
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            return Isa::NeonDotprod;
+        }
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return Isa::Neon;
+        }
+    }
     Isa::Scalar
 }
 
@@ -97,18 +136,52 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_names_are_ignored() {
-        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni] {
+        for &isa in ALL {
             assert_eq!(Isa::from_name(isa.name()), Some(isa));
         }
+        assert_eq!(Isa::from_name("fast"), None);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x86_names_are_read_and_arm_ones_ignored() {
         assert_eq!(Isa::from_name(" AVX2 "), Some(Isa::Avx2));
+        assert_eq!(Isa::from_name("avx512vnni"), Some(Isa::Avx512Vnni));
         assert_eq!(Isa::from_name("neon"), None);
     }
 
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn arm_names_are_read_and_x86_ones_ignored() {
+        assert_eq!(Isa::from_name(" NEON "), Some(Isa::Neon));
+        assert_eq!(Isa::from_name("neon-dotprod"), Some(Isa::NeonDotprod));
+        assert_eq!(Isa::from_name("avx2"), None);
+    }
+
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn an_override_only_lowers_the_detected_isa() {
         assert_eq!(choose(Isa::Avx2, Some(Isa::Scalar)), Isa::Scalar);
         assert_eq!(choose(Isa::Avx2, Some(Isa::Avx512Vnni)), Isa::Avx2);
         assert_eq!(choose(Isa::Avx512Vnni, None), Isa::Avx512Vnni);
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn an_override_only_lowers_the_detected_isa() {
+        assert_eq!(choose(Isa::NeonDotprod, Some(Isa::Neon)), Isa::Neon);
+        assert_eq!(choose(Isa::Neon, Some(Isa::NeonDotprod)), Isa::Neon);
+        assert_eq!(choose(Isa::Neon, Some(Isa::Scalar)), Isa::Scalar);
+        assert_eq!(choose(Isa::NeonDotprod, None), Isa::NeonDotprod);
+    }
+
+    /// scripts/test-aarch64.sh runs these tests on emulated CPUs and names the instruction set
+    /// each must be detected as, so that a run is known to have tested the kernels it meant to.
+    #[test]
+    fn detection_finds_the_instruction_set_the_runner_expects() {
+        if let Ok(want) = std::env::var("ALMANAC_EXPECT_ISA") {
+            assert_eq!(detect().name(), want);
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Quantizing activations to 8 bits, 32 values per block with one scale `d = max|x| / 127`,
-//! rounding half to even (as GGML's AVX code does). The AVX2 version gives the same bytes as
-//! the scalar one: the same multiply, rounding and clamp per value.
+//! rounding half to even (as GGML's AVX code does). The AVX2 and NEON versions give the same
+//! bytes as the scalar one: the same multiply, rounding and clamp per value.
 
 use crate::cpu::Isa;
 
@@ -12,8 +12,9 @@ pub(crate) fn quantize_block(isa: Isa, x: &[f32], qs: &mut [i8; 32]) -> (f32, i3
         // SAFETY: non-scalar `Isa` values imply AVX2 (see `cpu::detect`).
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 | Isa::Avx512Vnni => unsafe { quantize_block_avx2(x, qs) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => quantize_block_scalar(x, qs),
+        // SAFETY: every aarch64 `Isa` above Scalar has NEON (see `cpu::detect`).
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDotprod => unsafe { quantize_block_neon(x, qs) },
     }
 }
 
@@ -78,6 +79,37 @@ unsafe fn quantize_block_avx2(x: &[f32; 32], qs: &mut [i8; 32]) -> (f32, i32) {
     let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(qs.as_mut_ptr() as *mut __m256i, bytes);
     (d, sum)
+}
+
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn quantize_block_neon(x: &[f32; 32], qs: &mut [i8; 32]) -> (f32, i32) {
+    use std::arch::aarch64::*;
+    let v: [float32x4_t; 8] = std::array::from_fn(|i| vld1q_f32(x.as_ptr().add(4 * i)));
+    let mut m = vabsq_f32(v[0]);
+    for v in &v[1..] {
+        m = vmaxq_f32(m, vabsq_f32(*v));
+    }
+    let (d, id) = inverse_scale(vmaxvq_f32(m));
+    let (id, lo, hi) = (vdupq_n_f32(id), vdupq_n_f32(-127.0), vdupq_n_f32(127.0));
+    // frintn rounds ties to even; the conversion of the (integral) result is then exact.
+    let q: [int32x4_t; 8] = std::array::from_fn(|i| {
+        let r = vrndnq_f32(vmulq_f32(v[i], id));
+        vcvtq_s32_f32(vminq_f32(vmaxq_f32(r, lo), hi))
+    });
+    let mut total = q[0];
+    for q in &q[1..] {
+        total = vaddq_s32(total, *q);
+    }
+    let halves: [int16x8_t; 4] =
+        std::array::from_fn(|i| vcombine_s16(vmovn_s32(q[2 * i]), vmovn_s32(q[2 * i + 1])));
+    let ptr = qs.as_mut_ptr();
+    vst1q_s8(ptr, vcombine_s8(vmovn_s16(halves[0]), vmovn_s16(halves[1])));
+    vst1q_s8(
+        ptr.add(16),
+        vcombine_s8(vmovn_s16(halves[2]), vmovn_s16(halves[3])),
+    );
+    (d, vaddvq_s32(total))
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ type Gemm = fn(Isa, &[u8], usize, usize, &[BlockQ8K], usize, usize, &mut [f32], 
 /// GFLOP/s (2 * rows * cols * n_tok per call), per wall-clock second and per second this thread
 /// was on a CPU (Linux; the wall figure elsewhere), of one `weight_type` ("q4_k", "q5_k", "q6_k") gemm
 /// over a `rows x cols` matrix of random blocks and `n_tok` tokens, single-threaded, at `isa`
-/// ("scalar", "avx2", "avx512"), repeated for at least `min_seconds`. None when the CPU lacks the
-/// ISA, the type is unknown or `cols` is not a multiple of 256.
+/// (`Isa::from_name`: "scalar", "avx2", "avx512", "neon", "dotprod"), repeated for at least
+/// `min_seconds`. None when the CPU lacks the ISA, the type is unknown or `cols` is not a
+/// multiple of 256.
 pub fn gemm_gflops(
     weight_type: &str,
     isa: &str,
@@ -27,12 +28,7 @@ pub fn gemm_gflops(
         "q6_k" => (q6_k::BLOCK_BYTES, q6_k::gemm),
         _ => return None,
     };
-    let isa = match isa {
-        "scalar" => Isa::Scalar,
-        "avx2" => Isa::Avx2,
-        "avx512" => Isa::Avx512Vnni,
-        _ => return None,
-    };
+    let isa = Isa::from_name(isa)?;
     if isa > detect() || !cols.is_multiple_of(QK_K) {
         return None;
     }

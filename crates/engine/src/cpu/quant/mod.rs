@@ -7,6 +7,10 @@ pub(crate) mod act_quant;
 pub(crate) mod float_gemm;
 pub(crate) mod int8_gemm;
 pub(crate) mod kquant_bench;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod kquant_neon;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 pub(crate) mod packed;
 pub(crate) mod q4_0;
 pub(crate) mod q4_1;

@@ -12,8 +12,8 @@ use crate::cpu::Isa;
 pub(crate) use super::q8_k::{quantize_acts, BlockQ8K as ActBlock};
 
 pub(crate) const BLOCK_BYTES: usize = 144;
-const SCALES: usize = 4;
-const QS: usize = 16;
+pub(super) const SCALES: usize = 4;
+pub(super) const QS: usize = 16;
 
 /// Unpacks the 12 scale bytes into (scales, mins), 8 six-bit values each, as little-endian u64s
 /// of one byte per sub-block. Sub-blocks 0..4 keep their values in the low 6 bits of bytes 0..4
@@ -138,8 +138,20 @@ pub(crate) unsafe fn gemm_to(
             Isa::Avx512Vnni => {
                 avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDotprod => {
+                super::kquant_neon::gemm::<{ super::kquant_neon::Q4K }>(
+                    isa == Isa::NeonDotprod,
+                    w,
+                    row_bytes,
+                    n_rows,
+                    acts,
+                    blocks_per_row,
+                    n_tok,
+                    out,
+                    ldo,
+                )
+            }
         }
     }
 }

@@ -12,9 +12,9 @@ use crate::cpu::Isa;
 pub(crate) use super::q8_k::{quantize_acts, BlockQ8K as ActBlock};
 
 pub(crate) const BLOCK_BYTES: usize = 176;
-const SCALES: usize = 4;
-const QH: usize = 16;
-const QS: usize = 48;
+pub(super) const SCALES: usize = 4;
+pub(super) const QH: usize = 16;
+pub(super) const QS: usize = 48;
 
 /// Dequantizes `out.len()` values (whole blocks) from `w`.
 pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
@@ -120,8 +120,20 @@ pub(crate) unsafe fn gemm_to(
             Isa::Avx512Vnni => {
                 avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDotprod => {
+                super::kquant_neon::gemm::<{ super::kquant_neon::Q5K }>(
+                    isa == Isa::NeonDotprod,
+                    w,
+                    row_bytes,
+                    n_rows,
+                    acts,
+                    blocks_per_row,
+                    n_tok,
+                    out,
+                    ldo,
+                )
+            }
         }
     }
 }

@@ -13,9 +13,9 @@ use crate::cpu::Isa;
 pub(crate) use super::q8_k::{quantize_acts, BlockQ8K as ActBlock};
 
 pub(crate) const BLOCK_BYTES: usize = 210;
-const QH: usize = 128;
-const SCALES: usize = 192;
-const D: usize = 208;
+pub(super) const QH: usize = 128;
+pub(super) const SCALES: usize = 192;
+pub(super) const D: usize = 208;
 
 /// The block's 256 quants, offset removed (q - 32, in -32..32), in value order.
 #[inline]
@@ -131,8 +131,20 @@ pub(crate) unsafe fn gemm_to(
             Isa::Avx512Vnni => {
                 avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDotprod => {
+                super::kquant_neon::gemm::<{ super::kquant_neon::Q6K }>(
+                    isa == Isa::NeonDotprod,
+                    w,
+                    row_bytes,
+                    n_rows,
+                    acts,
+                    blocks_per_row,
+                    n_tok,
+                    out,
+                    ldo,
+                )
+            }
         }
     }
 }

@@ -220,6 +220,7 @@ pub(crate) fn dpwssd(
 /// tile (rows <= 4, toks <= 4) and whether the row tile was unpacked ahead (`cached`), passing the
 /// remaining arguments through. CACHED is a constant so each variant compiles without the other's
 /// branches and spills.
+#[cfg(target_arch = "x86_64")]
 macro_rules! dispatch_tile {
     ($kernel:ident, $rows:expr, $toks:expr, $cached:expr, $($arg:expr),* $(,)?) => {
         match ($rows, $toks, $cached) {
@@ -259,6 +260,7 @@ macro_rules! dispatch_tile {
         }
     };
 }
+#[cfg(target_arch = "x86_64")]
 pub(crate) use dispatch_tile;
 
 #[cfg(test)]
@@ -377,9 +379,10 @@ pub(crate) mod test_support {
             .collect()
     }
 
-    /// Checks `gemm` at every ISA this CPU runs against f64 dot products of the dequantized
-    /// weights with (a) the dequantized Q8_K activations: only f32 rounding separates them, so
-    /// the bound is 1e-5 of the sum of |w*a| terms; (b) the original f32 activations: the
+    /// Checks `gemm` at every ISA this CPU runs (on aarch64: bit for bit the scalar results)
+    /// against f64 dot products of the dequantized weights with (a) the dequantized Q8_K
+    /// activations: only f32 rounding separates them, so the bound is 1e-5 of the sum of
+    /// |w*a| terms; (b) the original f32 activations: the
     /// Q8_K rounding error is at most half a step (|d|/2) per value, so the bound is
     /// sum over blocks of sum|w| * |d|/2, plus the same 1e-5 slack.
     #[allow(clippy::type_complexity)]
@@ -422,6 +425,7 @@ pub(crate) mod test_support {
             let (x, acts) = random_acts(&mut rng, n_tok, cols);
             let xq = dequantize_acts(&acts);
             let ldo = n_rows + 2;
+            let mut scalar_bits = Vec::new();
             for isa in Isa::all_supported() {
                 let mut out = vec![f32::NAN; (n_tok - 1) * ldo + n_rows];
                 gemm(
@@ -435,6 +439,16 @@ pub(crate) mod test_support {
                     &mut out,
                     ldo,
                 );
+                // The NEON kernels do the scalar reference's float steps in its order.
+                let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                if isa == Isa::Scalar {
+                    scalar_bits = bits;
+                } else if cfg!(target_arch = "aarch64") {
+                    assert_eq!(
+                        bits, scalar_bits,
+                        "{isa:?} {n_rows}x{n_tok}x{blocks_per_row} differs from scalar"
+                    );
+                }
                 for t in 0..n_tok {
                     for (r, wr) in wf.iter().enumerate() {
                         let a = &xq[t * cols..(t + 1) * cols];

@@ -14,6 +14,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 use super::packed::{PackedFormat, GROUP_ROWS};
 use super::{read_f16, OutTile, QK8};
@@ -132,8 +134,10 @@ pub(crate) fn gemm<const KIND: u8>(isa: Isa, p: &Problem, out: OutTile) {
         Isa::Avx2 => unsafe { avx2::gemm::<KIND>(p, out) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => unsafe { avx512::gemm::<KIND>(p, out) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => gemm_scalar::<KIND>(p, out),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { neon::gemm::<KIND>(p, out) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDotprod => unsafe { neon::gemm_dotprod::<KIND>(p, out) },
     }
 }
 
