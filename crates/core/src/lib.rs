@@ -9,6 +9,7 @@ mod assistant;
 pub mod backend_key;
 pub mod bench;
 mod citations;
+pub mod embedder_choice;
 mod error;
 pub mod eval;
 mod events;
