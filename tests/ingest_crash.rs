@@ -7,7 +7,7 @@ mod support;
 use std::time::Instant;
 
 use serde_json::Value;
-use support::Library;
+use support::{stderr, Library};
 
 const FILES: usize = 16;
 const RUNS: u64 = 20;
@@ -225,16 +225,14 @@ fn a_killed_embedder_change_resumes_and_switches_every_chunk() {
     );
 }
 
-/// A Korean question asked of a library of Korean notes and English documents, with the
-/// multilingual model: the passage it is about is found by its meaning, with no word of the
-/// question in it, by the vector half of the search (first there), which BM25 misses altogether.
+/// A Korean question asked of a library of Korean notes and English documents. The Korean notes
+/// come first into the empty library, which therefore gets the multilingual model by itself (and
+/// keeps it when English documents follow); the passage the question is about is found by its
+/// meaning, with no word of the question in it, by the vector half of the search (first there),
+/// which BM25 misses altogether. English documents alone, or `auto_embedder: false`, keep the
+/// default English model.
 #[test]
 fn a_korean_question_finds_its_korean_passage_by_meaning() {
-    let library = Library::new();
-    // Passages of a line or two, so that each is about one thing.
-    library.write_settings(&serde_json::json!({
-        "embedding_model": MULTILINGUAL, "chunk_tokens": 48, "chunk_overlap_tokens": 0
-    }));
     let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/seed-ko/llm-era-lecture-notes-ko.txt");
     assert!(
@@ -242,8 +240,43 @@ fn a_korean_question_finds_its_korean_passage_by_meaning() {
         "Korean seed notes missing at {}",
         seed.display()
     );
+    let seed = seed.to_str().unwrap();
     let english = support::fixtures().join("facts");
-    library.ok(&["ingest", seed.to_str().unwrap(), english.to_str().unwrap()]);
+    let english = english.to_str().unwrap();
+    let chosen = "the library uses multilingual-e5-small";
+
+    let english_only = Library::new();
+    let out = english_only.run(&["ingest", english]);
+    assert!(
+        out.status.success() && !stderr(&out).contains(chosen),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(embedder_of(&status(&english_only)).0, "all-MiniLM-L6-v2");
+    let turned_off = Library::new();
+    turned_off.write_settings(&serde_json::json!({"auto_embedder": false}));
+    let out = turned_off.run(&["ingest", seed]);
+    assert!(
+        out.status.success() && !stderr(&out).contains(chosen),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(embedder_of(&status(&turned_off)).0, "all-MiniLM-L6-v2");
+
+    let library = Library::new();
+    // Passages of a line or two, so that each is about one thing.
+    library.write_settings(&serde_json::json!({"chunk_tokens": 48, "chunk_overlap_tokens": 0}));
+    let out = library.run(&["ingest", seed]);
+    assert!(
+        out.status.success() && stderr(&out).contains(chosen),
+        "{}",
+        stderr(&out)
+    );
+    library.ok(&["ingest", english]);
+    assert_eq!(
+        embedder_of(&status(&library)),
+        (MULTILINGUAL.to_owned(), None)
+    );
     // "A recurrent network structure that tells what to keep for long from what may soon be
     // forgotten": the notes' line on LSTM (중요한 기억들을 장기 기억으로 빼고, 사소한 기억들을
     // 단기 기억으로 보는 RNN).

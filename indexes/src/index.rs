@@ -26,17 +26,37 @@ pub enum Fusion {
     /// to 0..=1 over its candidates (a chunk missing from a ranking gets 0 there), then
     /// `alpha * vector + (1 - alpha) * bm25`.
     Convex { alpha: f32 },
+    /// Convex, weighted by the question's script: [`CJK_ALPHA`] when most of its letters are
+    /// Chinese, Japanese or Korean (BM25 over character bigrams is the stronger ranking there),
+    /// else [`ALPHA`].
+    ByScript,
 }
 
 impl Default for Fusion {
-    /// Chosen on BEIR SciFact's train split (docs/decisions/0002-retrieval-tuning.md).
     fn default() -> Self {
         DEFAULT_FUSION
     }
 }
 
-/// The default fusion (docs/decisions/0002-retrieval-tuning.md).
-pub const DEFAULT_FUSION: Fusion = Fusion::Convex { alpha: 0.5 };
+impl Fusion {
+    /// The fusion a query with this text is searched with (`ByScript` made concrete).
+    pub fn for_query(self, text: &str) -> Fusion {
+        match self {
+            Fusion::ByScript if crate::tokenizer::mostly_cjk(text) => Fusion::Convex { alpha: CJK_ALPHA },
+            Fusion::ByScript => Fusion::Convex { alpha: ALPHA },
+            chosen => chosen,
+        }
+    }
+}
+
+/// The default fusion: convex, its weight by the question's script.
+pub const DEFAULT_FUSION: Fusion = Fusion::ByScript;
+/// The vector weight, chosen on BEIR SciFact's train split (docs/decisions/0002-retrieval-tuning.md).
+pub const ALPHA: f32 = 0.5;
+/// The vector weight for CJK questions: the largest share of BM25 that still lets a passage found
+/// by its meaning alone (no word of the question in it) among the first sources; 0.2 scored higher
+/// on the Korean set but loses those (docs/decisions/0010-multilingual-embedder.md).
+pub const CJK_ALPHA: f32 = 0.4;
 /// Default number of candidates taken from each ranking before fusion.
 pub const DEFAULT_CANDIDATES: usize = 50;
 /// Default number of hits returned.
@@ -595,7 +615,7 @@ impl Index {
             (Some(e), SearchMode::Hybrid | SearchMode::Dense) => self.vectors.search(e, candidates),
             _ => Vec::new(),
         };
-        let mut fused = fuse(&bm25, &dense, query.fusion);
+        let mut fused = fuse(&bm25, &dense, query.fusion.for_query(query.text));
         let mut exact = HashMap::new();
         if let (Some(q), SearchMode::Hybrid | SearchMode::Bm25, true) = (&text_query, query.mode, query.exact_first) {
             exact = self.text.exact_matches(q, candidates)?;
@@ -690,7 +710,7 @@ fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused>
                 let k = f64::from(k);
                 Box::new(move |i, _| 1.0 / (k + (i + 1) as f64))
             }
-            Fusion::Convex { .. } => {
+            Fusion::Convex { .. } | Fusion::ByScript => {
                 let max = scores.iter().map(|p| p.1).fold(f32::NEG_INFINITY, f32::max);
                 let min = scores.iter().map(|p| p.1).fold(f32::INFINITY, f32::min);
                 let span = f64::from(max - min);
@@ -701,6 +721,7 @@ fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused>
     let (w_bm25, w_dense) = match fusion {
         Fusion::Rrf { .. } => (1.0, 1.0),
         Fusion::Convex { alpha } => (1.0 - f64::from(alpha), f64::from(alpha)),
+        Fusion::ByScript => (1.0 - f64::from(ALPHA), f64::from(ALPHA)),
     };
     let part = scaled(bm25);
     for (i, &(id, score)) in bm25.iter().enumerate() {
@@ -867,6 +888,23 @@ mod tests {
         // alpha 0 is BM25 alone.
         let fused = fuse(&bm25, &dense, Fusion::Convex { alpha: 0.0 });
         assert_eq!(fused[0].id, 1);
+    }
+
+    #[test]
+    fn the_default_fusion_weighs_cjk_questions_towards_bm25() {
+        let english = Fusion::default().for_query("Who founded the Hollowmere Observatory?");
+        assert_eq!(english, Fusion::Convex { alpha: ALPHA });
+        let korean = Fusion::default().for_query("Llama 3.1은 몇 개의 토큰으로 사전 학습되었나?");
+        assert_eq!(korean, Fusion::Convex { alpha: CJK_ALPHA });
+        assert_eq!(Fusion::default().for_query("東京の人口は?"), korean);
+        let chosen = Fusion::Rrf { k: 10.0 };
+        assert_eq!(chosen.for_query("서울"), chosen);
+        // The weight decides: with 0.5 the chunk both rankings like (3) wins, with 0.4 BM25's
+        // favourite (1).
+        let bm25 = [(1, 10.0), (3, 4.0), (2, 2.0)];
+        let dense = [(3, 0.9), (4, 0.5)];
+        assert_eq!(fuse(&bm25, &dense, english)[0].id, 3);
+        assert_eq!(fuse(&bm25, &dense, korean)[0].id, 1);
     }
 
     #[test]

@@ -24,8 +24,9 @@ pub use chunking::{
 };
 pub use error::{Error, Result};
 pub use index::{
-    snippet_to_plain, ChunkIdSets, ChunkInput, ChunkToEmbed, DocumentId, EmbedderChange, Fusion, DEFAULT_FUSION, DocumentInfo, DocumentInput, Generations, Hit, Index, IndexStats, OpenReport,
+    snippet_to_plain, ChunkIdSets, ChunkInput, ChunkToEmbed, DocumentId, EmbedderChange, Fusion, ALPHA, CJK_ALPHA, DEFAULT_FUSION, DocumentInfo, DocumentInput, Generations, Hit, Index, IndexStats, OpenReport,
     Repair, SearchMode, SearchQuery, DEFAULT_CANDIDATES, DEFAULT_LIMIT, RRF_K,
 };
 pub use text::FieldWeights;
+pub use tokenizer::{cjk_letters, mostly_cjk};
 pub use vectors::HnswParams;

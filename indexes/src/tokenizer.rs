@@ -58,6 +58,19 @@ pub(crate) fn query_analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// Whether most of the text's letters are Han, kana or Hangul (`false` without letters).
+pub fn mostly_cjk(text: &str) -> bool {
+    let (cjk, letters) = cjk_letters(text);
+    letters > 0 && 2 * cjk >= letters
+}
+
+/// Letters of the text that are CJK, and all its letters.
+pub fn cjk_letters(text: &str) -> (usize, usize) {
+    text.chars()
+        .filter(|c| c.is_alphabetic())
+        .fold((0, 0), |(cjk, all), c| (cjk + usize::from(is_cjk(c)), all + 1))
+}
+
 /// Hangul, kana, Han ideographs.
 pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c,

@@ -252,6 +252,21 @@ describe('library store', () => {
     expect(app.library.get().documents).toEqual(transport.documents);
   });
 
+  it('says when a Korean, Japanese or Chinese library gets the multilingual embedder', async () => {
+    const { app, transport } = setup();
+    const adding = app.library.add(['/notes-ko']);
+    const s = transport.ingests[0]!;
+    s.push({ event: 'embedder_chosen', model: 'multilingual-e5-small', installed: true });
+    s.push({ event: 'embedder_chosen', model: 'multilingual-e5-small', installed: false });
+    s.push({ event: 'finished', indexed: 0, failed: 0, unchanged: 0 });
+    s.end();
+    await adding;
+    const [used, missing] = app.notices.get().items;
+    expect(used).toMatchObject({ kind: 'info', context: 'Embedding model' });
+    expect(used!.message).toContain('the library uses multilingual-e5-small');
+    expect(missing!.message).toContain('multilingual-e5-small is not installed');
+  });
+
   it('shows an ingestion that failed as a whole', async () => {
     const { app, transport } = setup();
     const adding = app.library.add(['/nope']);

@@ -389,6 +389,9 @@ fn progress() -> impl FnMut(IngestEvent) {
             ..
         } => bar.set_prefix(output::ingest_rate(chunks_per_second, seconds_left)),
         IngestEvent::Removed { path } => bar.suspend(|| eprintln!("removed {}", path.display())),
+        IngestEvent::EmbedderChosen { model, installed } => {
+            eprintln!("{}", output::embedder_choice(&model, installed))
+        }
         IngestEvent::Indexing { .. } | IngestEvent::Following { .. } => {}
     }
 }
@@ -449,7 +452,9 @@ fn watch(assistant: &Assistant, debounce_ms: u64) -> Result<()> {
                 IngestEvent::Indexed { path, chunks } => {
                     eprintln!("indexed {} ({chunks} chunks)", path.display())
                 }
-                IngestEvent::Failed { .. } | IngestEvent::Removed { .. } => {}
+                IngestEvent::Failed { .. }
+                | IngestEvent::Removed { .. }
+                | IngestEvent::EmbedderChosen { .. } => {}
                 IngestEvent::Following { path } => {
                     return eprintln!("following {}", path.display());
                 }

@@ -188,6 +188,18 @@ pub fn ingest_rate(chunks_per_second: f64, seconds_left: Option<f64>) -> String 
     format!("{chunks_per_second:.1} chunks/s, {left}")
 }
 
+/// Why a new library is (or would be) built with the multilingual embedder.
+pub fn embedder_choice(model: &str, installed: bool) -> String {
+    if installed {
+        format!("most of these documents are Chinese, Japanese or Korean: the library uses {model}")
+    } else {
+        format!(
+            "most of these documents are Chinese, Japanese or Korean, but {model} is not installed \
+             (scripts/install-multilingual-model.sh): the library stays on the English embedder"
+        )
+    }
+}
+
 pub fn print_ingest_report(report: &IngestReport, assistant: &Assistant) -> Result<()> {
     let stats = assistant.index().stats()?;
     eprintln!(

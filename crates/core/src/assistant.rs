@@ -211,6 +211,7 @@ impl Assistant {
         force: bool,
         on_event: &mut dyn FnMut(IngestEvent),
     ) -> Result<IngestReport> {
+        self.choose_embedder(&found, on_event)?;
         let settings = self.settings();
         let embedder = self.embedder();
         ingest::Ingest {
@@ -221,6 +222,44 @@ impl Assistant {
             queue: &self.queue,
         }
         .run(found, force, on_event)
+    }
+
+    /// Moves an empty library to the multilingual embedder when these files are mostly Chinese,
+    /// Japanese or Korean (`crate::embedder_choice`): nothing is embedded yet, so nothing is
+    /// re-embedded. Sampled files that fail to parse are left for the ingestion to report.
+    fn choose_embedder(
+        &self,
+        found: &ingest::Discovered,
+        on_event: &mut dyn FnMut(IngestEvent),
+    ) -> Result<()> {
+        use crate::embedder_choice::{mostly_cjk, sample, MULTILINGUAL_EMBEDDER};
+        let settings = self.settings();
+        if !settings.auto_embedder
+            || found.files.is_empty()
+            || self.embedder().name() == MULTILINGUAL_EMBEDDER
+            || self.index().stats()?.chunks > 0
+            || self.index().embedder_change()?.is_some()
+        {
+            return Ok(());
+        }
+        let texts: Vec<String> = sample(&found.files)
+            .into_iter()
+            .filter_map(|path| self.parser.parse(path, &settings).ok())
+            .map(|doc| doc.text)
+            .collect();
+        if !mostly_cjk(texts.iter().map(String::as_str)) {
+            return Ok(());
+        }
+        let model = std::path::Path::new(MULTILINGUAL_EMBEDDER);
+        let installed = self.paths.resolve_model(model).exists();
+        if installed {
+            self.change_embedder(model, &mut |_| {})?;
+        }
+        on_event(IngestEvent::EmbedderChosen {
+            model: MULTILINGUAL_EMBEDDER.into(),
+            installed,
+        });
+        Ok(())
     }
 
     /// Remembers folders (the library follows them: see [`Assistant::sync`]) and ingests them.

@@ -9,6 +9,13 @@ use crate::{AnsweredSentence, Evidence, StopReason, Timings};
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum IngestEvent {
+    /// The library, empty until now, is built with this embedding model because most of the
+    /// documents about to come in are Chinese, Japanese or Korean (`crate::embedder_choice`);
+    /// `installed: false` when that model is missing, so the library stays on the default one.
+    EmbedderChosen {
+        model: String,
+        installed: bool,
+    },
     Planned {
         files: usize,
         skipped: Vec<PathBuf>,

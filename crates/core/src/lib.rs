@@ -10,6 +10,7 @@ pub mod backend_key;
 pub mod bench;
 mod citations;
 pub mod downloads;
+pub mod embedder_choice;
 mod error;
 pub mod eval;
 mod events;

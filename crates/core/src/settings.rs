@@ -12,6 +12,9 @@ pub struct Settings {
     pub chat_model: PathBuf,
     /// Folder with a BERT-family model.safetensors, config.json and tokenizer.json.
     pub embedding_model: PathBuf,
+    /// An empty library whose first documents are mostly Chinese, Japanese or Korean is built with
+    /// the multilingual embedder instead (see `embedder_choice`).
+    pub auto_embedder: bool,
     /// Used when the GGUF carries no `tokenizer.chat_template`.
     pub chat_template: Option<String>,
     pub context_length: usize,
@@ -134,6 +137,7 @@ impl Default for Settings {
         Settings {
             chat_model: PathBuf::from("SmolLM2-135M-Instruct.Q4_1.gguf"),
             embedding_model: PathBuf::from("all-MiniLM-L6-v2"),
+            auto_embedder: true,
             chat_template: None,
             context_length: 2048,
             max_answer_tokens: 256,

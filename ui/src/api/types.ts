@@ -206,6 +206,7 @@ export interface LibraryDocument {
 }
 
 export type IngestEvent =
+  | EmbedderChosenEvent
   | { event: 'planned'; files: number; skipped: string[] }
   | { event: 'indexing'; path: string }
   | { event: 'indexed'; path: string; chunks: number }
@@ -215,6 +216,16 @@ export type IngestEvent =
   | ({ event: 'finished' } & Record<string, unknown>)
   | ErrorEvent;
 
+/**
+ * The empty library is built with this embedding model because most incoming documents are Chinese,
+ * Japanese or Korean; `installed: false` when that model is missing (the library stays on the default).
+ */
+export interface EmbedderChosenEvent {
+  event: 'embedder_chosen';
+  model: string;
+  installed: boolean;
+}
+
 /** What the backend's folder watcher changed in the library while the app runs (no terminal event). */
 export type LibraryChange =
   | { event: 'watching'; active: boolean }
@@ -222,6 +233,7 @@ export type LibraryChange =
   | { event: 'failed'; path: string; error: string }
   | { event: 'removed'; path: string }
   | { event: 'following'; path: string }
+  | EmbedderChosenEvent
   | { event: 'ping' }
   | ErrorEvent;
 

@@ -1,4 +1,4 @@
-import type { IngestEvent, LibraryDocument } from '../api/types';
+import type { EmbedderChosenEvent, IngestEvent, LibraryDocument } from '../api/types';
 import type { Transport } from '../transport/types';
 import type { NoticesStore } from './notices';
 import { Store } from './store';
@@ -75,6 +75,9 @@ export class LibraryStore extends Store<LibraryState> {
           this.set((s) => ({ documents: s.documents.filter((d) => d.path !== change.path) }));
           reload();
           return;
+        case 'embedder_chosen':
+          this.tellEmbedderChoice(change);
+          return;
         case 'error':
           this.notices.error('Following the library folders', change);
           return;
@@ -141,6 +144,9 @@ export class LibraryStore extends Store<LibraryState> {
     const progress = (patch: (p: IngestProgress) => Partial<IngestProgress>) =>
       this.set((s) => (s.ingest ? { ingest: { ...s.ingest, ...patch(s.ingest) } } : {}));
     switch (event.event) {
+      case 'embedder_chosen':
+        this.tellEmbedderChoice(event);
+        return;
       case 'planned':
         progress(() => ({ total: event.files, skipped: event.skipped ?? [] }));
         return;
@@ -172,6 +178,16 @@ export class LibraryStore extends Store<LibraryState> {
         progress(() => ({ running: false }));
         return;
     }
+  }
+
+  private tellEmbedderChoice({ model, installed }: EmbedderChosenEvent): void {
+    this.notices.info(
+      'Embedding model',
+      installed
+        ? `Most of these documents are Chinese, Japanese or Korean: the library uses ${model}.`
+        : `Most of these documents are Chinese, Japanese or Korean, but ${model} is not installed: the library stays on the English embedder (see the README).`,
+      15000,
+    );
   }
 
   private upsert(path: string, patch: Partial<LibraryDocument>): void {

@@ -67,6 +67,12 @@ impl RunEvent {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LibraryEvent {
+    /// The empty library is built with this embedding model: most incoming documents are Chinese,
+    /// Japanese or Korean (`installed: false`: it would be, but the model is not installed).
+    EmbedderChosen {
+        model: String,
+        installed: bool,
+    },
     Planned {
         files: usize,
         skipped: Vec<String>,

@@ -70,6 +70,9 @@ impl LibraryState {
 pub(super) fn to_library_event(event: IngestEvent) -> LibraryEvent {
     let s = |p: PathBuf| p.to_string_lossy().into_owned();
     match event {
+        IngestEvent::EmbedderChosen { model, installed } => {
+            LibraryEvent::EmbedderChosen { model, installed }
+        }
         IngestEvent::Planned { files, skipped } => LibraryEvent::Planned {
             files,
             skipped: skipped.into_iter().map(s).collect(),

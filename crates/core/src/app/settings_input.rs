@@ -105,6 +105,7 @@ pub fn apply(current: &Settings, input: &Value, ctx: &SettingsContext) -> Result
                 .filter(|t| !t.trim().is_empty());
             }
             "backend" => s.backend = backend(key, value)?,
+            "auto_embedder" => s.auto_embedder = boolean(key, value)?,
             "chat_model" => {
                 let name = PathBuf::from(string(key, value, super::validate::MAX_PATH_BYTES)?);
                 let resolved = (ctx.resolve)(&name);
@@ -346,6 +347,12 @@ fn string(key: &str, value: &Value, max_chars: usize) -> Result<String> {
     Ok(s.clone())
 }
 
+fn boolean(key: &str, value: &Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| Error::invalid(key, format!("must be true or false, got {}", kind(value))))
+}
+
 fn nullable<T>(value: &Value, f: impl FnOnce(&Value) -> Result<T>) -> Result<Option<T>> {
     match value {
         Value::Null => Ok(None),
@@ -428,6 +435,8 @@ mod tests {
             field_error(json!({"chat_model": "/etc/passwd"})).contains("not one of the available")
         );
         assert!(field_error(json!({"embedding_model": "other"})).starts_with("embedding_model:"));
+        assert!(field_error(json!({"auto_embedder": "yes"}))
+            .starts_with("auto_embedder: must be true or false, got a string"));
         assert!(field_error(json!({"colour": "red"})).starts_with("colour: is not a setting"));
         assert!(field_error(json!({"chat_template": "{% if %}"})).starts_with("chat_template:"));
         assert!(field_error(json!([1, 2])).starts_with("settings:"));

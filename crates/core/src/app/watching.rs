@@ -60,6 +60,7 @@ impl App {
                             | IngestEvent::Failed { .. }
                             | IngestEvent::Removed { .. }
                             | IngestEvent::Following { .. }
+                            | IngestEvent::EmbedderChosen { .. }
                     ) {
                         app.watching.tell(&to_library_event(event));
                     }
