@@ -1,6 +1,6 @@
 //! From a fetched body to readable text: HTML through a readability port (main content, not menus
 //! and footers), plain text as it is, PDF through one isolated function. Hidden text is dropped
-//! before anything else sees it.
+//! before anything else sees it, then the page's chrome (see `chrome`).
 
 use dom_query::Document;
 use dom_smoothie::{Config, Readability, TextMode};
@@ -119,6 +119,7 @@ fn extract_html(url: &str, html: &str) -> Extracted {
     // Dates first: JSON-LD lives in <script>, which goes with the hidden elements.
     let published = published_date(&doc);
     remove_hidden(&doc);
+    crate::chrome::remove_chrome(&doc);
     let fallback_title = doc.select("title").text().trim().to_owned();
     let config = Config {
         text_mode: TextMode::Formatted,
@@ -257,7 +258,6 @@ pub fn strip_invisible(text: &str) -> String {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +310,59 @@ mod tests {
             );
         }
         assert_eq!(page.published.as_deref(), Some("2026-03-14"));
+    }
+
+    /// Every page of tests/fixtures/chrome (written in the shapes news sites, blogs and docs use)
+    /// keeps its article's facts and loses its chrome. Each page opens with a comment naming
+    /// both: `keep: a | b` and `drop: c | d`.
+    #[test]
+    fn chrome_corpus_keeps_articles_and_drops_page_chrome() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chrome");
+        let mut pages: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "html"))
+            .collect();
+        pages.sort();
+        assert!(pages.len() >= 20, "only {} pages in {dir:?}", pages.len());
+        let mut failures = Vec::new();
+        for path in &pages {
+            let html = std::fs::read_to_string(path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let expected = |label: &str| -> Vec<String> {
+                let header = &html[..html.find("-->").expect("an expectations comment")];
+                let at = header
+                    .find(label)
+                    .unwrap_or_else(|| panic!("{name}: no {label}"));
+                header[at + label.len()..]
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .split('|')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            };
+            let url = format!("https://site.example/{name}");
+            let text = match extract(&url, BodyKind::Html, "text/html", html.as_bytes()) {
+                Ok(page) => page.text,
+                Err(e) => {
+                    failures.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
+            for fact in expected("keep:") {
+                if !text.contains(&fact) {
+                    failures.push(format!("{name}: lost {fact:?}"));
+                }
+            }
+            for chrome in expected("drop:") {
+                if text.contains(&chrome) {
+                    failures.push(format!("{name}: kept {chrome:?}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]
