@@ -8,36 +8,69 @@
 //! The article itself is protected: the element whose paragraphs hold the most text, and every
 //! element around it, are never removed, whatever their names say (`<body class="has-comments">`).
 
-use dom_query::{Document, NodeRef};
+use std::collections::{HashMap, HashSet};
+
+use dom_query::{Document, NodeId, NodeRef};
+
+/// Boxes larger than this many nodes are not a consent box, a pitch or a link list; the bound
+/// keeps each check small, so a page of thousands of nested boxes costs linear time.
+const SMALL_BOX: usize = 300;
+const LINK_LIST_NODES: usize = 3_000;
 
 /// Removes the page's chrome from `doc`, leaving the article and what surrounds it structurally.
 pub(crate) fn remove_chrome(doc: &Document) {
     let guard = Guard::new(doc);
+    let mut gone = Removed::default();
     // A chrome heading standing alone before its list: "Related" + <ul> of links.
     for heading in doc.select("h2, h3, h4, h5, h6").nodes().to_vec() {
-        if is_detached(&heading) || guard.protects(&heading) {
+        if gone.contains(&heading) || guard.surrounds(&heading) || !is_small(&heading, 50) {
             continue;
         }
         let Some(next) = heading.next_element_sibling() else {
             continue;
         };
         if heading_kind(&heading.text()) == Some(HeadingKind::Links)
+            && !guard.surrounds(&next)
             && is_link_list(&next)
-            && !guard.protects(&next)
         {
-            next.remove_from_parent();
-            heading.remove_from_parent();
+            gone.remove(&next);
+            gone.remove(&heading);
         }
     }
-    let candidates = doc.select("body *").nodes().to_vec();
-    for node in &candidates {
-        if is_detached(node) || guard.protects(node) {
+    for node in doc.select("body *").nodes().to_vec() {
+        if gone.contains(&node) || guard.surrounds(&node) {
             continue;
         }
-        if is_chrome(node) {
-            node.remove_from_parent();
+        if is_chrome(&node) && !guard.holds_much_of_the_text(&node) {
+            gone.remove(&node);
         }
     }
+}
+
+/// Nodes taken out of the tree, with everything inside them.
+#[derive(Default)]
+struct Removed(HashSet<NodeId>);
+
+impl Removed {
+    fn contains(&self, node: &NodeRef) -> bool {
+        self.0.contains(&node.id)
+    }
+
+    fn remove(&mut self, node: &NodeRef) {
+        self.0.insert(node.id);
+        self.0.extend(node.descendants_it().map(|d| d.id));
+        node.remove_from_parent();
+    }
+}
+
+fn name_is(node: &NodeRef, names: &[&str]) -> bool {
+    node.node_name()
+        .is_some_and(|n| names.iter().any(|name| n.eq_ignore_ascii_case(name)))
+}
+
+/// Whether `node` has fewer than `limit` nodes inside it.
+fn is_small(node: &NodeRef, limit: usize) -> bool {
+    node.descendants_it().take(limit).count() < limit
 }
 
 fn is_chrome(node: &NodeRef) -> bool {
@@ -181,9 +214,16 @@ fn is_fixed(node: &NodeRef) -> bool {
 /// A short box whose text asks for consent, a subscription or a signup next to a button that
 /// acts on it ("We use cookies… [Accept all]", "Get the briefing in your inbox [Sign up]").
 fn is_action_box(node: &NodeRef) -> bool {
+    if !is_small(node, SMALL_BOX) {
+        return false;
+    }
     let text = node.text().to_lowercase();
     // A pitch inside the article is one short sentence; a paragraph longer than that is prose.
-    let limit = if node.is("p, span") { 240 } else { 700 };
+    let limit = if name_is(node, &["p", "span"]) {
+        240
+    } else {
+        700
+    };
     if text.len() > limit {
         return false;
     }
@@ -205,9 +245,12 @@ fn is_action_box(node: &NodeRef) -> bool {
     .iter()
     .any(|cue| text.contains(cue));
     asks && node
-        .descendants()
-        .iter()
-        .filter(|d| d.is("button, a, input, [role=button]"))
+        .descendants_it()
+        .filter(|d| {
+            name_is(d, &["button", "a", "input"])
+                || d.attr("role")
+                    .is_some_and(|r| r.eq_ignore_ascii_case("button"))
+        })
         .any(|control| {
             let label = control.text().to_lowercase();
             let label = label.trim();
@@ -325,8 +368,13 @@ fn is_headed_chrome(node: &NodeRef) -> bool {
     let Some(first) = node.first_element_child() else {
         return false;
     };
-    let heading_like = first.is("h1, h2, h3, h4, h5, h6, header, strong")
-        || (first.is("span, div, p") && text_len(&first) <= 40);
+    if !is_small(&first, 50) {
+        return false;
+    }
+    let heading_like = name_is(
+        &first,
+        &["h1", "h2", "h3", "h4", "h5", "h6", "header", "strong"],
+    ) || (name_is(&first, &["span", "div", "p"]) && text_len(&first) <= 40);
     if !heading_like {
         return false;
     }
@@ -334,7 +382,11 @@ fn is_headed_chrome(node: &NodeRef) -> bool {
         Some(HeadingKind::Links) => link_density(node) > 0.5,
         Some(HeadingKind::Comments) => true,
         Some(HeadingKind::Pitch) => {
-            node.text().len() <= 700 && node.descendants().iter().any(|d| d.is("a, button, input"))
+            is_small(node, SMALL_BOX)
+                && node.text().len() <= 700
+                && node
+                    .descendants_it()
+                    .any(|d| name_is(&d, &["a", "button", "input"]))
         }
         None => false,
     }
@@ -342,13 +394,16 @@ fn is_headed_chrome(node: &NodeRef) -> bool {
 
 /// A list or box that is mostly links to elsewhere: three or more, holding most of its text.
 fn is_link_list(node: &NodeRef) -> bool {
-    if !node.is("ul, ol, div, section, aside, footer, p") {
+    if !name_is(
+        node,
+        &["ul", "ol", "div", "section", "aside", "footer", "p"],
+    ) || !is_small(node, LINK_LIST_NODES)
+    {
         return false;
     }
     let links = node
-        .descendants()
-        .iter()
-        .filter(|d| d.is("a[href]"))
+        .descendants_it()
+        .filter(|d| name_is(d, &["a"]) && d.has_attr("href"))
         .count();
     links >= 3 && link_density(node) > 0.7
 }
@@ -359,10 +414,9 @@ fn link_density(node: &NodeRef) -> f32 {
         return 0.0;
     }
     let linked: usize = node
-        .descendants()
-        .iter()
-        .filter(|d| d.is("a"))
-        .map(text_len)
+        .descendants_it()
+        .filter(|d| name_is(d, &["a"]))
+        .map(|a| text_len(&a))
         .sum();
     linked as f32 / total as f32
 }
@@ -371,54 +425,51 @@ fn text_len(node: &NodeRef) -> usize {
     node.text().split_whitespace().map(str::len).sum()
 }
 
-fn is_detached(node: &NodeRef) -> bool {
-    !node.ancestors(None).iter().any(|a| a.is_document())
-}
-
 /// Keeps the article: the element whose own paragraphs hold the most text, every element around
 /// it, and any box that holds a good share of all paragraph text.
-struct Guard<'a> {
-    primary: Option<NodeRef<'a>>,
+struct Guard {
+    /// The article's element and its ancestors.
+    around: HashSet<NodeId>,
     paragraph_total: usize,
 }
 
-impl<'a> Guard<'a> {
-    fn new(doc: &'a Document) -> Guard<'a> {
-        let mut by_parent: Vec<(NodeRef<'a>, usize)> = Vec::new();
+impl Guard {
+    fn new(doc: &Document) -> Guard {
+        let mut by_parent: HashMap<NodeId, (NodeRef, usize)> = HashMap::new();
         let mut paragraph_total = 0;
         for p in doc.select("p, pre").nodes().iter() {
             let len = text_len(p);
             paragraph_total += len;
             if let Some(parent) = p.parent() {
-                match by_parent.iter_mut().find(|(n, _)| n.id == parent.id) {
-                    Some((_, sum)) => *sum += len,
-                    None => by_parent.push((parent, len)),
-                }
+                by_parent.entry(parent.id).or_insert((parent, 0)).1 += len;
             }
         }
-        let primary = by_parent
-            .into_iter()
+        let around = by_parent
+            .into_values()
             .max_by_key(|(_, sum)| *sum)
-            .map(|(n, _)| n);
+            .map(|(primary, _)| {
+                std::iter::once(primary.id)
+                    .chain(primary.ancestors_it(None).map(|a| a.id))
+                    .collect()
+            })
+            .unwrap_or_default();
         Guard {
-            primary,
+            around,
             paragraph_total,
         }
     }
 
-    fn protects(&self, node: &NodeRef) -> bool {
-        let Some(primary) = &self.primary else {
-            return false;
-        };
-        if primary.id == node.id || primary.ancestors(None).iter().any(|a| a.id == node.id) {
-            return true;
-        }
+    fn surrounds(&self, node: &NodeRef) -> bool {
+        self.around.contains(&node.id)
+    }
+
+    /// 40 % or more of all paragraph text: too much of the page to be a box around it.
+    fn holds_much_of_the_text(&self, node: &NodeRef) -> bool {
         let paragraphs: usize = node
-            .descendants()
-            .iter()
-            .filter(|d| d.is("p, pre"))
-            .map(text_len)
+            .descendants_it()
+            .filter(|d| name_is(d, &["p", "pre"]))
+            .map(|p| text_len(&p))
             .sum();
-        paragraphs * 5 >= self.paragraph_total * 2 && self.paragraph_total > 0
+        self.paragraph_total > 0 && paragraphs * 5 >= self.paragraph_total * 2
     }
 }

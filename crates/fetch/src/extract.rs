@@ -125,8 +125,11 @@ fn extract_html(url: &str, html: &str) -> Extracted {
         text_mode: TextMode::Formatted,
         ..Config::default()
     };
-    let article = Readability::with_document(doc.clone(), Some(url), Some(config))
-        .ok()
+    // Readability's scoring walks ancestors, quadratic in depth: a page nested deeper than real
+    // sites ever are (a hostile one) is read as its visible body text instead.
+    let article = (depth(&doc) <= MAX_READABLE_DEPTH)
+        .then(|| Readability::with_document(doc.clone(), Some(url), Some(config)).ok())
+        .flatten()
         .and_then(|mut r| r.parse().ok());
     let (title, text) = match article {
         Some(a) if !a.text_content.trim().is_empty() => (a.title, a.text_content.to_string()),
@@ -150,6 +153,20 @@ fn extract_html(url: &str, html: &str) -> Extracted {
         text,
         published,
     }
+}
+
+/// Real pages nest a few dozen elements deep; thousands is a hostile page.
+const MAX_READABLE_DEPTH: usize = 512;
+
+/// The deepest element's depth, without recursion.
+fn depth(doc: &Document) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(doc.root(), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        stack.extend(node.element_children().into_iter().map(|c| (c, depth + 1)));
+    }
+    deepest
 }
 
 /// Elements a reader never sees: they can carry instructions meant only for the model. Scripts,
@@ -363,6 +380,36 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Hostile shapes stay cheap: thousands of nested boxes or of sibling links and paragraphs.
+    #[test]
+    fn deep_and_wide_pages_extract_quickly() {
+        let deep = format!(
+            "<html><body>{}<p>The deepest paragraph holds the fact.</p>{}</body></html>",
+            "<div class=\"comment\"><section>".repeat(2_500),
+            "</section></div>".repeat(2_500)
+        );
+        let wide = format!(
+            "<html><body><article>{}</article><ul>{}</ul></body></html>",
+            "<p>A paragraph of the article with some words in it.</p>".repeat(5_000),
+            "<li><a href=\"/x\">Related link</a></li>".repeat(5_000)
+        );
+        for (name, page) in [("deep", deep), ("wide", wide)] {
+            let started = std::time::Instant::now();
+            let _ = extract(
+                "https://a.example/",
+                BodyKind::Html,
+                "text/html",
+                page.as_bytes(),
+            );
+            let took = started.elapsed();
+            eprintln!("{name}: {took:?}");
+            assert!(
+                took < std::time::Duration::from_secs(10),
+                "{name}: {took:?}"
+            );
+        }
     }
 
     #[test]
