@@ -60,7 +60,14 @@ impl ChatModel {
             mut reader,
         } = model_file::open(path)?;
         model_file::require_llama(path, &content)?;
-        let tokenizer = GgufTokenizer::from_gguf(&content)?;
+        let tokenizer = GgufTokenizer::from_gguf(&content).map_err(|e| match e {
+            // The tokenizer reads the file's metadata: its errors name the file.
+            Error::Tokenizer(detail) => Error::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("tokenizer: {detail}"),
+            },
+            other => Error::Unsupported(format!("{}: {other}", path.display())),
+        })?;
 
         let bos = tokenizer.bos_token().unwrap_or_default().to_string();
         let eos = tokenizer.eos_token().unwrap_or_default().to_string();

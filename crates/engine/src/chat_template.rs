@@ -37,6 +37,14 @@ impl ChatMessage {
 
 const TEMPLATE_NAME: &str = "chat_template";
 
+/// A template comes from a model file, so its work is bounded: minijinja's fuel (one unit per
+/// instruction and per 64 bytes a render creates) caps both time and memory; real chat templates
+/// spend a few thousand units plus one per 64 bytes of the conversation (a 128k-token context is
+/// about 8,000), so 2 million (about 128 MB or a second of work) refuses only runaway templates.
+const BASE_FUEL: u64 = 2_000_000;
+/// The rendered prompt may be at most this much larger than what went in.
+const BASE_OUTPUT_LIMIT: usize = 1 << 20;
+
 /// A compiled chat template with the token texts it may refer to.
 pub struct ChatTemplate {
     env: Environment<'static>,
@@ -59,6 +67,7 @@ impl ChatTemplate {
             .build()
             .map_err(|e| Error::ChatTemplate(one_line(e)))?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(BASE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", python_tojson);
@@ -101,9 +110,52 @@ impl ChatTemplate {
         );
         context.insert("bos_token".into(), Value::from(self.bos_token.clone()));
         context.insert("eos_token".into(), Value::from(self.eos_token.clone()));
-        template.render(Value::from(context)).map_err(|e| {
-            Error::ChatTemplate(format!("rendering failed: {}", one_line(describe(&e))))
-        })
+        let input: usize = messages
+            .iter()
+            .map(|m| m.role.len() + m.content.len())
+            .sum::<usize>()
+            + serde_json::Value::Object(extra.clone()).to_string().len();
+        let limit = BASE_OUTPUT_LIMIT + 4 * input;
+        let mut out = CappedOutput {
+            text: Vec::new(),
+            limit,
+        };
+        match template.render_captured_to(Value::from(context), &mut out) {
+            Ok(_) => String::from_utf8(out.text).map_err(|_| {
+                Error::ChatTemplate("rendering failed: the output is not UTF-8".into())
+            }),
+            Err(e) if e.kind() == ErrorKind::WriteFailure => Err(Error::ChatTemplate(format!(
+                "rendering failed: the prompt passed the output limit of {limit} bytes"
+            ))),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(Error::ChatTemplate(
+                "rendering failed: the template ran out of fuel (it loops or builds too much)"
+                    .into(),
+            )),
+            Err(e) => Err(Error::ChatTemplate(format!(
+                "rendering failed: {}",
+                one_line(describe(&e))
+            ))),
+        }
+    }
+}
+
+/// The rendered text, refused past `limit` bytes.
+struct CappedOutput {
+    text: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > self.limit {
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -223,6 +275,44 @@ mod tests {
             text,
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n"
         );
+    }
+
+    /// A template from a model file that never ends, or that writes gigabytes, or recurses
+    /// without end, is stopped with a one-line error, quickly and without the memory.
+    #[test]
+    fn runaway_templates_are_stopped_by_fuel_and_the_output_limit() {
+        let started = std::time::Instant::now();
+        let forever = "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}";
+        let gigabytes = "{% for i in range(100) %}{{ 'x' * 100000000 }}{% endfor %}";
+        let megabytes = "{{ 'x' * 30000000 }}";
+        let doubling = "{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}";
+        let recursion = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
+        for (source, expected) in [
+            (forever, &["ran out of fuel"][..]),
+            // Whichever comes first: fuel costs are minijinja's to tune.
+            (gigabytes, &["ran out of fuel", "output limit"]),
+            (megabytes, &["output limit"]),
+            (doubling, &["ran out of fuel"]),
+            (recursion, &["recursion"]),
+        ] {
+            let t = ChatTemplate::new(source, "", "").unwrap();
+            let err = t.render(&[ChatMessage::user("hi")], true).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                expected.iter().any(|e| message.contains(e)),
+                "{source}: {message}"
+            );
+            assert!(!message.contains('\n'), "{message}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        // The limit grows with the conversation: a long context renders.
+        let long = "word ".repeat(400_000);
+        let t = ChatTemplate::new(SMOLLM2, "", "").unwrap();
+        assert!(t.render(&[ChatMessage::user(long)], true).unwrap().len() > 2_000_000);
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod cpu;
 mod embedder;
 mod error;
 mod generation;
+mod gguf_header;
 mod gguf_metadata;
 mod llama;
 mod model_file;

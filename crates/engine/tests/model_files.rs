@@ -1,10 +1,15 @@
-//! Loading errors for missing, foreign, truncated and corrupt GGUF files, and a tiny generated
-//! Llama model for the template and generation paths.
+//! Loading errors for missing, foreign, truncated, corrupt and hostile GGUF files (one test per
+//! crafted kind: each a one-line error naming the file, never a panic or a huge allocation), and
+//! a tiny generated Llama model for the template and generation paths.
 
 mod common;
 
 use std::io::{Read, Write};
 
+use candle_core::quantized::QTensor;
+use candle_core::Device;
+
+use almanac_engine::gguf_file::{self, Value};
 use almanac_engine::{
     CancelFlag, ChatMessage, ChatModel, Error, GenerationParams, LoadOptions, StopReason,
 };
@@ -185,4 +190,289 @@ fn tiny_model_generates_within_its_limits() {
     if generation.stop_reason == StopReason::ContextFull {
         assert_eq!(generation.prompt_tokens + generation.generated_tokens, 40);
     }
+}
+
+/// Hand-written GGUF v3 headers for the hostile kinds: candle's writer cannot express them.
+struct RawGguf(Vec<u8>);
+
+impl RawGguf {
+    fn new(tensors: u64, entries: u64) -> RawGguf {
+        let mut bytes = b"GGUF".to_vec();
+        bytes.extend(3u32.to_le_bytes());
+        bytes.extend(tensors.to_le_bytes());
+        bytes.extend(entries.to_le_bytes());
+        RawGguf(bytes)
+    }
+    fn u32(mut self, v: u32) -> Self {
+        self.0.extend(v.to_le_bytes());
+        self
+    }
+    fn u64(mut self, v: u64) -> Self {
+        self.0.extend(v.to_le_bytes());
+        self
+    }
+    fn string(self, s: &str) -> Self {
+        let mut out = self.u64(s.len() as u64);
+        out.0.extend(s.as_bytes());
+        out
+    }
+    /// A metadata entry holding a u32.
+    fn kv_u32(self, key: &str, v: u32) -> Self {
+        self.string(key).u32(4).u32(v)
+    }
+    /// A tensor entry (dimensions innermost first, as GGUF stores them).
+    fn tensor(self, name: &str, dims: &[u64], ggml_type: u32, offset: u64) -> Self {
+        let mut out = self.string(name).u32(dims.len() as u32);
+        for &d in dims {
+            out = out.u64(d);
+        }
+        out.u32(ggml_type).u64(offset)
+    }
+    fn padded(mut self, len: usize) -> Self {
+        self.0.resize(self.0.len().max(len), 0);
+        self
+    }
+}
+
+/// Loads `bytes` as a model file and returns the error, which must be one line naming the file
+/// and containing `expected`.
+fn refused(bytes: &[u8], expected: &str) -> Error {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    let err = load(&path).unwrap_err();
+    let message = one_line_naming(&err, &path);
+    assert!(
+        message.contains(expected),
+        "expected {expected:?}: {message}"
+    );
+    err
+}
+
+#[test]
+fn hostile_alignment_zero_and_not_a_power_of_two() {
+    let file = RawGguf::new(0, 1).kv_u32("general.alignment", 0).padded(64);
+    refused(&file.0, "general.alignment is 0");
+    let file = RawGguf::new(0, 1)
+        .kv_u32("general.alignment", 48)
+        .padded(64);
+    refused(&file.0, "general.alignment is 48");
+}
+
+#[test]
+fn hostile_string_length_of_2_pow_63() {
+    let file = RawGguf::new(0, 1)
+        .string("general.name")
+        .u32(8)
+        .u64(1 << 63)
+        .padded(64);
+    let err = refused(&file.0, "claims 9223372036854775808 bytes");
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    // The same length as a key.
+    let file = RawGguf::new(0, 1).u64(1 << 63).padded(64);
+    refused(&file.0, "metadata key 0 is 9223372036854775808 bytes long");
+}
+
+#[test]
+fn hostile_array_length_of_2_pow_40() {
+    let file = RawGguf::new(0, 1)
+        .string("tokenizer.ggml.scores")
+        .u32(9)
+        .u32(6)
+        .u64(1 << 40)
+        .padded(64);
+    refused(&file.0, "claims 1099511627776 elements");
+}
+
+#[test]
+fn hostile_arrays_nested_20000_deep() {
+    let mut file = RawGguf::new(0, 1).string("general.deep").u32(9);
+    for _ in 0..20_000 {
+        file = file.u32(9).u64(1);
+    }
+    let file = file.u32(4).u64(1).u32(7);
+    refused(&file.0, "nests arrays more than");
+}
+
+#[test]
+fn hostile_2_pow_62_metadata_entries_and_tensors() {
+    refused(&RawGguf::new(0, 1 << 62).padded(64).0, "declares");
+    refused(&RawGguf::new(1 << 62, 0).padded(64).0, "declares");
+}
+
+#[test]
+fn hostile_tensor_dimensions_that_multiply_past_2_pow_64() {
+    let file = RawGguf::new(1, 0)
+        .tensor("token_embd.weight", &[1 << 32, 1 << 32, 16], 0, 0)
+        .padded(128);
+    refused(&file.0, "multiply past 2^64");
+    // Elements that fit in 64 bits whose bytes do not.
+    let file = RawGguf::new(1, 0)
+        .tensor("token_embd.weight", &[1 << 62, 8], 0, 0)
+        .padded(128);
+    refused(&file.0, "multiply past 2^64");
+    let file = RawGguf::new(1, 0)
+        .tensor("token_embd.weight", &[1 << 31, 1 << 31, 2], 0, 0)
+        .padded(128);
+    refused(&file.0, "needs more than 2^64 bytes");
+}
+
+#[test]
+fn hostile_tensor_larger_than_the_file() {
+    // 2^40 f32 values: 4 TiB in a file of a few bytes.
+    let file = RawGguf::new(1, 0)
+        .tensor("token_embd.weight", &[1 << 20, 1 << 20], 0, 0)
+        .padded(128);
+    let err = refused(&file.0, "ends at byte");
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+}
+
+#[test]
+fn hostile_tensor_offsets_outside_the_file() {
+    let file = RawGguf::new(1, 0)
+        .tensor("output_norm.weight", &[8], 0, 1 << 40)
+        .padded(256);
+    refused(&file.0, "ends at byte");
+    // Offset plus data start past 2^64.
+    let file = RawGguf::new(1, 0)
+        .tensor("output_norm.weight", &[8], 0, u64::MAX - 31)
+        .padded(256);
+    refused(&file.0, "past 2^64 bytes");
+    // An offset that breaks the alignment.
+    let file = RawGguf::new(1, 0)
+        .tensor("output_norm.weight", &[8], 0, 3)
+        .padded(256);
+    refused(&file.0, "not a multiple of the alignment 32");
+    // More dimensions than ggml has.
+    let file = RawGguf::new(1, 0)
+        .tensor("output_norm.weight", &[1, 1, 1, 1, 8], 0, 0)
+        .padded(256);
+    refused(&file.0, "has 5 dimensions");
+}
+
+#[test]
+fn hostile_unknown_tensor_and_metadata_types() {
+    let file = RawGguf::new(1, 0)
+        .tensor("output_norm.weight", &[8], 99, 0)
+        .padded(256);
+    refused(&file.0, "unknown type 99");
+    let file = RawGguf::new(0, 1).string("general.odd").u32(13).padded(64);
+    refused(&file.0, "unknown value type 13");
+    let file = RawGguf::new(0, 1)
+        .string("general.odd")
+        .u32(9)
+        .u32(77)
+        .u64(1)
+        .padded(64);
+    refused(&file.0, "array of unknown type 77");
+    let file = RawGguf::new(0, 0).padded(64);
+    let mut bytes = file.0;
+    bytes[4..8].copy_from_slice(&9u32.to_le_bytes());
+    refused(&bytes, "GGUF version 9");
+}
+
+#[test]
+fn hostile_duplicate_key_and_tensor_name() {
+    let file = RawGguf::new(0, 2)
+        .kv_u32("llama.block_count", 1)
+        .kv_u32("llama.block_count", 4000)
+        .padded(64);
+    refused(&file.0, "metadata key llama.block_count appears twice");
+    let file = RawGguf::new(2, 0)
+        .tensor("output_norm.weight", &[8], 0, 0)
+        .tensor("output_norm.weight", &[8], 0, 32)
+        .padded(512);
+    refused(&file.0, "tensor output_norm.weight appears twice");
+}
+
+/// A real model's header with one metadata entry rewritten by candle's writer.
+fn tiny_with(edit: impl FnOnce(&mut Vec<(String, Value)>)) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    common::write_tiny_gguf(&path, "llama", None);
+    let mut reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let mut metadata: Vec<(String, Value)> = content.metadata.clone().into_iter().collect();
+    metadata.sort_by(|a, b| a.0.cmp(&b.0));
+    edit(&mut metadata);
+    let tensors: Vec<(String, QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|name| {
+            let t = content.tensor(&mut reader, name, &Device::Cpu).unwrap();
+            (name.clone(), t)
+        })
+        .collect();
+    let metadata_refs: Vec<(&str, &Value)> =
+        metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &metadata_refs, &tensor_refs).unwrap();
+    out.into_inner()
+}
+
+fn set(metadata: &mut [(String, Value)], key: &str, value: Value) {
+    metadata.iter_mut().find(|(k, _)| k == key).unwrap().1 = value;
+}
+
+#[test]
+fn hostile_vocabulary_of_0_tokens_and_of_2_pow_32() {
+    let empty = tiny_with(|m| {
+        set(m, "tokenizer.ggml.tokens", Value::Array(vec![]));
+        set(m, "tokenizer.ggml.token_type", Value::Array(vec![]));
+    });
+    refused(&empty, "tokenizer.ggml.tokens has an unusable size 0");
+    // 2^32 tokens cannot be written; the header that claims them is refused by its length.
+    let claimed = RawGguf::new(0, 1)
+        .string("tokenizer.ggml.tokens")
+        .u32(9)
+        .u32(8)
+        .u64(1 << 32)
+        .padded(4096);
+    refused(&claimed.0, "claims 4294967296 elements");
+    // A vocabulary larger than the embedding table, whose ids would index past it.
+    let larger = tiny_with(|m| {
+        for key in ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type"] {
+            let Some((_, Value::Array(items))) = m.iter_mut().find(|(k, _)| k == key) else {
+                panic!("{key}")
+            };
+            let extra = if key.ends_with("tokens") {
+                Value::String("zz".into())
+            } else {
+                Value::I32(1)
+            };
+            items.push(extra);
+        }
+    });
+    refused(&larger, "the embedding table only");
+}
+
+#[test]
+fn hostile_merges_naming_missing_tokens_are_skipped_as_llama_cpp_does() {
+    // A merge of tokens that do not exist, a merge whose result does not exist and a merge
+    // without a space: the tokenizer skips them (llama.cpp does too) and still encodes.
+    let bytes = tiny_with(|m| {
+        set(
+            m,
+            "tokenizer.ggml.merges",
+            Value::Array(
+                ["h e", "qq zz", "e l", "nospace", " "]
+                    .iter()
+                    .map(|s| Value::String(s.to_string()))
+                    .collect(),
+            ),
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("merges.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    let model = load(&path).unwrap();
+    let ids = model.tokenizer().encode("hello qqzz", false).unwrap();
+    assert_eq!(model.tokenizer().decode(&ids).unwrap(), "hello qqzz");
+    // "h e" still merges: "he" is one token.
+    assert!(ids.len() < "hello qqzz".len(), "{ids:?}");
+    // Token ids in the metadata that point past the vocabulary are ignored, not indexed.
+    let bytes = tiny_with(|m| set(m, "tokenizer.ggml.eos_token_id", Value::U32(u32::MAX)));
+    std::fs::write(&path, bytes).unwrap();
+    load(&path).unwrap();
 }

@@ -1,6 +1,6 @@
 //! From a fetched body to readable text: HTML through a readability port (main content, not menus
 //! and footers), plain text as it is, PDF through one isolated function. Hidden text is dropped
-//! before anything else sees it.
+//! before anything else sees it, then the page's chrome (see `chrome`).
 
 use dom_query::Document;
 use dom_smoothie::{Config, Readability, TextMode};
@@ -119,13 +119,17 @@ fn extract_html(url: &str, html: &str) -> Extracted {
     // Dates first: JSON-LD lives in <script>, which goes with the hidden elements.
     let published = published_date(&doc);
     remove_hidden(&doc);
+    crate::chrome::remove_chrome(&doc);
     let fallback_title = doc.select("title").text().trim().to_owned();
     let config = Config {
         text_mode: TextMode::Formatted,
         ..Config::default()
     };
-    let article = Readability::with_document(doc.clone(), Some(url), Some(config))
-        .ok()
+    // Readability's scoring walks ancestors, quadratic in depth: a page nested deeper than real
+    // sites ever are (a hostile one) is read as its visible body text instead.
+    let article = (depth(&doc) <= MAX_READABLE_DEPTH)
+        .then(|| Readability::with_document(doc.clone(), Some(url), Some(config)).ok())
+        .flatten()
         .and_then(|mut r| r.parse().ok());
     let (title, text) = match article {
         Some(a) if !a.text_content.trim().is_empty() => (a.title, a.text_content.to_string()),
@@ -149,6 +153,20 @@ fn extract_html(url: &str, html: &str) -> Extracted {
         text,
         published,
     }
+}
+
+/// Real pages nest a few dozen elements deep; thousands is a hostile page.
+const MAX_READABLE_DEPTH: usize = 512;
+
+/// The deepest element's depth, without recursion.
+fn depth(doc: &Document) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(doc.root(), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        stack.extend(node.element_children().into_iter().map(|c| (c, depth + 1)));
+    }
+    deepest
 }
 
 /// Elements a reader never sees: they can carry instructions meant only for the model. Scripts,
@@ -257,7 +275,6 @@ pub fn strip_invisible(text: &str) -> String {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +327,89 @@ mod tests {
             );
         }
         assert_eq!(page.published.as_deref(), Some("2026-03-14"));
+    }
+
+    /// Every page of tests/fixtures/chrome (written in the shapes news sites, blogs and docs use)
+    /// keeps its article's facts and loses its chrome. Each page opens with a comment naming
+    /// both: `keep: a | b` and `drop: c | d`.
+    #[test]
+    fn chrome_corpus_keeps_articles_and_drops_page_chrome() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chrome");
+        let mut pages: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "html"))
+            .collect();
+        pages.sort();
+        assert!(pages.len() >= 20, "only {} pages in {dir:?}", pages.len());
+        let mut failures = Vec::new();
+        for path in &pages {
+            let html = std::fs::read_to_string(path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let expected = |label: &str| -> Vec<String> {
+                let header = &html[..html.find("-->").expect("an expectations comment")];
+                let at = header
+                    .find(label)
+                    .unwrap_or_else(|| panic!("{name}: no {label}"));
+                header[at + label.len()..]
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .split('|')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            };
+            let url = format!("https://site.example/{name}");
+            let text = match extract(&url, BodyKind::Html, "text/html", html.as_bytes()) {
+                Ok(page) => page.text,
+                Err(e) => {
+                    failures.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
+            for fact in expected("keep:") {
+                if !text.contains(&fact) {
+                    failures.push(format!("{name}: lost {fact:?}"));
+                }
+            }
+            for chrome in expected("drop:") {
+                if text.contains(&chrome) {
+                    failures.push(format!("{name}: kept {chrome:?}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Hostile shapes stay cheap: thousands of nested boxes or of sibling links and paragraphs.
+    #[test]
+    fn deep_and_wide_pages_extract_quickly() {
+        let deep = format!(
+            "<html><body>{}<p>The deepest paragraph holds the fact.</p>{}</body></html>",
+            "<div class=\"comment\"><section>".repeat(2_500),
+            "</section></div>".repeat(2_500)
+        );
+        let wide = format!(
+            "<html><body><article>{}</article><ul>{}</ul></body></html>",
+            "<p>A paragraph of the article with some words in it.</p>".repeat(5_000),
+            "<li><a href=\"/x\">Related link</a></li>".repeat(5_000)
+        );
+        for (name, page) in [("deep", deep), ("wide", wide)] {
+            let started = std::time::Instant::now();
+            let _ = extract(
+                "https://a.example/",
+                BodyKind::Html,
+                "text/html",
+                page.as_bytes(),
+            );
+            let took = started.elapsed();
+            eprintln!("{name}: {took:?}");
+            assert!(
+                took < std::time::Duration::from_secs(10),
+                "{name}: {took:?}"
+            );
+        }
     }
 
     #[test]

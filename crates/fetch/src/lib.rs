@@ -4,6 +4,7 @@
 //!
 //! Knows nothing of the library or the model: it returns [`Page`]s and [`SearchResult`]s.
 
+mod chrome;
 mod client;
 mod dns;
 mod error;

@@ -17,6 +17,7 @@ mod api;
 mod errors;
 mod guard;
 mod openai;
+mod panic_boundary;
 mod queue;
 mod static_files;
 mod stream;
@@ -171,6 +172,8 @@ fn router(server: Server, key: Arc<access::ApiKey>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(key, access::check))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        // Outermost, so that a panic anywhere below is that request's 500, not the connection's end.
+        .layer(axum::middleware::from_fn(panic_boundary::catch))
         .with_state(server)
 }
 
