@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod chat;
 mod eval;
+mod eval_mcq;
 mod output;
 mod serve;
 
@@ -162,6 +163,10 @@ enum EvalCommand {
         #[command(flatten)]
         tuning: eval::Tuning,
     },
+    /// A chat model's multiple-choice accuracy on MMLU or KMMLU, k-shot, scored by the
+    /// log-probability of the answer letter; per subject, category and overall. Ctrl-C stops it
+    /// and the same command resumes it
+    Mcq(eval_mcq::McqArgs),
 }
 
 /// Per-run overrides of the settings file.
@@ -219,6 +224,12 @@ fn run(cli: Cli) -> Result<()> {
             tuning: tuning.clone(),
         };
         return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
+    }
+    if let Command::Eval(EvalCommand::Mcq(_)) = &cli.command {
+        let Command::Eval(EvalCommand::Mcq(args)) = cli.command else {
+            unreachable!()
+        };
+        return eval_mcq::run(Paths::new(cli.data_dir), args);
     }
     if let Command::Bench(command) = cli.command {
         return bench::run(cli.data_dir, command);

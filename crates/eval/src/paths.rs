@@ -1,0 +1,20 @@
+use std::path::{Path, PathBuf};
+
+/// Where evaluations keep their files in a data directory: `eval/runs/` (the logs of runs not yet
+/// finished, to resume) and `eval/reports/` (each finished run's JSON, Markdown and SVG chart).
+#[derive(Debug, Clone)]
+pub struct EvalDir(PathBuf);
+
+impl EvalDir {
+    pub fn in_data_dir(data_dir: &Path) -> EvalDir {
+        EvalDir(data_dir.join("eval"))
+    }
+
+    pub fn runs(&self) -> PathBuf {
+        self.0.join("runs")
+    }
+
+    pub fn reports(&self) -> PathBuf {
+        self.0.join("reports")
+    }
+}
