@@ -7,6 +7,7 @@ use std::sync::Arc;
 use almanac_core::{CancelFlag, Paths, Settings};
 use almanac_engine::{ChatModel, LoadOptions};
 use almanac_eval::mcq::{self, Format, McqOptions, Outcome};
+use almanac_eval::report::{self, Report};
 use almanac_eval::EvalDir;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -104,12 +105,17 @@ pub fn run(paths: Paths, args: McqArgs) -> Result<()> {
         }
     };
     if let Some(path) = &args.records {
-        write_records(path, &results)?;
+        write_json_lines(path, &results)?;
     }
+    let report = Report::Mcq(report);
+    let saved = report::save(&eval_dir.reports(), &report)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    let Report::Mcq(report) = &report else {
+        unreachable!()
+    };
     println!(
         "{} {}-shot, {} on {} questions: accuracy {:.4} (macro over {} subjects {:.4}; chance {:.2}) in {:.0} s",
         report.benchmark,
@@ -134,12 +140,14 @@ pub fn run(paths: Paths, args: McqArgs) -> Result<()> {
             s.subject, s.accuracy, s.correct, s.questions
         );
     }
+    crate::eval_qa::print_saved(&saved);
     Ok(())
 }
 
-fn write_records(path: &Path, results: &[mcq::QuestionResult]) -> Result<()> {
+/// One JSON object a line.
+pub fn write_json_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
     let mut text = String::new();
-    for r in results {
+    for r in items {
         text.push_str(&serde_json::to_string(r)?);
         text.push('\n');
     }

@@ -5,6 +5,7 @@ mod bench;
 mod chat;
 mod eval;
 mod eval_mcq;
+mod eval_qa;
 mod output;
 mod serve;
 
@@ -167,6 +168,10 @@ enum EvalCommand {
     /// log-probability of the answer letter; per subject, category and overall. Ctrl-C stops it
     /// and the same command resumes it
     Mcq(eval_mcq::McqArgs),
+    /// Each question of a set answered without and with retrieval over the set's documents:
+    /// exact match and F1 (SQuAD), retrieval hit rate, citation precision, evidence. Default set:
+    /// the built-in "after the cutoff" one. Ctrl-C stops it and the same command resumes it
+    Qa(eval_qa::QaArgs),
 }
 
 /// Per-run overrides of the settings file.
@@ -225,11 +230,13 @@ fn run(cli: Cli) -> Result<()> {
         };
         return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
     }
-    if let Command::Eval(EvalCommand::Mcq(_)) = &cli.command {
-        let Command::Eval(EvalCommand::Mcq(args)) = cli.command else {
-            unreachable!()
+    if let Command::Eval(EvalCommand::Mcq(_) | EvalCommand::Qa(_)) = &cli.command {
+        let paths = Paths::new(cli.data_dir);
+        return match cli.command {
+            Command::Eval(EvalCommand::Mcq(args)) => eval_mcq::run(paths, args),
+            Command::Eval(EvalCommand::Qa(args)) => eval_qa::run(paths, args),
+            _ => unreachable!(),
         };
-        return eval_mcq::run(Paths::new(cli.data_dir), args);
     }
     if let Command::Bench(command) = cli.command {
         return bench::run(cli.data_dir, command);

@@ -6,6 +6,8 @@ mod error;
 pub mod mcq;
 mod paths;
 mod progress;
+pub mod qa;
+pub mod report;
 mod run_log;
 
 pub use error::{Error, Result};

@@ -1,7 +1,8 @@
 use std::path::{Path, PathBuf};
 
 /// Where evaluations keep their files in a data directory: `eval/runs/` (the logs of runs not yet
-/// finished, to resume) and `eval/reports/` (each finished run's JSON, Markdown and SVG chart).
+/// finished, to resume), `eval/reports/` (each finished run's JSON, Markdown and SVG chart),
+/// `eval/libraries/` and `eval/sets/` (for `eval qa`).
 #[derive(Debug, Clone)]
 pub struct EvalDir(PathBuf);
 
@@ -16,5 +17,15 @@ impl EvalDir {
 
     pub fn reports(&self) -> PathBuf {
         self.0.join("reports")
+    }
+
+    /// The libraries `eval qa` builds from question sets' documents (one data directory each).
+    pub fn libraries(&self) -> PathBuf {
+        self.0.join("libraries")
+    }
+
+    /// Where the built-in question sets are written out.
+    pub fn builtin_sets(&self) -> PathBuf {
+        self.0.join("sets")
     }
 }

@@ -8,8 +8,6 @@ use super::QuestionResult;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct McqReport {
-    /// "mcq", to tell reports apart.
-    pub kind: String,
     pub format: Format,
     /// "MMLU" or "KMMLU".
     pub benchmark: String,
@@ -122,7 +120,6 @@ pub(crate) fn summarise(
         picked[r.choice] += 1;
     }
     McqReport {
-        kind: "mcq".into(),
         format,
         benchmark: format.name().into(),
         model: header.model,
