@@ -9,6 +9,7 @@ mod progress;
 pub mod qa;
 pub mod report;
 mod run_log;
+pub mod service;
 
 pub use error::{Error, Result};
 pub use paths::EvalDir;
