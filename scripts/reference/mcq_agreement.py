@@ -14,7 +14,9 @@ from `almanac eval mcq --records FILE` run on the same data.
   target/reference-venv/bin/python scripts/reference/mcq_agreement.py --data DIR --subjects a,b \
       --shots 5 --limit N --records almanac.jsonl --model SmolLM2-135M-Instruct.Q4_1.gguf
 
-Prints one JSON object: per subject and overall, the questions, the agreement, and both accuracies.
+Prints one JSON object: per subject and overall, the questions, the agreement, and both accuracies;
+also how many questions are near-ties in llama.cpp (its best two letters within --near-tie logits)
+and the agreement on the others.
 """
 import argparse
 import csv
@@ -61,17 +63,27 @@ def main():
     ap.add_argument("--subjects", required=True)
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--limit", type=int)
-    ap.add_argument("--records", required=True, help="almanac eval mcq --records output")
+    ap.add_argument("--records", help="almanac eval mcq --records output (to compare with)")
+    ap.add_argument("--write-fixture", metavar="DIR",
+                    help="instead: copy the questions asked into DIR in MMLU's layout, with llama.cpp's letter "
+                         "logits for each in DIR/llamacpp.json (the CI check of crates/eval)")
     ap.add_argument("--model", required=True)
     ap.add_argument("--n-ctx", type=int, default=2048, help="the context window Almanac ran with (its context_length setting)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--near-tie", type=float, default=0.1,
+                    help="a question whose best two letters are this close in llama.cpp's logits is a near-tie "
+                         "(the threshold of crates/engine/tests/llamacpp_parity.rs)")
     args = ap.parse_args()
 
+    if not args.records and not args.write_fixture:
+        raise SystemExit("give --records (to compare) or --write-fixture DIR")
     ours = {}
-    with open(args.records) as f:
-        for line in f:
-            r = json.loads(line)
-            ours[(r["subject"], r["index"])] = r
+    if args.records:
+        with open(args.records) as f:
+            for line in f:
+                r = json.loads(line)
+                ours[(r["subject"], r["index"])] = r
+    fixture = []
 
     session = llamacpp.Session(llamacpp.Llama(), os.path.abspath(args.model), args.threads, args.n_ctx)
     letter_ids = []
@@ -88,7 +100,7 @@ def main():
         test = read_rows(os.path.join(args.data, "test", f"{subject}_test.csv"))
         if args.limit is not None:
             test = test[: args.limit]
-        counts = {"questions": 0, "agree": 0, "llamacpp_correct": 0, "almanac_correct": 0}
+        counts = {"questions": 0, "agree": 0, "llamacpp_correct": 0, "almanac_correct": 0, "near_ties": 0, "agree_beyond_near_ties": 0}
         for index, row in enumerate(test):
             k = args.shots
             ids = tokenize(session, prompt(subject, dev[:k], row))
@@ -102,6 +114,11 @@ def main():
             scores = [logits[i] for i in letter_ids]
             pick = max(range(4), key=lambda i: (scores[i], -i))
             answer = LETTERS.index(row[5])
+            if args.write_fixture:
+                ordered = sorted(scores, reverse=True)
+                fixture.append({"subject": subject, "index": index, "shots": k, "prompt_tokens": len(ids),
+                                "letter_logits": scores, "pick": LETTERS[pick], "margin": ordered[0] - ordered[1]})
+                continue
             mine = ours.get((subject, index))
             if mine is None:
                 raise SystemExit(f"{args.records} has no pick for {subject} question {index}")
@@ -109,20 +126,41 @@ def main():
             counts["agree"] += pick == mine["choice"]
             counts["llamacpp_correct"] += pick == answer
             counts["almanac_correct"] += mine["choice"] == answer
+            ordered = sorted(scores, reverse=True)
+            if ordered[0] - ordered[1] <= args.near_tie:
+                counts["near_ties"] += 1
+            else:
+                counts["agree_beyond_near_ties"] += pick == mine["choice"]
             if pick != mine["choice"]:
-                ordered = sorted(scores, reverse=True)
                 disagreements.append({"subject": subject, "index": index, "llamacpp": LETTERS[pick],
                                       "almanac": LETTERS[mine["choice"]], "llamacpp_margin": ordered[0] - ordered[1],
                                       "shots": k, "almanac_shots": mine["shots"]})
         per_subject[subject] = counts
+        if args.write_fixture:
+            for split, rows in (("dev", dev[: args.shots]), ("test", test)):
+                os.makedirs(os.path.join(args.write_fixture, split), exist_ok=True)
+                with open(os.path.join(args.write_fixture, split, f"{subject}_{split}.csv"), "w", newline="", encoding="utf-8") as f:
+                    csv.writer(f, lineterminator="\n").writerows(rows)
 
-    total = {key: sum(c[key] for c in per_subject.values()) for key in ["questions", "agree", "llamacpp_correct", "almanac_correct"]}
+    if args.write_fixture:
+        with open(os.path.join(args.write_fixture, "llamacpp.json"), "w") as f:
+            json.dump({"reference": llamacpp.build_description(), "model": os.path.basename(args.model),
+                       "shots": args.shots, "n_ctx": args.n_ctx, "letters": letter_ids, "questions": fixture}, f, indent=1)
+            f.write("\n")
+        return
+
+    keys = ["questions", "agree", "llamacpp_correct", "almanac_correct", "near_ties", "agree_beyond_near_ties"]
+    total = {key: sum(c[key] for c in per_subject.values()) for key in keys}
     n = max(total["questions"], 1)
+    decided = max(total["questions"] - total["near_ties"], 1)
     print(json.dumps({
         "reference": llamacpp.build_description(),
         "shots": args.shots, "limit": args.limit, "n_ctx": args.n_ctx,
         "questions": total["questions"],
         "agreement": total["agree"] / n,
+        "near_tie": args.near_tie,
+        "near_ties": total["near_ties"],
+        "agreement_beyond_near_ties": total["agree_beyond_near_ties"] / decided,
         "llamacpp_accuracy": total["llamacpp_correct"] / n,
         "almanac_accuracy": total["almanac_correct"] / n,
         "subjects": {s: {**c, "agreement": c["agree"] / max(c["questions"], 1),

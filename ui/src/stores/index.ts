@@ -2,6 +2,7 @@ import type { Host } from '../host/types';
 import type { Transport } from '../transport/types';
 import { ChatStore } from './chat';
 import { ConversationsStore } from './conversations';
+import { EvaluationStore } from './evaluation';
 import { LibraryStore } from './library';
 import { NoticesStore } from './notices';
 import { PassageStore } from './passage';
@@ -18,6 +19,7 @@ export interface App {
   settings: SettingsStore;
   passage: PassageStore;
   tokens: TokensStore;
+  evaluation: EvaluationStore;
 }
 
 /** Builds every store over one transport and host, wired together. */
@@ -36,5 +38,6 @@ export function createApp(transport: Transport, host: Host): App {
     settings: new SettingsStore(transport, notices),
     passage: new PassageStore(transport, notices),
     tokens: new TokensStore(transport),
+    evaluation: new EvaluationStore(transport, notices),
   };
 }

@@ -207,3 +207,78 @@ fn scores_each_question_by_the_letter_logits_and_resumes_a_stopped_run() {
     };
     assert_eq!(again.iter().map(|r| r.choice).collect::<Vec<_>>(), expected);
 }
+
+/// CI's small reference check: llama.cpp's picks on 20 MMLU questions (fixtures/mmlu-llamacpp).
+#[test]
+fn picks_what_llama_cpp_picks() {
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        shots: usize,
+        letters: [u32; 4],
+        questions: Vec<Case>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Case {
+        subject: String,
+        index: usize,
+        letter_logits: [f64; 4],
+        margin: f64,
+    }
+    /// Below this gap between its best two letters llama.cpp's pick is a near-tie, which small
+    /// numeric differences may flip (the threshold of the engine's llama.cpp parity test).
+    const NEAR_TIE: f64 = 0.1;
+    /// The most a gap between two letters may differ from llama.cpp's.
+    const GAP_TOLERANCE: f64 = 0.2;
+
+    let dir = fixture("mmlu-llamacpp");
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("llamacpp.json")).unwrap()).unwrap();
+    let mut model = model();
+    assert_eq!(LetterTokens::of(model.tokenizer(), "model").unwrap().0, reference.letters);
+    let options = McqOptions {
+        data: dir,
+        format: Format::Mmlu,
+        shots: reference.shots,
+        subjects: vec![],
+        limit: None,
+    };
+    let runs = tempfile::tempdir().unwrap();
+    let log = log_path(runs.path(), &options, &model);
+    let Outcome::Finished { results, .. } =
+        run(&mut model, &options, &log, &CancelFlag::default(), &mut |_| {}).unwrap()
+    else {
+        panic!("not finished");
+    };
+    assert_eq!(results.len(), reference.questions.len());
+    let mut failures = Vec::new();
+    for case in &reference.questions {
+        let ours = results
+            .iter()
+            .find(|r| r.subject == case.subject && r.index == case.index)
+            .unwrap();
+        let theirs = (0..4).fold(0, |best, i| {
+            if case.letter_logits[i] > case.letter_logits[best] {
+                i
+            } else {
+                best
+            }
+        });
+        if case.margin > NEAR_TIE && ours.choice != theirs {
+            failures.push(format!(
+                "{} {}: ours {}, llama.cpp {} (margin {:.3})",
+                case.subject, case.index, ours.choice, theirs, case.margin
+            ));
+        }
+        for i in 0..4 {
+            let gap = ours.logprobs[i] - ours.logprobs[theirs];
+            let reference_gap = case.letter_logits[i] - case.letter_logits[theirs];
+            if (gap - reference_gap).abs() > GAP_TOLERANCE {
+                failures.push(format!(
+                    "{} {}: letter {i} is {gap:.3} from llama.cpp's pick, llama.cpp says {reference_gap:.3}",
+                    case.subject, case.index
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
