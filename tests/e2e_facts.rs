@@ -242,12 +242,18 @@ fn eval_qa_answers_after_the_cutoff_only_with_retrieval() {
     let (with, without) = (&report["with_retrieval"], &report["without_retrieval"]);
     assert_eq!(with["retrieval_hit_rate"], 1.0, "{report}");
     assert!(without["retrieval_hit_rate"].is_null());
-    assert_eq!(without["contains_answer"], 0.0, "the model cannot know these: {report}");
+    assert_eq!(
+        without["contains_answer"], 0.0,
+        "the model cannot know these: {report}"
+    );
     assert!(
         with["contains_answer"].as_f64().unwrap() > 0.0,
         "with the documents it answers: {report}"
     );
-    assert!(with["evidence_holds_answer"].as_f64().unwrap() >= 2.0 / 3.0, "{report}");
+    assert!(
+        with["evidence_holds_answer"].as_f64().unwrap() >= 2.0 / 3.0,
+        "{report}"
+    );
     for key in ["exact_match", "f1", "citation_precision", "cited_questions"] {
         assert!(with.get(key).is_some(), "with_retrieval lacks {key}");
     }
@@ -258,7 +264,9 @@ fn eval_qa_answers_after_the_cutoff_only_with_retrieval() {
         .collect();
     for ext in ["json", "md", "svg"] {
         assert!(
-            names.iter().any(|n| n.ends_with(&format!("-qa-after-cutoff.{ext}"))),
+            names
+                .iter()
+                .any(|n| n.ends_with(&format!("-qa-after-cutoff.{ext}"))),
             "{names:?}"
         );
     }

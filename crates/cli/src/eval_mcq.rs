@@ -96,7 +96,7 @@ pub fn run(paths: Paths, args: McqArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let (report, results) = match outcome {
-        Outcome::Finished { report, results } => (report, results),
+        Outcome::Finished { report, results } => (*report, results),
         Outcome::Stopped { done, total } => {
             anyhow::bail!(
                 "stopped after {done} of {total} questions; the same command resumes from there ({})",

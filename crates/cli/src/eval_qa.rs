@@ -68,7 +68,7 @@ pub fn run(paths: Paths, args: QaArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let (report, records) = match outcome {
-        Outcome::Finished { report, records } => (report, records),
+        Outcome::Finished { report, records } => (*report, records),
         Outcome::Stopped { done, total } => anyhow::bail!(
             "stopped after {done} of {total} answers; the same command resumes from there ({})",
             log.display()

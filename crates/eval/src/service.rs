@@ -315,7 +315,7 @@ impl Job {
                 )?;
                 let log = mcq::log_path(&eval_dir.runs(), &options, &model);
                 match mcq::run(&mut model, &options, &log, cancel, on_progress)? {
-                    mcq::Outcome::Finished { report, .. } => Report::Mcq(report),
+                    mcq::Outcome::Finished { report, .. } => Report::Mcq(*report),
                     mcq::Outcome::Stopped { .. } => return Ok(None),
                 }
             }
@@ -328,7 +328,7 @@ impl Job {
                 let assistant = qa::open_for_set(paths, &set)?;
                 let log = qa::log_path(&eval_dir.runs(), &set, &options, &assistant);
                 match qa::run(&assistant, &set, &options, &log, cancel, on_progress)? {
-                    qa::Outcome::Finished { report, .. } => Report::Qa(report),
+                    qa::Outcome::Finished { report, .. } => Report::Qa(*report),
                     qa::Outcome::Stopped { .. } => return Ok(None),
                 }
             }

@@ -60,7 +60,7 @@ pub struct QuestionResult {
 
 pub enum Outcome {
     Finished {
-        report: McqReport,
+        report: Box<McqReport>,
         results: Vec<QuestionResult>,
     },
     /// Cancelled: what was done is in the run log, and the same options resume it.
@@ -171,7 +171,10 @@ pub fn run(
     };
     let report = report::summarise(header, &names, &results);
     log.remove()?;
-    Ok(Outcome::Finished { report, results })
+    Ok(Outcome::Finished {
+        report: Box::new(report),
+        results,
+    })
 }
 
 /// The prompt's tokens with as many examples as fit the context window (Hendrycks et al. drop

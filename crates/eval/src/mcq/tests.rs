@@ -234,7 +234,10 @@ fn picks_what_llama_cpp_picks() {
     let reference: Reference =
         serde_json::from_str(&std::fs::read_to_string(dir.join("llamacpp.json")).unwrap()).unwrap();
     let mut model = model();
-    assert_eq!(LetterTokens::of(model.tokenizer(), "model").unwrap().0, reference.letters);
+    assert_eq!(
+        LetterTokens::of(model.tokenizer(), "model").unwrap().0,
+        reference.letters
+    );
     let options = McqOptions {
         data: dir,
         format: Format::Mmlu,
@@ -244,9 +247,14 @@ fn picks_what_llama_cpp_picks() {
     };
     let runs = tempfile::tempdir().unwrap();
     let log = log_path(runs.path(), &options, &model);
-    let Outcome::Finished { results, .. } =
-        run(&mut model, &options, &log, &CancelFlag::default(), &mut |_| {}).unwrap()
-    else {
+    let Outcome::Finished { results, .. } = run(
+        &mut model,
+        &options,
+        &log,
+        &CancelFlag::default(),
+        &mut |_| {},
+    )
+    .unwrap() else {
         panic!("not finished");
     };
     assert_eq!(results.len(), reference.questions.len());

@@ -102,7 +102,7 @@ pub struct Gain {
 
 pub enum Outcome {
     Finished {
-        report: QaReport,
+        report: Box<QaReport>,
         records: Vec<QaRecord>,
     },
     Stopped {
@@ -197,7 +197,10 @@ pub fn run(
     records.sort_by_key(order);
     let report = summarise(set, options, assistant, documents.len(), &records);
     log.remove()?;
-    Ok(Outcome::Finished { report, records })
+    Ok(Outcome::Finished {
+        report: Box::new(report),
+        records,
+    })
 }
 
 fn answer(
