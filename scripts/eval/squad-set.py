@@ -7,8 +7,9 @@ answerable questions (their gold answers, deduplicated; the paragraph as the doc
   target/debug/almanac eval qa --set target/squad-set/set.jsonl
 
 The input is the subset's qa.jsonl (one question a line: id, title, paragraph_index, context, question,
-answers, is_impossible). With --limit, the first N answerable questions in file order, and only the
-paragraphs they name plus every other paragraph of their articles (so retrieval still has to choose).
+answers, is_impossible). With --limit, the first N answerable questions in file order. The library
+`eval qa` builds holds the paragraphs the questions name (the set format's rule), so retrieval chooses
+among those.
 """
 import argparse
 import json
@@ -26,8 +27,7 @@ def main():
     answerable = [r for r in rows if not r["is_impossible"] and r["answers"]]
     if args.limit is not None:
         answerable = answerable[: args.limit]
-    articles = {r["title"] for r in answerable}
-    paragraphs = {(r["title"], r["paragraph_index"]): r["context"] for r in rows if r["title"] in articles}
+    paragraphs = {(r["title"], r["paragraph_index"]): r["context"] for r in answerable}
 
     docs = os.path.join(args.out_dir, "documents")
     os.makedirs(docs, exist_ok=True)
