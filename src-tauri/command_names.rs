@@ -26,4 +26,9 @@ pub const COMMANDS: &[&str] = &[
     "set_backend_key",
     "delete_backend_key",
     "tokenize",
+    "start_evaluation",
+    "evaluation_status",
+    "stop_evaluation",
+    "list_eval_reports",
+    "get_eval_report",
 ];

@@ -50,6 +50,15 @@ impl std::fmt::Display for IpcError {
 
 impl std::error::Error for IpcError {}
 
+impl From<almanac_eval::Error> for IpcError {
+    fn from(error: almanac_eval::Error) -> IpcError {
+        IpcError {
+            field: error.field().map(str::to_owned),
+            ..IpcError::new(error.code(), error.to_string())
+        }
+    }
+}
+
 impl From<almanac_core::Error> for IpcError {
     fn from(error: almanac_core::Error) -> IpcError {
         IpcError {

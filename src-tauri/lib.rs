@@ -17,6 +17,8 @@ pub mod error;
 
 use std::sync::{Arc, Mutex};
 
+use almanac_eval::report::ReportSummary;
+use almanac_eval::service::{EvalRequest, EvalStatus, Evaluations, ReportView};
 use almanac_core::{
     App, AskOptions, BackendInfo, Catalogue, Conversation, ConversationSummary, DocumentEntry,
     DocumentText, LibraryEvent, LibraryReport, ModelFile, ModelsInfo, Paths, PullEvent, RunEvent,
@@ -40,12 +42,15 @@ pub struct Backend {
     app: Arc<Mutex<Option<Arc<App>>>>,
     /// Where the folder watcher's changes go (`library-changed` events), once the window exists.
     events: Arc<Mutex<Option<tauri::AppHandle>>>,
+    /// The one evaluation the UI may start, and the reports (needs no open library).
+    evals: Arc<Evaluations>,
 }
 
 impl Backend {
     /// The data directory from `ALMANAC_DATA_DIR`, else the platform default, as the CLI does.
     pub fn new(paths: Paths) -> Backend {
         Backend {
+            evals: Arc::new(Evaluations::new(paths.clone())),
             paths,
             app: Arc::new(Mutex::new(None)),
             events: Arc::new(Mutex::new(None)),
@@ -60,6 +65,7 @@ impl Backend {
     /// Shutting down: stops a running answer (stored as cancelled) and the folder watcher.
     pub fn stop(&self) {
         let app = self.app.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.evals.stop();
         if let Some(app) = app {
             app.cancel_all_runs();
             app.stop_watching();
@@ -357,6 +363,49 @@ async fn tokenize(backend: State<'_, Backend>, text: String) -> IpcResult<Tokens
     .await
 }
 
+// --- evaluation --------------------------------------------------------------------------------------
+
+/// Runs an evaluation call on a blocking thread (they read files and load models).
+async fn evaluations<T, F>(backend: &Backend, work: F) -> IpcResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Evaluations) -> almanac_eval::Result<T> + Send + 'static,
+{
+    let evals = backend.evals.clone();
+    tauri::async_runtime::spawn_blocking(move || work(&evals).map_err(IpcError::from))
+        .await
+        .map_err(|e| IpcError::internal(format!("the command's thread failed: {e}")))?
+}
+
+/// Starts an MMLU/KMMLU or question-answering evaluation; returns at once with its status.
+#[tauri::command]
+async fn start_evaluation(backend: State<'_, Backend>, request: Value) -> IpcResult<EvalStatus> {
+    let request: EvalRequest = serde_json::from_value(request)
+        .map_err(|e| IpcError::new("invalid_argument", format!("request: {e}")))?;
+    evaluations(&backend, move |evals| evals.start(request)).await
+}
+
+#[tauri::command]
+fn evaluation_status(backend: State<'_, Backend>) -> EvalStatus {
+    backend.evals.status()
+}
+
+/// Stops the running evaluation after the question in hand; the same request resumes it.
+#[tauri::command]
+fn stop_evaluation(backend: State<'_, Backend>) -> EvalStatus {
+    backend.evals.stop()
+}
+
+#[tauri::command]
+async fn list_eval_reports(backend: State<'_, Backend>) -> IpcResult<Vec<ReportSummary>> {
+    evaluations(&backend, |evals| evals.reports()).await
+}
+
+#[tauri::command]
+async fn get_eval_report(backend: State<'_, Backend>, name: String) -> IpcResult<ReportView> {
+    evaluations(&backend, move |evals| evals.report(&name)).await
+}
+
 // --- the app -----------------------------------------------------------------------------------------
 
 fn context() -> tauri::Context<tauri::Wry> {
@@ -445,7 +494,12 @@ pub fn run() {
             put_settings,
             set_backend_key,
             delete_backend_key,
-            tokenize
+            tokenize,
+            start_evaluation,
+            evaluation_status,
+            stop_evaluation,
+            list_eval_reports,
+            get_eval_report
         ])
         .build(context())
         .unwrap_or_else(|e| {

@@ -229,3 +229,49 @@ fn chat_keeps_the_conversation_and_retrieves_for_follow_ups() {
     // The follow-up names no bridge: retrieval must still find the bridge's file through the conversation.
     assert!(answers[1].contains("zorvath-bridge.md"), "{}", answers[1]);
 }
+
+/// `almanac eval qa` on the first questions of the built-in "after the cutoff" set: the model cannot
+/// know its made-up facts, retrieval finds the document holding each, and the report is written.
+#[test]
+fn eval_qa_answers_after_the_cutoff_only_with_retrieval() {
+    let library = Library::new();
+    let text = library.ok(&["eval", "qa", "--limit", "3", "--max-tokens", "48", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["kind"], "qa", "{report}");
+    assert_eq!(report["questions"], 3);
+    let (with, without) = (&report["with_retrieval"], &report["without_retrieval"]);
+    assert_eq!(with["retrieval_hit_rate"], 1.0, "{report}");
+    assert!(without["retrieval_hit_rate"].is_null());
+    assert_eq!(
+        without["contains_answer"], 0.0,
+        "the model cannot know these: {report}"
+    );
+    assert!(
+        with["contains_answer"].as_f64().unwrap() > 0.0,
+        "with the documents it answers: {report}"
+    );
+    assert!(
+        with["evidence_holds_answer"].as_f64().unwrap() >= 2.0 / 3.0,
+        "{report}"
+    );
+    for key in ["exact_match", "f1", "citation_precision", "cited_questions"] {
+        assert!(with.get(key).is_some(), "with_retrieval lacks {key}");
+    }
+    let reports = library.path().join("eval/reports");
+    let names: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for ext in ["json", "md", "svg"] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.ends_with(&format!("-qa-after-cutoff.{ext}"))),
+            "{names:?}"
+        );
+    }
+    assert!(
+        !library.path().join("library").exists(),
+        "the user's library is never touched"
+    );
+}

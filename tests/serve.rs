@@ -1030,6 +1030,68 @@ fn models_settings_and_tokens() {
 }
 
 #[test]
+fn evaluation_starts_shows_progress_and_lists_its_report() {
+    let ui = ui_dir();
+    let server = Server::start(ui.path());
+    assert_eq!(server.get("/api/eval/status").json()["state"], "idle");
+    assert_eq!(server.get("/api/eval/reports").json(), json!([]));
+    let refused = server.json(
+        "POST",
+        "/api/eval/start",
+        &json!({"kind": "mcq", "data": "relative"}),
+    );
+    let (status, code, _) = refused.error();
+    assert_eq!((status, code.as_str()), (400, "invalid_argument"));
+    assert_eq!(refused.json()["field"], "data");
+    assert_eq!(
+        server.get("/api/eval/reports/..%2Fx").error().1,
+        "invalid_argument"
+    );
+
+    // The tiny MMLU-layout fixture of crates/eval: three questions, two examples each.
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../eval/tests/fixtures/mmlu")
+        .canonicalize()
+        .unwrap();
+    let started = server.json(
+        "POST",
+        "/api/eval/start",
+        &json!({"kind": "mcq", "data": data, "format": "mmlu", "shots": 2}),
+    );
+    assert_eq!(started.status, 200, "{}", started.text());
+    assert_eq!(started.json()["state"], "running");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        let status = server.get("/api/eval/status").json();
+        if status["state"] != "running" {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status["state"], "finished", "{status}");
+    assert_eq!(status["kind"], "mcq");
+    assert_eq!(status["progress"]["done"], 3);
+    assert_eq!(status["progress"]["total"], 3);
+    let name = status["report"].as_str().unwrap();
+    let list = server.get("/api/eval/reports").json();
+    assert_eq!(list[0]["name"], name, "{list}");
+    assert_eq!(list[0]["kind"], "mcq");
+    let view = server.get(&format!("/api/eval/reports/{name}")).json();
+    assert_eq!(view["report"]["questions"], 3);
+    assert_eq!(view["report"]["kind"], "mcq");
+    assert!(view["svg"].as_str().unwrap().starts_with("<svg"));
+    assert!(view["markdown"]
+        .as_str()
+        .unwrap()
+        .contains("| world_capitals |"));
+    assert_eq!(
+        server.json("POST", "/api/eval/stop", &json!({})).json()["state"],
+        "finished"
+    );
+}
+
+#[test]
 fn a_refused_library_or_missing_model_is_a_clear_error() {
     // Without a chat model, a question still gets its stream: started, then an error event.
     let lib = Library::new();

@@ -455,6 +455,26 @@ const routes = [
     }
     json(res, 200, { tokens });
   }],
+  // Evaluation: a run "finishes" at once with a fixed report.
+  ['POST', /^\/api\/eval\/start$/, async (req, res) => {
+    const request = await body(req);
+    if (request.kind === 'mcq' && !String(request.data ?? '').startsWith('/')) {
+      throw new HttpError(400, 'invalid_argument', `data: ${JSON.stringify(request.data)} is not an absolute path`, 'data');
+    }
+    const name = `20261205-120000-${request.kind === 'qa' ? 'qa-after-cutoff' : 'mmlu-5-shot'}`;
+    state.evalReports = [{ name, kind: request.kind, title: request.kind === 'qa' ? 'Question answering' : 'MMLU 5-shot', headline: 'accuracy 0.3000 on 3 questions', finished_at: '2026-12-05T12:00:00Z' }];
+    state.evalStatus = { state: 'finished', kind: request.kind, title: state.evalReports[0].title, progress: { done: 3, total: 3, stage: 'done', elapsed_s: 1, seconds_left: 0 }, report: name, error: null };
+    json(res, 200, { ...state.evalStatus, state: 'running' });
+  }],
+  ['GET', /^\/api\/eval\/status$/, async (_req, res) => json(res, 200, state.evalStatus ?? { state: 'idle', kind: null, title: null, progress: null, report: null, error: null })],
+  ['POST', /^\/api\/eval\/stop$/, async (_req, res) => json(res, 200, state.evalStatus ?? { state: 'idle', kind: null, title: null, progress: null, report: null, error: null })],
+  ['GET', /^\/api\/eval\/reports$/, async (_req, res) => json(res, 200, state.evalReports ?? [])],
+  ['GET', /^\/api\/eval\/reports\/([^/]+)$/, async (_req, res, [name]) => {
+    const found = (state.evalReports ?? []).find((r) => r.name === name);
+    if (!found) throw new HttpError(404, 'not_found', `no report ${name}`);
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="60"><rect width="90" height="20" y="20" fill="#426eb4"/><text x="100" y="35">0.300</text></svg>';
+    json(res, 200, { name, report: { kind: found.kind, accuracy: 0.3 }, markdown: `# ${found.title}\n\n![chart](${name}.svg)\n\nAccuracy **0.3000**.\n`, svg });
+  }],
 ];
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png' };

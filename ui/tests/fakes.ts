@@ -16,6 +16,10 @@ import type {
   Retrieval,
   Settings,
   Token,
+  EvalReportSummary,
+  EvalReportView,
+  EvalRequest,
+  EvalStatus,
 } from '../src/api/types';
 import type { Host } from '../src/host/types';
 import type { Listener, Transport } from '../src/transport/types';
@@ -210,6 +214,31 @@ export class FakeTransport implements Transport {
   }
   tokenize(text: string) {
     return this.op('tokenize', [text], () => this.tokens);
+  }
+  evalStatus: EvalStatus = { state: 'idle', kind: null, title: null, progress: null, report: null, error: null };
+  evalReports: EvalReportSummary[] = [];
+  evalViews: Record<string, EvalReportView> = {};
+  startEvaluation(request: EvalRequest) {
+    return this.op('startEvaluation', [request], () => {
+      this.evalStatus = { ...this.evalStatus, state: 'running', kind: request.kind, title: 'MMLU 5-shot', progress: null };
+      return this.evalStatus;
+    });
+  }
+  evaluationStatus() {
+    return this.op('evaluationStatus', [], () => this.evalStatus);
+  }
+  stopEvaluation() {
+    return this.op('stopEvaluation', [], () => this.evalStatus);
+  }
+  listEvalReports() {
+    return this.op('listEvalReports', [], () => this.evalReports);
+  }
+  getEvalReport(name: string) {
+    return this.op('getEvalReport', [name], () => {
+      const view = this.evalViews[name];
+      if (!view) throw { code: 'not_found', message: `no report ${name}` };
+      return view;
+    });
   }
 
   callsOf(op: string): unknown[][] {

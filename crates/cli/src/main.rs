@@ -5,6 +5,8 @@ mod bench;
 mod chat;
 mod eval;
 mod models;
+mod eval_mcq;
+mod eval_qa;
 mod output;
 mod serve;
 
@@ -166,6 +168,14 @@ enum EvalCommand {
         #[command(flatten)]
         tuning: eval::Tuning,
     },
+    /// A chat model's multiple-choice accuracy on MMLU or KMMLU, k-shot, scored by the
+    /// log-probability of the answer letter; per subject, category and overall. Ctrl-C stops it
+    /// and the same command resumes it
+    Mcq(eval_mcq::McqArgs),
+    /// Each question of a set answered without and with retrieval over the set's documents:
+    /// exact match and F1 (SQuAD), retrieval hit rate, citation precision, evidence. Default set:
+    /// the built-in "after the cutoff" one. Ctrl-C stops it and the same command resumes it
+    Qa(eval_qa::QaArgs),
 }
 
 /// Per-run overrides of the settings file.
@@ -223,6 +233,14 @@ fn run(cli: Cli) -> Result<()> {
             tuning: tuning.clone(),
         };
         return eval::retrieval(Paths::new(cli.data_dir.clone()), request);
+    }
+    if let Command::Eval(EvalCommand::Mcq(_) | EvalCommand::Qa(_)) = &cli.command {
+        let paths = Paths::new(cli.data_dir);
+        return match cli.command {
+            Command::Eval(EvalCommand::Mcq(args)) => eval_mcq::run(paths, args),
+            Command::Eval(EvalCommand::Qa(args)) => eval_qa::run(paths, args),
+            _ => unreachable!(),
+        };
     }
     if let Command::Bench(command) = cli.command {
         return bench::run(cli.data_dir, command);

@@ -386,3 +386,43 @@ export type PullEvent =
     }
   | { event: 'done'; pull_id: string; model: ModelFile; already_present: boolean; resumed_from: number }
   | (ErrorEvent & { pull_id?: string });
+
+/** What to evaluate (`POST /api/eval/start`): a model's MMLU/KMMLU accuracy, or answers with and without retrieval. */
+export type EvalRequest =
+  | { kind: 'mcq'; data: string; format: 'mmlu' | 'kmmlu'; shots: number; subjects?: string[]; limit?: number | null }
+  | { kind: 'qa'; set?: string | null; limit?: number | null; max_tokens?: number | null };
+
+export interface EvalProgress {
+  done: number;
+  total: number;
+  /** The subject or stage being evaluated now. */
+  stage: string;
+  elapsed_s: number;
+  seconds_left: number | null;
+}
+
+export interface EvalStatus {
+  state: 'idle' | 'running' | 'finished' | 'stopped' | 'failed';
+  kind: 'mcq' | 'qa' | null;
+  title: string | null;
+  progress: EvalProgress | null;
+  /** The finished run's report name. */
+  report: string | null;
+  error: { code: string; message: string; field?: string } | null;
+}
+
+export interface EvalReportSummary {
+  name: string;
+  kind: 'mcq' | 'qa';
+  title: string;
+  headline: string;
+  finished_at: string;
+}
+
+/** A report with its Markdown page and SVG chart; `report` is the JSON `almanac eval … --json` prints. */
+export interface EvalReportView {
+  name: string;
+  report: { kind: 'mcq' | 'qa'; [field: string]: unknown };
+  markdown: string;
+  svg: string;
+}

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { useApp } from '../context';
 import { useStore } from '../stores/store';
 import { ChatView } from './ChatView';
+import { EvaluationView } from './EvaluationView';
 import { LibraryView } from './LibraryView';
 import { ModelsView } from './ModelsView';
 import { Notices } from './Notices';
@@ -10,13 +11,14 @@ import { Sidebar } from './Sidebar';
 import { ThemeToggle } from './ThemeToggle';
 import { TokenInspector } from './TokenInspector';
 
-export type View = 'chat' | 'library' | 'models' | 'tokens';
+export type View = 'chat' | 'library' | 'models' | 'tokens' | 'evaluation';
 
 const VIEWS: { id: View; label: string }[] = [
   { id: 'chat', label: 'Chat' },
   { id: 'library', label: 'Library' },
   { id: 'models', label: 'Models' },
   { id: 'tokens', label: 'Tokens' },
+  { id: 'evaluation', label: 'Evaluation' },
 ];
 
 export function App() {
@@ -66,6 +68,7 @@ export function App() {
           {view === 'library' && <LibraryView />}
           {view === 'models' && <ModelsView />}
           {view === 'tokens' && <TokenInspector />}
+          {view === 'evaluation' && <EvaluationView />}
         </main>
       </div>
       {passageOpen && <PassageView />}

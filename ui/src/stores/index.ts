@@ -3,6 +3,7 @@ import type { Transport } from '../transport/types';
 import { ChatStore } from './chat';
 import { ConversationsStore } from './conversations';
 import { DownloadsStore } from './downloads';
+import { EvaluationStore } from './evaluation';
 import { LibraryStore } from './library';
 import { NoticesStore } from './notices';
 import { PassageStore } from './passage';
@@ -20,6 +21,7 @@ export interface App {
   downloads: DownloadsStore;
   passage: PassageStore;
   tokens: TokensStore;
+  evaluation: EvaluationStore;
 }
 
 /** Builds every store over one transport and host, wired together. */
@@ -40,5 +42,6 @@ export function createApp(transport: Transport, host: Host): App {
     downloads: new DownloadsStore(transport, settings, notices),
     passage: new PassageStore(transport, notices),
     tokens: new TokensStore(transport),
+    evaluation: new EvaluationStore(transport, notices),
   };
 }

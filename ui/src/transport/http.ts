@@ -14,6 +14,10 @@ import type {
   BackendInfo,
   Settings,
   Token,
+  EvalReportSummary,
+  EvalReportView,
+  EvalRequest,
+  EvalStatus,
 } from '../api/types';
 import { ApiError, fromErrorBody, toApiError } from './errors';
 import { readSse } from './sse';
@@ -146,6 +150,26 @@ export class HttpTransport implements Transport {
   async tokenize(text: string) {
     const body = await this.json<{ tokens: Token[] }>('POST', '/api/tokenize', { text });
     return body.tokens;
+  }
+
+  startEvaluation(request: EvalRequest) {
+    return this.json<EvalStatus>('POST', '/api/eval/start', request);
+  }
+
+  evaluationStatus() {
+    return this.json<EvalStatus>('GET', '/api/eval/status');
+  }
+
+  stopEvaluation() {
+    return this.json<EvalStatus>('POST', '/api/eval/stop', {});
+  }
+
+  listEvalReports() {
+    return this.json<EvalReportSummary[]>('GET', '/api/eval/reports');
+  }
+
+  getEvalReport(name: string) {
+    return this.json<EvalReportView>('GET', `/api/eval/reports/${seg(name)}`);
   }
 
   // --- plumbing -------------------------------------------------------------------------------

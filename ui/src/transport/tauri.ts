@@ -16,6 +16,10 @@ import type {
   BackendInfo,
   Settings,
   Token,
+  EvalReportSummary,
+  EvalReportView,
+  EvalRequest,
+  EvalStatus,
 } from '../api/types';
 import { toApiError } from './errors';
 import { asEvent, guardStream } from './stream';
@@ -153,6 +157,26 @@ export class TauriTransport implements Transport {
   async tokenize(text: string) {
     const body = await this.call<{ tokens: Token[] }>('tokenize', { text });
     return body.tokens;
+  }
+
+  startEvaluation(request: EvalRequest) {
+    return this.call<EvalStatus>('start_evaluation', { request });
+  }
+
+  evaluationStatus() {
+    return this.call<EvalStatus>('evaluation_status', {});
+  }
+
+  stopEvaluation() {
+    return this.call<EvalStatus>('stop_evaluation', {});
+  }
+
+  listEvalReports() {
+    return this.call<EvalReportSummary[]>('list_eval_reports', {});
+  }
+
+  getEvalReport(name: string) {
+    return this.call<EvalReportView>('get_eval_report', { name });
   }
 
   private async call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {

@@ -14,6 +14,10 @@ import type {
   BackendInfo,
   Settings,
   Token,
+  EvalReportSummary,
+  EvalReportView,
+  EvalRequest,
+  EvalStatus,
 } from '../api/types';
 
 export type Listener<E> = (event: E) => void;
@@ -71,6 +75,15 @@ export interface Transport {
   deleteBackendKey(): Promise<BackendInfo>;
 
   tokenize(text: string): Promise<Token[]>;
+
+  /** Starts an evaluation (one at a time); returns at once with its status. */
+  startEvaluation(request: EvalRequest): Promise<EvalStatus>;
+  evaluationStatus(): Promise<EvalStatus>;
+  /** Stops the running evaluation after the question in hand (the same request resumes it). */
+  stopEvaluation(): Promise<EvalStatus>;
+  /** Finished evaluations' reports, newest first. */
+  listEvalReports(): Promise<EvalReportSummary[]>;
+  getEvalReport(name: string): Promise<EvalReportView>;
 }
 
 /** Terminal events of each stream kind. */

@@ -18,7 +18,7 @@ use super::stream::sse_from_blocking;
 use super::Server;
 
 type ApiResult = Result<Response, ApiError>;
-type BodyBytes = Result<Bytes, BytesRejection>;
+pub(super) type BodyBytes = Result<Bytes, BytesRejection>;
 
 pub fn routes() -> Router<Server> {
     Router::new()
@@ -88,7 +88,7 @@ where
 }
 
 /// A JSON request body: `Content-Type: application/json` when there is one.
-fn body<T: serde::de::DeserializeOwned>(
+pub(super) fn body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     bytes: &BodyBytes,
 ) -> Result<T, ApiError> {
@@ -152,7 +152,7 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-fn json_response(value: impl serde::Serialize) -> Response {
+pub(super) fn json_response(value: impl serde::Serialize) -> Response {
     let body = serde_json::to_vec(&value).expect("responses serialise");
     let mut response = body.into_response();
     let h = response.headers_mut();

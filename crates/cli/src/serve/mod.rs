@@ -15,6 +15,7 @@
 mod access;
 mod api;
 mod errors;
+mod evaluation;
 mod guard;
 mod openai;
 mod panic_boundary;
@@ -76,6 +77,8 @@ pub(crate) struct Server {
     /// The model's one line of waiting answers.
     pub queue: Arc<queue::GenerationQueue>,
     pub counters: Arc<openai::Counters>,
+    /// The one evaluation a front end may start, and the reports.
+    pub evals: Arc<almanac_eval::service::Evaluations>,
 }
 
 /// How the server is reached and shared, from the command line.
@@ -142,6 +145,9 @@ async fn serve(app: Arc<App>, options: Options) -> Result<()> {
         guard: Arc::new(guard::HostGuard::new(local).with_cors_origins(&options.cors_origins)),
         queue: Arc::new(options.queue),
         counters: Arc::default(),
+        evals: Arc::new(almanac_eval::service::Evaluations::new(
+            app.assistant().paths().clone(),
+        )),
     };
     let router = router(server, Arc::new(options.key));
     let url = match local.ip() {
@@ -166,7 +172,8 @@ async fn serve(app: Arc<App>, options: Options) -> Result<()> {
 
 fn router(server: Server, key: Arc<access::ApiKey>) -> Router {
     let guard = server.guard.clone();
-    api::routes()
+    evaluation::routes()
+        .merge(api::routes())
         .merge(openai::routes())
         .fallback(static_files::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
