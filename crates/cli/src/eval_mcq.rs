@@ -1,16 +1,15 @@
 //! `almanac eval mcq`: MMLU / KMMLU accuracy of the chat model, k-shot.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use almanac_core::{CancelFlag, Paths, Settings};
+use almanac_core::{Paths, Settings};
 use almanac_engine::{ChatModel, LoadOptions};
 use almanac_eval::mcq::{self, Format, McqOptions, Outcome};
 use almanac_eval::report::{self, Report};
 use almanac_eval::EvalDir;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::eval_terminal::{print_saved, with_progress, write_json_lines};
 
 #[derive(clap::Args)]
 pub struct McqArgs {
@@ -75,26 +74,9 @@ pub fn run(paths: Paths, args: McqArgs) -> Result<()> {
     let eval_dir = EvalDir::in_data_dir(&paths.data_dir);
     let log = mcq::log_path(&eval_dir.runs(), &options, &model);
 
-    let cancel = CancelFlag::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:28} {bar:30} {pos}/{len} questions, {elapsed} gone, about {eta} left",
-        )
-        .expect("valid template"),
-    );
-    let outcome = mcq::run(&mut model, &options, &log, &cancel, &mut |p| {
-        bar.set_length(p.total as u64);
-        bar.set_position(p.done as u64);
-        bar.set_message(p.stage.clone());
-        if stop.load(Ordering::SeqCst) {
-            cancel.cancel();
-        }
+    let outcome = with_progress("questions", 28, "", |cancel, on_progress| {
+        Ok(mcq::run(&mut model, &options, &log, cancel, on_progress)?)
     })?;
-    bar.finish_and_clear();
     let (report, results) = match outcome {
         Outcome::Finished { report, results } => (*report, results),
         Outcome::Stopped { done, total } => {
@@ -140,16 +122,6 @@ pub fn run(paths: Paths, args: McqArgs) -> Result<()> {
             s.subject, s.accuracy, s.correct, s.questions
         );
     }
-    crate::eval_qa::print_saved(&saved);
+    print_saved(&saved);
     Ok(())
-}
-
-/// One JSON object a line.
-pub fn write_json_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
-    let mut text = String::new();
-    for r in items {
-        text.push_str(&serde_json::to_string(r)?);
-        text.push('\n');
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }

@@ -1,15 +1,14 @@
 //! `almanac eval qa`: each question of a set answered without and with retrieval, scored.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use almanac_core::{CancelFlag, Paths};
+use almanac_core::Paths;
 use almanac_eval::qa::{self, Builtin, Outcome, QaOptions, QaSet};
 use almanac_eval::report::{self, Report};
 use almanac_eval::EvalDir;
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::eval_terminal::{print_saved, with_progress, write_json_lines};
 
 #[derive(clap::Args)]
 pub struct QaArgs {
@@ -46,27 +45,9 @@ pub fn run(paths: Paths, args: QaArgs) -> Result<()> {
     };
     let log = qa::log_path(&eval_dir.runs(), &set, &options, &assistant);
 
-    let cancel = CancelFlag::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:18} {bar:30} {pos}/{len} answers, {elapsed} gone, about {eta} left",
-        )
-        .expect("valid template"),
-    );
-    bar.set_message("indexing");
-    let outcome = qa::run(&assistant, &set, &options, &log, &cancel, &mut |p| {
-        bar.set_length(p.total as u64);
-        bar.set_position(p.done as u64);
-        bar.set_message(p.stage.clone());
-        if stop.load(Ordering::SeqCst) {
-            cancel.cancel();
-        }
+    let outcome = with_progress("answers", 18, "indexing", |cancel, on_progress| {
+        Ok(qa::run(&assistant, &set, &options, &log, cancel, on_progress)?)
     })?;
-    bar.finish_and_clear();
     let (report, records) = match outcome {
         Outcome::Finished { report, records } => (*report, records),
         Outcome::Stopped { done, total } => anyhow::bail!(
@@ -75,7 +56,7 @@ pub fn run(paths: Paths, args: QaArgs) -> Result<()> {
         ),
     };
     if let Some(path) = &args.records {
-        crate::eval_mcq::write_json_lines(path, &records)?;
+        write_json_lines(path, &records)?;
     }
     let report = Report::Qa(report);
     let saved = report::save(&eval_dir.reports(), &report)?;
@@ -122,9 +103,4 @@ pub fn run(paths: Paths, args: QaArgs) -> Result<()> {
     );
     print_saved(&saved);
     Ok(())
-}
-
-pub fn print_saved(saved: &report::SavedReport) {
-    println!("report: {}", saved.markdown.display());
-    println!("chart:  {}", saved.chart.display());
 }

@@ -7,6 +7,7 @@ mod eval;
 mod models;
 mod eval_mcq;
 mod eval_qa;
+mod eval_terminal;
 mod output;
 mod serve;
 
