@@ -46,7 +46,14 @@ pub fn run(paths: Paths, args: QaArgs) -> Result<()> {
     let log = qa::log_path(&eval_dir.runs(), &set, &options, &assistant);
 
     let outcome = with_progress("answers", 18, "indexing", |cancel, on_progress| {
-        Ok(qa::run(&assistant, &set, &options, &log, cancel, on_progress)?)
+        Ok(qa::run(
+            &assistant,
+            &set,
+            &options,
+            &log,
+            cancel,
+            on_progress,
+        )?)
     })?;
     let (report, records) = match outcome {
         Outcome::Finished { report, records } => (*report, records),

@@ -4,10 +4,10 @@ mod backend;
 mod bench;
 mod chat;
 mod eval;
-mod models;
 mod eval_mcq;
 mod eval_qa;
 mod eval_terminal;
+mod models;
 mod output;
 mod serve;
 
