@@ -74,13 +74,7 @@ fn a_pull_killed_mid_transfer_resumes_with_a_range_request_and_is_verified() {
     let bytes = tiny_bytes();
     let mut file = HubFile::new(TINY, bytes.clone());
     file.stall_after = Some(400_000);
-    let hub = HfServer::start(HashMap::from([(
-        "test-org/tiny-GGUF".to_owned(),
-        Repo {
-            files: vec![file],
-            token: None,
-        },
-    )]));
+    let hub = HfServer::one_file("test-org/tiny-GGUF", file);
     let library = Library::new();
     let models = tempfile::tempdir().unwrap();
     let part = models.path().join(format!("{TINY}.part"));
@@ -270,13 +264,7 @@ pub fn smollm_hub_file() -> (String, Vec<u8>) {
 #[test]
 fn a_pulled_model_is_chosen_and_answers() {
     let (name, bytes) = smollm_hub_file();
-    let hub = HfServer::start(HashMap::from([(
-        "test-org/SmolLM2-GGUF".to_owned(),
-        Repo {
-            files: vec![HubFile::new(&name, bytes)],
-            token: None,
-        },
-    )]));
+    let hub = HfServer::one_file("test-org/SmolLM2-GGUF", HubFile::new(&name, bytes));
     let library = Library::new();
     let models = models_folder();
     let out = pull_command(
@@ -510,13 +498,7 @@ fn a_broken_connection_keeps_the_part_and_the_next_pull_resumes() {
     let bytes = tiny_bytes();
     let mut file = HubFile::new(TINY, bytes.clone());
     file.cut_after = Some(300_000);
-    let hub = HfServer::start(HashMap::from([(
-        "test-org/tiny-GGUF".to_owned(),
-        Repo {
-            files: vec![file],
-            token: None,
-        },
-    )]));
+    let hub = HfServer::one_file("test-org/tiny-GGUF", file);
     let library = Library::new();
     let models = tempfile::tempdir().unwrap();
     let run = || {

@@ -71,6 +71,15 @@ pub struct HfServer {
 }
 
 impl HfServer {
+    /// A hub holding one ungated repository with one file.
+    pub fn one_file(repo: &str, file: HubFile) -> HfServer {
+        let repo_files = Repo {
+            files: vec![file],
+            token: None,
+        };
+        HfServer::start(HashMap::from([(repo.to_owned(), repo_files)]))
+    }
+
     pub fn start(repos: HashMap<String, Repo>) -> HfServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
