@@ -44,6 +44,10 @@ MODEL_PARAMS_SIZE = 80
 CONTEXT_PARAMS_SIZE = 168
 CONTEXT_N_CTX, CONTEXT_N_BATCH, CONTEXT_N_UBATCH = 0, 4, 8
 CONTEXT_N_THREADS, CONTEXT_N_THREADS_BATCH = 28, 32
+# enum llama_flash_attn_type: -1 auto (the default: on for the CPU), 0 disabled, 1 enabled. Checked
+# in llama.cpp's own log ("flash_attn = disabled") when the offset was found; no getter exists.
+CONTEXT_FLASH_ATTN_TYPE = 52
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
 c_int32, c_float, c_void_p = ctypes.c_int32, ctypes.c_float, ctypes.c_void_p
 
@@ -149,8 +153,11 @@ class Llama:
     def model_params(self) -> ModelParams:
         return ModelParams.from_buffer_copy(self._defaults("llama_model_default_params", MODEL_PARAMS_SIZE))
 
-    def context_params(self, n_ctx: int, n_batch: int, threads: int) -> ContextParams:
+    def context_params(self, n_ctx: int, n_batch: int, threads: int, flash_attn: str = "auto") -> ContextParams:
         raw = self._defaults("llama_context_default_params", CONTEXT_PARAMS_SIZE)
+        if int.from_bytes(raw[CONTEXT_FLASH_ATTN_TYPE:CONTEXT_FLASH_ATTN_TYPE + 4], "little", signed=True) != -1:
+            raise RuntimeError("llama_context_params.flash_attn_type is not where this script expects it")
+        raw[CONTEXT_FLASH_ATTN_TYPE:CONTEXT_FLASH_ATTN_TYPE + 4] = FLASH_ATTN[flash_attn].to_bytes(4, "little", signed=True)
         for offset, value in [
             (CONTEXT_N_CTX, n_ctx),
             (CONTEXT_N_BATCH, n_batch),
@@ -170,7 +177,7 @@ def build_description() -> str:
 class Session:
     """One model and one context, kept while requests ask for the same model, threads and window."""
 
-    def __init__(self, llama: Llama, model: str, threads: int, n_ctx: int):
+    def __init__(self, llama: Llama, model: str, threads: int, n_ctx: int, flash_attn: str = "auto"):
         self.llama, self.key = llama, (model, threads, n_ctx)
         self.model = llama.model_load(model.encode(), llama.model_params())
         if not self.model:
@@ -178,7 +185,7 @@ class Session:
         self.vocab = llama.model_get_vocab(self.model)
         self.n_vocab = llama.vocab_n_tokens(self.vocab)
         n_batch = 2048
-        self.ctx = llama.init_from_model(self.model, llama.context_params(n_ctx, n_batch, threads))
+        self.ctx = llama.init_from_model(self.model, llama.context_params(n_ctx, n_batch, threads, flash_attn))
         if not self.ctx:
             raise RuntimeError("llama.cpp cannot create a context")
         got = (llama.n_ctx(self.ctx), llama.n_batch(self.ctx), llama.n_threads(self.ctx), llama.n_threads_batch(self.ctx))

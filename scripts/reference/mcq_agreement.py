@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--n-ctx", type=int, default=2048, help="the context window Almanac ran with (its context_length setting)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flash-attn", choices=["auto", "off", "on"], default="auto",
+                    help="llama.cpp's flash attention (auto turns it on for the CPU; it keeps attention's sums in f16)")
     ap.add_argument("--near-tie", type=float, default=0.1,
                     help="a question whose best two letters are this close in llama.cpp's logits is a near-tie "
                          "(the threshold of crates/engine/tests/llamacpp_parity.rs)")
@@ -85,7 +87,7 @@ def main():
                 ours[(r["subject"], r["index"])] = r
     fixture = []
 
-    session = llamacpp.Session(llamacpp.Llama(), os.path.abspath(args.model), args.threads, args.n_ctx)
+    session = llamacpp.Session(llamacpp.Llama(), os.path.abspath(args.model), args.threads, args.n_ctx, args.flash_attn)
     letter_ids = []
     for letter in LETTERS:
         ids = tokenize(session, f" {letter}")
@@ -155,7 +157,7 @@ def main():
     decided = max(total["questions"] - total["near_ties"], 1)
     print(json.dumps({
         "reference": llamacpp.build_description(),
-        "shots": args.shots, "limit": args.limit, "n_ctx": args.n_ctx,
+        "shots": args.shots, "limit": args.limit, "n_ctx": args.n_ctx, "flash_attn": args.flash_attn,
         "questions": total["questions"],
         "agreement": total["agree"] / n,
         "near_tie": args.near_tie,

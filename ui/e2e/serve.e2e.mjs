@@ -18,6 +18,8 @@ import { startHub } from './hf-hub.mjs';
 
 const BIN = resolve(process.env.ALMANAC_BIN ?? '../target/debug/almanac');
 const FACTS = resolve('../tests/fixtures/facts');
+// MMLU's layout, three questions with known answers (crates/eval's test fixture).
+const MMLU_FIXTURE = resolve('../crates/eval/tests/fixtures/mmlu');
 // A real two-page PDF (an estimate per page) from the shared test documents, beside the repository.
 const PDF = resolve('../../shared/data/ingest-docs/markitdown/REPAIR-2022-INV-001_multipage.pdf');
 const OUT = resolve('../target/e2e');
@@ -356,6 +358,33 @@ try {
     await byId('tab-models').click();
     await page.locator('[data-testid=model-row]', { hasText: 'SmolLM2-135M-Instruct.Q4_1' }).getByTestId('use-local-model').click();
     await page.locator('[data-testid=chat-model]', { hasText: 'SmolLM2-135M-Instruct.Q4_1.gguf' }).waitFor();
+  });
+
+  await step('runs an MMLU evaluation in the Evaluation view: a wrong folder is a field error, then progress, the report and its chart', async () => {
+    await byId('tab-evaluation').click();
+    await byId('eval-kind').selectOption('mmlu');
+    await byId('eval-data').fill(`${MMLU_FIXTURE}-missing`);
+    await byId('eval-shots').fill('1');
+    await byId('eval-start').click();
+    const fieldError = page.locator('[data-testid=field-error][data-field=data]');
+    await fieldError.waitFor({ timeout: 10_000 });
+    expect((await fieldError.textContent()).includes('is not a folder'), `field error: ${await fieldError.textContent()}`);
+    await byId('eval-data').fill(MMLU_FIXTURE);
+    await byId('eval-start').click();
+    await page.locator('[data-testid=eval-progress][data-state=finished]').waitFor({ timeout: ANSWER_TIMEOUT });
+    const item = byId('eval-report-item').first();
+    await item.waitFor({ timeout: 10_000 });
+    await item.click();
+    const report = byId('eval-report');
+    await report.waitFor({ timeout: 10_000 });
+    // The fixture's three questions with known answers: the report names the subject and its accuracy.
+    const markdown = await byId('eval-markdown').textContent();
+    expect(markdown.includes('world_capitals') || markdown.includes('world capitals'), `report: ${markdown.slice(0, 300)}`);
+    expect(/accuracy/i.test(markdown), `report: ${markdown.slice(0, 300)}`);
+    // The chart is an SVG image that really decoded (an <img> of a data: URL, allowed by the CSP).
+    const chart = await byId('eval-chart').evaluate((img) => [img.complete, img.naturalWidth, img.src.slice(0, 26)]);
+    expect(chart[0] && chart[1] > 0 && chart[2] === 'data:image/svg+xml;charset', `chart: ${JSON.stringify(chart)}`);
+    await page.screenshot({ path: `${OUT}/evaluation.png` });
   });
 
   await step('loads nothing from elsewhere and logs no error (CSP included)', async () => {

@@ -136,6 +136,7 @@ fn config(set: &QaSet, options: &QaOptions, assistant: &Assistant) -> serde_json
     serde_json::json!({
         "set": set.path,
         "items": set.items,
+        "library": set.library,
         "options": options,
         "chat_model": assistant.chat_model_path(),
         "embedding_model": settings.embedding_model,

@@ -6,9 +6,17 @@
 //! ```
 //!
 //! `answers`: every acceptable answer (scored against the best); `documents`: the files that hold
-//! the answer, relative to the set file (absolute paths also work). The library the questions are
-//! asked over holds every document any question names. `id` is optional (default: the line
-//! number). The built-in set (`BUILTIN`) is written into the data directory from the binary.
+//! the answer, relative to the set file (absolute paths also work). `id` is optional (default: the
+//! line number). A line without a question may add documents that answer none of them, so that
+//! retrieval has to find the right one among others as in a real library:
+//!
+//! ```json
+//! {"library": ["distractors/", "notes/other.md"]}
+//! ```
+//!
+//! (a folder adds every file under it). The library the questions are asked over holds every
+//! document the set names. The built-in set (`Builtin`) is written into the data directory from
+//! the binary.
 
 use std::path::{Path, PathBuf};
 
@@ -25,11 +33,20 @@ pub struct QaItem {
     pub documents: Vec<PathBuf>,
 }
 
+/// A line that adds documents to the library without asking about them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibraryLine {
+    library: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub struct QaSet {
     pub path: PathBuf,
     /// Documents resolved against the set file's folder.
     pub items: Vec<QaItem>,
+    /// Documents in the library that no question names (resolved, folders expanded).
+    pub library: Vec<PathBuf>,
 }
 
 impl QaSet {
@@ -37,12 +54,21 @@ impl QaSet {
         let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut items = Vec::new();
+        let mut library = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let mut item: QaItem = serde_json::from_str(line)
-                .map_err(|e| Error::data(path, format!("line {}: {e}", i + 1)))?;
+            let at = |e: serde_json::Error| Error::data(path, format!("line {}: {e}", i + 1));
+            let value: serde_json::Value = serde_json::from_str(line).map_err(at)?;
+            if value.get("question").is_none() && value.get("library").is_some() {
+                let line: LibraryLine = serde_json::from_value(value).map_err(at)?;
+                for entry in line.library {
+                    add_library_entry(path, i + 1, &base.join(entry), &mut library)?;
+                }
+                continue;
+            }
+            let mut item: QaItem = serde_json::from_value(value).map_err(at)?;
             if item.id.is_empty() {
                 item.id = format!("line-{}", i + 1);
             }
@@ -70,19 +96,57 @@ impl QaSet {
         Ok(QaSet {
             path: path.to_path_buf(),
             items,
+            library,
         })
     }
 
-    /// Every document the questions name, once each, in order of first mention.
+    /// Every document of the library, once each: those the questions name in order of first
+    /// mention, then the others.
     pub fn documents(&self) -> Vec<PathBuf> {
         let mut all: Vec<PathBuf> = Vec::new();
-        for doc in self.items.iter().flat_map(|i| &i.documents) {
+        for doc in self
+            .items
+            .iter()
+            .flat_map(|i| &i.documents)
+            .chain(&self.library)
+        {
             if !all.contains(doc) {
                 all.push(doc.clone());
             }
         }
         all
     }
+}
+
+/// Adds `entry` (a file, or every file under a folder in name order) to `library`.
+fn add_library_entry(
+    set: &Path,
+    line: usize,
+    entry: &Path,
+    library: &mut Vec<PathBuf>,
+) -> Result<()> {
+    if entry.is_file() {
+        library.push(entry.canonicalize().map_err(Error::io(entry))?);
+        return Ok(());
+    }
+    if !entry.is_dir() {
+        return Err(Error::data(
+            set,
+            format!(
+                "line {line}: library entry {} is not a file or folder",
+                entry.display()
+            ),
+        ));
+    }
+    let mut children: Vec<PathBuf> = std::fs::read_dir(entry)
+        .map_err(Error::io(entry))?
+        .map(|child| child.map(|c| c.path()).map_err(Error::io(entry)))
+        .collect::<Result<_>>()?;
+    children.sort();
+    for child in children {
+        add_library_entry(set, line, &child, library)?;
+    }
+    Ok(())
 }
 
 /// The built-in "after the cutoff" set: made-up facts dated 2025-2026 and the documents holding
@@ -140,5 +204,75 @@ impl Builtin {
             std::fs::write(&path, text).map_err(Error::io(&path))?;
         }
         Ok(dir.join("set.jsonl"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn library_lines_add_documents_no_question_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let gold = write(dir.path(), "gold.md", "Ines won.");
+        let other = write(dir.path(), "notes/other.md", "Unrelated.");
+        let b = write(dir.path(), "distractors/b.txt", "B.");
+        let a = write(dir.path(), "distractors/sub/a.txt", "A.");
+        let set = write(
+            dir.path(),
+            "set.jsonl",
+            concat!(
+                r#"{"library": ["distractors", "notes/other.md", "gold.md"]}"#,
+                "\n",
+                r#"{"question": "Who won?", "answers": ["Ines"], "documents": ["gold.md"]}"#,
+                "\n",
+            ),
+        );
+        let set = QaSet::load(&set).unwrap();
+        assert_eq!(set.items.len(), 1, "a library line is not a question");
+        let canonical = |p: &PathBuf| p.canonicalize().unwrap();
+        assert_eq!(
+            set.documents(),
+            vec![
+                canonical(&gold),
+                canonical(&b),
+                canonical(&a),
+                canonical(&other)
+            ],
+            "the named documents first, then the library's, each once, folders in name order"
+        );
+    }
+
+    #[test]
+    fn a_bad_library_line_names_the_set_line_and_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = write(dir.path(), "set.jsonl", "{\"library\": [\"nowhere\"]}\n");
+        let error = QaSet::load(&missing).unwrap_err().to_string();
+        assert!(
+            error.contains("set.jsonl") && error.contains("line 1"),
+            "{error}"
+        );
+        assert!(
+            error.contains("nowhere") && error.contains("not a file or folder"),
+            "{error}"
+        );
+
+        let unknown = write(
+            dir.path(),
+            "typo.jsonl",
+            "{\"library\": [], \"extra\": 1}\n",
+        );
+        let error = QaSet::load(&unknown).unwrap_err().to_string();
+        assert!(
+            error.contains("typo.jsonl") && error.contains("extra"),
+            "{error}"
+        );
     }
 }
