@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use almanac_core::eval::{evaluate, ingest, BeirData, EvalOptions, EvalReport};
+use almanac_eval::retrieval::{evaluate, ingest, BeirData, EvalOptions, EvalReport};
 use almanac_core::{load_embedder, FieldWeights, Fusion, Paths, SearchMode, Settings};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};

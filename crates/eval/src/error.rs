@@ -9,6 +9,8 @@ pub enum Error {
     Engine(#[from] almanac_engine::Error),
     #[error(transparent)]
     Core(#[from] almanac_core::Error),
+    #[error(transparent)]
+    Index(#[from] almanac_indexes::Error),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -35,6 +37,7 @@ impl Error {
         match self {
             Error::Core(e) => e.code(),
             Error::Engine(_) => "engine",
+            Error::Index(_) => "index",
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 "not_found"
             }

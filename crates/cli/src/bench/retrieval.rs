@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use almanac_core::bench::{self, BenchOptions, BenchReport};
-use almanac_core::eval::BeirData;
+use almanac_eval::retrieval_bench::{self as bench, BenchOptions, BenchReport};
+use almanac_eval::retrieval::BeirData;
 use almanac_core::{load_embedder, Paths, Settings};
 use anyhow::{Context, Result};
 

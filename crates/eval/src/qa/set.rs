@@ -149,8 +149,8 @@ fn add_library_entry(
     Ok(())
 }
 
-/// The built-in "after the cutoff" set: made-up facts dated 2025-2026 and the documents holding
-/// them (crates/eval/sets/after-cutoff).
+/// The built-in "after the cutoff" set: made-up facts dated 2025-2026, the documents holding them
+/// and distractors that hold near misses (crates/eval/sets/after-cutoff).
 pub struct Builtin;
 
 impl Builtin {
@@ -187,6 +187,22 @@ impl Builtin {
         (
             "documents/sorrel-prize-2025.md",
             include_str!("../../sets/after-cutoff/documents/sorrel-prize-2025.md"),
+        ),
+        (
+            "distractors/lumera-fold-2.txt",
+            include_str!("../../sets/after-cutoff/distractors/lumera-fold-2.txt"),
+        ),
+        (
+            "distractors/valdros-election-2022.md",
+            include_str!("../../sets/after-cutoff/distractors/valdros-election-2022.md"),
+        ),
+        (
+            "distractors/tarnwick-marathon-2025.md",
+            include_str!("../../sets/after-cutoff/distractors/tarnwick-marathon-2025.md"),
+        ),
+        (
+            "distractors/lowmere-sea-wall.md",
+            include_str!("../../sets/after-cutoff/distractors/lowmere-sea-wall.md"),
         ),
     ];
 

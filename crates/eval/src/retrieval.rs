@@ -58,9 +58,11 @@ impl BeirData {
             if i == 0 && fields.first() == Some(&"query-id") {
                 continue;
             }
-            let bad = || Error::Settings {
-                path: qrels_path.clone(),
-                message: format!("line {}: expected query-id, corpus-id, score", i + 1),
+            let bad = || {
+                Error::data(
+                    &qrels_path,
+                    format!("line {}: expected query-id, corpus-id, score", i + 1),
+                )
             };
             let [query, doc, score] = fields[..] else {
                 return Err(bad());
@@ -86,10 +88,7 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| Error::Settings {
-                path: path.to_path_buf(),
-                message: format!("line {}: {e}", i + 1),
-            })
+            serde_json::from_str(l).map_err(|e| Error::data(path, format!("line {}: {e}", i + 1)))
         })
         .collect()
 }

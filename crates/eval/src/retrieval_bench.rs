@@ -16,7 +16,7 @@ use almanac_indexes::{ChunkDraft, ChunkInput, DocumentInput, Index, SearchMode, 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::eval::BeirData;
+use crate::retrieval::BeirData;
 use crate::{Error, Result};
 
 /// Passages stored per document (one catalog transaction each).
@@ -250,10 +250,7 @@ pub fn run(
     on_progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<BenchReport> {
     if data.corpus.is_empty() {
-        return Err(Error::InvalidArgument {
-            field: "beir".into(),
-            message: "the corpus is empty".into(),
-        });
+        return Err(Error::argument("beir", "the corpus is empty"));
     }
     std::fs::create_dir_all(&options.work).map_err(Error::io(&options.work))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
