@@ -8,10 +8,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::support::http::Server;
 use crate::support::{self, Library};
 use crate::tmpfs::with_tmpfs;
+
+/// The default chat model, as scripts/install-models.sh installs it.
+const SMALL_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Room for the library of these tests and the filler that takes it away.
 const TMPFS_BYTES: u64 = 48 << 20;
@@ -138,9 +142,11 @@ fn a_full_disk_during_ingestion_and_index_commits_loses_nothing_committed() {
             committed = documents(&whole);
         }
         eprintln!("full-disk errors: {failed_in:#?}");
+        let in_commit =
+            |line: &String| line.contains("vector index") || line.contains("full-text index");
         assert!(
-            failed_in.len() >= 3,
-            "the disk should have been too full for most rounds: {failed_in:?}"
+            failed_in.iter().any(in_commit) && failed_in.iter().any(|l| !in_commit(l)),
+            "the disk should have filled both before and during an index commit: {failed_in:?}"
         );
     });
 }
@@ -192,5 +198,154 @@ fn a_read_only_data_directory_refuses_writes_and_loses_nothing() {
         ]))
         .unwrap();
         assert_eq!(asked["conversation_id"], "1", "{asked}");
+    });
+}
+
+/// A stand-in for ui/dist: `almanac serve` needs a folder to serve.
+fn ui_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>Almanac</title>",
+    )
+    .unwrap();
+    dir
+}
+
+/// One answer through the UI API: its `started` event and how it ended (`done`, `error`, or the
+/// refusal's `{code, message}` with the HTTP status).
+fn ask(server: &Server, conversation: Option<&str>, text: &str) -> (Option<Value>, Value) {
+    let (response, events) = server.events(
+        "/api/ask",
+        &json!({"conversation_id": conversation, "text": text, "options": {}}),
+    );
+    if response.status != 200 {
+        let mut refusal = response.json();
+        refusal["status"] = json!(response.status);
+        return (None, refusal);
+    }
+    let started = events.iter().find(|e| e["event"] == "started").cloned();
+    (started, events.last().cloned().expect("a terminal event"))
+}
+
+fn answers(server: &Server, conversation: &str) -> Vec<Value> {
+    let c = server
+        .get(&format!("/api/conversations/{conversation}"))
+        .json();
+    c["messages"].as_array().unwrap().clone()
+}
+
+/// `almanac serve` holds the library, its conversations and the chat model while the disk fills
+/// up and the model file is cut short. The loaded weights are in memory, so the cut file changes
+/// nothing for the running server; the question written to a full disk ends in one error naming
+/// conversations.sqlite and "the disk is full"; the turns stored before stay as they were, and
+/// with room again the same conversation goes on. A new process refuses the cut model file in one
+/// line naming it.
+#[test]
+fn a_full_disk_during_a_conversation_write_and_a_model_cut_while_loaded() {
+    with_tmpfs("disk_faults::conversation", TMPFS_BYTES, |fs| {
+        let model_dir = tempfile::tempdir().unwrap();
+        let model = model_dir.path().join("chat.gguf");
+        std::fs::copy(support::models_dir().join(SMALL_MODEL), &model).unwrap();
+        let library = Library::new_in(fs.path());
+        library.write_settings(&json!({"chat_model": model, "max_answer_tokens": 160}));
+        library.ok(&[
+            "ingest",
+            support::fixtures().join("facts").to_str().unwrap(),
+        ]);
+        let ui = ui_dir();
+        let server = Server::start_with(library, ui.path());
+
+        let (started, end) = ask(&server, None, "Who designed the Zorvath Bridge?");
+        assert_eq!(end["event"], "done", "{end}");
+        let conversation = started.unwrap()["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // The model file cut to half while loaded: the server answers from the weights it holds.
+        let full_len = std::fs::metadata(&model).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&model)
+            .unwrap()
+            .set_len(full_len / 2)
+            .unwrap();
+        let (_, end) = ask(&server, Some(&conversation), "How long is the bridge?");
+        assert_eq!(end["event"], "done", "{end}");
+        let stored = answers(&server, &conversation);
+        assert_eq!(stored.len(), 4);
+
+        // No room at all (the question's row fails), then a little (the growing answer's fails,
+        // or the whole turn fits): each ends in `done` or one clear storage error.
+        let mut failures = Vec::new();
+        for headroom in [0, 12 << 10, 48 << 10] {
+            let before = answers(&server, &conversation);
+            fs.fill_leaving(headroom);
+            let (_, end) = ask(
+                &server,
+                Some(&conversation),
+                "Write a long story, at least five paragraphs, about the bridge and its designer.",
+            );
+            fs.unfill();
+            if end["event"] == "done" {
+                continue;
+            }
+            let message = end["message"].as_str().unwrap_or_default();
+            assert!(
+                end["code"] == "storage"
+                    && message.contains("conversations.sqlite")
+                    && message.contains("the disk is full")
+                    && !message.contains('\n'),
+                "headroom {headroom}: {end}"
+            );
+            failures.push(end.clone());
+            let after = answers(&server, &conversation);
+            assert_eq!(
+                after[..before.len()],
+                before[..],
+                "the stored turns changed"
+            );
+        }
+        eprintln!("conversation writes on a full disk: {failures:#?}");
+        assert!(
+            !failures.is_empty(),
+            "no conversation write met the full disk"
+        );
+        let (_, end) = ask(
+            &server,
+            Some(&conversation),
+            "Who designed the Zorvath Bridge?",
+        );
+        assert_eq!(end["event"], "done", "{end}");
+        let mut server = server;
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        let library = &server.lib;
+
+        // A new process meets the cut file: one line naming it.
+        let out = library.run(&["ask", "Who designed the Zorvath Bridge?"]);
+        let errors = support::error_lines(&out);
+        assert!(!out.status.success());
+        assert_eq!(errors.len(), 1, "{}", support::stderr(&out));
+        assert!(
+            errors[0].contains(model.to_str().unwrap()) && errors[0].contains("truncated"),
+            "{errors:?}"
+        );
+        // The store opens, the answer cut by the full disk marked as such, the others kept.
+        let restored = model_dir.path().join("restored.gguf");
+        std::fs::copy(support::models_dir().join(SMALL_MODEL), &restored).unwrap();
+        std::fs::rename(&restored, &model).unwrap();
+        let asked: Value = serde_json::from_str(&library.ok(&[
+            "ask",
+            "--json",
+            "--conversation",
+            &conversation,
+            "--max-tokens",
+            "8",
+            "And when did it open?",
+        ]))
+        .unwrap();
+        assert_eq!(asked["conversation_id"], conversation.as_str());
     });
 }
