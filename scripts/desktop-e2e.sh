@@ -9,6 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# Whatever this run starts (Xvfb, tauri-driver, WebKitWebDriver, the window) inherits ALMANAC_E2E_RUN
+# and is stopped when the script ends: success, failure, Ctrl-C or kill (SIGTERM). The test stops
+# its own processes; this is the net for a test process killed before it could.
+export ALMANAC_E2E_RUN="$$-$(date +%s%N)"
+trap 'scripts/leftover-processes.sh --stop ALMANAC_E2E_RUN' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if ! command -v tauri-driver >/dev/null; then
   echo "desktop-e2e: installing tauri-driver into ~/.cargo/bin" >&2
@@ -24,6 +31,8 @@ run=(cargo test --workspace --locked --offline --test desktop_e2e -- --ignored -
 # The offline assistant: the window runs with the network cut (a network namespace with loopback only,
 # which tauri-driver needs). ALMANAC_E2E_ONLINE=1 runs it in the normal network instead.
 if [ -z "${ALMANAC_E2E_ONLINE:-}" ] && unshare --net true 2>/dev/null; then
-  ALMANAC_E2E_OFFLINE=1 exec unshare --net sh -c 'ip link set lo up && exec "$@"' sh "${run[@]}"
+  run=(env ALMANAC_E2E_OFFLINE=1 unshare --net sh -c 'ip link set lo up && exec "$@"' sh "${run[@]}")
 fi
-exec "${run[@]}"
+# In the background and waited for, so that a signal reaches the traps above at once.
+"${run[@]}" &
+wait $!

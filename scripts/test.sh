@@ -3,6 +3,10 @@
 # workspace's tests, end-to-end ones included, against the real models and indexes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Tests leave nothing running: every process of this run inherits ALMANAC_TEST_RUN; any still alive
+# when the run ends, however it ends, is listed and stopped, and fails the run.
+export ALMANAC_TEST_RUN="$$-$(date +%s%N)"
+trap 'scripts/leftover-processes.sh --check ALMANAC_TEST_RUN || exit 1' EXIT
 
 scripts/install-system-packages.sh
 scripts/install-models.sh >/dev/null

@@ -55,12 +55,44 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Kills and reaps a child process when the test ends, however it ends.
+/// A child stopped with everything it started when the test ends, however it ends. It leads a
+/// process group of its own, which gets SIGTERM (tauri-driver then stops WebKitWebDriver, which
+/// closes the window) and, after 5 s, SIGKILL for whatever is left. Killing tauri-driver alone
+/// with SIGKILL left WebKitWebDriver running, orphaned under init.
 struct Reaped(Child, &'static str);
+
+impl Reaped {
+    fn spawn(mut command: Command, name: &'static str) -> Reaped {
+        use std::os::unix::process::CommandExt;
+        let child = command
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Reaped(child, name)
+    }
+
+    /// `kill SIGNAL -- -GROUP`: true if a member of the group was there to get it.
+    fn signal_group(&self, signal: &str) -> bool {
+        Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        self.signal_group("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let _ = self.0.try_wait(); // reaps the leader, so only live members answer
+            if !self.signal_group("-0") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.signal_group("-KILL");
         let _ = self.0.wait();
     }
 }
@@ -303,7 +335,8 @@ fn the_window_answers_a_question_with_its_sources() {
 
     let port = free_port();
     let native_port = free_port();
-    let child = Command::new(&tauri_driver)
+    let mut command = Command::new(&tauri_driver);
+    command
         .args([
             "--port",
             &port.to_string(),
@@ -315,10 +348,8 @@ fn the_window_answers_a_question_with_its_sources() {
         .env("ALMANAC_DATA_DIR", data.path())
         .env("ALMANAC_TODAY", "2026-12-05") // as tests/support's TEST_TODAY: one answer any day
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tauri-driver");
-    let mut driver_process = Reaped(child, "tauri-driver");
+        .stderr(Stdio::piped());
+    let mut driver_process = Reaped::spawn(command, "tauri-driver");
     wait_for_port(port, Duration::from_secs(30), &mut driver_process);
 
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -513,4 +544,86 @@ fn the_window_answers_a_question_with_its_sources() {
         "the web error names the web: {web_text:?}"
     );
     eprintln!("desktop-e2e: with the web option: {web_text}");
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
+}
+
+/// What left WebKitWebDriver running: a child that started a process of its own (as tauri-driver
+/// starts WebKitWebDriver) is stopped together with it.
+#[test]
+fn a_reaped_child_takes_the_processes_it_started_with_it() {
+    use std::io::BufRead;
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "sleep 300 & echo $!; wait"])
+        .stdout(Stdio::piped());
+    let mut reaped = Reaped::spawn(command, "sh");
+    let mut line = String::new();
+    std::io::BufReader::new(reaped.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let grandchild: u32 = line.trim().parse().unwrap();
+    assert!(alive(grandchild));
+    drop(reaped);
+    assert!(
+        !alive(grandchild),
+        "sleep {grandchild} outlived its parent's clean-up"
+    );
+}
+
+/// scripts/test.sh's last check (scripts/leftover-processes.sh): a process the run left running
+/// fails it, is named and is stopped; another run's process is left alone; nothing left passes.
+#[test]
+fn the_leftover_check_fails_on_a_process_left_running_and_stops_it() {
+    let script = root().join("scripts/leftover-processes.sh");
+    let tag = format!("leftover-check-{}", std::process::id());
+    let sleep = |run: &str| {
+        // Detached in a session of its own, as an orphan of a test would be.
+        Command::new("setsid")
+            .args(["sleep", "300"])
+            .env("ALMANAC_CHECK_RUN", run)
+            .spawn()
+            .expect("setsid sleep")
+    };
+    let check = || {
+        Command::new(&script)
+            .args(["--check", "ALMANAC_CHECK_RUN"])
+            .env("ALMANAC_CHECK_RUN", &tag)
+            .env("ALMANAC_LEFTOVER_GRACE_SECS", "1")
+            .output()
+            .expect("run scripts/leftover-processes.sh")
+    };
+    let mut left = sleep(&tag);
+    let mut other_run = sleep("another-run");
+    let out = check();
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("FAILED") && message.contains(&format!("pid {}: sleep 300", left.id())),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&format!("pid {}", other_run.id())),
+        "{message}"
+    );
+    assert!(
+        left.try_wait().unwrap().is_some(),
+        "the leftover was not stopped"
+    );
+    assert!(alive(other_run.id()), "another run's process was stopped");
+    let _ = other_run.kill();
+    let _ = other_run.wait();
+
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -2,7 +2,10 @@
 //! half-indexed (its chunks are in the catalog, the full-text index and the vector index, or in
 //! none of them).
 
+mod disk_faults;
 mod support;
+#[path = "support/tmpfs.rs"]
+mod tmpfs;
 
 use std::time::Instant;
 

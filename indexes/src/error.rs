@@ -4,18 +4,13 @@ use std::path::PathBuf;
 /// or input field concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("catalog {}: {source}", path.display())]
-    Catalog {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// `message`: the I/O error, after the disk's fault if any (`storage::explain_io`).
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    /// `message`: SQLite's, after the disk's fault if any (`storage::explain_sqlite`). Not a
+    /// `#[source]`: chained, SQLite's text would be printed two more times.
+    #[error("catalog {}: {message}", path.display())]
+    Catalog { path: PathBuf, message: String },
     #[error("full-text index {}: {source}", path.display())]
     Text {
         path: PathBuf,
@@ -39,7 +34,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io { path: path.into(), source }
+        let path = path.into();
+        Error::Io { message: crate::storage::explain_io(&path, &source), path }
     }
 
     pub(crate) fn text(path: impl Into<PathBuf>, source: tantivy::TantivyError) -> Error {
@@ -56,7 +52,7 @@ impl Error {
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
                 Error::Damaged { message: source.to_string(), path }
             }
-            _ => Error::Catalog { path, source },
+            _ => Error::Catalog { message: crate::storage::explain_sqlite(&path, &source), path },
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod fault;
 mod hash;
 mod index;
 mod stamp;
+pub mod storage;
 mod text;
 mod tokenizer;
 mod vectors;

@@ -487,6 +487,32 @@ impl VectorIndex {
         let dir = self.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let generation = self.generation + 1;
+        // Until the rename, a failure leaves the old manifest in force: the new dump's (partial)
+        // files are removed at once, or on a full disk they would keep it full.
+        let staged = self.stage_manifest(&dir, generation, instance_id);
+        let files = match staged {
+            Ok(files) => files,
+            Err(e) => {
+                self.remove_stale_files();
+                return Err(e);
+            }
+        };
+        let tmp = dir.join(MANIFEST_TMP);
+        let target = dir.join(MANIFEST);
+        fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        fault::reached(Step::ManifestSwitched);
+        self.generation = generation;
+        self.files = files;
+        self.graph_dirty = false;
+        self.stamped = Some(self.applied);
+        self.remove_stale_files();
+        Ok(())
+    }
+
+    /// Writes the new dump (if points were added) and the manifest under its temporary name, both
+    /// durable; returns the dump files the manifest names.
+    fn stage_manifest(&self, dir: &Path, generation: u64, instance_id: &str) -> Result<Option<DumpFiles>> {
         let points = self.hnsw.get_nb_point();
         let files = match &self.files {
             _ if points == 0 => None,
@@ -514,18 +540,9 @@ impl VectorIndex {
             f.write_all(&json).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
         }
         // The dump files' and the temporary manifest's entries are durable before the rename.
-        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        sync_dir(dir).map_err(|e| Error::io(dir, e))?;
         fault::reached(Step::ManifestWritten);
-        let target = dir.join(MANIFEST);
-        fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
-        sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        fault::reached(Step::ManifestSwitched);
-        self.generation = generation;
-        self.files = files;
-        self.graph_dirty = false;
-        self.stamped = Some(self.applied);
-        self.remove_stale_files();
-        Ok(())
+        Ok(files)
     }
 
     /// Deletes dump files the manifest does not name and a leftover temporary manifest (what an
@@ -558,7 +575,11 @@ impl VectorIndex {
         let dumped = catch_unwind(AssertUnwindSafe(|| hnsw.file_dump(&dir, wanted)));
         let basename = match dumped {
             Ok(Ok(name)) => name,
-            Ok(Err(e)) => return Err(self.verr(format!("dump failed: {e}"))),
+            Ok(Err(e)) => {
+                let message = format!("dump failed: {e}");
+                let full = message.contains("os error 28");
+                return Err(self.verr(crate::storage::explain(&dir, &message, full)));
+            }
             Err(_) => return Err(self.verr("hnsw_rs panicked while dumping".into())),
         };
         let mut sums = Vec::with_capacity(2);

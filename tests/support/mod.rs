@@ -51,6 +51,14 @@ impl Library {
         }
     }
 
+    /// A scratch library whose data directory is inside `parent` (a tmpfs of the disk-fault tests).
+    pub fn new_in(parent: &Path) -> Library {
+        Library {
+            dir: tempfile::tempdir_in(parent).expect("temp dir"),
+            models: models_dir(),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

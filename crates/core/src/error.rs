@@ -71,6 +71,8 @@ pub enum Error {
     Keyring { url: String, detail: String },
     #[error("conversation store {}: {message}", path.display())]
     Store { path: PathBuf, message: String },
+    #[error("ingestion queue {}: {message}", path.display())]
+    Queue { path: PathBuf, message: String },
     /// The library's vectors come from another embedding model than the configured one.
     #[error("library {}: its vectors are from the embedding model {recorded}, but the embedding_model setting names {configured}: run `almanac library embedder {configured}` to re-embed the library with it, or set embedding_model back to {recorded}", library.display())]
     EmbedderMismatch {
@@ -109,7 +111,7 @@ impl Error {
             Error::Web(_) => "web",
             Error::Models(e) => models_code(e),
             Error::NotEnoughMemory { .. } => "not_enough_memory",
-            Error::Store { .. } => "storage",
+            Error::Store { .. } | Error::Queue { .. } => "storage",
             Error::EmbedderMismatch { .. } => "embedder_mismatch",
             Error::Keyring { .. } => "keyring",
         }

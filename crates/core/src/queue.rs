@@ -78,9 +78,9 @@ fn now() -> i64 {
 
 impl Queue {
     pub fn open(path: &Path) -> Result<Queue> {
-        let err = |e: rusqlite::Error| Error::Store {
+        let err = |e: rusqlite::Error| Error::Queue {
             path: path.into(),
-            message: e.to_string(),
+            message: almanac_indexes::storage::explain_sqlite(path, &e),
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
@@ -101,9 +101,9 @@ impl Queue {
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::Store {
+        Error::Queue {
+            message: almanac_indexes::storage::explain_sqlite(&self.path, &e),
             path: self.path.clone(),
-            message: e.to_string(),
         }
     }
 

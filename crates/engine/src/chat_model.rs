@@ -55,10 +55,20 @@ impl std::fmt::Debug for ChatModel {
 
 impl ChatModel {
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<ChatModel> {
+        Self::load_checked(path, model_file::open(path)?, opts)
+    }
+
+    /// [`ChatModel::load`] of a file whose header was checked; fails if the file changed since.
+    fn load_checked(
+        path: &Path,
+        checked: model_file::CheckedGguf,
+        opts: &LoadOptions,
+    ) -> Result<ChatModel> {
         let model_file::CheckedGguf {
             content,
             mut reader,
-        } = model_file::open(path)?;
+            opened,
+        } = checked;
         model_file::require_llama(path, &content)?;
         let tokenizer = GgufTokenizer::from_gguf(&content).map_err(|e| match e {
             // The tokenizer reads the file's metadata: its errors name the file.
@@ -101,7 +111,10 @@ impl ChatModel {
             .threads
             .unwrap_or_else(crate::cpu::pool::physical_cores);
 
-        let weights = Llama::load(path, &content, &mut reader, context_length, threads)?;
+        let weights = Llama::load(path, &content, &mut reader, context_length, threads);
+        // A read cut short by a truncation is reported as the change it was.
+        opened.check(path, reader.get_ref())?;
+        let weights = weights?;
         if tokenizer.vocab_size() > weights.vocab_size() {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
@@ -432,5 +445,49 @@ impl Run {
             prefill: self.prefill,
             decode: self.decode,
         }
+    }
+}
+
+#[cfg(test)]
+mod changed_while_loading {
+    use super::*;
+
+    /// A model file cut short or written over between its header check and the reading of its
+    /// tensors is refused in one line naming it, never loaded as a mix (decision 0017).
+    #[test]
+    fn a_file_cut_short_while_its_tensors_are_read_is_refused() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/llama3/tiny-llama32-gqa1-hd64-q8_0.gguf");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.gguf");
+        std::fs::copy(&fixture, &path).unwrap();
+        let opts = LoadOptions::default();
+        assert!(ChatModel::load(&path, &opts).is_ok());
+
+        let checked = model_file::open(&path).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 1000)
+            .unwrap();
+        let err = ChatModel::load_checked(&path, checked, &opts).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, Error::ChangedWhileLoading { .. })
+                && message.contains(path.to_str().unwrap())
+                && message.contains(&format!("{len} bytes when opened, {} now", len - 1000)),
+            "{message}"
+        );
+
+        // Written over in place, same length: the modification time tells.
+        std::fs::copy(&fixture, &path).unwrap();
+        let checked = model_file::open(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let bytes = std::fs::read(&fixture).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let err = ChatModel::load_checked(&path, checked, &opts).unwrap_err();
+        assert!(matches!(err, Error::ChangedWhileLoading { .. }), "{err}");
     }
 }

@@ -19,6 +19,13 @@ pub enum Error {
     #[error("model file {path} is truncated: {detail}")]
     Truncated { path: PathBuf, detail: String },
 
+    #[error("model file {path} changed while it was being loaded ({before} bytes when opened, {after} now): load it again once it is complete")]
+    ChangedWhileLoading {
+        path: PathBuf,
+        before: u64,
+        after: u64,
+    },
+
     #[error("model file {path} is corrupt: {detail}")]
     Corrupt { path: PathBuf, detail: String },
 

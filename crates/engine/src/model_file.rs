@@ -18,6 +18,43 @@ const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 pub(crate) struct CheckedGguf {
     pub content: Content,
     pub reader: BufReader<File>,
+    /// The file as it was when opened, to notice a change while its tensors are read.
+    pub opened: FileStamp,
+}
+
+/// Length and modification time of an open file. The weights are read into memory (no mmap), so
+/// a file replaced or cut short after loading changes nothing; one written over while its tensors
+/// are read would give a mix of two files, which this notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    pub(crate) fn of(file: &File) -> std::io::Result<FileStamp> {
+        let meta = file.metadata()?;
+        Ok(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    /// `Err` (naming the file and both lengths) if `file` is no longer as it was when opened.
+    pub(crate) fn check(&self, path: &Path, file: &File) -> Result<()> {
+        match FileStamp::of(file) {
+            Ok(now) if now == *self => Ok(()),
+            Ok(now) => Err(Error::ChangedWhileLoading {
+                path: path.to_path_buf(),
+                before: self.len,
+                after: now.len,
+            }),
+            Err(err) => Err(Error::Io {
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            }),
+        }
+    }
 }
 
 pub(crate) fn open(path: &Path) -> Result<CheckedGguf> {
@@ -34,7 +71,8 @@ pub(crate) fn open(path: &Path) -> Result<CheckedGguf> {
         }
         Err(err) => return Err(io_error(err)),
     };
-    let file_len = file.metadata().map_err(io_error)?.len();
+    let opened = FileStamp::of(&file).map_err(io_error)?;
+    let file_len = opened.len;
     if file.metadata().map_err(io_error)?.is_dir() {
         return Err(Error::Io {
             path: path.to_path_buf(),
@@ -74,7 +112,11 @@ pub(crate) fn open(path: &Path) -> Result<CheckedGguf> {
             ),
         });
     }
-    Ok(CheckedGguf { content, reader })
+    Ok(CheckedGguf {
+        content,
+        reader,
+        opened,
+    })
 }
 
 /// Fails unless `general.architecture` is "llama" (the one candle's `quantized_llama` runs).

@@ -593,7 +593,7 @@ fn store_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error {
     let path = path.to_path_buf();
     move |e| Error::Store {
         path: path.clone(),
-        message: e.to_string().replace('\n', " "),
+        message: almanac_indexes::storage::explain_sqlite(&path, &e),
     }
 }
 
