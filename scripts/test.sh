@@ -13,6 +13,7 @@ scripts/install-models.sh >/dev/null
 scripts/reference/setup-openai.sh >/dev/null   # OpenAI's Python client (pinned), for tests/serve.rs
 scripts/reference/setup-llama-server.sh >/dev/null   # llama.cpp's llama-server (pinned), the remote backend in tests/serve.rs
 scripts/build-ui.sh        # the desktop package embeds ui/dist when it compiles
+scripts/supply-chain.sh    # cargo deny check licenses bans sources (deny.toml; installs cargo-deny, pinned), npm audit --omit=dev
 cargo test --workspace --locked "$@"
 scripts/test-aarch64.sh    # the engine's CPU kernels built for aarch64 and run under qemu: scalar, NEON and NEON+sdot compared bit for bit
 (cd ui && npm ci && npm test && npm run build && npm run e2e)   # the built UI against the real `almanac serve`, in Chromium

@@ -1,6 +1,9 @@
 //! Bad input gets a one-line error naming the file or the limit, and nothing already indexed is lost.
 
 mod support;
+// The crafted model files of the engine's tests (std only).
+#[path = "../crates/engine/tests/common/raw_gguf.rs"]
+mod raw_gguf;
 
 use std::path::Path;
 
@@ -68,6 +71,65 @@ fn corrupt_gguf_names_the_file() {
     assert_one_error_line_mentioning(&out, &[bad.to_str().unwrap(), "truncated"]);
     std::fs::remove_file(library.path().join("settings.json")).unwrap();
     assert_library_intact(&library, &documents);
+}
+
+/// Runs `cmd` to its end and returns its output with its peak resident memory (`wait4`'s
+/// `ru_maxrss`, KiB), so a huge allocation shows even when the process survives it.
+fn output_and_peak_rss(mut cmd: std::process::Command) -> (std::process::Output, i64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("almanac runs");
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let stdout_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout_pipe.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let mut stderr = Vec::new();
+    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    let stdout = stdout_reader.join().unwrap().unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid, and the child is ours and not yet reaped.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    let output = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout,
+        stderr,
+    };
+    (output, usage.ru_maxrss)
+}
+
+/// Each crafted model file of the hardening issue (alignment 0, lengths of 2^63 and 2^40, deep
+/// nesting, wrapping dimensions, offsets outside the file, unknown types, a duplicate key, a
+/// vocabulary of 0 or 2^32 tokens, merges naming missing tokens...) given to `almanac ask --model
+/// FILE`: one line naming the file, exit status 1 (no panic, abort or signal), under 1 GiB.
+#[test]
+fn hostile_model_files_are_refused_by_ask_in_one_line() {
+    let library = Library::new();
+    for (i, hostile) in raw_gguf::hostile_files().into_iter().enumerate() {
+        let path = library.path().join(format!("hostile-{i}.gguf"));
+        std::fs::write(&path, &hostile.bytes).unwrap();
+        let cmd = library.command(&[
+            "ask",
+            "--model",
+            path.to_str().unwrap(),
+            "Who designed the Zorvath Bridge?",
+        ]);
+        let (out, peak_kib) = output_and_peak_rss(cmd);
+        let kind = hostile.kind;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{kind}: {:?} {err}", out.status);
+        assert_eq!(err.lines().count(), 1, "{kind}: {err}");
+        assert_one_error_line_mentioning(&out, &[path.to_str().unwrap(), hostile.expected]);
+        assert!(peak_kib < 1 << 20, "{kind}: peak resident memory {peak_kib} KiB");
+    }
 }
 
 #[test]

@@ -193,6 +193,10 @@ struct AnswerOptions {
     temperature: Option<f64>,
     #[arg(long)]
     seed: Option<u64>,
+    /// The chat model for this run: a GGUF file, or a name in the models folder (default: the
+    /// `chat_model` setting)
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
 }
 
 fn main() {
@@ -353,6 +357,13 @@ fn apply(assistant: &Assistant, options: &AnswerOptions) {
         }
         if let Some(s) = options.seed {
             settings.seed = s;
+        }
+        if let Some(model) = &options.model {
+            // A path from the working folder; a bare name stays one in the models folder.
+            settings.chat_model = match std::path::absolute(model) {
+                Ok(path) if path.exists() => path,
+                _ => model.clone(),
+            };
         }
     });
 }

@@ -229,10 +229,8 @@ pub fn check_memory(path: &Path, context: usize) -> Result<()> {
     let Some(available) = available_memory() else {
         return Ok(());
     };
-    let Ok(file) = std::fs::File::open(path) else {
-        return Ok(()); // the loader reports a missing or unreadable file
-    };
-    let Ok(content) = Content::read(&mut std::io::BufReader::new(file)) else {
+    // The loader reports a missing, unreadable or hostile file.
+    let Ok(content) = almanac_engine::read_checked_header(path) else {
         return Ok(());
     };
     let trained = match content.metadata.get("llama.context_length") {

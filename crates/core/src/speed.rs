@@ -99,14 +99,9 @@ pub fn measure(model: &mut ChatModel) -> Result<SpeedMeasurement> {
 
 /// The parameter count of a GGUF: the elements of all its tensors.
 fn parameter_count(path: &Path) -> Result<u64> {
-    let file = std::fs::File::open(path).map_err(Error::io(path))?;
-    let content = almanac_engine::gguf_file::Content::read(&mut std::io::BufReader::new(file))
-        .map_err(|e| {
-            Error::invalid(
-                "path",
-                format!("{}: not a readable GGUF file ({e})", path.display()),
-            )
-        })?;
+    let content = almanac_engine::read_checked_header(path).map_err(|e| {
+        Error::invalid("path", format!("not a readable GGUF file: {e}"))
+    })?;
     Ok(content
         .tensor_infos
         .values()

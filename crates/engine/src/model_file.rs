@@ -119,6 +119,13 @@ pub(crate) fn open(path: &Path) -> Result<CheckedGguf> {
     })
 }
 
+/// The header of a GGUF file (metadata and tensor list, no weights) after the same bounded
+/// checks as loading it: for code that only looks at a model file (memory estimates, the model
+/// list), which would otherwise hand a hostile header to candle's reader unchecked.
+pub fn read_checked_header(path: &Path) -> Result<Content> {
+    open(path).map(|checked| checked.content)
+}
+
 /// Fails unless `general.architecture` is "llama" (the one candle's `quantized_llama` runs).
 pub(crate) fn require_llama(path: &Path, content: &Content) -> Result<()> {
     match md::string(content, "general.architecture") {

@@ -10,6 +10,7 @@ use candle_core::quantized::QTensor;
 use candle_core::Device;
 
 use almanac_engine::gguf_file::{self, Value};
+use common::raw_gguf::{hostile_files, RawGguf};
 use almanac_engine::{
     CancelFlag, ChatMessage, ChatModel, Error, GenerationParams, LoadOptions, StopReason,
 };
@@ -189,48 +190,6 @@ fn tiny_model_generates_within_its_limits() {
     );
     if generation.stop_reason == StopReason::ContextFull {
         assert_eq!(generation.prompt_tokens + generation.generated_tokens, 40);
-    }
-}
-
-/// Hand-written GGUF v3 headers for the hostile kinds: candle's writer cannot express them.
-struct RawGguf(Vec<u8>);
-
-impl RawGguf {
-    fn new(tensors: u64, entries: u64) -> RawGguf {
-        let mut bytes = b"GGUF".to_vec();
-        bytes.extend(3u32.to_le_bytes());
-        bytes.extend(tensors.to_le_bytes());
-        bytes.extend(entries.to_le_bytes());
-        RawGguf(bytes)
-    }
-    fn u32(mut self, v: u32) -> Self {
-        self.0.extend(v.to_le_bytes());
-        self
-    }
-    fn u64(mut self, v: u64) -> Self {
-        self.0.extend(v.to_le_bytes());
-        self
-    }
-    fn string(self, s: &str) -> Self {
-        let mut out = self.u64(s.len() as u64);
-        out.0.extend(s.as_bytes());
-        out
-    }
-    /// A metadata entry holding a u32.
-    fn kv_u32(self, key: &str, v: u32) -> Self {
-        self.string(key).u32(4).u32(v)
-    }
-    /// A tensor entry (dimensions innermost first, as GGUF stores them).
-    fn tensor(self, name: &str, dims: &[u64], ggml_type: u32, offset: u64) -> Self {
-        let mut out = self.string(name).u32(dims.len() as u32);
-        for &d in dims {
-            out = out.u64(d);
-        }
-        out.u32(ggml_type).u64(offset)
-    }
-    fn padded(mut self, len: usize) -> Self {
-        self.0.resize(self.0.len().max(len), 0);
-        self
     }
 }
 
@@ -447,32 +406,65 @@ fn hostile_vocabulary_of_0_tokens_and_of_2_pow_32() {
     refused(&larger, "the embedding table only");
 }
 
-#[test]
-fn hostile_merges_naming_missing_tokens_are_skipped_as_llama_cpp_does() {
-    // A merge of tokens that do not exist, a merge whose result does not exist and a merge
-    // without a space: the tokenizer skips them (llama.cpp does too) and still encodes.
-    let bytes = tiny_with(|m| {
+/// The tiny model with `tokenizer.ggml.merges` replaced by `merges`.
+fn tiny_with_merges(merges: &[&str]) -> Vec<u8> {
+    tiny_with(|m| {
         set(
             m,
             "tokenizer.ggml.merges",
-            Value::Array(
-                ["h e", "qq zz", "e l", "nospace", " "]
-                    .iter()
-                    .map(|s| Value::String(s.to_string()))
-                    .collect(),
-            ),
-        );
-    });
+            Value::Array(merges.iter().map(|s| Value::String(s.to_string())).collect()),
+        )
+    })
+}
+
+#[test]
+fn hostile_merges_naming_missing_tokens() {
+    // llama.cpp keeps such merges and never applies them; Hugging Face's BPE refuses them, and
+    // no converted model holds one (the default model's 48,900 merges all name tokens).
+    refused(
+        &tiny_with_merges(&["h e", "qq zz"]),
+        r#"tokenizer.ggml.merges entry 1 "qq zz" names "qq" which is not in the vocabulary"#,
+    );
+    // Both parts are tokens but their join is not.
+    refused(
+        &tiny_with_merges(&["e h"]),
+        r#"entry 0 "e h" names "eh" which is not in the vocabulary"#,
+    );
+    refused(
+        &tiny_with_merges(&["h e", "nospace"]),
+        r#"entry 1 "nospace" is not two tokens separated by a space"#,
+    );
+    // A hostile merge text stays on one line and is cut.
+    let long = format!("h\nline {}", "x".repeat(10_000));
+    let err = refused(&tiny_with_merges(&[&long]), "which is not in the vocabulary");
+    assert!(err.to_string().len() < 400, "{err}");
+
+    let bytes = tiny_with_merges(&["h e"]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("merges.gguf");
     std::fs::write(&path, bytes).unwrap();
     let model = load(&path).unwrap();
-    let ids = model.tokenizer().encode("hello qqzz", false).unwrap();
-    assert_eq!(model.tokenizer().decode(&ids).unwrap(), "hello qqzz");
-    // "h e" still merges: "he" is one token.
-    assert!(ids.len() < "hello qqzz".len(), "{ids:?}");
+    let ids = model.tokenizer().encode("hello", false).unwrap();
+    assert_eq!(model.tokenizer().decode(&ids).unwrap(), "hello");
+    // "h e" merges: "he" is one token.
+    assert_eq!(ids.len(), "hello".len() - 1, "{ids:?}");
+}
+
+#[test]
+fn token_ids_past_the_vocabulary_are_ignored() {
     // Token ids in the metadata that point past the vocabulary are ignored, not indexed.
     let bytes = tiny_with(|m| set(m, "tokenizer.ggml.eos_token_id", Value::U32(u32::MAX)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eos.gguf");
     std::fs::write(&path, bytes).unwrap();
     load(&path).unwrap();
+}
+
+#[test]
+fn every_hostile_kind_of_the_issue_is_refused() {
+    // The same files tests/bad_input.rs gives to `almanac ask --model FILE`.
+    for hostile in hostile_files() {
+        eprintln!("{}", hostile.kind);
+        refused(&hostile.bytes, hostile.expected);
+    }
 }

@@ -2,8 +2,6 @@
 //! and the chat model's tokenizer for the token inspector.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -122,16 +120,11 @@ pub(crate) struct Tokenizer {
 
 /// Reads a GGUF header (metadata and tensor list; no weights).
 fn read_header(path: &Path) -> Result<Content> {
-    let file = File::open(path).map_err(Error::io(path))?;
-    let mut reader = BufReader::new(file);
-    Content::read(&mut reader).map_err(|e| {
+    // Checked as loading checks it: this reads every file in the models folder.
+    almanac_engine::read_checked_header(path).map_err(|e| {
         Error::invalid(
             "path",
-            format!(
-                "{}: not a readable GGUF file ({})",
-                path.display(),
-                one_line(&e.to_string())
-            ),
+            format!("not a readable GGUF file: {}", one_line(&e.to_string())),
         )
     })
 }

@@ -13,16 +13,7 @@ use crate::error::{Error, Result};
 pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
     let spec = pre_tokenizer::spec_for(vocab.pre.as_deref())?;
     let ids = token_ids(&vocab.tokens);
-    // llama.cpp ignores a merge whose parts are not tokens; HF's BPE refuses to build with one.
-    let merges: Vec<(String, String)> = vocab
-        .merges
-        .iter()
-        .filter_map(|m| m.split_once(' '))
-        .filter(|(a, b)| {
-            ids.contains_key(*a) && ids.contains_key(*b) && ids.contains_key(&format!("{a}{b}"))
-        })
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let merges = checked_merges(&vocab.merges, &ids)?;
     let bpe = BPE::builder()
         .vocab_and_merges(
             ids.into_iter().collect::<tokenizers::models::bpe::Vocab>(),
@@ -35,6 +26,44 @@ pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
     tokenizer.with_pre_tokenizer(Some(pre_tokenizer::build(&spec)?));
     tokenizer.with_decoder(Some(ByteLevelDecoder::new(false, false, false)));
     Ok(tokenizer)
+}
+
+/// Each merge as its two parts. A merge that is not two tokens joined by a space, or whose
+/// parts or result are not tokens, makes the file refused: Hugging Face's BPE refuses such a
+/// merge too (llama.cpp keeps it and never applies it), and a converted model never holds one.
+fn checked_merges(merges: &[String], ids: &HashMap<String, u32>) -> Result<Vec<(String, String)>> {
+    merges
+        .iter()
+        .enumerate()
+        .map(|(i, merge)| {
+            let refuse = |why: &str| {
+                Error::Tokenizer(format!(
+                    "tokenizer.ggml.merges entry {i} {} {why}",
+                    shown(merge)
+                ))
+            };
+            let (a, b) = merge
+                .split_once(' ')
+                .ok_or_else(|| refuse("is not two tokens separated by a space"))?;
+            for part in [a, b, &format!("{a}{b}")] {
+                if !ids.contains_key(part) {
+                    return Err(refuse(&format!(
+                        "names {} which is not in the vocabulary",
+                        shown(part)
+                    )));
+                }
+            }
+            Ok((a.to_string(), b.to_string()))
+        })
+        .collect()
+}
+
+/// A token text from the file for a one-line message: escaped, and cut if long.
+fn shown(text: &str) -> String {
+    const MAX_CHARS: usize = 40;
+    let cut: String = text.chars().take(MAX_CHARS).collect();
+    let ellipsis = if cut.len() < text.len() { "…" } else { "" };
+    format!("{:?}{ellipsis}", cut)
 }
 
 /// GPT-2's map from bytes to the printable characters that byte-level vocabularies store.

@@ -2,6 +2,8 @@
 //! and tiny hand-made GGUF files.
 #![allow(dead_code)]
 
+pub mod raw_gguf;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
