@@ -57,8 +57,10 @@ describe() {
   echo "  pid $1: ${cmd:-?}"
 }
 
-# A process killed a moment ago may not be gone yet: give the run's own clean-up 10 s.
+# --check: a process killed a moment ago may not be gone yet, so the run's own clean-up gets 10 s.
+# --stop: the run is over (or was interrupted), what is left goes at once.
 grace=${ALMANAC_LEFTOVER_GRACE_SECS:-10}
+[[ $mode == --stop ]] && grace=0
 left=$(marked)
 for _ in $(seq $((grace * 2))); do
   [[ -z $left ]] && break

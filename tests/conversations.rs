@@ -28,8 +28,9 @@ fn kill_9_during_an_answer_keeps_finished_turns_and_marks_the_cut_one_interrupte
     assert!(!first_answer.is_empty());
 
     // A long answer in the same conversation, killed while it streams.
-    let mut child = lib
-        .command(&[
+    // Killed when dropped: an assertion failing before the kill below leaves nothing running.
+    let mut child = support::Running(
+        lib.command(&[
             "ask",
             "--conversation",
             &conversation,
@@ -43,7 +44,8 @@ fn kill_9_during_an_answer_keeps_finished_turns_and_marks_the_cut_one_interrupte
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("almanac runs");
+        .expect("almanac runs"),
+    );
     let printed = Arc::new(Mutex::new(Vec::<u8>::new()));
     let mut stdout = child.stdout.take().unwrap();
     let reader = {

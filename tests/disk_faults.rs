@@ -125,7 +125,7 @@ fn a_full_disk_during_ingestion_and_index_commits_loses_nothing_committed() {
             let when = format!("headroom {headroom}");
             if !out.status.success() {
                 let line = fault_line(&out, &library, &FULL);
-                failed_in.push(line);
+                failed_in.push(format!("headroom {headroom}: {line}"));
             }
             let after = status(&library);
             assert_consistent(&after, &when);

@@ -354,11 +354,13 @@ fn watch_follows_new_changed_deleted_and_renamed_files() {
     let before = status(&library);
     let added_at = file_status(&before, "old-name.md")["added_at"].clone();
 
-    let mut watch = library
-        .command(&["watch", "--debounce-ms", "300"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = support::Running(
+        library
+            .command(&["watch", "--debounce-ms", "300"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // Changes are made once the watch says it follows the folder, not after a guessed delay.
     let stderr = BufReader::new(watch.stderr.take().unwrap());
     let (lines, said) = std::sync::mpsc::channel();

@@ -124,6 +124,30 @@ impl Library {
     }
 }
 
+/// A child process that is killed and reaped when dropped, so a failing assertion leaves nothing
+/// running (scripts/test.sh fails on a process a test left).
+pub struct Running(pub std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs `cmd` with `input` on its standard input (closed after it) and waits for its output.
 pub fn output_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
     use std::io::Write;
