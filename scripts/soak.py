@@ -88,6 +88,9 @@ def rss_kib(pid):
     return None
 
 
+STARTED = []  # every server this run started, stopped on the way out whatever happens
+
+
 class Server:
     def __init__(self, binary, data_dir, ui_dir):
         self.proc = subprocess.Popen(
@@ -96,6 +99,7 @@ class Server:
             env=dict(os.environ, ALMANAC_DATA_DIR=data_dir),
             text=True,
         )
+        STARTED.append(self.proc)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
             self.proc.kill()
@@ -241,7 +245,12 @@ def check_library(server, folder_path, expected, removed, label, problems):
             unindexed.append(f"{path}: {doc['status']} {doc.get('error')}")
             continue
         # `changed`: the file's hash now differs from the one its indexed chunks were made from.
-        got = server.json("GET", "/api/document?" + urllib.parse.urlencode({"path": path}))
+        try:
+            got = server.json("GET", "/api/document?" + urllib.parse.urlencode(
+                {"path": path, "line_start": 1, "line_end": 1}))
+        except RuntimeError as e:
+            stale.append(f"{path}: {e}")
+            continue
         if got.get("changed") is not False or got["text"].strip() != text.strip():
             stale.append(path)
     for name, items in [("missing", missing), ("not removed", extra), ("stale content", stale),
@@ -283,6 +292,16 @@ def library_matches(server, folder_path, expected):
 
 
 def main():
+    try:
+        soak()
+    finally:
+        for proc in STARTED:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def soak():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/almanac"))
@@ -294,9 +313,18 @@ def main():
                         help="seconds left out of the memory slope (the models load)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (libraries, folder)")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="almanac-soak-")
+    try:
+        run(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args, work):
     rng = random.Random(args.seed)
     serve_data, cli_data = os.path.join(work, "serve-data"), os.path.join(work, "cli-data")
     ui_dir, docs = os.path.join(work, "ui"), os.path.join(work, "docs")
@@ -523,8 +551,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             f.write(text + "\n")
-    shutil.rmtree(work, ignore_errors=True)
-    sys.exit(1 if problems or rec.failures else 0)
+    if problems or rec.failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

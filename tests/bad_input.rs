@@ -91,7 +91,12 @@ fn output_and_peak_rss(mut cmd: std::process::Command) -> (std::process::Output,
         stdout_pipe.read_to_end(&mut bytes).map(|_| bytes)
     });
     let mut stderr = Vec::new();
-    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
     let stdout = stdout_reader.join().unwrap().unwrap();
     let mut status = 0;
     // SAFETY: a zeroed rusage is valid, and the child is ours and not yet reaped.
@@ -128,7 +133,10 @@ fn hostile_model_files_are_refused_by_ask_in_one_line() {
         assert_eq!(out.status.code(), Some(1), "{kind}: {:?} {err}", out.status);
         assert_eq!(err.lines().count(), 1, "{kind}: {err}");
         assert_one_error_line_mentioning(&out, &[path.to_str().unwrap(), hostile.expected]);
-        assert!(peak_kib < 1 << 20, "{kind}: peak resident memory {peak_kib} KiB");
+        assert!(
+            peak_kib < 1 << 20,
+            "{kind}: peak resident memory {peak_kib} KiB"
+        );
     }
 }
 

@@ -99,9 +99,8 @@ pub fn measure(model: &mut ChatModel) -> Result<SpeedMeasurement> {
 
 /// The parameter count of a GGUF: the elements of all its tensors.
 fn parameter_count(path: &Path) -> Result<u64> {
-    let content = almanac_engine::read_checked_header(path).map_err(|e| {
-        Error::invalid("path", format!("not a readable GGUF file: {e}"))
-    })?;
+    let content = almanac_engine::read_checked_header(path)
+        .map_err(|e| Error::invalid("path", format!("not a readable GGUF file: {e}")))?;
     Ok(content
         .tensor_infos
         .values()

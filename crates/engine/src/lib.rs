@@ -43,8 +43,8 @@ pub use chat_template::{ChatMessage, ChatTemplate};
 pub use cpu::bench::run_matmul_bench;
 pub use embedder::Embedder;
 pub use error::{Error, Result};
-pub use model_file::read_checked_header;
 pub use generation::{CancelFlag, Generation, GenerationParams, StopReason};
+pub use model_file::read_checked_header;
 pub use remote::OpenAiEndpoint;
 pub use tokenizer::{GgufTokenizer, TokenType};
 

@@ -10,10 +10,10 @@ use candle_core::quantized::QTensor;
 use candle_core::Device;
 
 use almanac_engine::gguf_file::{self, Value};
-use common::raw_gguf::{hostile_files, RawGguf};
 use almanac_engine::{
     CancelFlag, ChatMessage, ChatModel, Error, GenerationParams, LoadOptions, StopReason,
 };
+use common::raw_gguf::{hostile_files, RawGguf};
 
 fn load(path: &std::path::Path) -> Result<ChatModel, Error> {
     ChatModel::load(path, &LoadOptions::default())
@@ -412,7 +412,12 @@ fn tiny_with_merges(merges: &[&str]) -> Vec<u8> {
         set(
             m,
             "tokenizer.ggml.merges",
-            Value::Array(merges.iter().map(|s| Value::String(s.to_string())).collect()),
+            Value::Array(
+                merges
+                    .iter()
+                    .map(|s| Value::String(s.to_string()))
+                    .collect(),
+            ),
         )
     })
 }
@@ -436,7 +441,10 @@ fn hostile_merges_naming_missing_tokens() {
     );
     // A hostile merge text stays on one line and is cut.
     let long = format!("h\nline {}", "x".repeat(10_000));
-    let err = refused(&tiny_with_merges(&[&long]), "which is not in the vocabulary");
+    let err = refused(
+        &tiny_with_merges(&[&long]),
+        "which is not in the vocabulary",
+    );
     assert!(err.to_string().len() < 400, "{err}");
 
     let bytes = tiny_with_merges(&["h e"]);

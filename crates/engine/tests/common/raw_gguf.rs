@@ -42,7 +42,11 @@ impl RawGguf {
     }
     /// A metadata entry holding an array of strings.
     pub fn kv_strings(self, key: &str, items: &[&str]) -> Self {
-        let mut out = self.string(key).u32(ARRAY).u32(STRING).u64(items.len() as u64);
+        let mut out = self
+            .string(key)
+            .u32(ARRAY)
+            .u32(STRING)
+            .u64(items.len() as u64);
         for item in items {
             out = out.string(item);
         }
@@ -122,7 +126,11 @@ pub fn hostile_files() -> Vec<Hostile> {
                 .padded(64),
             "claims 1099511627776 elements",
         ),
-        hostile("arrays nested 20,000 deep", nested, "nests arrays more than"),
+        hostile(
+            "arrays nested 20,000 deep",
+            nested,
+            "nests arrays more than",
+        ),
         hostile(
             "2^62 metadata entries",
             RawGguf::new(0, 1 << 62).padded(64),
