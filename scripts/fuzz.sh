@@ -30,6 +30,11 @@ bin_dir="fuzz/target/x86_64-unknown-linux-gnu/release"
 
 python3 scripts/fuzz_seeds.py fuzz/corpus "${targets[@]}"
 mkdir -p fuzz/logs
+# The targets' scratch files (model files, data folders) go to one folder, in memory when /dev/shm
+# exists, removed when the script ends.
+scratch=$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/almanac-fuzz.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 
 # Per target: the longest input, and the time one input may take before it counts as a hang. The
 # memory limit is the parser worker's address-space limit (parse_memory_mib, 2 GiB) for all.
