@@ -5,16 +5,11 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // Loading takes a path: a file per process in memory-backed /dev/shm when there is one.
+    // Loading takes a path: a file per process in $TMPDIR (scripts/fuzz.sh: a scratch folder in
+    // memory-backed /dev/shm, removed at the end).
     thread_local! {
-        static PATH: std::path::PathBuf = {
-            let dir = if std::path::Path::new("/dev/shm").is_dir() {
-                std::path::PathBuf::from("/dev/shm")
-            } else {
-                std::env::temp_dir()
-            };
-            dir.join(format!("almanac-fuzz-{}.gguf", std::process::id()))
-        };
+        static PATH: std::path::PathBuf =
+            std::env::temp_dir().join(format!("almanac-fuzz-{}.gguf", std::process::id()));
     }
     PATH.with(|path| {
         std::fs::write(path, data).unwrap();

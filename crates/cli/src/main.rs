@@ -1,6 +1,5 @@
 //! The `almanac` command line: ingest documents, ask questions, chat.
 
-mod backend;
 mod bench;
 mod chat;
 mod eval;
@@ -9,12 +8,12 @@ mod eval_qa;
 mod eval_terminal;
 mod models;
 mod output;
-mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use almanac_cli::{allow_hosts, backend, serve};
 use almanac_core::{App, AskOptions, Assistant, IngestEvent, Paths, RunEvent};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -366,13 +365,6 @@ fn apply(assistant: &Assistant, options: &AnswerOptions) {
             };
         }
     });
-}
-
-/// `--allow-host` entries join the allow-list for this run (not saved).
-pub(crate) fn allow_hosts(assistant: &Assistant, allow: &[String]) {
-    if !allow.is_empty() {
-        assistant.update_settings(|s| s.web_allow.extend(allow.iter().cloned()));
-    }
 }
 
 fn fetch(

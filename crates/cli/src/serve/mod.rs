@@ -139,17 +139,15 @@ async fn serve(app: Arc<App>, options: Options) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let server = Server {
-        app: app.clone(),
-        ui: Arc::new(options.ui),
-        guard: Arc::new(guard::HostGuard::new(local).with_cors_origins(&options.cors_origins)),
-        queue: Arc::new(options.queue),
-        counters: Arc::default(),
-        evals: Arc::new(almanac_eval::service::Evaluations::new(
-            app.assistant().paths().clone(),
-        )),
-    };
-    let router = router(server, Arc::new(options.key));
+    let key = Arc::new(options.key);
+    let server = server_state(
+        app.clone(),
+        local,
+        options.ui,
+        &options.cors_origins,
+        options.queue,
+    );
+    let router = router(server, key);
     let url = match local.ip() {
         IpAddr::V6(ip) => format!("http://[{ip}]:{}", local.port()),
         IpAddr::V4(ip) => format!("http://{ip}:{}", local.port()),
@@ -168,6 +166,36 @@ async fn serve(app: Arc<App>, options: Options) -> Result<()> {
     .await
     .context("the server stopped")?;
     Ok(())
+}
+
+fn server_state(
+    app: Arc<App>,
+    local: SocketAddr,
+    ui: PathBuf,
+    cors_origins: &[String],
+    queue: queue::GenerationQueue,
+) -> Server {
+    Server {
+        ui: Arc::new(ui),
+        guard: Arc::new(guard::HostGuard::new(local).with_cors_origins(cors_origins)),
+        queue: Arc::new(queue),
+        counters: Arc::default(),
+        evals: Arc::new(almanac_eval::service::Evaluations::new(
+            app.assistant().paths().clone(),
+        )),
+        app,
+    }
+}
+
+/// The router `almanac serve` runs over `app` when it listens on `local`, with the default queue,
+/// no API key and `ui` as the web UI folder, without a listener: the fuzz target
+/// (fuzz/fuzz_targets/http_api.rs) sends it requests in process. Requests need a
+/// `ConnectInfo<SocketAddr>` extension, as the listener adds.
+#[doc(hidden)]
+pub fn router_in_process(app: Arc<App>, local: SocketAddr, ui: PathBuf) -> Router {
+    let queue = queue::GenerationQueue::new(16, Duration::from_secs(120));
+    let server = server_state(app, local, ui, &[], queue);
+    router(server, Arc::new(access::ApiKey::new(None)))
 }
 
 fn router(server: Server, key: Arc<access::ApiKey>) -> Router {

@@ -1,0 +1,15 @@
+//! A DOCX file's bytes (zip, then the document XML; headings kept) through the parser worker's function with the default limits. See common/documents.rs
+//! for which panics are findings.
+#![no_main]
+
+#[path = "common/documents.rs"]
+mod documents;
+
+use almanac_documents::Format;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(Ok(document)) = documents::parse("fuzz.docx", Format::Docx, data) {
+        documents::check(&document);
+    }
+});
