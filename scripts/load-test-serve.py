@@ -22,6 +22,8 @@ import time
 
 import httpx2 as httpx  # what the pinned OpenAI client brings (its own HTTP library)
 
+from serve_stats import percentile, rss_kib, slope_kib_per_min
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -39,33 +41,6 @@ def start_server(binary, data_dir):
         proc.kill()
         sys.exit(f"almanac serve did not start: {line!r}")
     return proc, line[len(prefix):]
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def percentile(values, p):
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def slope_kib_per_min(samples):
-    """Least-squares slope of (seconds, KiB) samples, in KiB per minute."""
-    n = len(samples)
-    if n < 2:
-        return 0.0
-    mx = sum(t for t, _ in samples) / n
-    my = sum(m for _, m in samples) / n
-    num = sum((t - mx) * (m - my) for t, m in samples)
-    den = sum((t - mx) ** 2 for t, _ in samples) or 1.0
-    return num / den * 60
 
 
 async def client_loop(http, base, chat_model, embed_model, deadline, results, rng):
@@ -106,7 +81,9 @@ async def run(base, clients, seconds, pid):
 
         async def sample_memory():
             while time.monotonic() < deadline:
-                memory.append((time.monotonic() - t0, rss_kib(pid)))
+                kib = rss_kib(pid)
+                if kib is not None:
+                    memory.append((time.monotonic() - t0, kib))
                 await asyncio.sleep(1)
 
         await asyncio.gather(

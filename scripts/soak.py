@@ -30,6 +30,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from serve_stats import percentile, rss_kib, slope_kib_per_min
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 NAMES = ["Ilsabet Quorne", "Tomas Vrell", "Okonkwo Adeyemi", "Mirela Szabo", "Haruto Kise",
@@ -58,34 +60,6 @@ class Recorder:
     def fail(self, kind, detail):
         with self.lock:
             self.failures.setdefault(kind, []).append(str(detail)[:300])
-
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def slope_mib_per_min(samples):
-    """Least-squares slope of (seconds, KiB) samples, in MiB per minute."""
-    n = len(samples)
-    if n < 2:
-        return 0.0
-    mx = sum(t for t, _ in samples) / n
-    my = sum(m for _, m in samples) / n
-    num = sum((t - mx) * (m - my) for t, m in samples)
-    den = sum((t - mx) ** 2 for t, _ in samples) or 1.0
-    return num / den * 60 / 1024
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 STARTED = []  # every server this run started, stopped on the way out whatever happens
@@ -527,8 +501,8 @@ def run(args, work):
             "rss_mib_start": round(memory[0][1] / 1024, 1) if memory else None,
             "rss_mib_peak": round(max(m for _, m in memory) / 1024, 1) if memory else None,
             "rss_mib_end": round(rss_end / 1024, 1) if rss_end else None,
-            "slope_mib_per_min_after_warmup": round(slope_mib_per_min(after_warmup), 2),
-            "slope_mib_per_min_second_half": round(slope_mib_per_min(half), 2),
+            "slope_mib_per_min_after_warmup": round(slope_kib_per_min(after_warmup) / 1024, 2),
+            "slope_mib_per_min_second_half": round(slope_kib_per_min(half) / 1024, 2),
             "warmup_seconds": args.warmup,
         },
         "requests": {
