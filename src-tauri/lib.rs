@@ -17,13 +17,13 @@ pub mod error;
 
 use std::sync::{Arc, Mutex};
 
-use almanac_eval::report::ReportSummary;
-use almanac_eval::service::{EvalRequest, EvalStatus, Evaluations, ReportView};
 use almanac_core::{
     App, AskOptions, BackendInfo, Catalogue, Conversation, ConversationSummary, DocumentEntry,
     DocumentText, LibraryEvent, LibraryReport, ModelFile, ModelsInfo, Paths, PullEvent, RunEvent,
     Settings, TokenInfo,
 };
+use almanac_eval::report::ReportSummary;
+use almanac_eval::service::{EvalRequest, EvalStatus, Evaluations, ReportView};
 use serde::Serialize;
 use serde_json::Value;
 use tauri::ipc::Channel;

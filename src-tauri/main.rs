@@ -7,7 +7,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     // Documents are parsed in worker processes that are this same program (almanac_core::Parser).
-    if std::env::args_os().nth(1).is_some_and(|a| a == "parse-worker") {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "parse-worker")
+    {
         std::process::exit(almanac_core::run_parse_worker());
     }
     almanac_desktop::run();

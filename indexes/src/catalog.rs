@@ -126,7 +126,10 @@ pub(crate) fn encode_embedding(v: &[f32]) -> Vec<u8> {
 }
 
 pub(crate) fn decode_embedding(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 fn to_usize(v: i64) -> usize {
@@ -141,21 +144,34 @@ impl Catalog {
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_millis(200)).map_err(err)?;
         // Exclusive locking mode before WAL: no shared-memory index, and the lock is held once taken.
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(err)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(err)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(err)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Damaged { path: path.into(), message: format!("cannot use WAL journal (got {mode})") });
+            return Err(Error::Damaged {
+                path: path.into(),
+                message: format!("cannot use WAL journal (got {mode})"),
+            });
         }
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         // Catalogs made before chunks had a location get the column (additive: older builds still
         // read and write them).
         let has_location: i64 = conn
-            .query_row("SELECT COUNT(*) FROM pragma_table_info('chunks') WHERE name = 'location'", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('chunks') WHERE name = 'location'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(err)?;
         if has_location == 0 {
-            conn.execute_batch("ALTER TABLE chunks ADD COLUMN location TEXT NOT NULL DEFAULT ''").map_err(err)?;
+            conn.execute_batch("ALTER TABLE chunks ADD COLUMN location TEXT NOT NULL DEFAULT ''")
+                .map_err(err)?;
         }
 
         let get = |key: &str| -> Result<Option<String>> {
@@ -176,7 +192,11 @@ impl Catalog {
                     ("instance_id", id.clone()),
                     ("generation", "0".to_owned()),
                 ] {
-                    tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v]).map_err(err)?;
+                    tx.execute(
+                        "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                        params![k, v],
+                    )
+                    .map_err(err)?;
                 }
                 tx.commit().map_err(err)?;
                 id
@@ -193,12 +213,24 @@ impl Catalog {
                     message: format!("meta.dim is not a number: {d:?}"),
                 })?;
                 if stored != dim {
-                    let dir = path.parent().map(PathBuf::from).unwrap_or_else(|| path.into());
-                    return Err(Error::DimensionMismatch { path: dir, stored, requested: dim });
+                    let dir = path
+                        .parent()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| path.into());
+                    return Err(Error::DimensionMismatch {
+                        path: dir,
+                        stored,
+                        requested: dim,
+                    });
                 }
                 id
             }
-            _ => return Err(Error::Damaged { path: path.into(), message: "meta table is incomplete".into() }),
+            _ => {
+                return Err(Error::Damaged {
+                    path: path.into(),
+                    message: "meta table is incomplete".into(),
+                })
+            }
         };
         // A write, so that the exclusive lock is taken now rather than at the first upsert.
         conn.execute(
@@ -209,13 +241,22 @@ impl Catalog {
         .map_err(err)?;
         // Catalogs made before generations start at 0 (their derived indexes carry no stamp, so
         // they are diffed once and stamped).
-        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')", []).map_err(err)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')",
+            [],
+        )
+        .map_err(err)?;
         let generation: String = get("generation")?.unwrap_or_default();
         let generation: u64 = generation.parse().map_err(|_| Error::Damaged {
             path: path.into(),
             message: format!("meta.generation is not a number: {generation:?}"),
         })?;
-        Ok(Catalog { conn, path: path.into(), instance_id, generation })
+        Ok(Catalog {
+            conn,
+            path: path.into(),
+            instance_id,
+            generation,
+        })
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -242,7 +283,9 @@ impl Catalog {
 
     /// The model the chunks are being re-embedded with, if a change is under way.
     pub(crate) fn embedder_change(&self) -> Result<Option<(String, usize)>> {
-        let Some(json) = self.meta(META_EMBEDDER_CHANGE)? else { return Ok(None) };
+        let Some(json) = self.meta(META_EMBEDDER_CHANGE)? else {
+            return Ok(None);
+        };
         let target: ChangeTarget = serde_json::from_str(&json).map_err(|e| Error::Damaged {
             path: self.path.clone(),
             message: format!("meta.{META_EMBEDDER_CHANGE} is not valid: {e}"),
@@ -253,14 +296,20 @@ impl Catalog {
     /// Starts re-embedding with `name` (`dim`-dimensional), keeping the vectors already made for it
     /// by an interrupted run; a change to another model is abandoned.
     pub(crate) fn begin_embedder_change(&mut self, name: &str, dim: usize) -> Result<()> {
-        let same = self.embedder_change()?.is_some_and(|(n, d)| n == name && d == dim);
+        let same = self
+            .embedder_change()?
+            .is_some_and(|(n, d)| n == name && d == dim);
         let p = self.path.clone();
         let err = |e| Error::catalog(&p, e);
         let tx = self.conn.transaction().map_err(err)?;
         if !same {
             tx.execute("DELETE FROM reembedded", []).map_err(err)?;
         }
-        let target = serde_json::to_string(&ChangeTarget { name: name.to_owned(), dim }).unwrap_or_default();
+        let target = serde_json::to_string(&ChangeTarget {
+            name: name.to_owned(),
+            dim,
+        })
+        .unwrap_or_default();
         tx.execute(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![META_EMBEDDER_CHANGE, target],
@@ -272,14 +321,19 @@ impl Catalog {
     /// (chunks re-embedded, all chunks) of the change under way.
     pub(crate) fn reembedded_counts(&self) -> Result<(usize, usize)> {
         self.conn
-            .query_row("SELECT (SELECT COUNT(*) FROM reembedded), (SELECT COUNT(*) FROM chunks)", [], |r| {
-                Ok((to_usize(r.get(0)?), to_usize(r.get(1)?)))
-            })
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM reembedded), (SELECT COUNT(*) FROM chunks)",
+                [],
+                |r| Ok((to_usize(r.get(0)?), to_usize(r.get(1)?))),
+            )
             .map_err(|e| self.err(e))
     }
 
     /// Up to `limit` chunks not yet re-embedded, in id order: (id, title, heading, text).
-    pub(crate) fn chunks_to_reembed(&self, limit: usize) -> Result<Vec<(u64, String, String, String)>> {
+    pub(crate) fn chunks_to_reembed(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, String, String)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -288,9 +342,12 @@ impl Catalog {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Stores new vectors of chunks, in one transaction (chunks removed meanwhile are skipped).
@@ -306,7 +363,8 @@ impl Catalog {
                 )
                 .map_err(err)?;
             for (id, v) in vectors {
-                stmt.execute(params![*id as i64, encode_embedding(v)]).map_err(err)?;
+                stmt.execute(params![*id as i64, encode_embedding(v)])
+                    .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -316,7 +374,9 @@ impl Catalog {
     /// transaction that advances the generation; `None` (nothing changed) while some chunk still
     /// lacks a new vector.
     pub(crate) fn finish_embedder_change(&mut self) -> Result<Option<(String, usize)>> {
-        let Some((name, dim)) = self.embedder_change()? else { return Ok(None) };
+        let Some((name, dim)) = self.embedder_change()? else {
+            return Ok(None);
+        };
         let p = self.path.clone();
         let err = |e| Error::catalog(&p, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -336,13 +396,18 @@ impl Catalog {
         )
         .map_err(err)?;
         tx.execute("DELETE FROM reembedded", []).map_err(err)?;
-        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'dim'", [dim.to_string()]).map_err(err)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'dim'",
+            [dim.to_string()],
+        )
+        .map_err(err)?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![META_EMBEDDER, name],
         )
         .map_err(err)?;
-        tx.execute("DELETE FROM meta WHERE key = ?1", [META_EMBEDDER_CHANGE]).map_err(err)?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [META_EMBEDDER_CHANGE])
+            .map_err(err)?;
         let generation = advance_generation(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
         self.generation = generation;
@@ -371,7 +436,10 @@ impl Catalog {
     ) -> Result<()> {
         match only {
             None => {
-                let mut stmt = self.conn.prepare("SELECT id, embedding FROM chunks ORDER BY id").map_err(|e| self.err(e))?;
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT id, embedding FROM chunks ORDER BY id")
+                    .map_err(|e| self.err(e))?;
                 let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
                 while let Some(row) = rows.next().map_err(|e| self.err(e))? {
                     let id: i64 = row.get(0).map_err(|e| self.err(e))?;
@@ -380,11 +448,15 @@ impl Catalog {
                 }
             }
             Some(ids) => {
-                let mut stmt =
-                    self.conn.prepare_cached("SELECT embedding FROM chunks WHERE id = ?1").map_err(|e| self.err(e))?;
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT embedding FROM chunks WHERE id = ?1")
+                    .map_err(|e| self.err(e))?;
                 for &id in ids {
-                    let blob: Option<Vec<u8>> =
-                        stmt.query_row([id as i64], |r| r.get(0)).optional().map_err(|e| self.err(e))?;
+                    let blob: Option<Vec<u8>> = stmt
+                        .query_row([id as i64], |r| r.get(0))
+                        .optional()
+                        .map_err(|e| self.err(e))?;
                     if let Some(blob) = blob {
                         f(id, decode_embedding(&blob))?;
                     }
@@ -412,20 +484,25 @@ impl Catalog {
         let err = |e| Error::catalog(&p, e);
         let tx = self.conn.transaction().map_err(err)?;
         let existing: Option<i64> = tx
-            .query_row("SELECT id FROM documents WHERE path = ?1", [path], |r| r.get(0))
+            .query_row("SELECT id FROM documents WHERE path = ?1", [path], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(err)?;
         let mut removed = Vec::new();
         let document_id = match existing {
             Some(id) => {
                 {
-                    let mut stmt = tx.prepare("SELECT id FROM chunks WHERE document_id = ?1").map_err(err)?;
+                    let mut stmt = tx
+                        .prepare("SELECT id FROM chunks WHERE document_id = ?1")
+                        .map_err(err)?;
                     let rows = stmt.query_map([id], |r| r.get::<_, i64>(0)).map_err(err)?;
                     for row in rows {
                         removed.push(row.map_err(err)? as u64);
                     }
                 }
-                tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id]).map_err(err)?;
+                tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id])
+                    .map_err(err)?;
                 tx.execute(
                     "UPDATE documents SET title = ?2, content_hash = ?3, modified = ?4, indexed_at = ?5 WHERE id = ?1",
                     params![id, title, content_hash, modified, now],
@@ -468,7 +545,12 @@ impl Catalog {
         let generation = advance_generation(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
         self.generation = generation;
-        Ok(Upserted { document_id, removed, added, generation })
+        Ok(Upserted {
+            document_id,
+            removed,
+            added,
+            generation,
+        })
     }
 
     /// Removes a document and its chunks; the removed chunk ids and the new generation, or `None` if
@@ -478,27 +560,37 @@ impl Catalog {
         let err = |e| Error::catalog(&p, e);
         let tx = self.conn.transaction().map_err(err)?;
         let id: Option<i64> = tx
-            .query_row("SELECT id FROM documents WHERE path = ?1", [path], |r| r.get(0))
+            .query_row("SELECT id FROM documents WHERE path = ?1", [path], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(err)?;
         let Some(id) = id else { return Ok(None) };
         let mut removed = Vec::new();
         {
-            let mut stmt = tx.prepare("SELECT id FROM chunks WHERE document_id = ?1").map_err(err)?;
+            let mut stmt = tx
+                .prepare("SELECT id FROM chunks WHERE document_id = ?1")
+                .map_err(err)?;
             let rows = stmt.query_map([id], |r| r.get::<_, i64>(0)).map_err(err)?;
             for row in rows {
                 removed.push(row.map_err(err)? as u64);
             }
         }
-        tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id]).map_err(err)?;
-        tx.execute("DELETE FROM documents WHERE id = ?1", [id]).map_err(err)?;
+        tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id])
+            .map_err(err)?;
+        tx.execute("DELETE FROM documents WHERE id = ?1", [id])
+            .map_err(err)?;
         let generation = advance_generation(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
         self.generation = generation;
-        Ok(Some(Removed { removed, generation }))
+        Ok(Some(Removed {
+            removed,
+            generation,
+        }))
     }
 
-    const DOCUMENT_SELECT: &'static str = "SELECT d.id, d.path, d.title, d.content_hash, d.modified, d.indexed_at,
+    const DOCUMENT_SELECT: &'static str =
+        "SELECT d.id, d.path, d.title, d.content_hash, d.modified, d.indexed_at,
             (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) FROM documents d";
 
     fn document_row(r: &rusqlite::Row) -> rusqlite::Result<DocumentRow> {
@@ -515,29 +607,42 @@ impl Catalog {
 
     pub(crate) fn document_by_path(&self, path: &str) -> Result<Option<DocumentRow>> {
         let sql = format!("{} WHERE d.path = ?1", Self::DOCUMENT_SELECT);
-        self.conn.query_row(&sql, [path], Self::document_row).optional().map_err(|e| self.err(e))
+        self.conn
+            .query_row(&sql, [path], Self::document_row)
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     pub(crate) fn documents(&self) -> Result<Vec<DocumentRow>> {
         let sql = format!("{} ORDER BY d.path", Self::DOCUMENT_SELECT);
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], Self::document_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let rows = stmt
+            .query_map([], Self::document_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
     }
 
     /// (documents, chunks)
     pub(crate) fn counts(&self) -> Result<(usize, usize)> {
         self.conn
-            .query_row("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)", [], |r| {
-                Ok((to_usize(r.get(0)?), to_usize(r.get(1)?)))
-            })
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)",
+                [],
+                |r| Ok((to_usize(r.get(0)?), to_usize(r.get(1)?))),
+            )
             .map_err(|e| self.err(e))
     }
 
     /// All chunk ids, ascending.
     pub(crate) fn chunk_ids(&self) -> Result<Vec<u64>> {
-        let mut stmt = self.conn.prepare("SELECT id FROM chunks ORDER BY id").map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM chunks ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row.map_err(|e| self.err(e))? as u64);
@@ -556,16 +661,25 @@ impl Catalog {
                    FROM chunks c JOIN documents d ON d.id = c.document_id";
         match only {
             None => {
-                let mut stmt = self.conn.prepare(&format!("{sql} ORDER BY c.id")).map_err(|e| self.err(e))?;
+                let mut stmt = self
+                    .conn
+                    .prepare(&format!("{sql} ORDER BY c.id"))
+                    .map_err(|e| self.err(e))?;
                 let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
                 while let Some(row) = rows.next().map_err(|e| self.err(e))? {
                     f(Self::chunk_row(row).map_err(|e| self.err(e))?)?;
                 }
             }
             Some(ids) => {
-                let mut stmt = self.conn.prepare_cached(&format!("{sql} WHERE c.id = ?1")).map_err(|e| self.err(e))?;
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!("{sql} WHERE c.id = ?1"))
+                    .map_err(|e| self.err(e))?;
                 for &id in ids {
-                    let row = stmt.query_row([id as i64], Self::chunk_row).optional().map_err(|e| self.err(e))?;
+                    let row = stmt
+                        .query_row([id as i64], Self::chunk_row)
+                        .optional()
+                        .map_err(|e| self.err(e))?;
                     if let Some(row) = row {
                         f(row)?;
                     }

@@ -47,7 +47,10 @@ pub struct ChunkingOptions {
 
 impl Default for ChunkingOptions {
     fn default() -> Self {
-        ChunkingOptions { max_tokens: 200, overlap_tokens: 40 }
+        ChunkingOptions {
+            max_tokens: 200,
+            overlap_tokens: 40,
+        }
     }
 }
 
@@ -63,7 +66,10 @@ pub enum TextKind {
 impl TextKind {
     /// Markdown for `.md`, `.markdown`, `.mdown`, `.mkd` (any case), plain otherwise.
     pub fn for_path(path: &str) -> TextKind {
-        let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        let ext = path
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
         match ext.as_str() {
             "md" | "markdown" | "mdown" | "mkd" => TextKind::Markdown,
             _ => TextKind::Plain,
@@ -117,7 +123,11 @@ pub fn chunk_context(title: &str, heading: &str, text: &str) -> String {
 }
 
 /// Cuts a document into chunks; see the module documentation. Empty or blank text gives no chunks.
-pub fn chunk_text(src: &SourceText, opts: &ChunkingOptions, counter: &dyn TokenCounter) -> Vec<ChunkDraft> {
+pub fn chunk_text(
+    src: &SourceText,
+    opts: &ChunkingOptions,
+    counter: &dyn TokenCounter,
+) -> Vec<ChunkDraft> {
     let text = src.text;
     let lines = LineIndex::new(text);
     let mut out = Vec::new();
@@ -177,7 +187,11 @@ fn lines_with_offsets(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 
 fn sections(text: &str, kind: TextKind) -> Vec<Section> {
     if kind == TextKind::Plain {
-        return vec![Section { heading: String::new(), start: 0, end: text.len() }];
+        return vec![Section {
+            heading: String::new(),
+            start: 0,
+            end: text.len(),
+        }];
     }
     let mut out = Vec::new();
     let mut path: Vec<(usize, String)> = Vec::new();
@@ -188,7 +202,11 @@ fn sections(text: &str, kind: TextKind) -> Vec<Section> {
         if let Some((ch, len)) = fence_marker(line) {
             match fence {
                 None => fence = Some((ch, len)),
-                Some((open_ch, open_len)) if ch == open_ch && len >= open_len && is_closing_fence(line) => fence = None,
+                Some((open_ch, open_len))
+                    if ch == open_ch && len >= open_len && is_closing_fence(line) =>
+                {
+                    fence = None
+                }
                 Some(_) => {}
             }
             continue;
@@ -197,18 +215,30 @@ fn sections(text: &str, kind: TextKind) -> Vec<Section> {
             continue;
         }
         if let Some((level, title)) = atx_heading(line) {
-            out.push(Section { heading: join_path(&path), start, end: ls });
+            out.push(Section {
+                heading: join_path(&path),
+                start,
+                end: ls,
+            });
             path.retain(|(l, _)| *l < level);
             path.push((level, title));
             start = (le + 1).min(text.len());
         }
     }
-    out.push(Section { heading: join_path(&path), start, end: text.len() });
+    out.push(Section {
+        heading: join_path(&path),
+        start,
+        end: text.len(),
+    });
     out
 }
 
 fn join_path(path: &[(usize, String)]) -> String {
-    let parts: Vec<&str> = path.iter().map(|(_, t)| t.as_str()).filter(|t| !t.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
     parts.join(" > ")
 }
 
@@ -295,7 +325,15 @@ impl<'a> Packer<'a> {
         let context = counter.count_tokens(&chunk_context(title, heading, ""));
         let avail = max.saturating_sub(context).max(1);
         let overlap = opts.overlap_tokens.min(avail / 2);
-        Packer { text, title, heading, counter, max, avail, overlap }
+        Packer {
+            text,
+            title,
+            heading,
+            counter,
+            max,
+            avail,
+            overlap,
+        }
     }
 
     fn count(&self, s: usize, e: usize) -> usize {
@@ -303,7 +341,9 @@ impl<'a> Packer<'a> {
     }
 
     fn fits(&self, s: usize, e: usize) -> bool {
-        self.counter.count_tokens(&chunk_context(self.title, self.heading, &self.text[s..e])) <= self.max
+        self.counter
+            .count_tokens(&chunk_context(self.title, self.heading, &self.text[s..e]))
+            <= self.max
     }
 
     /// Paragraphs, sentences and lines of `text[start..end]`, over-long ones cut further.
@@ -336,7 +376,12 @@ impl<'a> Packer<'a> {
         for (s, e, next) in segments(self.text, start, end) {
             let tokens = self.count(s, e);
             if tokens <= self.avail {
-                out.push(Unit { start: s, end: e, before, tokens });
+                out.push(Unit {
+                    start: s,
+                    end: e,
+                    before,
+                    tokens,
+                });
             } else {
                 let first = out.len();
                 self.split_long(s, e, tokens, out);
@@ -351,7 +396,12 @@ impl<'a> Packer<'a> {
     fn split_long(&self, s: usize, e: usize, tokens: usize, out: &mut Vec<Unit>) {
         // Pieces leave room for the overlap, so that a chunk can start with it.
         if tokens <= (self.avail - self.overlap).max(1) {
-            out.push(Unit { start: s, end: e, before: Boundary::Word, tokens });
+            out.push(Unit {
+                start: s,
+                end: e,
+                before: Boundary::Word,
+                tokens,
+            });
             return;
         }
         let piece = &self.text[s..e];
@@ -362,7 +412,12 @@ impl<'a> Packer<'a> {
         } else {
             let chars: Vec<usize> = piece.char_indices().map(|(i, _)| i).collect();
             if chars.len() < 2 {
-                out.push(Unit { start: s, end: e, before: Boundary::Word, tokens });
+                out.push(Unit {
+                    start: s,
+                    end: e,
+                    before: Boundary::Word,
+                    tokens,
+                });
                 return;
             }
             let mid = chars[chars.len() / 2];
@@ -490,7 +545,9 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '\u{201d}', '\u{2019}', '\u{bb}', '*', '_', '`'];
+const CLOSERS: &[char] = &[
+    ')', ']', '}', '"', '\'', '\u{201d}', '\u{2019}', '\u{bb}', '*', '_', '`',
+];
 
 /// Sentences and lines of a paragraph: trimmed `(start, end, boundary after)` spans.
 fn segments(text: &str, start: usize, end: usize) -> Vec<(usize, usize, Boundary)> {
@@ -528,14 +585,24 @@ fn segments(text: &str, start: usize, end: usize) -> Vec<(usize, usize, Boundary
     // A line break right after a sentence end is a sentence boundary.
     for seg in &mut out {
         let (s, e, _) = *seg;
-        if text[s..e].trim_end_matches(CLOSERS).ends_with(['.', '!', '?', '\u{3002}', '\u{ff01}', '\u{ff1f}']) {
+        if text[s..e]
+            .trim_end_matches(CLOSERS)
+            .ends_with(['.', '!', '?', '\u{3002}', '\u{ff01}', '\u{ff1f}'])
+        {
             seg.2 = Boundary::Sentence;
         }
     }
     out
 }
 
-fn push_trimmed(para: &str, base: usize, s: usize, e: usize, kind: Boundary, out: &mut Vec<(usize, usize, Boundary)>) {
+fn push_trimmed(
+    para: &str,
+    base: usize,
+    s: usize,
+    e: usize,
+    kind: Boundary,
+    out: &mut Vec<(usize, usize, Boundary)>,
+) {
     let piece = &para[s..e];
     let trimmed = piece.trim();
     if trimmed.is_empty() {
@@ -563,7 +630,10 @@ mod tests {
     #[test]
     fn sentence_segments() {
         let t = "One. Two? \"Three!\" four\nfive.";
-        let segs: Vec<&str> = segments(t, 0, t.len()).iter().map(|&(s, e, _)| &t[s..e]).collect();
+        let segs: Vec<&str> = segments(t, 0, t.len())
+            .iter()
+            .map(|&(s, e, _)| &t[s..e])
+            .collect();
         assert_eq!(segs, ["One.", "Two?", "\"Three!\"", "four", "five."]);
     }
 

@@ -20,7 +20,11 @@ pub enum Error {
     #[error("vector index {}: {message}", path.display())]
     Vectors { path: PathBuf, message: String },
     #[error("index {}: holds {stored}-dimensional embeddings, opened for {requested}", path.display())]
-    DimensionMismatch { path: PathBuf, stored: usize, requested: usize },
+    DimensionMismatch {
+        path: PathBuf,
+        stored: usize,
+        requested: usize,
+    },
     #[error("{}: damaged: {message}", path.display())]
     Damaged { path: PathBuf, message: String },
     #[error("index {}: in use by another Index (or process)", path.display())]
@@ -35,11 +39,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         let path = path.into();
-        Error::Io { message: crate::storage::explain_io(&path, &source), path }
+        Error::Io {
+            message: crate::storage::explain_io(&path, &source),
+            path,
+        }
     }
 
     pub(crate) fn text(path: impl Into<PathBuf>, source: tantivy::TantivyError) -> Error {
-        Error::Text { path: path.into(), source }
+        Error::Text {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn catalog(path: impl Into<PathBuf>, source: rusqlite::Error) -> Error {
@@ -49,10 +59,14 @@ impl Error {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Locked {
                 path: path.parent().map(PathBuf::from).unwrap_or(path),
             },
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-                Error::Damaged { message: source.to_string(), path }
-            }
-            _ => Error::Catalog { message: crate::storage::explain_sqlite(&path, &source), path },
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Damaged {
+                message: source.to_string(),
+                path,
+            },
+            _ => Error::Catalog {
+                message: crate::storage::explain_sqlite(&path, &source),
+                path,
+            },
         }
     }
 }

@@ -18,7 +18,11 @@ pub(crate) struct Hasher {
 
 impl Hasher {
     pub(crate) fn new() -> Hasher {
-        Hasher { state: OFFSET, len: 0, pending: Vec::with_capacity(8) }
+        Hasher {
+            state: OFFSET,
+            len: 0,
+            pending: Vec::with_capacity(8),
+        }
     }
 
     pub(crate) fn update(&mut self, mut bytes: &[u8]) {

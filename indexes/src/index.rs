@@ -42,7 +42,9 @@ impl Fusion {
     /// The fusion a query with this text is searched with (`ByScript` made concrete).
     pub fn for_query(self, text: &str) -> Fusion {
         match self {
-            Fusion::ByScript if crate::tokenizer::mostly_cjk(text) => Fusion::Convex { alpha: CJK_ALPHA },
+            Fusion::ByScript if crate::tokenizer::mostly_cjk(text) => {
+                Fusion::Convex { alpha: CJK_ALPHA }
+            }
             Fusion::ByScript => Fusion::Convex { alpha: ALPHA },
             chosen => chosen,
         }
@@ -216,7 +218,11 @@ pub enum Repair {
     /// generations), e.g. after a crash between a catalog change and `commit()`: its chunk ids were
     /// diffed against the catalog, `added`/`removed` chunks brought it in line, and it was
     /// re-stamped.
-    Repaired { from: Option<u64>, added: usize, removed: usize },
+    Repaired {
+        from: Option<u64>,
+        added: usize,
+        removed: usize,
+    },
     /// Built again from the catalog: missing, damaged, another catalog's, stamped with a generation
     /// the catalog never reached, or mostly stale.
     Rebuilt { reason: String, chunks: usize },
@@ -292,13 +298,20 @@ pub struct Index {
 
 fn check_vector(field: &str, v: &[f32], dim: usize) -> Result<()> {
     if v.len() != dim {
-        return Err(Error::InvalidInput(format!("{field}: expected {dim} values, got {}", v.len())));
+        return Err(Error::InvalidInput(format!(
+            "{field}: expected {dim} values, got {}",
+            v.len()
+        )));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::InvalidInput(format!("{field}: value {i} is not finite")));
+        return Err(Error::InvalidInput(format!(
+            "{field}: value {i} is not finite"
+        )));
     }
     if v.iter().all(|&x| x == 0.0) {
-        return Err(Error::InvalidInput(format!("{field}: all zeros (no direction for cosine similarity)")));
+        return Err(Error::InvalidInput(format!(
+            "{field}: all zeros (no direction for cosine similarity)"
+        )));
     }
     Ok(())
 }
@@ -332,9 +345,15 @@ impl Index {
     /// graph keeps the ones it was built with).
     pub fn open_with(dir: &Path, dim: usize, params: HnswParams) -> Result<Index> {
         if dim == 0 {
-            return Err(Error::InvalidInput(format!("index {}: dim must be at least 1", dir.display())));
+            return Err(Error::InvalidInput(format!(
+                "index {}: dim must be at least 1",
+                dir.display()
+            )));
         }
-        if params.max_nb_connection == 0 || params.max_nb_connection > 255 || params.ef_construction == 0 {
+        if params.max_nb_connection == 0
+            || params.max_nb_connection > 255
+            || params.ef_construction == 0
+        {
             return Err(Error::InvalidInput(format!(
                 "HnswParams: max_nb_connection must be 1..=255 and ef_construction at least 1 (got {} and {})",
                 params.max_nb_connection, params.ef_construction
@@ -343,7 +362,8 @@ impl Index {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let catalog = Catalog::open(&dir.join(CATALOG_FILE), dim)?;
         let (text, text_repair) = TextIndex::open(&dir.join(TEXT_DIR), &catalog)?;
-        let (vectors, vector_repair) = VectorIndex::open(&dir.join(VECTOR_DIR), dim, params, &catalog)?;
+        let (vectors, vector_repair) =
+            VectorIndex::open(&dir.join(VECTOR_DIR), dim, params, &catalog)?;
         let generation = catalog.generation();
         Ok(Index {
             dir: dir.into(),
@@ -351,7 +371,11 @@ impl Index {
             catalog: Mutex::new(catalog),
             text,
             vectors,
-            report: OpenReport { generation, text: text_repair, vectors: vector_repair },
+            report: OpenReport {
+                generation,
+                text: text_repair,
+                vectors: vector_repair,
+            },
         })
     }
 
@@ -370,25 +394,40 @@ impl Index {
 
     fn catalog(&self) -> MutexGuard<'_, Catalog> {
         // A panic while holding the lock cannot leave the catalog half-written (SQLite transactions).
-        self.catalog.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.catalog
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Stores a document and its chunks, replacing any previous version of the same path (its old
     /// chunks leave all three stores). The document keeps its id; chunks get new ids. Durable in the
     /// catalog on return; see the type's documentation for when search and disk see it.
-    pub fn upsert_document(&mut self, doc: &DocumentInput, chunks: Vec<ChunkInput>) -> Result<DocumentId> {
+    pub fn upsert_document(
+        &mut self,
+        doc: &DocumentInput,
+        chunks: Vec<ChunkInput>,
+    ) -> Result<DocumentId> {
         if doc.path.trim().is_empty() {
             return Err(Error::InvalidInput("DocumentInput.path: empty".into()));
         }
         for (i, c) in chunks.iter().enumerate() {
             check_vector(&format!("chunks[{i}].embedding"), &c.embedding, self.dim)?;
         }
-        let rows: Vec<(&ChunkDraft, &[f32])> = chunks.iter().map(|c| (&c.draft, c.embedding.as_slice())).collect();
+        let rows: Vec<(&ChunkDraft, &[f32])> = chunks
+            .iter()
+            .map(|c| (&c.draft, c.embedding.as_slice()))
+            .collect();
         let done = self
             .catalog
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
-            .upsert(&doc.path, &doc.title, &doc.content_hash, doc.modified, &rows)?;
+            .upsert(
+                &doc.path,
+                &doc.title,
+                &doc.content_hash,
+                doc.modified,
+                &rows,
+            )?;
         fault::reached(Step::CatalogAdvanced);
         let (before, after) = (done.generation - 1, done.generation);
         // Each derived index is advanced to the new generation only once the change is applied to
@@ -425,8 +464,14 @@ impl Index {
 
     /// Removes a document and its chunks; `false` if the path was not indexed.
     pub fn remove_document(&mut self, path: &str) -> Result<bool> {
-        let removed = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner()).remove(path)?;
-        let Some(done) = removed else { return Ok(false) };
+        let removed = self
+            .catalog
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path)?;
+        let Some(done) = removed else {
+            return Ok(false);
+        };
         fault::reached(Step::CatalogAdvanced);
         let (before, after) = (done.generation - 1, done.generation);
         self.vectors.remove(&done.removed);
@@ -487,7 +532,11 @@ impl Index {
         let catalog = self.catalog().chunk_ids()?;
         let mut text: Vec<u64> = self.text.committed_chunk_ids()?.into_iter().collect();
         text.sort_unstable();
-        Ok(ChunkIdSets { catalog, text, vectors: self.vectors.live_ids() })
+        Ok(ChunkIdSets {
+            catalog,
+            text,
+            vectors: self.vectors.live_ids(),
+        })
     }
 
     /// The embedding model recorded as the one whose vectors the library holds (`None` for a
@@ -513,9 +562,16 @@ impl Index {
     /// The change of embedding model under way, if any, with its progress.
     pub fn embedder_change(&self) -> Result<Option<EmbedderChange>> {
         let catalog = self.catalog();
-        let Some((name, dim)) = catalog.embedder_change()? else { return Ok(None) };
+        let Some((name, dim)) = catalog.embedder_change()? else {
+            return Ok(None);
+        };
         let (done, total) = catalog.reembedded_counts()?;
-        Ok(Some(EmbedderChange { name, dim, done, total }))
+        Ok(Some(EmbedderChange {
+            name,
+            dim,
+            done,
+            total,
+        }))
     }
 
     /// Starts moving the library to another embedding model: every chunk gets a new vector
@@ -531,8 +587,12 @@ impl Index {
                 self.dir.display()
             )));
         }
-        self.catalog.get_mut().unwrap_or_else(|p| p.into_inner()).begin_embedder_change(name, dim)?;
-        self.embedder_change()?.ok_or_else(|| Error::InvalidInput("embedder change vanished".into()))
+        self.catalog
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .begin_embedder_change(name, dim)?;
+        self.embedder_change()?
+            .ok_or_else(|| Error::InvalidInput("embedder change vanished".into()))
     }
 
     /// Up to `limit` chunks still without a vector from the new model, in id order (chunks stored
@@ -542,7 +602,12 @@ impl Index {
             .catalog()
             .chunks_to_reembed(limit)?
             .into_iter()
-            .map(|(id, title, heading, text)| ChunkToEmbed { id, title, heading, text })
+            .map(|(id, title, heading, text)| ChunkToEmbed {
+                id,
+                title,
+                heading,
+                text,
+            })
             .collect())
     }
 
@@ -551,7 +616,10 @@ impl Index {
     pub fn store_reembedded(&mut self, vectors: &[(u64, Vec<f32>)]) -> Result<()> {
         let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
         let Some((_, dim)) = catalog.embedder_change()? else {
-            return Err(Error::InvalidInput(format!("index {}: no embedder change under way", self.dir.display())));
+            return Err(Error::InvalidInput(format!(
+                "index {}: no embedder change under way",
+                self.dir.display()
+            )));
         };
         for (id, v) in vectors {
             check_vector(&format!("chunk {id}: new embedding"), v, dim)?;
@@ -566,7 +634,9 @@ impl Index {
     /// changed) while chunks still wait for their new vector.
     pub fn finish_embedder_change(&mut self) -> Result<bool> {
         let catalog = self.catalog.get_mut().unwrap_or_else(|p| p.into_inner());
-        if catalog.embedder_change()?.is_none() || catalog.reembedded_counts().map(|(d, t)| d < t)? {
+        if catalog.embedder_change()?.is_none()
+            || catalog.reembedded_counts().map(|(d, t)| d < t)?
+        {
             return Ok(false);
         }
         self.vectors.forget_on_disk()?;
@@ -579,7 +649,8 @@ impl Index {
         self.dim = dim;
         self.vectors.rebuild_as(dim, catalog)?;
         // The full-text index holds the same chunks; only its stamp moves on.
-        self.text.advance(catalog.generation() - 1, catalog.generation());
+        self.text
+            .advance(catalog.generation() - 1, catalog.generation());
         self.text.commit(&catalog.instance_id)?;
         Ok(true)
     }
@@ -601,10 +672,17 @@ impl Index {
             check_vector("SearchQuery.embedding", e, self.dim)?;
         }
         if query.mode == SearchMode::Dense && query.embedding.is_none() {
-            return Err(Error::InvalidInput("SearchQuery.embedding: required for SearchMode::Dense".into()));
+            return Err(Error::InvalidInput(
+                "SearchQuery.embedding: required for SearchMode::Dense".into(),
+            ));
         }
-        let candidates =
-            if query.candidates == 0 { DEFAULT_CANDIDATES } else { query.candidates }.max(query.limit).min(MAX_CANDIDATES);
+        let candidates = if query.candidates == 0 {
+            DEFAULT_CANDIDATES
+        } else {
+            query.candidates
+        }
+        .max(query.limit)
+        .min(MAX_CANDIDATES);
         let text_query = self.text.query(query.text, &query.weights);
 
         let bm25 = match (&text_query, query.mode) {
@@ -617,17 +695,31 @@ impl Index {
         };
         let mut fused = fuse(&bm25, &dense, query.fusion.for_query(query.text));
         let mut exact = HashMap::new();
-        if let (Some(q), SearchMode::Hybrid | SearchMode::Bm25, true) = (&text_query, query.mode, query.exact_first) {
+        if let (Some(q), SearchMode::Hybrid | SearchMode::Bm25, true) =
+            (&text_query, query.mode, query.exact_first)
+        {
             exact = self.text.exact_matches(q, candidates)?;
         }
         if !exact.is_empty() {
             // Exact matches first (most clauses first), then the rest, each by fused score.
             let present: std::collections::HashSet<u64> = fused.iter().map(|f| f.id).collect();
             for &id in exact.keys().filter(|id| !present.contains(id)) {
-                fused.push(Fused { id, bm25: None, bm25_rank: None, vector: None, vector_rank: None, fused: 0.0 });
+                fused.push(Fused {
+                    id,
+                    bm25: None,
+                    bm25_rank: None,
+                    vector: None,
+                    vector_rank: None,
+                    fused: 0.0,
+                });
             }
             let count = |id: &u64| exact.get(id).copied().unwrap_or(0);
-            fused.sort_by(|a, b| count(&b.id).cmp(&count(&a.id)).then(b.fused.total_cmp(&a.fused)).then(a.id.cmp(&b.id)));
+            fused.sort_by(|a, b| {
+                count(&b.id)
+                    .cmp(&count(&a.id))
+                    .then(b.fused.total_cmp(&a.fused))
+                    .then(a.id.cmp(&b.id))
+            });
         }
         let top: Vec<Fused> = fused.into_iter().take(query.limit).collect();
         if top.is_empty() {
@@ -641,7 +733,9 @@ impl Index {
         };
         let mut hits = Vec::with_capacity(top.len());
         for f in top {
-            let Some(row) = rows.remove(&f.id) else { continue };
+            let Some(row) = rows.remove(&f.id) else {
+                continue;
+            };
             let snippet = match &snippets {
                 Some(g) => {
                     let s = g.snippet(&row.text);
@@ -653,7 +747,9 @@ impl Index {
                 }
                 None => leading_snippet(&row.text),
             };
-            let vector = f.vector.or_else(|| query.embedding.and_then(|e| cosine(e, &row.embedding)));
+            let vector = f
+                .vector
+                .or_else(|| query.embedding.and_then(|e| cosine(e, &row.embedding)));
             hits.push(Hit {
                 chunk_id: row.id,
                 document_path: row.path,
@@ -702,7 +798,14 @@ struct Fused {
 /// Fusion of two rankings (best first), sorted by fused score, then chunk id.
 fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused> {
     let mut acc: HashMap<u64, (Fused, f64)> = HashMap::new();
-    let blank = |id| Fused { id, bm25: None, bm25_rank: None, vector: None, vector_rank: None, fused: 0.0 };
+    let blank = |id| Fused {
+        id,
+        bm25: None,
+        bm25_rank: None,
+        vector: None,
+        vector_rank: None,
+        fused: 0.0,
+    };
     // Each ranking's contribution for the hit at 0-based position i with score s.
     let scaled = |scores: &[(u64, f32)]| -> Box<dyn Fn(usize, f32) -> f64> {
         match fusion {
@@ -714,7 +817,13 @@ fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused>
                 let max = scores.iter().map(|p| p.1).fold(f32::NEG_INFINITY, f32::max);
                 let min = scores.iter().map(|p| p.1).fold(f32::INFINITY, f32::min);
                 let span = f64::from(max - min);
-                Box::new(move |_, s| if span > 0.0 { f64::from(s - min) / span } else { 1.0 })
+                Box::new(move |_, s| {
+                    if span > 0.0 {
+                        f64::from(s - min) / span
+                    } else {
+                        1.0
+                    }
+                })
             }
         }
     };
@@ -767,7 +876,11 @@ fn escape_html(s: &str, out: &mut String) {
 
 /// The fragment tantivy chose (`range` of `text`, marks relative to it), widened to the whole text
 /// when that is short, else over the punctuation right after it, with "…" where text was cut.
-fn marked_snippet(text: &str, range: std::ops::Range<usize>, highlighted: &[std::ops::Range<usize>]) -> String {
+fn marked_snippet(
+    text: &str,
+    range: std::ops::Range<usize>,
+    highlighted: &[std::ops::Range<usize>],
+) -> String {
     let full = text.trim_end().len();
     if range.start > range.end
         || range.end > text.len()
@@ -779,11 +892,15 @@ fn marked_snippet(text: &str, range: std::ops::Range<usize>, highlighted: &[std:
     let (start, end) = if text[..full].chars().count() <= SNIPPET_CHARS + SNIPPET_CHARS / 5 {
         (0, full)
     } else {
-        let tail = text[range.end..].find(char::is_whitespace).map_or(text.len(), |i| range.end + i);
+        let tail = text[range.end..]
+            .find(char::is_whitespace)
+            .map_or(text.len(), |i| range.end + i);
         (range.start, tail.min(full).max(range.end))
     };
-    let mut marks: Vec<std::ops::Range<usize>> =
-        highlighted.iter().map(|r| r.start + range.start..r.end + range.start).collect();
+    let mut marks: Vec<std::ops::Range<usize>> = highlighted
+        .iter()
+        .map(|r| r.start + range.start..r.end + range.start)
+        .collect();
     marks.sort_by_key(|r| r.start);
     // Overlapping or touching marks (CJK bigrams) become one.
     let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(marks.len());
@@ -915,7 +1032,11 @@ mod tests {
         assert_eq!(s, "a &lt;tag&gt; <b>&amp;</b> <b>rust</b>.");
         assert_eq!(snippet_to_plain(&s), "a <tag> & rust.");
         // A long text: the fragment, widened over trailing punctuation, with ellipses.
-        let text = format!("{}needle, here. {}", "hay ".repeat(100), "straw ".repeat(100));
+        let text = format!(
+            "{}needle, here. {}",
+            "hay ".repeat(100),
+            "straw ".repeat(100)
+        );
         let at = text.find("needle").unwrap();
         let marks = [std::ops::Range { start: 8, end: 14 }];
         let s = marked_snippet(&text, at - 8..at + 6, &marks);
@@ -930,8 +1051,13 @@ mod tests {
     #[test]
     fn vectors_are_checked() {
         assert!(check_vector("q", &[1.0, 0.0], 2).is_ok());
-        let e = check_vector("chunks[2].embedding", &[1.0], 2).unwrap_err().to_string();
-        assert!(e.contains("chunks[2].embedding") && e.contains("expected 2"), "{e}");
+        let e = check_vector("chunks[2].embedding", &[1.0], 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("chunks[2].embedding") && e.contains("expected 2"),
+            "{e}"
+        );
         assert!(check_vector("q", &[f32::NAN, 1.0], 2).is_err());
         assert!(check_vector("q", &[0.0, 0.0], 2).is_err());
     }

@@ -21,12 +21,15 @@ mod tokenizer;
 mod vectors;
 
 pub use chunking::{
-    chunk_context, chunk_text, ChunkDraft, ChunkingOptions, SourceText, TextKind, TokenCounter, WordCounter,
+    chunk_context, chunk_text, ChunkDraft, ChunkingOptions, SourceText, TextKind, TokenCounter,
+    WordCounter,
 };
 pub use error::{Error, Result};
 pub use index::{
-    snippet_to_plain, ChunkIdSets, ChunkInput, ChunkToEmbed, DocumentId, EmbedderChange, Fusion, ALPHA, CJK_ALPHA, DEFAULT_FUSION, DocumentInfo, DocumentInput, Generations, Hit, Index, IndexStats, OpenReport,
-    Repair, SearchMode, SearchQuery, DEFAULT_CANDIDATES, DEFAULT_LIMIT, RRF_K,
+    snippet_to_plain, ChunkIdSets, ChunkInput, ChunkToEmbed, DocumentId, DocumentInfo,
+    DocumentInput, EmbedderChange, Fusion, Generations, Hit, Index, IndexStats, OpenReport, Repair,
+    SearchMode, SearchQuery, ALPHA, CJK_ALPHA, DEFAULT_CANDIDATES, DEFAULT_FUSION, DEFAULT_LIMIT,
+    RRF_K,
 };
 pub use text::FieldWeights;
 pub use tokenizer::{cjk_letters, mostly_cjk};

@@ -44,14 +44,22 @@ pub struct FieldWeights {
 
 impl Default for FieldWeights {
     fn default() -> Self {
-        FieldWeights { title: 0.5, heading: 1.0, body: 1.0, file_name: 1.0 }
+        FieldWeights {
+            title: 0.5,
+            heading: 1.0,
+            body: 1.0,
+            file_name: 1.0,
+        }
     }
 }
 
 /// The last component of a path or URL, without a query or fragment.
 fn file_name(path: &str) -> &str {
     let path = path.split(['?', '#']).next().unwrap_or(path);
-    path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(path)
+    path.trim_end_matches(['/', '\\'])
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(path)
 }
 /// At most this many distinct query terms are used (a pasted page should not make a huge query).
 const MAX_QUERY_TERMS: usize = 64;
@@ -83,14 +91,31 @@ fn schema() -> (Schema, Fields) {
             o
         }
     };
-    let chunk_id = b.add_u64_field("chunk_id", NumericOptions::default().set_indexed().set_stored().set_fast());
+    let chunk_id = b.add_u64_field(
+        "chunk_id",
+        NumericOptions::default()
+            .set_indexed()
+            .set_stored()
+            .set_fast(),
+    );
     let path = b.add_text_field("path", STRING);
     let title = b.add_text_field("title", text(false));
     let heading = b.add_text_field("heading", text(false));
     let body = b.add_text_field("body", text(true));
     let file_name = b.add_text_field("file_name", text(false));
     let names = b.add_text_field("names", STRING);
-    (b.build(), Fields { chunk_id, path, title, heading, body, file_name, names })
+    (
+        b.build(),
+        Fields {
+            chunk_id,
+            path,
+            title,
+            heading,
+            body,
+            file_name,
+            names,
+        },
+    )
 }
 
 /// A question as full-text queries.
@@ -164,7 +189,13 @@ impl TextIndex {
                 ti.applied = generation;
                 let added = ti.add_all(catalog)?;
                 ti.commit(&catalog.instance_id)?;
-                Ok((ti, Repair::Rebuilt { reason, chunks: added }))
+                Ok((
+                    ti,
+                    Repair::Rebuilt {
+                        reason,
+                        chunks: added,
+                    },
+                ))
             }
         }
     }
@@ -187,7 +218,10 @@ impl TextIndex {
         if !damaged.is_empty() {
             let mut names: Vec<String> = damaged.iter().map(|p| p.display().to_string()).collect();
             names.sort();
-            return Err(OpenFailure::Rebuild(format!("damaged files: {}", names.join(", "))));
+            return Err(OpenFailure::Rebuild(format!(
+                "damaged files: {}",
+                names.join(", ")
+            )));
         }
         let payload = index.load_metas()?.payload;
         let stamp = Stamp::from_payload(payload.as_deref().unwrap_or_default());
@@ -209,16 +243,25 @@ impl TextIndex {
         Self::finish_open(dir, index, fields).map_err(|e| Error::text(dir, e))
     }
 
-    fn finish_open(dir: &Path, index: tantivy::Index, fields: Fields) -> tantivy::Result<TextIndex> {
+    fn finish_open(
+        dir: &Path,
+        index: tantivy::Index,
+        fields: Fields,
+    ) -> tantivy::Result<TextIndex> {
         let analyzer = tokenizer::index_analyzer();
-        index.tokenizers().register(tokenizer::NAME, analyzer.clone());
+        index
+            .tokenizers()
+            .register(tokenizer::NAME, analyzer.clone());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         // A commit cut short can leave files that meta.json does not name, and the next commit may
         // want one of those names again (a deletion file is named after its segment and opstamp,
         // and opstamps restart from the last commit): tantivy collects garbage only after a
         // commit, so collect it before the first one.
         writer.garbage_collect_files().wait()?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         Ok(TextIndex {
             dir: dir.into(),
             index,
@@ -252,23 +295,41 @@ impl TextIndex {
         let (present, duplicates) = self.committed_ids().map_err(|e| self.err(e))?;
         if duplicates {
             // Cannot happen through this crate; start over rather than guess.
-            self.writer()?.delete_all_documents().map_err(|e| self.err(e))?;
+            self.writer()?
+                .delete_all_documents()
+                .map_err(|e| self.err(e))?;
             let added = self.add_all(catalog)?;
             self.commit(&catalog.instance_id)?;
-            return Ok(Repair::Rebuilt { reason: "duplicate chunk ids".into(), chunks: added });
+            return Ok(Repair::Rebuilt {
+                reason: "duplicate chunk ids".into(),
+                chunks: added,
+            });
         }
         let wanted: Vec<u64> = catalog.chunk_ids()?;
         let wanted_set: HashSet<u64> = wanted.iter().copied().collect();
-        let missing: Vec<u64> = wanted.iter().copied().filter(|id| !present.contains(id)).collect();
-        let extra: Vec<u64> = present.iter().copied().filter(|id| !wanted_set.contains(id)).collect();
+        let missing: Vec<u64> = wanted
+            .iter()
+            .copied()
+            .filter(|id| !present.contains(id))
+            .collect();
+        let extra: Vec<u64> = present
+            .iter()
+            .copied()
+            .filter(|id| !wanted_set.contains(id))
+            .collect();
         for &id in &extra {
-            self.writer()?.delete_term(Term::from_field_u64(self.fields.chunk_id, id));
+            self.writer()?
+                .delete_term(Term::from_field_u64(self.fields.chunk_id, id));
         }
         catalog.for_each_chunk(Some(&missing), &mut |row| self.add_chunk(&row))?;
         // Committed even when nothing differed: the new stamp is the point.
         self.dirty = true;
         self.commit(&catalog.instance_id)?;
-        Ok(Repair::Repaired { from, added: missing.len(), removed: extra.len() })
+        Ok(Repair::Repaired {
+            from,
+            added: missing.len(),
+            removed: extra.len(),
+        })
     }
 
     fn add_all(&mut self, catalog: &Catalog) -> Result<usize> {
@@ -301,7 +362,9 @@ impl TextIndex {
 
     /// Chunk ids of the committed index.
     pub(crate) fn committed_chunk_ids(&self) -> Result<HashSet<u64>> {
-        self.committed_ids().map(|(ids, _)| ids).map_err(|e| self.err(e))
+        self.committed_ids()
+            .map(|(ids, _)| ids)
+            .map_err(|e| self.err(e))
     }
 
     /// Live documents in the committed index.
@@ -322,12 +385,17 @@ impl TextIndex {
         let name = file_name(&row.path);
         let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
         for n in [row.title.as_str(), stem] {
-            let words: Vec<String> = Self::positioned_terms(&self.phrase_analyzer, n).into_iter().map(|p| p.1).collect();
+            let words: Vec<String> = Self::positioned_terms(&self.phrase_analyzer, n)
+                .into_iter()
+                .map(|p| p.1)
+                .collect();
             if (NAME_WORDS_MIN..=NAME_WORDS_MAX).contains(&words.len()) {
                 document.add_text(f.names, words.join(" "));
             }
         }
-        self.writer()?.add_document(document).map_err(|e| self.err(e))?;
+        self.writer()?
+            .add_document(document)
+            .map_err(|e| self.err(e))?;
         self.dirty = true;
         Ok(())
     }
@@ -335,7 +403,8 @@ impl TextIndex {
     /// Deletes every chunk of `path`; `ids` are the chunk ids going away (hidden from search until
     /// the next commit makes the deletion visible).
     pub(crate) fn delete_document(&mut self, path: &str, ids: &[u64]) -> Result<()> {
-        self.writer()?.delete_term(Term::from_field_text(self.fields.path, path));
+        self.writer()?
+            .delete_term(Term::from_field_text(self.fields.path, path));
         self.pending_deleted.extend(ids.iter().copied());
         self.dirty = true;
         Ok(())
@@ -353,7 +422,10 @@ impl TextIndex {
     /// The generation of the committed stamp as stored in `meta.json`.
     pub(crate) fn stored_generation(&self) -> Result<Option<u64>> {
         let metas = self.index.load_metas().map_err(|e| self.err(e))?;
-        Ok(metas.payload.as_deref().and_then(|p| Stamp::from_payload(p).generation))
+        Ok(metas
+            .payload
+            .as_deref()
+            .and_then(|p| Stamp::from_payload(p).generation))
     }
 
     /// Commits pending changes with the stamp (catalog instance, generation this index agrees
@@ -364,7 +436,11 @@ impl TextIndex {
         if !self.dirty && self.stamped == Some(self.applied) {
             return Ok(());
         }
-        let payload = Stamp { instance_id: instance_id.to_owned(), generation: Some(self.applied) }.to_payload();
+        let payload = Stamp {
+            instance_id: instance_id.to_owned(),
+            generation: Some(self.applied),
+        }
+        .to_payload();
         let dir = self.dir.clone();
         let writer = self.writer.as_mut().ok_or_else(|| Error::Text {
             path: dir.clone(),
@@ -418,7 +494,12 @@ impl TextIndex {
             return None;
         }
         let f = self.fields;
-        let fields = [(f.title, weights.title), (f.heading, weights.heading), (f.body, weights.body), (f.file_name, weights.file_name)];
+        let fields = [
+            (f.title, weights.title),
+            (f.heading, weights.heading),
+            (f.body, weights.body),
+            (f.file_name, weights.file_name),
+        ];
         let boosted = |q: Box<dyn Query>, boost: f32| -> Box<dyn Query> {
             if boost == 1.0 {
                 q
@@ -426,11 +507,15 @@ impl TextIndex {
                 Box::new(BoostQuery::new(q, boost))
             }
         };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * fields.len());
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            Vec::with_capacity(terms.len() * fields.len());
         for t in &terms {
             for (field, boost) in fields {
                 if boost > 0.0 {
-                    let q = TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs);
+                    let q = TermQuery::new(
+                        Term::from_field_text(field, t),
+                        IndexRecordOption::WithFreqs,
+                    );
                     clauses.push((Occur::Should, boosted(Box::new(q), boost)));
                 }
             }
@@ -442,9 +527,15 @@ impl TextIndex {
             for (field, boost) in fields {
                 let q: Box<dyn Query> = match &words[..] {
                     [] => continue,
-                    [(_, w)] => Box::new(TermQuery::new(Term::from_field_text(field, w), IndexRecordOption::Basic)),
+                    [(_, w)] => Box::new(TermQuery::new(
+                        Term::from_field_text(field, w),
+                        IndexRecordOption::Basic,
+                    )),
                     _ => Box::new(PhraseQuery::new_with_offset(
-                        words.iter().map(|(p, w)| (*p, Term::from_field_text(field, w))).collect(),
+                        words
+                            .iter()
+                            .map(|(p, w)| (*p, Term::from_field_text(field, w)))
+                            .collect(),
                     )),
                 };
                 if words.len() > 1 && boost > 0.0 {
@@ -460,24 +551,39 @@ impl TextIndex {
             let any: Vec<(Occur, Box<dyn Query>)> = fields
                 .iter()
                 .map(|&(field, _)| -> (Occur, Box<dyn Query>) {
-                    (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(field, &id), IndexRecordOption::Basic)))
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(field, &id),
+                            IndexRecordOption::Basic,
+                        )),
+                    )
                 })
                 .collect();
             exact.push(Box::new(BooleanQuery::new(any)));
         }
         // Every run of 2..=12 words of the question, looked up among titles and file names.
-        let words: Vec<String> = Self::positioned_terms(&self.phrase_analyzer, text).into_iter().map(|p| p.1).collect();
+        let words: Vec<String> = Self::positioned_terms(&self.phrase_analyzer, text)
+            .into_iter()
+            .map(|p| p.1)
+            .collect();
         let mut names: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for n in NAME_WORDS_MIN..=NAME_WORDS_MAX.min(words.len()) {
             for w in words.windows(n) {
                 let term = Term::from_field_text(f.names, &w.join(" "));
-                names.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+                names.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                ));
             }
         }
         if !names.is_empty() {
             exact.push(Box::new(BooleanQuery::new(names)));
         }
-        Some(TextQuery { terms: BooleanQuery::new(clauses), exact })
+        Some(TextQuery {
+            terms: BooleanQuery::new(clauses),
+            exact,
+        })
     }
 
     /// Code-like identifiers of the question ([`code_like`]) that few chunks hold, analysed as the
@@ -497,7 +603,9 @@ impl TextIndex {
             if !code || out.contains(term) {
                 continue;
             }
-            let df = searcher.doc_freq(&Term::from_field_text(self.fields.body, term)).unwrap_or(u64::MAX);
+            let df = searcher
+                .doc_freq(&Term::from_field_text(self.fields.body, term))
+                .unwrap_or(u64::MAX);
             if df <= limit {
                 out.push(term.clone());
             }
@@ -515,9 +623,18 @@ impl TextIndex {
         let mut out: HashMap<u64, usize> = HashMap::new();
         for clause in &query.exact {
             let fetch = n + self.pending_deleted.len().min(n * 4);
-            let top = searcher.search(clause.as_ref(), &TopDocs::with_limit(fetch).order_by_score()).map_err(|e| self.err(e))?;
+            let top = searcher
+                .search(
+                    clause.as_ref(),
+                    &TopDocs::with_limit(fetch).order_by_score(),
+                )
+                .map_err(|e| self.err(e))?;
             for (_, addr) in top {
-                let column = searcher.segment_reader(addr.segment_ord).fast_fields().u64("chunk_id").map_err(|e| self.err(e))?;
+                let column = searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .u64("chunk_id")
+                    .map_err(|e| self.err(e))?;
                 if let Some(id) = column.first(addr.doc_id) {
                     if !self.pending_deleted.contains(&id) {
                         *out.entry(id).or_default() += 1;
@@ -558,10 +675,16 @@ impl TextIndex {
             let column = match columns.entry(addr.segment_ord) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    searcher.segment_reader(addr.segment_ord).fast_fields().u64("chunk_id").map_err(|e| self.err(e))?,
+                    searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .u64("chunk_id")
+                        .map_err(|e| self.err(e))?,
                 ),
             };
-            let Some(id) = column.first(addr.doc_id) else { continue };
+            let Some(id) = column.first(addr.doc_id) else {
+                continue;
+            };
             if self.pending_deleted.contains(&id) {
                 continue;
             }
@@ -576,7 +699,8 @@ impl TextIndex {
     /// Snippet maker for the body field (it marks nothing when no term occurs in the index).
     pub(crate) fn snippet_generator(&self, query: &TextQuery) -> Result<SnippetGenerator> {
         let searcher = self.reader.searcher();
-        let mut generator = SnippetGenerator::create(&searcher, &query.terms, self.fields.body).map_err(|e| self.err(e))?;
+        let mut generator = SnippetGenerator::create(&searcher, &query.terms, self.fields.body)
+            .map_err(|e| self.err(e))?;
         generator.set_max_num_chars(SNIPPET_CHARS);
         Ok(generator)
     }
@@ -589,7 +713,9 @@ impl TextIndex {
 fn code_like(raw: &str) -> bool {
     let chars: Vec<char> = raw.chars().collect();
     let connector = raw.contains('_') || raw.contains("::") || raw.contains('.');
-    let camel = chars.windows(2).any(|w| w[0].is_lowercase() && w[1].is_uppercase());
+    let camel = chars
+        .windows(2)
+        .any(|w| w[0].is_lowercase() && w[1].is_uppercase());
     let mut longest_digits = 0;
     let mut run = 0;
     for c in &chars {
@@ -605,7 +731,9 @@ fn quoted(text: &str) -> Vec<&str> {
     let mut rest = text;
     while let Some(open) = rest.find(['"', '\u{201C}']) {
         let after = &rest[open + rest[open..].chars().next().map_or(1, char::len_utf8)..];
-        let Some(close) = after.find(['"', '\u{201D}']) else { break };
+        let Some(close) = after.find(['"', '\u{201D}']) else {
+            break;
+        };
         out.push(&after[..close]);
         rest = &after[close + after[close..].chars().next().map_or(1, char::len_utf8)..];
     }
@@ -627,13 +755,29 @@ mod tests {
 
     #[test]
     fn quoted_parts_and_file_names() {
-        assert_eq!(quoted(r#"where is "red wine vinegar" and “XK-4471” or "open"#), ["red wine vinegar", "XK-4471"]);
+        assert_eq!(
+            quoted(r#"where is "red wine vinegar" and “XK-4471” or "open"#),
+            ["red wine vinegar", "XK-4471"]
+        );
         assert!(quoted("no quotes").is_empty());
-        assert_eq!(file_name("/home/a/docs/install_guide.md"), "install_guide.md");
-        assert_eq!(file_name("https://example.org/wiki/Page_Name?x=1#top"), "Page_Name");
+        assert_eq!(
+            file_name("/home/a/docs/install_guide.md"),
+            "install_guide.md"
+        );
+        assert_eq!(
+            file_name("https://example.org/wiki/Page_Name?x=1#top"),
+            "Page_Name"
+        );
         assert_eq!(file_name(r"C:\docs\report.txt"), "report.txt");
         assert_eq!(file_name("4983"), "4983");
-        for code in ["parse_config_file", "os.path", "std::fs", "parseConfigFile", "XK-4471", "KB5034441"] {
+        for code in [
+            "parse_config_file",
+            "os.path",
+            "std::fs",
+            "parseConfigFile",
+            "XK-4471",
+            "KB5034441",
+        ] {
             assert!(code_like(code), "{code}");
         }
         for prose in ["IL-6", "TNF-alpha", "walrus", "2024", "CD4"] {

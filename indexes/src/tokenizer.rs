@@ -13,7 +13,8 @@
 //! the first part at the whole identifier's position so that phrases over the parts line up.
 
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
+    Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, Token,
+    TokenStream, Tokenizer,
 };
 
 /// The name the schema refers to; registered on the index at every open.
@@ -22,11 +23,12 @@ pub(crate) const NAME: &str = "almanac_mixed_v2";
 /// Dropped from queries (not from the index): Lucene's English list plus the words questions are
 /// made of. A query made only of these keeps them.
 const QUERY_STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
-    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
-    "will", "with", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
-    "i", "me", "my", "you", "your", "we", "our", "us", "he", "she", "him", "her", "its", "them", "am", "were",
-    "been", "has", "have", "had", "can", "could", "would", "should", "tell", "please", "s", "t",
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with", "what", "which", "who", "whom", "whose", "when",
+    "where", "why", "how", "do", "does", "did", "i", "me", "my", "you", "your", "we", "our", "us",
+    "he", "she", "him", "her", "its", "them", "am", "were", "been", "has", "have", "had", "can",
+    "could", "would", "should", "tell", "please", "s", "t",
 ];
 
 /// The analyzer for indexed text.
@@ -53,7 +55,9 @@ pub(crate) fn query_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(MixedScriptTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
-        .filter(StopWordFilter::remove(QUERY_STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(StopWordFilter::remove(
+            QUERY_STOP_WORDS.iter().map(|w| w.to_string()),
+        ))
         .filter(Stemmer::new(Language::English))
         .build()
 }
@@ -68,7 +72,9 @@ pub fn mostly_cjk(text: &str) -> bool {
 pub fn cjk_letters(text: &str) -> (usize, usize) {
     text.chars()
         .filter(|c| c.is_alphabetic())
-        .fold((0, 0), |(cjk, all), c| (cjk + usize::from(is_cjk(c)), all + 1))
+        .fold((0, 0), |(cjk, all), c| {
+            (cjk + usize::from(is_cjk(c)), all + 1)
+        })
 }
 
 /// Hangul, kana, Han ideographs.
@@ -99,7 +105,10 @@ pub(crate) struct MixedScriptTokenizer {
 
 impl MixedScriptTokenizer {
     pub(crate) fn new(compounds: bool) -> Self {
-        MixedScriptTokenizer { token: Token::default(), compounds }
+        MixedScriptTokenizer {
+            token: Token::default(),
+            compounds,
+        }
     }
 }
 
@@ -126,7 +135,14 @@ impl Tokenizer for MixedScriptTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> MixedScriptStream<'a> {
         self.token.reset();
-        MixedScriptStream { text, pos: 0, in_run: false, compounds: self.compounds, pending: Vec::new(), token: &mut self.token }
+        MixedScriptStream {
+            text,
+            pos: 0,
+            in_run: false,
+            compounds: self.compounds,
+            pending: Vec::new(),
+            token: &mut self.token,
+        }
     }
 }
 
@@ -180,11 +196,19 @@ impl MixedScriptStream<'_> {
         let mut seg = start;
         let mut pos = start;
         loop {
-            let len = self.text[pos..].char_indices().find(|&(_, d)| !is_word_char(d)).map_or(self.text.len() - pos, |(i, _)| i);
+            let len = self.text[pos..]
+                .char_indices()
+                .find(|&(_, d)| !is_word_char(d))
+                .map_or(self.text.len() - pos, |(i, _)| i);
             pos += len;
             camel_parts(&self.text[seg..pos], seg, &mut parts);
             let c = connector_len(&self.text[pos..]);
-            if c > 0 && self.text[pos + c..].chars().next().is_some_and(is_word_char) {
+            if c > 0
+                && self.text[pos + c..]
+                    .chars()
+                    .next()
+                    .is_some_and(is_word_char)
+            {
                 pos += c;
                 seg = pos;
             } else {
@@ -291,15 +315,35 @@ mod tests {
     #[test]
     fn english_words_are_lowercased_and_stemmed() {
         let mut a = index_analyzer();
-        assert_eq!(tokens(&mut a, "Running DOGS, don't stop: C++ v3!"), ["run", "dog", "don", "t", "stop", "c", "v3"]);
+        assert_eq!(
+            tokens(&mut a, "Running DOGS, don't stop: C++ v3!"),
+            ["run", "dog", "don", "t", "stop", "c", "v3"]
+        );
     }
 
     #[test]
     fn identifiers_are_kept_whole_and_split() {
         let mut a = index_analyzer();
-        assert_eq!(tokens(&mut a, "call parse_config_file."), ["call", "parseconfigfil", "pars", "config", "file"]);
-        assert_eq!(tokens(&mut a, "XK-4471 os.path::join"), ["xk4471", "xk", "4471", "ospathjoin", "os", "path", "join"]);
-        assert_eq!(tokens(&mut a, "parseConfigFile HTTPServer"), ["parseconfigfil", "pars", "config", "file", "httpserver", "http", "server"]);
+        assert_eq!(
+            tokens(&mut a, "call parse_config_file."),
+            ["call", "parseconfigfil", "pars", "config", "file"]
+        );
+        assert_eq!(
+            tokens(&mut a, "XK-4471 os.path::join"),
+            ["xk4471", "xk", "4471", "ospathjoin", "os", "path", "join"]
+        );
+        assert_eq!(
+            tokens(&mut a, "parseConfigFile HTTPServer"),
+            [
+                "parseconfigfil",
+                "pars",
+                "config",
+                "file",
+                "httpserver",
+                "http",
+                "server"
+            ]
+        );
         assert_eq!(tokens(&mut a, "end. Next - x_"), ["end", "next", "x"]);
         let mut p = phrase_analyzer();
         assert_eq!(tokens(&mut p, "XK-4471 a"), ["xk", "4471", "a"]);
@@ -310,14 +354,26 @@ mod tests {
         while stream.advance() {
             got.push((stream.token().position, stream.token().text.clone()));
         }
-        assert_eq!(got, [(0, "a".into()), (1, "xk4471".into()), (1, "xk".into()), (2, "4471".into()), (3, "b".into())]);
+        assert_eq!(
+            got,
+            [
+                (0, "a".into()),
+                (1, "xk4471".into()),
+                (1, "xk".into()),
+                (2, "4471".into()),
+                (3, "b".into())
+            ]
+        );
     }
 
     #[test]
     fn cjk_runs_become_bigrams_and_scripts_split() {
         let mut a = index_analyzer();
         assert_eq!(tokens(&mut a, "주제로"), ["주제", "제로"]);
-        assert_eq!(tokens(&mut a, "MMLU는 57개의 주제도"), ["mmlu", "는", "57", "개의", "주제", "제도"]);
+        assert_eq!(
+            tokens(&mut a, "MMLU는 57개의 주제도"),
+            ["mmlu", "는", "57", "개의", "주제", "제도"]
+        );
         assert_eq!(tokens(&mut a, "東京 タワー"), ["東京", "タワ", "ワー"]);
         assert_eq!(tokens(&mut a, "가 나"), ["가", "나"]);
         assert_eq!(tokens(&mut a, ""), Vec::<String>::new());
@@ -341,6 +397,9 @@ mod tests {
     fn queries_drop_question_words_but_keep_cjk() {
         let mut q = query_analyzer();
         assert_eq!(tokens(&mut q, "What is the MMLU?"), ["mmlu"]);
-        assert_eq!(tokens(&mut q, "MMLU는 몇 개의 주제로 되어 있나?"), ["mmlu", "는", "몇", "개의", "주제", "제로", "되어", "있나"]);
+        assert_eq!(
+            tokens(&mut q, "MMLU는 몇 개의 주제로 되어 있나?"),
+            ["mmlu", "는", "몇", "개의", "주제", "제로", "되어", "있나"]
+        );
     }
 }

@@ -51,7 +51,11 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        HnswParams { max_nb_connection: 24, ef_construction: 200, ef_search: 96 }
+        HnswParams {
+            max_nb_connection: 24,
+            ef_construction: 200,
+            ef_search: 96,
+        }
     }
 }
 
@@ -143,7 +147,11 @@ impl Distance<f32> for UnitCosine {
 }
 
 fn unit(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
     if norm > 0.0 && norm.is_finite() {
         v.iter().map(|&x| (f64::from(x) / norm) as f32).collect()
     } else {
@@ -152,7 +160,13 @@ fn unit(v: &[f32]) -> Vec<f32> {
 }
 
 impl VectorIndex {
-    fn empty(dir: &Path, dim: usize, params: HnswParams, capacity: usize, generation: u64) -> VectorIndex {
+    fn empty(
+        dir: &Path,
+        dim: usize,
+        params: HnswParams,
+        capacity: usize,
+        generation: u64,
+    ) -> VectorIndex {
         let hnsw = Hnsw::new(
             params.max_nb_connection,
             capacity.max(1024),
@@ -180,7 +194,12 @@ impl VectorIndex {
     /// the catalog has chunks): trusted as it is. Stamped with an older one: brought in line with
     /// the catalog (inserting chunks it lacks, tombstoning ones the catalog lacks) and re-stamped.
     /// Missing, damaged, foreign or ahead of the catalog: rebuilt from the catalog.
-    pub(crate) fn open(dir: &Path, dim: usize, params: HnswParams, catalog: &Catalog) -> Result<(VectorIndex, Repair)> {
+    pub(crate) fn open(
+        dir: &Path,
+        dim: usize,
+        params: HnswParams,
+        catalog: &Catalog,
+    ) -> Result<(VectorIndex, Repair)> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let generation = catalog.generation();
         let loaded = match Self::load(dir, dim, params, &catalog.instance_id, generation) {
@@ -188,7 +207,10 @@ impl VectorIndex {
                 vi.applied = generation;
                 let known = tombstones.iter().all(|id| vi.ids.contains(id));
                 vi.tombstones = tombstones.into_iter().collect();
-                if verdict == Verdict::Current && known && vi.ids.len() - vi.tombstones.len() == catalog.chunk_count()? {
+                if verdict == Verdict::Current
+                    && known
+                    && vi.ids.len() - vi.tombstones.len() == catalog.chunk_count()?
+                {
                     return Ok((vi.finish_open(), Repair::Loaded));
                 }
                 Ok(vi)
@@ -200,11 +222,26 @@ impl VectorIndex {
             Ok(mut vi) => {
                 let from = vi.stamped;
                 let wanted_set: HashSet<u64> = wanted.iter().copied().collect();
-                let missing: Vec<u64> = wanted.iter().copied().filter(|id| !vi.ids.contains(id)).collect();
+                let missing: Vec<u64> = wanted
+                    .iter()
+                    .copied()
+                    .filter(|id| !vi.ids.contains(id))
+                    .collect();
                 let before = std::mem::take(&mut vi.tombstones);
-                vi.tombstones = vi.ids.iter().copied().filter(|id| !wanted_set.contains(id)).collect();
-                if vi.needs_compaction() || missing.len() > wanted.len() / 2 + COMPACT_MIN_TOMBSTONES {
-                    let reason = format!("{} chunks missing, {} removed", missing.len(), vi.tombstones.len());
+                vi.tombstones = vi
+                    .ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !wanted_set.contains(id))
+                    .collect();
+                if vi.needs_compaction()
+                    || missing.len() > wanted.len() / 2 + COMPACT_MIN_TOMBSTONES
+                {
+                    let reason = format!(
+                        "{} chunks missing, {} removed",
+                        missing.len(),
+                        vi.tombstones.len()
+                    );
                     let mut fresh = Self::empty(dir, dim, params, wanted.len(), vi.generation);
                     fresh.applied = generation;
                     let chunks = fresh.insert_all(catalog, None)?;
@@ -212,7 +249,14 @@ impl VectorIndex {
                 } else {
                     let removed = vi.tombstones.difference(&before).count();
                     vi.insert_all(catalog, Some(&missing))?;
-                    (vi, Repair::Repaired { from, added: missing.len(), removed })
+                    (
+                        vi,
+                        Repair::Repaired {
+                            from,
+                            added: missing.len(),
+                            removed,
+                        },
+                    )
                 }
             }
             Err((reason, counter)) => {
@@ -246,15 +290,21 @@ impl VectorIndex {
         let manifest_path = dir.join(MANIFEST);
         let bytes = match fs::read(&manifest_path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(("no dump yet".into(), 0)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(("no dump yet".into(), 0))
+            }
             Err(e) => return Err((format!("cannot read {MANIFEST}: {e}"), 0)),
         };
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| (format!("{MANIFEST} is damaged: {e}"), 0))?;
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| (format!("{MANIFEST} is damaged: {e}"), 0))?;
         let fail = |why: String| (why, m.generation);
         if m.format != MANIFEST_FORMAT {
             return Err(fail(format!("unknown dump format {}", m.format)));
         }
-        let stamp = Stamp { instance_id: m.instance_id.clone(), generation: m.catalog_generation };
+        let stamp = Stamp {
+            instance_id: m.instance_id.clone(),
+            generation: m.catalog_generation,
+        };
         let (verdict, why) = stamp.judge(instance_id, generation);
         if verdict == Verdict::Rebuild {
             return Err(fail(format!("dump {why}")));
@@ -278,7 +328,12 @@ impl VectorIndex {
             let path = dir.join(format!("{basename}.{suffix}"));
             match file_checksum(&path) {
                 Ok((checksum, len)) if (FileSum { len, checksum }) == *want => {}
-                Ok(_) => return Err(fail(format!("{} does not match its checksum", path.display()))),
+                Ok(_) => {
+                    return Err(fail(format!(
+                        "{} does not match its checksum",
+                        path.display()
+                    )))
+                }
                 Err(e) => return Err(fail(format!("{}: {e}", path.display()))),
             }
         }
@@ -295,7 +350,11 @@ impl VectorIndex {
             Err(_) => return Err(fail("hnsw_rs panicked loading the dump".into())),
         };
         if hnsw.get_nb_point() != m.points {
-            return Err(fail(format!("dump has {} points, manifest says {}", hnsw.get_nb_point(), m.points)));
+            return Err(fail(format!(
+                "dump has {} points, manifest says {}",
+                hnsw.get_nb_point(),
+                m.points
+            )));
         }
         let mut ids = HashSet::with_capacity(m.points);
         if m.points > 0 {
@@ -317,7 +376,11 @@ impl VectorIndex {
             ids,
             tombstones: HashSet::new(),
             generation: m.generation,
-            files: Some(DumpFiles { basename, graph, data }),
+            files: Some(DumpFiles {
+                basename,
+                graph,
+                data,
+            }),
             dirty: false,
             graph_dirty: false,
             applied: 0,
@@ -336,7 +399,9 @@ impl VectorIndex {
             if v.len() != dim || v.iter().any(|x| !x.is_finite()) || v.iter().all(|&x| x == 0.0) {
                 return Err(Error::Damaged {
                     path: catalog_path.clone(),
-                    message: format!("chunk {id}: stored embedding is not a valid {dim}-dimensional vector"),
+                    message: format!(
+                        "chunk {id}: stored embedding is not a valid {dim}-dimensional vector"
+                    ),
                 });
             }
             self.insert(id, &v);
@@ -367,7 +432,8 @@ impl VectorIndex {
     pub(crate) fn stored_generation(&self) -> Result<Option<u64>> {
         let path = self.dir.join(MANIFEST);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| self.verr(format!("{MANIFEST}: {e}")))?;
+        let m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| self.verr(format!("{MANIFEST}: {e}")))?;
         Ok(m.catalog_generation)
     }
 
@@ -386,7 +452,12 @@ impl VectorIndex {
 
     /// Ids of the points that are not tombstones, ascending.
     pub(crate) fn live_ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.ids.iter().copied().filter(|id| !self.tombstones.contains(id)).collect();
+        let mut ids: Vec<u64> = self
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| !self.tombstones.contains(id))
+            .collect();
         ids.sort_unstable();
         ids
     }
@@ -477,7 +548,10 @@ impl VectorIndex {
     }
 
     fn verr(&self, message: String) -> Error {
-        Error::Vectors { path: self.dir.clone(), message }
+        Error::Vectors {
+            path: self.dir.clone(),
+            message,
+        }
     }
 
     /// Writes the dump (when points were added since the last one) and the manifest: dump files
@@ -512,7 +586,12 @@ impl VectorIndex {
 
     /// Writes the new dump (if points were added) and the manifest under its temporary name, both
     /// durable; returns the dump files the manifest names.
-    fn stage_manifest(&self, dir: &Path, generation: u64, instance_id: &str) -> Result<Option<DumpFiles>> {
+    fn stage_manifest(
+        &self,
+        dir: &Path,
+        generation: u64,
+        instance_id: &str,
+    ) -> Result<Option<DumpFiles>> {
         let points = self.hnsw.get_nb_point();
         let files = match &self.files {
             _ if points == 0 => None,
@@ -533,11 +612,14 @@ impl VectorIndex {
             data: files.as_ref().map(|f| f.data.clone()),
             tombstones,
         };
-        let json = serde_json::to_vec(&manifest).map_err(|e| self.verr(format!("manifest: {e}")))?;
+        let json =
+            serde_json::to_vec(&manifest).map_err(|e| self.verr(format!("manifest: {e}")))?;
         let tmp = dir.join(MANIFEST_TMP);
         {
             let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            f.write_all(&json).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(&json)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(&tmp, e))?;
         }
         // The dump files' and the temporary manifest's entries are durable before the rename.
         sync_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -548,11 +630,15 @@ impl VectorIndex {
     /// Deletes dump files the manifest does not name and a leftover temporary manifest (what an
     /// interrupted commit leaves). Failing to delete one is harmless.
     fn remove_stale_files(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
         let current = self.files.as_ref().map(|f| f.basename.as_str());
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_suffix(".hnsw.graph").or_else(|| name.strip_suffix(".hnsw.data"));
+            let stem = name
+                .strip_suffix(".hnsw.graph")
+                .or_else(|| name.strip_suffix(".hnsw.data"));
             let stale = match stem {
                 Some(stem) => current != Some(stem),
                 None => name == MANIFEST_TMP,
@@ -585,14 +671,26 @@ impl VectorIndex {
         let mut sums = Vec::with_capacity(2);
         for suffix in ["hnsw.graph", "hnsw.data"] {
             let path = dir.join(format!("{basename}.{suffix}"));
-            fs::File::open(&path).and_then(|f| f.sync_all()).map_err(|e| Error::io(&path, e))?;
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(&path, e))?;
             let (checksum, len) = file_checksum(&path).map_err(|e| Error::io(&path, e))?;
             sums.push(FileSum { len, checksum });
         }
         fault::reached(Step::VectorFilesWritten);
-        let data = sums.pop().unwrap_or(FileSum { len: 0, checksum: 0 });
-        let graph = sums.pop().unwrap_or(FileSum { len: 0, checksum: 0 });
-        Ok(DumpFiles { basename, graph, data })
+        let data = sums.pop().unwrap_or(FileSum {
+            len: 0,
+            checksum: 0,
+        });
+        let graph = sums.pop().unwrap_or(FileSum {
+            len: 0,
+            checksum: 0,
+        });
+        Ok(DumpFiles {
+            basename,
+            graph,
+            data,
+        })
     }
 }
 
@@ -616,16 +714,22 @@ mod tests {
     fn recall_at_10_against_exact_search() {
         let (n, dim, queries) = (3000, 48, 100);
         let mut rng = fastrand::Rng::with_seed(7);
-        let data: Vec<Vec<f32>> = (0..n).map(|_| (0..dim).map(|_| unit_f32(&mut rng)).collect()).collect();
-        let mut vi = VectorIndex::empty(Path::new("/nonexistent"), dim, HnswParams::default(), n, 0);
+        let data: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..dim).map(|_| unit_f32(&mut rng)).collect())
+            .collect();
+        let mut vi =
+            VectorIndex::empty(Path::new("/nonexistent"), dim, HnswParams::default(), n, 0);
         for (i, v) in data.iter().enumerate() {
             vi.insert(i as u64 + 1, v);
         }
         let mut hits = 0;
         for _ in 0..queries {
             let q: Vec<f32> = (0..dim).map(|_| unit_f32(&mut rng)).collect();
-            let mut exact: Vec<(u64, f32)> =
-                data.iter().enumerate().map(|(i, v)| (i as u64 + 1, cosine(&q, v))).collect();
+            let mut exact: Vec<(u64, f32)> = data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64 + 1, cosine(&q, v)))
+                .collect();
             exact.sort_by(|a, b| b.1.total_cmp(&a.1));
             let truth: HashSet<u64> = exact[..10].iter().map(|p| p.0).collect();
             let got = vi.search(&q, 10);
@@ -640,14 +744,26 @@ mod tests {
     fn tombstones_are_never_returned_and_search_still_fills_k() {
         let dim = 8;
         let mut rng = fastrand::Rng::with_seed(3);
-        let mut vi = VectorIndex::empty(Path::new("/nonexistent"), dim, HnswParams::default(), 500, 0);
-        let data: Vec<Vec<f32>> = (0..500).map(|_| (0..dim).map(|_| unit_f32(&mut rng)).collect()).collect();
+        let mut vi = VectorIndex::empty(
+            Path::new("/nonexistent"),
+            dim,
+            HnswParams::default(),
+            500,
+            0,
+        );
+        let data: Vec<Vec<f32>> = (0..500)
+            .map(|_| (0..dim).map(|_| unit_f32(&mut rng)).collect())
+            .collect();
         for (i, v) in data.iter().enumerate() {
             vi.insert(i as u64, v);
         }
         // Remove the 400 points nearest to the query; the 10 results must come from the other 100.
         let q = data[0].clone();
-        let mut order: Vec<(u64, f32)> = data.iter().enumerate().map(|(i, v)| (i as u64, cosine(&q, v))).collect();
+        let mut order: Vec<(u64, f32)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64, cosine(&q, v)))
+            .collect();
         order.sort_by(|a, b| b.1.total_cmp(&a.1));
         let removed: Vec<u64> = order[..400].iter().map(|p| p.0).collect();
         vi.remove(&removed);
@@ -668,7 +784,10 @@ mod tests {
                 let a = unit(&(0..dim).map(|_| unit_f32(&mut rng)).collect::<Vec<_>>());
                 let b = unit(&(0..dim).map(|_| unit_f32(&mut rng)).collect::<Vec<_>>());
                 let (ours, theirs) = (UnitCosine.eval(&a, &b), DistCosine.eval(&a, &b));
-                assert!((ours - theirs).abs() < 1e-5, "dim {dim}: {ours} vs {theirs}");
+                assert!(
+                    (ours - theirs).abs() < 1e-5,
+                    "dim {dim}: {ours} vs {theirs}"
+                );
                 assert!(UnitCosine.eval(&a, &a) < 1e-5);
             }
         }

@@ -371,11 +371,17 @@ fn embedder_switch_writer() {
     index.commit().unwrap();
     index.begin_embedder_change("negated", DIM).unwrap();
     // Chunk ids follow the insertion order of the documents' chunks.
-    let old: Vec<Vec<f32>> = (0..3).flat_map(|k| fault_doc(k, 0).1).map(|c| c.embedding).collect();
+    let old: Vec<Vec<f32>> = (0..3)
+        .flat_map(|k| fault_doc(k, 0).1)
+        .map(|c| c.embedding)
+        .collect();
     let waiting = index.chunks_to_reembed(100).unwrap();
     assert_eq!(waiting.len(), old.len());
-    let new: Vec<(u64, Vec<f32>)> =
-        waiting.iter().zip(&old).map(|(c, v)| (c.id, v.iter().map(|x| -x).collect())).collect();
+    let new: Vec<(u64, Vec<f32>)> = waiting
+        .iter()
+        .zip(&old)
+        .map(|(c, v)| (c.id, v.iter().map(|x| -x).collect()))
+        .collect();
     index.store_reembedded(&new).unwrap();
     fault::arm(Step::CatalogAdvanced, 1);
     index.finish_embedder_change().unwrap();
@@ -395,21 +401,40 @@ fn an_embedder_switch_cut_short_rebuilds_the_graph_from_the_new_vectors() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "embedder_switch_writer", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "embedder_switch_writer",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("ALMANAC_SWITCH_WRITER", dir.path())
         .stdout(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(fault::EXIT_CODE), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(fault::EXIT_CODE),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let index = Index::open(dir.path(), DIM).unwrap();
     assert_eq!(index.embedder().unwrap().as_deref(), Some("negated"));
-    assert!(matches!(index.open_report().vectors, Repair::Rebuilt { .. }), "{:?}", index.open_report().vectors);
+    assert!(
+        matches!(index.open_report().vectors, Repair::Rebuilt { .. }),
+        "{:?}",
+        index.open_report().vectors
+    );
     assert_stamped(&index, "after the switch");
     // The closest chunk to a stored chunk's negated vector is that chunk.
     let (_, chunks) = fault_doc(1, 0);
     let query: Vec<f32> = chunks[0].embedding.iter().map(|x| -x).collect();
     let hits = index
-        .search(&SearchQuery { embedding: Some(&query), mode: SearchMode::Dense, ..SearchQuery::default() })
+        .search(&SearchQuery {
+            embedding: Some(&query),
+            mode: SearchMode::Dense,
+            ..SearchQuery::default()
+        })
         .unwrap();
     assert_eq!(hits[0].document_path, "doc-1");
     assert!(hits[0].vector.unwrap() > 0.999, "{:?}", hits[0].vector);

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use almanac_eval::retrieval::{evaluate, ingest, BeirData, EvalOptions, EvalReport};
 use almanac_core::{load_embedder, FieldWeights, Fusion, Paths, SearchMode, Settings};
+use almanac_eval::retrieval::{evaluate, ingest, BeirData, EvalOptions, EvalReport};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -52,12 +52,18 @@ pub struct Tuning {
 }
 
 fn parse_fusion(s: &str) -> std::result::Result<Fusion, String> {
-    let (kind, value) = s.split_once(':').ok_or_else(|| format!("--fusion {s:?}: expected rrf:K or convex:ALPHA"))?;
-    let value: f32 = value.parse().map_err(|_| format!("--fusion {s:?}: {value:?} is not a number"))?;
+    let (kind, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("--fusion {s:?}: expected rrf:K or convex:ALPHA"))?;
+    let value: f32 = value
+        .parse()
+        .map_err(|_| format!("--fusion {s:?}: {value:?} is not a number"))?;
     match kind {
         "rrf" if value >= 0.0 => Ok(Fusion::Rrf { k: value }),
         "convex" if (0.0..=1.0).contains(&value) => Ok(Fusion::Convex { alpha: value }),
-        _ => Err(format!("--fusion {s:?}: expected rrf:K (K >= 0) or convex:ALPHA (0..=1)")),
+        _ => Err(format!(
+            "--fusion {s:?}: expected rrf:K (K >= 0) or convex:ALPHA (0..=1)"
+        )),
     }
 }
 
@@ -98,7 +104,9 @@ pub fn retrieval(paths: Paths, req: Request) -> Result<()> {
         ProgressStyle::with_template("indexing {bar:30} {pos}/{len} documents {per_sec}")
             .expect("valid template"),
     );
-    let ingested = ingest(&data, &embedder, &mut index, &mut |done, _| bar.set_position(done as u64))?;
+    let ingested = ingest(&data, &embedder, &mut index, &mut |done, _| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     let defaults = EvalOptions::default();
     let t = &req.tuning;
@@ -115,7 +123,15 @@ pub fn retrieval(paths: Paths, req: Request) -> Result<()> {
         other_fusions: t.also_fusion.clone(),
         no_exact: t.no_exact,
     };
-    let reports = evaluate(&data, req.beir, &embedder, &index, &req.mode.search_modes(), &options, &ingested)?;
+    let reports = evaluate(
+        &data,
+        req.beir,
+        &embedder,
+        &index,
+        &req.mode.search_modes(),
+        &options,
+        &ingested,
+    )?;
     if let (Some(path), Some(run)) = (req.run_out, reports.first().and_then(|r| r.run.as_ref())) {
         std::fs::write(path, serde_json::to_string(run)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -123,7 +139,10 @@ pub fn retrieval(paths: Paths, req: Request) -> Result<()> {
     if req.json {
         let strip = |r: &EvalReport| -> Result<serde_json::Value> {
             let mut value = serde_json::to_value(r)?;
-            value.as_object_mut().expect("report is an object").remove("run");
+            value
+                .as_object_mut()
+                .expect("report is an object")
+                .remove("run");
             Ok(value)
         };
         let value = match req.mode {

@@ -8,10 +8,11 @@ use std::time::Instant;
 use almanac_engine::Embedder;
 pub use almanac_indexes::Index;
 use almanac_indexes::{
-    chunk_context, ChunkDraft, ChunkInput, DocumentInput, FieldWeights, Fusion, SearchMode, SearchQuery,
+    chunk_context, ChunkDraft, ChunkInput, DocumentInput, FieldWeights, Fusion, SearchMode,
+    SearchQuery,
 };
-use sha2::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
@@ -171,7 +172,10 @@ pub struct Ingested {
 }
 
 fn passage_hash(d: &BeirDocument) -> String {
-    format!("{:x}", Sha256::digest(format!("{}\n{}", d.title, d.text).as_bytes()))
+    format!(
+        "{:x}",
+        Sha256::digest(format!("{}\n{}", d.title, d.text).as_bytes())
+    )
 }
 
 /// Puts the corpus into `index`, one passage a document (its text in the body, its title in the title
@@ -185,7 +189,11 @@ pub fn ingest(
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Ingested> {
     let started = Instant::now();
-    let stored: HashMap<String, String> = index.documents()?.into_iter().map(|d| (d.path, d.content_hash)).collect();
+    let stored: HashMap<String, String> = index
+        .documents()?
+        .into_iter()
+        .map(|d| (d.path, d.content_hash))
+        .collect();
     let mut order: Vec<(usize, String)> = data
         .corpus
         .iter()
@@ -198,7 +206,10 @@ pub fn ingest(
     let already = data.corpus.len() - order.len();
     let mut done = already;
     for (n, batch) in order.chunks(EMBED_BATCH).enumerate() {
-        let texts: Vec<String> = batch.iter().map(|(i, _)| context(&data.corpus[*i])).collect();
+        let texts: Vec<String> = batch
+            .iter()
+            .map(|(i, _)| context(&data.corpus[*i]))
+            .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let embeddings = embedder.embed(&refs)?;
         for ((i, hash), embedding) in batch.iter().zip(embeddings) {
@@ -226,7 +237,10 @@ pub fn ingest(
         }
     }
     index.commit()?;
-    Ok(Ingested { added: order.len(), seconds: started.elapsed().as_secs_f64() })
+    Ok(Ingested {
+        added: order.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Scores each of `modes` on the judged queries of `data` against `index` (filled by [`ingest`]);
@@ -240,8 +254,11 @@ pub fn evaluate(
     options: &EvalOptions,
     ingested: &Ingested,
 ) -> Result<Vec<EvalReport>> {
-    let mut judged: Vec<(&String, &HashMap<String, i64>)> =
-        data.qrels.iter().filter(|(q, _)| data.queries.contains_key(*q)).collect();
+    let mut judged: Vec<(&String, &HashMap<String, i64>)> = data
+        .qrels
+        .iter()
+        .filter(|(q, _)| data.queries.contains_key(*q))
+        .collect();
     judged.sort_by_key(|(q, _)| q.as_str());
     let needs_embedding = modes.iter().any(|m| *m != SearchMode::Bm25);
     let mut reports = Vec::with_capacity(modes.len());
@@ -249,20 +266,37 @@ pub fn evaluate(
     let embed_started = Instant::now();
     for (query_id, _) in &judged {
         let text = data.queries[*query_id].as_str();
-        embeddings.push(if needs_embedding { Some(embedder.embed_query(text)?) } else { None });
+        embeddings.push(if needs_embedding {
+            Some(embedder.embed_query(text)?)
+        } else {
+            None
+        });
     }
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let mut runs: Vec<(SearchMode, Fusion)> = modes.iter().map(|&m| (m, options.fusion)).collect();
-    runs.extend(options.other_fusions.iter().map(|&f| (SearchMode::Hybrid, f)));
+    runs.extend(
+        options
+            .other_fusions
+            .iter()
+            .map(|&f| (SearchMode::Hybrid, f)),
+    );
     for (mode, fusion) in runs {
-        let mut totals = Scores { ndcg_at_10: 0.0, recall_at_100: 0.0, mrr_at_10: 0.0 };
+        let mut totals = Scores {
+            ndcg_at_10: 0.0,
+            recall_at_100: 0.0,
+            mrr_at_10: 0.0,
+        };
         let mut run = HashMap::new();
         let started = Instant::now();
         for ((query_id, judgements), embedding) in judged.iter().zip(&embeddings) {
             let text = &data.queries[*query_id];
             let hits = index.search(&SearchQuery {
                 text,
-                embedding: if mode == SearchMode::Bm25 { None } else { embedding.as_deref() },
+                embedding: if mode == SearchMode::Bm25 {
+                    None
+                } else {
+                    embedding.as_deref()
+                },
                 limit: 100,
                 candidates: 100,
                 mode,
@@ -271,8 +305,11 @@ pub fn evaluate(
                 exact_first: !options.no_exact,
             })?;
             let mut seen = std::collections::HashSet::new();
-            let ranked: Vec<String> =
-                hits.into_iter().map(|h| h.document_path).filter(|p| seen.insert(p.clone())).collect();
+            let ranked: Vec<String> = hits
+                .into_iter()
+                .map(|h| h.document_path)
+                .filter(|p| seen.insert(p.clone()))
+                .collect();
             let s = score_query(&ranked, judgements);
             totals.ndcg_at_10 += s.ndcg_at_10;
             totals.recall_at_100 += s.recall_at_100;
@@ -282,7 +319,11 @@ pub fn evaluate(
             }
         }
         let n = judged.len().max(1) as f64;
-        let embed_share = if mode == SearchMode::Bm25 { 0.0 } else { embed_seconds };
+        let embed_share = if mode == SearchMode::Bm25 {
+            0.0
+        } else {
+            embed_seconds
+        };
         reports.push(EvalReport {
             dataset: dataset.to_path_buf(),
             split: data.split.clone(),

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use almanac_eval::retrieval_bench::{self as bench, BenchOptions, BenchReport};
-use almanac_eval::retrieval::BeirData;
 use almanac_core::{load_embedder, Paths, Settings};
+use almanac_eval::retrieval::BeirData;
+use almanac_eval::retrieval_bench::{self as bench, BenchOptions, BenchReport};
 use anyhow::{Context, Result};
 
 #[derive(clap::Args)]
