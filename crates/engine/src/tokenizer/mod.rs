@@ -88,8 +88,10 @@ impl GgufTokenizer {
             .collect();
         let (special, user): (Vec<AddedToken>, Vec<AddedToken>) =
             added.into_iter().partition(|t| t.special);
-        parsing_special.add_special_tokens(&special);
-        parsing_special.add_tokens(&user);
+        parsing_special
+            .add_special_tokens(special)
+            .map_err(tokenizer_error)?;
+        parsing_special.add_tokens(user).map_err(tokenizer_error)?;
         let mut literal = parsing_special.clone();
         literal.set_encode_special_tokens(true);
 

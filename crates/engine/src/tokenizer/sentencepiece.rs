@@ -50,7 +50,9 @@ pub(crate) fn build(vocab: &GgufVocab) -> Result<Tokenizer> {
         normalizers.push(Prepend::new(SPACE.to_string()).into());
     }
     normalizers.push(replace(" ", SPACE)?.into());
-    tokenizer.with_normalizer(Some(NormalizerSequence::new(normalizers)));
+    tokenizer
+        .with_normalizer(Some(NormalizerSequence::new(normalizers)))
+        .map_err(|e| Error::Tokenizer(format!("cannot set the normalizer: {e}")))?;
 
     let mut decoders: Vec<DecoderWrapper> = vec![
         replace(SPACE, " ")?.into(),
