@@ -2,21 +2,21 @@
 
 use std::io::Write;
 
-use almanac_core::{Answer, Assistant, IngestReport, RunEvent, StopReason, WebPage};
+use almanac_core::{Answer, AnswerEvent, Assistant, IngestReport, RunEvent, StopReason, WebPage};
 use anyhow::Result;
 use serde_json::{json, Value};
 
 /// Streams answer text as it arrives; evidence and sources are printed after the answer.
 pub fn stream_event(out: &mut impl Write, event: &RunEvent) {
     match event {
-        RunEvent::Token { text } => {
+        RunEvent::Answer(AnswerEvent::Token { text }) => {
             let _ = write!(out, "{text}");
             let _ = out.flush();
         }
-        RunEvent::Done {
+        RunEvent::Answer(AnswerEvent::Done {
             stop_reason: StopReason::Repetition,
             ..
-        } => {
+        }) => {
             // The terminal cannot take back what it printed: say where the kept answer ends.
             let _ = write!(
                 out,

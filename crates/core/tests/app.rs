@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use almanac_core::{App, AskOptions, LibraryEvent, MessageStatus, Paths, RunEvent};
+use almanac_core::{AnswerEvent, App, AskOptions, LibraryEvent, MessageStatus, Paths, RunEvent};
 use serde_json::{json, Value};
 
 fn models_dir() -> PathBuf {
@@ -193,11 +193,11 @@ fn cancel_busy_and_refusals() {
     while tokens < 3 {
         match rx.recv_timeout(Duration::from_secs(120)).expect("events") {
             RunEvent::Started { run_id: id, .. } => run_id = Some(id),
-            RunEvent::Token { .. } => tokens += 1,
-            RunEvent::Done { .. } | RunEvent::Error { .. } => {
+            RunEvent::Answer(AnswerEvent::Token { .. }) => tokens += 1,
+            RunEvent::Answer(AnswerEvent::Done { .. }) | RunEvent::Error { .. } => {
                 panic!("ended before it was cancelled")
             }
-            RunEvent::Sources { .. } | RunEvent::Evidence { .. } => {}
+            RunEvent::Answer(_) => {}
         }
     }
     assert!(app.is_answering());
@@ -213,7 +213,10 @@ fn cancel_busy_and_refusals() {
         "cancelled"
     );
     let rest: Vec<RunEvent> = rx.try_iter().collect();
-    assert!(matches!(rest.last(), Some(RunEvent::Done { .. })));
+    assert!(matches!(
+        rest.last(),
+        Some(RunEvent::Answer(AnswerEvent::Done { .. }))
+    ));
     let stored = &app
         .get_conversation(&outcome.conversation_id)
         .unwrap()

@@ -154,12 +154,12 @@ impl App {
                     let json = serde_json::to_value(&retrieval).expect("retrieval serialises");
                     // A failed write here shows again (and is reported) at the final write.
                     let _ = self.store.save_retrieval(answer_id, &json);
-                    on_event(RunEvent::Sources { retrieval });
+                    on_event(RunEvent::Answer(AnswerEvent::Sources { retrieval }));
                 }
                 AnswerEvent::Evidence { evidence } => {
                     let json = serde_json::to_value(&evidence).expect("evidence serialises");
                     let _ = self.store.save_evidence(answer_id, &json);
-                    on_event(RunEvent::Evidence { evidence });
+                    on_event(RunEvent::Answer(AnswerEvent::Evidence { evidence }));
                 }
                 AnswerEvent::Token { text } => {
                     partial.push_str(&text);
@@ -167,7 +167,7 @@ impl App {
                         let _ = self.store.save_partial(answer_id, &partial);
                         last_write = Instant::now();
                     }
-                    on_event(RunEvent::Token { text });
+                    on_event(RunEvent::Answer(AnswerEvent::Token { text }));
                 }
                 // Sent once the answer is stored: a `done` the UI sees is a stored answer.
                 AnswerEvent::Done { .. } => {}
@@ -197,7 +197,7 @@ impl App {
         };
         match stored {
             Ok(answer) => {
-                on_event(RunEvent::Done {
+                on_event(RunEvent::Answer(AnswerEvent::Done {
                     stop_reason: answer.stop_reason,
                     cited: answer.cited.clone(),
                     attributed: answer.attributed.clone(),
@@ -205,7 +205,7 @@ impl App {
                     timings: answer.timings.clone(),
                     text: (answer.stop_reason == StopReason::Repetition)
                         .then(|| answer.answer.clone()),
-                });
+                }));
                 outcome.answer = Some(answer);
             }
             Err(e) => {

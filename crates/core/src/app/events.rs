@@ -4,10 +4,11 @@
 
 use serde::Serialize;
 
-use crate::{AnsweredSentence, Error, Evidence, Retrieval, StopReason, Timings};
+use crate::{AnswerEvent, Error};
 
-/// An answer run: `Started` first, `Sources` once, `Evidence` once, `Token`s, then exactly one of
-/// `Done` or `Error`.
+/// An answer run: `Started` first, then the assistant's [`AnswerEvent`]s (`Sources` once,
+/// `Evidence` once, `Token`s), then exactly one of `Done` (sent once the answer is stored) or
+/// `Error`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
@@ -18,34 +19,13 @@ pub enum RunEvent {
         /// The model writing the answer: the GGUF file name, or the endpoint's model name.
         model: String,
     },
-    /// The same [`Retrieval`] that `ask --json` prints: one shape for every front end.
-    Sources {
-        retrieval: Retrieval,
-    },
-    /// Quotes of the passages that best answer the question ([`crate::Grounding`]).
-    Evidence {
-        evidence: Vec<Evidence>,
-    },
-    Token {
-        text: String,
-    },
-    Done {
-        stop_reason: StopReason,
-        /// The model's own `[n]`.
-        cited: Vec<usize>,
-        /// The sources Almanac attributed the answer's sentences to.
-        attributed: Vec<usize>,
-        sentences: Vec<AnsweredSentence>,
-        timings: Timings,
-        /// The answer as stored, when it is not the tokens' text joined: after a `repetition` stop
-        /// the repeats are dropped.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        text: Option<String>,
-    },
     Error {
         code: String,
         message: String,
     },
+    /// Serialised as the answer event itself: its own `"event"` tag.
+    #[serde(untagged)]
+    Answer(AnswerEvent),
 }
 
 impl RunEvent {
@@ -58,7 +38,10 @@ impl RunEvent {
 
     /// `Done` or `Error`: nothing follows it.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, RunEvent::Done { .. } | RunEvent::Error { .. })
+        matches!(
+            self,
+            RunEvent::Answer(AnswerEvent::Done { .. }) | RunEvent::Error { .. }
+        )
     }
 }
 
@@ -131,4 +114,33 @@ pub struct LibraryReport {
     pub documents_total: usize,
     pub chunks_total: usize,
     pub elapsed_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn answer_events_inside_a_run_keep_their_own_tag() {
+        let token = RunEvent::Answer(AnswerEvent::Token { text: "Hi".into() });
+        assert_eq!(
+            serde_json::to_value(&token).unwrap(),
+            json!({"event": "token", "text": "Hi"})
+        );
+        let started = RunEvent::Started {
+            run_id: "1".into(),
+            conversation_id: "2".into(),
+            message_id: "3".into(),
+            model: "m.gguf".into(),
+        };
+        assert_eq!(serde_json::to_value(&started).unwrap()["event"], "started");
+        let error = RunEvent::error(&Error::EmptyQuestion);
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            json!({"event": "error", "code": "empty_question", "message": "the question is empty"})
+        );
+        assert!(error.is_terminal() && !token.is_terminal() && !started.is_terminal());
+    }
 }
