@@ -454,32 +454,25 @@ impl ConversationStore {
     }
 
     pub fn save_retrieval(&self, answer: i64, retrieval: &Value) -> Result<()> {
-        self.conn()
-            .execute(
-                "UPDATE messages SET retrieval = ?2 WHERE id = ?1",
-                params![answer, retrieval.to_string()],
-            )
-            .map_err(self.err())?;
-        Ok(())
+        self.set_answer_column(answer, "retrieval", &retrieval.to_string())
     }
 
     /// The model writing the answer, stored when it starts.
     pub fn save_model(&self, answer: i64, model: &str) -> Result<()> {
-        self.conn()
-            .execute(
-                "UPDATE messages SET model = ?2 WHERE id = ?1",
-                params![answer, model],
-            )
-            .map_err(self.err())?;
-        Ok(())
+        self.set_answer_column(answer, "model", model)
     }
 
     /// The `evidence` event's quotes, stored with the answer as soon as they are found.
     pub fn save_evidence(&self, answer: i64, evidence: &Value) -> Result<()> {
+        self.set_answer_column(answer, "evidence", &evidence.to_string())
+    }
+
+    /// `column` is one of the names above, never caller input.
+    fn set_answer_column(&self, answer: i64, column: &'static str, value: &str) -> Result<()> {
         self.conn()
             .execute(
-                "UPDATE messages SET evidence = ?2 WHERE id = ?1",
-                params![answer, evidence.to_string()],
+                &format!("UPDATE messages SET {column} = ?2 WHERE id = ?1"),
+                params![answer, value],
             )
             .map_err(self.err())?;
         Ok(())
