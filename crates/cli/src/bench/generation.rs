@@ -291,17 +291,13 @@ pub fn run(data_dir: Option<PathBuf>, args: GenerationArgs) -> Result<()> {
             prompts: theirs,
         }),
     };
-    let body = markdown(&report);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{body}");
-    }
-    if let Some(file) = &args.write {
-        crate::bench::write_section(file, "generation", &body)?;
-        eprintln!("written to {}", file.display());
-    }
-    Ok(())
+    crate::bench::print_and_write(
+        &report,
+        &markdown(&report),
+        args.json,
+        args.write.as_deref(),
+        "generation",
+    )
 }
 
 /// Almanac's figure over llama.cpp's, oriented so that above 1 means Almanac is faster.

@@ -271,17 +271,13 @@ pub fn run(data_dir: Option<PathBuf>, args: IngestionArgs) -> Result<()> {
         reference: reference.as_ref().map(|r| r.build.clone()),
         files: figures,
     };
-    let body = markdown(&report);
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{body}");
-    }
-    if let Some(file) = &args.write {
-        crate::bench::write_section(file, "ingestion", &body)?;
-        eprintln!("written to {}", file.display());
-    }
-    Ok(())
+    crate::bench::print_and_write(
+        &report,
+        &markdown(&report),
+        args.json,
+        args.write.as_deref(),
+        "ingestion",
+    )
 }
 
 fn markdown(report: &Report) -> String {

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-pub use report::{machine_description, write_section};
+pub use report::{machine_description, print_and_write, write_section};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {

@@ -31,6 +31,27 @@ pub fn write_section(file: &Path, name: &str, body: &str) -> Result<()> {
         .with_context(|| format!("writing {}", file.display()))
 }
 
+/// Prints a bench's report (as JSON with `--json`, else its Markdown) and, with `--write FILE`,
+/// puts the Markdown in FILE's section `name`.
+pub fn print_and_write(
+    report: &impl serde::Serialize,
+    markdown: &str,
+    json: bool,
+    write: Option<&Path>,
+    name: &str,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!("{markdown}");
+    }
+    if let Some(file) = write {
+        write_section(file, name, markdown)?;
+        eprintln!("written to {}", file.display());
+    }
+    Ok(())
+}
+
 /// The CPU, core count and load average, for the line that says where figures were taken.
 pub fn machine_description() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
