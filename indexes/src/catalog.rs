@@ -132,6 +132,17 @@ pub(crate) fn decode_embedding(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// Deletes a document's chunks and returns their ids (the other stores drop them by id).
+fn delete_chunks(tx: &rusqlite::Transaction, document: i64) -> rusqlite::Result<Vec<u64>> {
+    let removed = tx
+        .prepare("SELECT id FROM chunks WHERE document_id = ?1")?
+        .query_map([document], |r| r.get::<_, i64>(0))?
+        .map(|id| id.map(|id| id as u64))
+        .collect::<rusqlite::Result<Vec<u64>>>()?;
+    tx.execute("DELETE FROM chunks WHERE document_id = ?1", [document])?;
+    Ok(removed)
+}
+
 fn to_usize(v: i64) -> usize {
     usize::try_from(v).unwrap_or(0)
 }
@@ -492,17 +503,7 @@ impl Catalog {
         let mut removed = Vec::new();
         let document_id = match existing {
             Some(id) => {
-                {
-                    let mut stmt = tx
-                        .prepare("SELECT id FROM chunks WHERE document_id = ?1")
-                        .map_err(err)?;
-                    let rows = stmt.query_map([id], |r| r.get::<_, i64>(0)).map_err(err)?;
-                    for row in rows {
-                        removed.push(row.map_err(err)? as u64);
-                    }
-                }
-                tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id])
-                    .map_err(err)?;
+                removed = delete_chunks(&tx, id).map_err(err)?;
                 tx.execute(
                     "UPDATE documents SET title = ?2, content_hash = ?3, modified = ?4, indexed_at = ?5 WHERE id = ?1",
                     params![id, title, content_hash, modified, now],
@@ -566,18 +567,7 @@ impl Catalog {
             .optional()
             .map_err(err)?;
         let Some(id) = id else { return Ok(None) };
-        let mut removed = Vec::new();
-        {
-            let mut stmt = tx
-                .prepare("SELECT id FROM chunks WHERE document_id = ?1")
-                .map_err(err)?;
-            let rows = stmt.query_map([id], |r| r.get::<_, i64>(0)).map_err(err)?;
-            for row in rows {
-                removed.push(row.map_err(err)? as u64);
-            }
-        }
-        tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id])
-            .map_err(err)?;
+        let removed = delete_chunks(&tx, id).map_err(err)?;
         tx.execute("DELETE FROM documents WHERE id = ?1", [id])
             .map_err(err)?;
         let generation = advance_generation(&tx).map_err(err)?;
