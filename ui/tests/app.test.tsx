@@ -1,23 +1,13 @@
-import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import { act, fireEvent, screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { App } from '../src/components/App';
-import { AppProvider } from '../src/context';
 import type { Timings } from '../src/api/types';
-import { createApp } from '../src/stores';
-import { FakeTransport, fakeHost, flush, passage, retrieval, timings } from './fakes';
+import { FakeTransport, flush, passage, retrieval, timings } from './fakes';
+import { mountApp } from './mount';
 
 async function mount() {
   const transport = new FakeTransport();
   transport.conversations = [{ id: 'c1', title: 'Bridges', updated_at: '' }];
-  const host = fakeHost();
-  const app = createApp(transport, host);
-  render(
-    <AppProvider app={app}>
-      <App />
-    </AppProvider>,
-  );
-  await act(flush);
-  return { transport, app, host };
+  return mountApp(transport);
 }
 
 const question = () => screen.getByTestId('question') as HTMLTextAreaElement;

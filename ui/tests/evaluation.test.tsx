@@ -1,11 +1,9 @@
-import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { App } from '../src/components/App';
 import { timeLeft } from '../src/components/EvaluationView';
-import { AppProvider } from '../src/context';
-import { createApp } from '../src/stores';
 import { POLL_MS } from '../src/stores/evaluation';
-import { FakeTransport, fakeHost, flush } from './fakes';
+import { FakeTransport, flush } from './fakes';
+import { mountApp } from './mount';
 
 const SVG = '<svg xmlns="http://www.w3.org/2000/svg"><text>accuracy</text></svg>';
 
@@ -19,15 +17,7 @@ function view(name: string, headline: string) {
 }
 
 async function mount(transport: FakeTransport) {
-  const app = createApp(transport, fakeHost());
-  render(
-    <AppProvider app={app}>
-      <App />
-    </AppProvider>,
-  );
-  await act(flush);
-  fireEvent.click(screen.getByTestId('tab-evaluation'));
-  await act(flush);
+  const { app } = await mountApp(transport, 'evaluation');
   await act(flush);
   return app;
 }

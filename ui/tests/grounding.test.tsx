@@ -1,12 +1,10 @@
 import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import type { Evidence } from '../src/api/types';
-import { App } from '../src/components/App';
 import { AttributionPanel } from '../src/components/AttributionPanel';
 import { quotedPassage } from '../src/components/EvidencePanel';
-import { AppProvider } from '../src/context';
-import { createApp } from '../src/stores';
-import { FakeTransport, fakeHost, flush, passage, retrieval, timings } from './fakes';
+import { FakeTransport, flush, passage, retrieval, timings } from './fakes';
+import { mountApp } from './mount';
 
 function quote(n: number, patch: Partial<Evidence> = {}): Evidence {
   return {
@@ -27,17 +25,7 @@ function quote(n: number, patch: Partial<Evidence> = {}): Evidence {
   };
 }
 
-async function mount() {
-  const transport = new FakeTransport();
-  const app = createApp(transport, fakeHost());
-  render(
-    <AppProvider app={app}>
-      <App />
-    </AppProvider>,
-  );
-  await act(flush);
-  return { transport, app };
-}
+const mount = () => mountApp();
 
 async function ask(transport: FakeTransport) {
   const input = screen.getByTestId('question') as HTMLTextAreaElement;

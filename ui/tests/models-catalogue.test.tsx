@@ -4,20 +4,9 @@ import { App } from '../src/components/App';
 import { AppProvider } from '../src/context';
 import { createApp } from '../src/stores';
 import { FakeTransport, catalogueModel, fakeHost, flush, retrieval } from './fakes';
+import { mountApp } from './mount';
 
-async function mountModels() {
-  const transport = new FakeTransport();
-  const app = createApp(transport, fakeHost());
-  render(
-    <AppProvider app={app}>
-      <App />
-    </AppProvider>,
-  );
-  await act(flush);
-  fireEvent.click(screen.getByTestId('tab-models'));
-  await act(flush);
-  return { transport, app };
-}
+const mountModels = () => mountApp(new FakeTransport(), 'models');
 
 const row = (name: string) => screen.getAllByTestId('catalogue-row').find((r) => r.dataset.name === name)!;
 
