@@ -704,14 +704,7 @@ impl Index {
             // Exact matches first (most clauses first), then the rest, each by fused score.
             let present: std::collections::HashSet<u64> = fused.iter().map(|f| f.id).collect();
             for &id in exact.keys().filter(|id| !present.contains(id)) {
-                fused.push(Fused {
-                    id,
-                    bm25: None,
-                    bm25_rank: None,
-                    vector: None,
-                    vector_rank: None,
-                    fused: 0.0,
-                });
+                fused.push(Fused::unranked(id));
             }
             let count = |id: &u64| exact.get(id).copied().unwrap_or(0);
             fused.sort_by(|a, b| {
@@ -795,17 +788,23 @@ struct Fused {
     fused: f32,
 }
 
+impl Fused {
+    /// A hit neither ranking holds yet.
+    fn unranked(id: u64) -> Fused {
+        Fused {
+            id,
+            bm25: None,
+            bm25_rank: None,
+            vector: None,
+            vector_rank: None,
+            fused: 0.0,
+        }
+    }
+}
+
 /// Fusion of two rankings (best first), sorted by fused score, then chunk id.
 fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused> {
     let mut acc: HashMap<u64, (Fused, f64)> = HashMap::new();
-    let blank = |id| Fused {
-        id,
-        bm25: None,
-        bm25_rank: None,
-        vector: None,
-        vector_rank: None,
-        fused: 0.0,
-    };
     // Each ranking's contribution for the hit at 0-based position i with score s.
     let scaled = |scores: &[(u64, f32)]| -> Box<dyn Fn(usize, f32) -> f64> {
         match fusion {
@@ -834,7 +833,7 @@ fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused>
     };
     let part = scaled(bm25);
     for (i, &(id, score)) in bm25.iter().enumerate() {
-        let e = acc.entry(id).or_insert_with(|| (blank(id), 0.0));
+        let e = acc.entry(id).or_insert_with(|| (Fused::unranked(id), 0.0));
         if e.0.bm25_rank.is_none() {
             e.0.bm25 = Some(score);
             e.0.bm25_rank = Some(i + 1);
@@ -843,7 +842,7 @@ fn fuse(bm25: &[(u64, f32)], dense: &[(u64, f32)], fusion: Fusion) -> Vec<Fused>
     }
     let part = scaled(dense);
     for (i, &(id, sim)) in dense.iter().enumerate() {
-        let e = acc.entry(id).or_insert_with(|| (blank(id), 0.0));
+        let e = acc.entry(id).or_insert_with(|| (Fused::unranked(id), 0.0));
         if e.0.vector_rank.is_none() {
             e.0.vector = Some(sim);
             e.0.vector_rank = Some(i + 1);
