@@ -133,11 +133,27 @@ pub(crate) unsafe fn gemm_to(
                 scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
             }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => avx2::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
+            Isa::Avx2 => super::kquant_x86::gemm::<avx2::Q4K>(
+                w,
+                row_bytes,
+                n_rows,
+                acts,
+                blocks_per_row,
+                n_tok,
+                out,
+                ldo,
+            ),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => {
-                avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-            }
+            Isa::Avx512Vnni => super::kquant_x86::gemm::<avx512::Q4K>(
+                w,
+                row_bytes,
+                n_rows,
+                acts,
+                blocks_per_row,
+                n_tok,
+                out,
+                ldo,
+            ),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon | Isa::NeonDotprod => {
                 super::kquant_neon::gemm::<{ super::kquant_neon::Q4K }>(
@@ -225,118 +241,153 @@ pub(super) mod avx2 {
     //! than one token tile (prefill) a row tile's quants and scales are unpacked once per token
     //! block into per-thread scratch, and the tiles only multiply.
 
-    use super::super::q8_k::{dispatch_tile, for_each_tile, with_scratch};
+    use super::super::kquant_x86::{Avx2, Kernel, Prepared};
     use super::*;
     use std::arch::x86_64::*;
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        // 2x4 keeps the 8 integer accumulators and the unpacked weights in 16 registers;
-        // a single token (decode) gets 4 rows per activation load instead.
-        let max_rows = if n_tok == 1 { 4 } else { 2 };
-        let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
-        let cached = n_tok > 4;
-        let cache_bytes = if cached {
-            max_rows * blocks_per_row * std::mem::size_of::<Prepared>()
-        } else {
-            0
-        };
-        with_scratch(cache_bytes, |scratch| {
-            let cache = if cached {
-                scratch.cast::<Prepared>()
-            } else {
-                std::ptr::null_mut()
-            };
-            let prepare = |r0: usize, rows: usize| {
-                if cached {
-                    unsafe {
-                        prepare_blocks(
-                            w.add(r0 * row_bytes),
-                            row_bytes,
-                            rows,
-                            blocks_per_row,
-                            cache,
-                        )
-                    };
-                }
-            };
-            for_each_tile(
-                n_rows,
-                n_tok,
-                max_rows,
-                4,
-                blocks_per_row,
-                prepare,
-                |r0, rows, t0, toks| unsafe {
-                    dispatch_tile!(
-                        tile,
-                        rows,
-                        toks,
-                        cached,
-                        w.add(r0 * row_bytes),
-                        row_bytes,
-                        acts.add(t0 * blocks_per_row),
-                        blocks_per_row,
-                        out.add(t0 * ldo + r0),
-                        ldo,
-                        cache,
-                    )
-                },
-            );
-        });
-    }
+    /// Q4_K for the shared driver (`kquant_x86::gemm`).
+    pub(in crate::cpu::quant) struct Q4K;
 
-    /// A block unpacked for the tiles: its scales and its quants one byte each, 32 values per
-    /// vector in value order.
-    #[derive(Clone, Copy)]
-    struct Prepared {
-        scales: BlockScales,
-        quants: [__m256i; 8],
-    }
+    impl Kernel for Q4K {
+        type Simd = Avx2;
+        const BLOCK_BYTES: usize = BLOCK_BYTES;
+        type Scales = BlockScales;
+        type Quants = [__m256i; 8];
 
-    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn prepare_blocks(
-        w: *const u8,
-        row_bytes: usize,
-        rows: usize,
-        blocks_per_row: usize,
-        cache: *mut Prepared,
-    ) {
-        for b in 0..blocks_per_row {
-            for r in 0..rows {
-                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-                let mut quants = [_mm256_setzero_si256(); 8];
-                for (p, q) in quants.iter_mut().enumerate() {
-                    *q = unsafe { unpack(block, p) };
-                }
-                let scales = unsafe { block_scales(block) };
-                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
+        /// Vector p holds sub-block p's 32 quants, one byte each.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn unpack(block: *const u8) -> [__m256i; 8] {
+            let m4 = _mm256_set1_epi8(0x0f);
+            let mut quants = [_mm256_setzero_si256(); 8];
+            // Chunk j holds sub-block 2j in its low nibbles and 2j+1 in its high nibbles.
+            for (j, pair) in quants.chunks_exact_mut(2).enumerate() {
+                let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
+                pair[0] = _mm256_and_si256(q, m4);
+                pair[1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+            quants
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn block_scales(block: *const u8) -> BlockScales {
+            let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
+                block.cast::<i32>().read_unaligned()
+            }));
+            let (scales, mins) =
+                unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
+            let scales16 =
+                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
+            let mut broadcasts = [_mm256_setzero_si256(); 8];
+            for (k, v) in (0i16..).zip(broadcasts.iter_mut()) {
+                *v = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(((2 * k + 1) << 8) | (2 * k)));
+            }
+            let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64)));
+            BlockScales {
+                scales: broadcasts,
+                mins: _mm256_mul_ps(mins, _mm256_broadcastss_ps(_mm_movehdup_ps(dd))),
+                d: _mm256_broadcastss_ps(dd),
             }
         }
-    }
 
-    /// Values 32p..32p+32 of a block's quants (sub-block p), one byte each.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    unsafe fn unpack(block: *const u8, p: usize) -> __m256i {
-        let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * (p / 2)).cast()) };
-        let q = if p.is_multiple_of(2) {
-            q
-        } else {
-            _mm256_srli_epi16(q, 4)
-        };
-        _mm256_and_si256(q, _mm256_set1_epi8(0x0f))
+        // Rows and tokens index several arrays each (scales, sums, accumulators).
+        #[allow(clippy::needless_range_loop)]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
+            w: *const u8,
+            row_bytes: usize,
+            acts: *const BlockQ8K,
+            blocks_per_row: usize,
+            out: *mut f32,
+            ldo: usize,
+            cached: *const Prepared<Self>,
+        ) {
+            let m4 = _mm256_set1_epi8(0x0f);
+            let mut acc = [[_mm256_setzero_ps(); T]; R];
+            for b in 0..blocks_per_row {
+                let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+                let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
+                // Loops, not closures, around intrinsics: closures don't inherit the target
+                // features.
+                // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
+                let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+                // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row
+                // tile.
+                let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
+                if !CACHED {
+                    for (r, sc) in decoded.iter_mut().enumerate() {
+                        *sc = unsafe { Self::block_scales(block(r)) };
+                    }
+                }
+                let sc: [&BlockScales; R] = std::array::from_fn(|r| {
+                    if !CACHED {
+                        &decoded[r]
+                    } else {
+                        &prepared(r).scales
+                    }
+                });
+                let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+                for (t, ts) in ts.iter_mut().enumerate() {
+                    *ts = unsafe { token_sums(act(t)) };
+                }
+                let mut sumi = [[_mm256_setzero_si256(); T]; R];
+                if CACHED {
+                    for p in 0..8 {
+                        for r in 0..R {
+                            let q = prepared(r).quants[p];
+                            for t in 0..T {
+                                let a = unsafe {
+                                    _mm256_loadu_si256(act(t).qs.as_ptr().add(32 * p).cast())
+                                };
+                                let prod =
+                                    _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), sc[r].scales[p]);
+                                sumi[r][t] = _mm256_add_epi32(sumi[r][t], prod);
+                            }
+                        }
+                    }
+                } else {
+                    for j in 0..4 {
+                        for r in 0..R {
+                            let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
+                            let lo = _mm256_and_si256(q, m4);
+                            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                            for t in 0..T {
+                                let a = act(t).qs.as_ptr();
+                                let (a_lo, a_hi) = unsafe {
+                                    (
+                                        _mm256_loadu_si256(a.add(64 * j).cast()),
+                                        _mm256_loadu_si256(a.add(64 * j + 32).cast()),
+                                    )
+                                };
+                                let p_lo = _mm256_madd_epi16(
+                                    _mm256_maddubs_epi16(lo, a_lo),
+                                    sc[r].scales[2 * j],
+                                );
+                                let p_hi = _mm256_madd_epi16(
+                                    _mm256_maddubs_epi16(hi, a_hi),
+                                    sc[r].scales[2 * j + 1],
+                                );
+                                sumi[r][t] =
+                                    _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p_lo, p_hi));
+                            }
+                        }
+                    }
+                }
+                for r in 0..R {
+                    for t in 0..T {
+                        let dd = _mm256_mul_ps(sc[r].d, ts[t].d);
+                        let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                        acc[r][t] = _mm256_fnmadd_ps(sc[r].mins, ts[t].sums, x);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (t, &v) in acc.iter().enumerate() {
+                    unsafe { *out.add(t * ldo + r) = hsum(v) };
+                }
+            }
+        }
     }
 
     /// Broadcasts of the 8 scales (one i16 vector per sub-block), dmin * each min, and d.
@@ -345,28 +396,6 @@ pub(super) mod avx2 {
         pub(in crate::cpu::quant) scales: [__m256i; 8],
         pub(in crate::cpu::quant) mins: __m256,
         pub(in crate::cpu::quant) d: __m256,
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    pub(in crate::cpu::quant) unsafe fn block_scales(block: *const u8) -> BlockScales {
-        let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
-            block.cast::<i32>().read_unaligned()
-        }));
-        let (scales, mins) =
-            unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
-        let scales16 =
-            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
-        let mut broadcasts = [_mm256_setzero_si256(); 8];
-        for (k, v) in (0i16..).zip(broadcasts.iter_mut()) {
-            *v = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(((2 * k + 1) << 8) | (2 * k)));
-        }
-        let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64)));
-        BlockScales {
-            scales: broadcasts,
-            mins: _mm256_mul_ps(mins, _mm256_broadcastss_ps(_mm_movehdup_ps(dd))),
-            d: _mm256_broadcastss_ps(dd),
-        }
     }
 
     /// A token's block: d broadcast, and d times each 32-value sub-block sum.
@@ -388,101 +417,6 @@ pub(super) mod avx2 {
         }
     }
 
-    // Rows and tokens index several arrays each (scales, sums, accumulators).
-    #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
-        w: *const u8,
-        row_bytes: usize,
-        acts: *const BlockQ8K,
-        blocks_per_row: usize,
-        out: *mut f32,
-        ldo: usize,
-        cached: *const Prepared,
-    ) {
-        let m4 = _mm256_set1_epi8(0x0f);
-        let mut acc = [[_mm256_setzero_ps(); T]; R];
-        for b in 0..blocks_per_row {
-            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-            let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            // Loops, not closures, around intrinsics: closures don't inherit the target features.
-            // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
-            let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
-            let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
-            if !CACHED {
-                for (r, sc) in decoded.iter_mut().enumerate() {
-                    *sc = unsafe { block_scales(block(r)) };
-                }
-            }
-            let sc: [&BlockScales; R] = std::array::from_fn(|r| {
-                if !CACHED {
-                    &decoded[r]
-                } else {
-                    &prepared(r).scales
-                }
-            });
-            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
-            for (t, ts) in ts.iter_mut().enumerate() {
-                *ts = unsafe { token_sums(act(t)) };
-            }
-            let mut sumi = [[_mm256_setzero_si256(); T]; R];
-            if CACHED {
-                for p in 0..8 {
-                    for r in 0..R {
-                        let q = prepared(r).quants[p];
-                        for t in 0..T {
-                            let a = unsafe {
-                                _mm256_loadu_si256(act(t).qs.as_ptr().add(32 * p).cast())
-                            };
-                            let prod =
-                                _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), sc[r].scales[p]);
-                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], prod);
-                        }
-                    }
-                }
-            } else {
-                for j in 0..4 {
-                    for r in 0..R {
-                        let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
-                        let lo = _mm256_and_si256(q, m4);
-                        let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                        for t in 0..T {
-                            let a = act(t).qs.as_ptr();
-                            let (a_lo, a_hi) = unsafe {
-                                (
-                                    _mm256_loadu_si256(a.add(64 * j).cast()),
-                                    _mm256_loadu_si256(a.add(64 * j + 32).cast()),
-                                )
-                            };
-                            let p_lo = _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(lo, a_lo),
-                                sc[r].scales[2 * j],
-                            );
-                            let p_hi = _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(hi, a_hi),
-                                sc[r].scales[2 * j + 1],
-                            );
-                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p_lo, p_hi));
-                        }
-                    }
-                }
-            }
-            for r in 0..R {
-                for t in 0..T {
-                    let dd = _mm256_mul_ps(sc[r].d, ts[t].d);
-                    let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
-                    acc[r][t] = _mm256_fnmadd_ps(sc[r].mins, ts[t].sums, x);
-                }
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            for (t, &v) in acc.iter().enumerate() {
-                unsafe { *out.add(t * ldo + r) = hsum(v) };
-            }
-        }
-    }
-
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     pub(in crate::cpu::quant) fn hsum(v: __m256) -> f32 {
@@ -499,113 +433,140 @@ pub(super) mod avx512 {
     //! instruction. 32 registers allow 4x4 tiles. The mins enter in f32 with one FMA per row and
     //! token: (dmin * min of each 16-value group) x (d_act * the activations' group sum).
 
-    use super::super::q8_k::{dispatch_tile, dpwssd, for_each_tile, with_scratch};
+    use super::super::kquant_x86::{dpwssd, Avx512, Kernel, Prepared};
     use super::*;
     use std::arch::x86_64::*;
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
-        let cached = n_tok > 4;
-        let cache_bytes = if cached {
-            4 * blocks_per_row * std::mem::size_of::<Prepared>()
-        } else {
-            0
-        };
-        with_scratch(cache_bytes, |scratch| {
-            let cache = if cached {
-                scratch.cast::<Prepared>()
-            } else {
-                std::ptr::null_mut()
-            };
-            let prepare = |r0: usize, rows: usize| {
-                if cached {
-                    unsafe {
-                        prepare_blocks(
-                            w.add(r0 * row_bytes),
-                            row_bytes,
-                            rows,
-                            blocks_per_row,
-                            cache,
-                        )
-                    };
-                }
-            };
-            for_each_tile(
-                n_rows,
-                n_tok,
-                4,
-                4,
-                blocks_per_row,
-                prepare,
-                |r0, rows, t0, toks| unsafe {
-                    dispatch_tile!(
-                        tile,
-                        rows,
-                        toks,
-                        cached,
-                        w.add(r0 * row_bytes),
-                        row_bytes,
-                        acts.add(t0 * blocks_per_row),
-                        blocks_per_row,
-                        out.add(t0 * ldo + r0),
-                        ldo,
-                        cache,
-                    )
-                },
-            );
-        });
-    }
+    /// Q4_K for the shared driver (`kquant_x86::gemm`).
+    pub(in crate::cpu::quant) struct Q4K;
 
-    /// A block unpacked for the tiles: its scales and its quants one byte each.
-    #[derive(Clone, Copy)]
-    struct Prepared {
-        scales: BlockScales,
-        quants: [__m512i; 4],
-    }
+    impl Kernel for Q4K {
+        type Simd = Avx512;
+        const BLOCK_BYTES: usize = BLOCK_BYTES;
+        type Scales = BlockScales;
+        type Quants = [__m512i; 4];
 
-    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn prepare_blocks(
-        w: *const u8,
-        row_bytes: usize,
-        rows: usize,
-        blocks_per_row: usize,
-        cache: *mut Prepared,
-    ) {
-        for b in 0..blocks_per_row {
-            for r in 0..rows {
-                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-                let quants = unsafe { unpack(block) };
-                let scales = unsafe { block_scales(block) };
-                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
+        /// A block's quants one byte each, 64 values per vector: vector j holds sub-block 2j in its
+        /// low half and 2j+1 in its high half.
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        #[inline]
+        unsafe fn unpack(block: *const u8) -> [__m512i; 4] {
+            let m4 = _mm512_set1_epi8(0x0f);
+            let mut quants = [_mm512_setzero_si512(); 4];
+            for (j, quants) in quants.iter_mut().enumerate() {
+                let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
+                let both =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+                *quants = _mm512_and_si512(both, m4);
+            }
+            quants
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        #[inline]
+        unsafe fn block_scales(block: *const u8) -> BlockScales {
+            let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
+                block.cast::<i32>().read_unaligned()
+            }));
+            let (scales, mins) =
+                unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
+            let scales =
+                _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
+            let mut chunks = [_mm512_setzero_si512(); 4];
+            for (j, v) in (0i16..).zip(chunks.iter_mut()) {
+                let idx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set1_epi16(2 * j)),
+                    _mm256_set1_epi16(2 * j + 1),
+                    1,
+                );
+                *v = _mm512_permutexvar_epi16(idx, scales);
+            }
+            let pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            let mins16 = _mm_shuffle_epi8(_mm_cvtsi64_si128(mins as i64), pairs);
+            let dmin = _mm512_broadcastss_ps(_mm_movehdup_ps(dd));
+            BlockScales {
+                scales: chunks,
+                mins: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins16)), dmin),
+                d: _mm512_broadcastss_ps(dd),
             }
         }
-    }
 
-    /// A block's quants one byte each, 64 values per vector: vector j holds sub-block 2j in its
-    /// low half and 2j+1 in its high half.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    unsafe fn unpack(block: *const u8) -> [__m512i; 4] {
-        let m4 = _mm512_set1_epi8(0x0f);
-        let mut quants = [_mm512_setzero_si512(); 4];
-        for (j, quants) in quants.iter_mut().enumerate() {
-            let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
-            let both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-            *quants = _mm512_and_si512(both, m4);
+        // Rows and tokens index several arrays each (scales, sums, accumulators).
+        #[allow(clippy::needless_range_loop)]
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
+            w: *const u8,
+            row_bytes: usize,
+            acts: *const BlockQ8K,
+            blocks_per_row: usize,
+            out: *mut f32,
+            ldo: usize,
+            cached: *const Prepared<Self>,
+        ) {
+            let mut acc = [[_mm512_setzero_ps(); T]; R];
+            for b in 0..blocks_per_row {
+                let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+                let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
+                // Loops, not closures, around intrinsics: closures don't inherit the target
+                // features.
+                // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
+                let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+                // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row
+                // tile.
+                let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
+                if !CACHED {
+                    for (r, sc) in decoded.iter_mut().enumerate() {
+                        *sc = unsafe { Self::block_scales(block(r)) };
+                    }
+                }
+                let sc: [&BlockScales; R] = std::array::from_fn(|r| {
+                    if !CACHED {
+                        &decoded[r]
+                    } else {
+                        &prepared(r).scales
+                    }
+                });
+                let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+                for (t, ts) in ts.iter_mut().enumerate() {
+                    *ts = unsafe { token_sums(act(t)) };
+                }
+                let mut unpacked = [[_mm512_setzero_si512(); 4]; R];
+                if !CACHED {
+                    for (r, unpacked) in unpacked.iter_mut().enumerate() {
+                        *unpacked = unsafe { Self::unpack(block(r)) };
+                    }
+                }
+                let mut sumi = [[_mm512_setzero_si512(); T]; R];
+                for j in 0..4 {
+                    for r in 0..R {
+                        let q = if !CACHED {
+                            unpacked[r][j]
+                        } else {
+                            prepared(r).quants[j]
+                        };
+                        for t in 0..T {
+                            let a = unsafe {
+                                _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * j).cast())
+                            };
+                            let p = _mm512_maddubs_epi16(q, a);
+                            sumi[r][t] = dpwssd(sumi[r][t], p, sc[r].scales[j]);
+                        }
+                    }
+                }
+                for r in 0..R {
+                    for t in 0..T {
+                        let dd = _mm512_mul_ps(sc[r].d, ts[t].d);
+                        let x = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                        acc[r][t] = _mm512_fnmadd_ps(sc[r].mins, ts[t].sums, x);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (t, &v) in acc.iter().enumerate() {
+                    unsafe { *out.add(t * ldo + r) = _mm512_reduce_add_ps(v) };
+                }
+            }
         }
-        quants
     }
 
     #[derive(Clone, Copy)]
@@ -615,34 +576,6 @@ pub(super) mod avx512 {
         /// dmin * min for each 16-value group.
         pub(in crate::cpu::quant) mins: __m512,
         pub(in crate::cpu::quant) d: __m512,
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    pub(in crate::cpu::quant) unsafe fn block_scales(block: *const u8) -> BlockScales {
-        let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
-            block.cast::<i32>().read_unaligned()
-        }));
-        let (scales, mins) =
-            unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
-        let scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
-        let mut chunks = [_mm512_setzero_si512(); 4];
-        for (j, v) in (0i16..).zip(chunks.iter_mut()) {
-            let idx = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_set1_epi16(2 * j)),
-                _mm256_set1_epi16(2 * j + 1),
-                1,
-            );
-            *v = _mm512_permutexvar_epi16(idx, scales);
-        }
-        let pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-        let mins16 = _mm_shuffle_epi8(_mm_cvtsi64_si128(mins as i64), pairs);
-        let dmin = _mm512_broadcastss_ps(_mm_movehdup_ps(dd));
-        BlockScales {
-            scales: chunks,
-            mins: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins16)), dmin),
-            d: _mm512_broadcastss_ps(dd),
-        }
     }
 
     /// A token's block: d broadcast, and d times each 16-value group sum.
@@ -660,80 +593,6 @@ pub(super) mod avx512 {
         TokenSums {
             d,
             sums: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bsums)), d),
-        }
-    }
-
-    // Rows and tokens index several arrays each (scales, sums, accumulators).
-    #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
-        w: *const u8,
-        row_bytes: usize,
-        acts: *const BlockQ8K,
-        blocks_per_row: usize,
-        out: *mut f32,
-        ldo: usize,
-        cached: *const Prepared,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); T]; R];
-        for b in 0..blocks_per_row {
-            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-            let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            // Loops, not closures, around intrinsics: closures don't inherit the target features.
-            // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
-            let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
-            let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
-            if !CACHED {
-                for (r, sc) in decoded.iter_mut().enumerate() {
-                    *sc = unsafe { block_scales(block(r)) };
-                }
-            }
-            let sc: [&BlockScales; R] = std::array::from_fn(|r| {
-                if !CACHED {
-                    &decoded[r]
-                } else {
-                    &prepared(r).scales
-                }
-            });
-            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
-            for (t, ts) in ts.iter_mut().enumerate() {
-                *ts = unsafe { token_sums(act(t)) };
-            }
-            let mut unpacked = [[_mm512_setzero_si512(); 4]; R];
-            if !CACHED {
-                for (r, unpacked) in unpacked.iter_mut().enumerate() {
-                    *unpacked = unsafe { unpack(block(r)) };
-                }
-            }
-            let mut sumi = [[_mm512_setzero_si512(); T]; R];
-            for j in 0..4 {
-                for r in 0..R {
-                    let q = if !CACHED {
-                        unpacked[r][j]
-                    } else {
-                        prepared(r).quants[j]
-                    };
-                    for t in 0..T {
-                        let a =
-                            unsafe { _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * j).cast()) };
-                        let p = _mm512_maddubs_epi16(q, a);
-                        sumi[r][t] = dpwssd(sumi[r][t], p, sc[r].scales[j]);
-                    }
-                }
-            }
-            for r in 0..R {
-                for t in 0..T {
-                    let dd = _mm512_mul_ps(sc[r].d, ts[t].d);
-                    let x = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
-                    acc[r][t] = _mm512_fnmadd_ps(sc[r].mins, ts[t].sums, x);
-                }
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            for (t, &v) in acc.iter().enumerate() {
-                unsafe { *out.add(t * ldo + r) = _mm512_reduce_add_ps(v) };
-            }
         }
     }
 }
