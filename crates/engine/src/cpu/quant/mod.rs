@@ -6,6 +6,7 @@
 pub(crate) mod act_quant;
 pub(crate) mod float_gemm;
 pub(crate) mod int8_gemm;
+pub(crate) mod kquant;
 pub(crate) mod kquant_bench;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod kquant_neon;

@@ -4,8 +4,10 @@
 //! (chunk j of 32 bytes holds sub-block 2j in its low nibbles and 2j+1 in its high nibbles).
 //! Multiplied with Q8_K activations.
 
-use super::q8_k::{self, read_f16, BlockQ8K, QK_K};
-use crate::cpu::Isa;
+use super::kquant::Format;
+#[cfg(target_arch = "aarch64")]
+use super::kquant::NeonGemm;
+use super::q8_k::{read_f16, BlockQ8K, QK_K};
 
 /// The activation format and its quantizer, under the names every weight module uses.
 #[allow(unused_imports)]
@@ -64,120 +66,19 @@ pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
     }
 }
 
-/// out[t * ldo + r] = dot(row r of `w`, token t of `acts`), for `n_rows` rows `row_bytes` apart
-/// and `n_tok` tokens of `blocks_per_row` activation blocks each.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    q8_k::check_out(out, n_rows, n_tok, ldo);
-    // SAFETY: `out` covers every element written, and the &mut makes them ours alone.
-    unsafe {
-        gemm_to(
-            isa,
-            w,
-            row_bytes,
-            n_rows,
-            acts,
-            blocks_per_row,
-            n_tok,
-            out.as_mut_ptr(),
-            ldo,
-        )
-    }
-}
+/// Q4_K's kernels, for `kquant::gemm` and `kquant::gemm_to`.
+pub(crate) struct Q4K;
 
-/// As `gemm`, writing through a pointer so that threads can fill disjoint rows of one output.
-///
-/// # Safety
-/// `out.add(t * ldo + r)` must be valid for writes for every `t < n_tok` and `r < n_rows`, and
-/// nothing else may access those elements during the call.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_to(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: *mut f32,
-    ldo: usize,
-) {
-    q8_k::check_gemm_args(
-        BLOCK_BYTES,
-        w,
-        row_bytes,
-        n_rows,
-        acts,
-        blocks_per_row,
-        n_tok,
-    );
-    assert!(
-        isa <= crate::cpu::detect(),
-        "{isa:?} kernels asked for on a CPU without them"
-    );
-    // SAFETY (all arms): the weights and activations were bounds-checked above, the output is the
-    // caller's promise, and the CPU has the ISA's features (asserted above).
-    unsafe {
-        match isa {
-            Isa::Scalar => {
-                scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => super::kquant_x86::gemm::<avx2::Q4K>(
-                w,
-                row_bytes,
-                n_rows,
-                acts,
-                blocks_per_row,
-                n_tok,
-                out,
-                ldo,
-            ),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => super::kquant_x86::gemm::<avx512::Q4K>(
-                w,
-                row_bytes,
-                n_rows,
-                acts,
-                blocks_per_row,
-                n_tok,
-                out,
-                ldo,
-            ),
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon | Isa::NeonDotprod => {
-                super::kquant_neon::gemm::<{ super::kquant_neon::Q4K }>(
-                    isa == Isa::NeonDotprod,
-                    w,
-                    row_bytes,
-                    n_rows,
-                    acts,
-                    blocks_per_row,
-                    n_tok,
-                    out,
-                    ldo,
-                )
-            }
-        }
-    }
-}
+impl Format for Q4K {
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = avx2::Q4KAvx2;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = avx512::Q4KAvx512;
+    #[cfg(target_arch = "aarch64")]
+    const NEON: NeonGemm = super::kquant_neon::gemm::<{ super::kquant_neon::Q4K }>;
 
-mod scalar {
-    //! The reference: integer dot products per sub-block, scales applied per block.
-
-    use super::*;
-
-    /// One block's contribution to a dot product.
+    /// The reference: integer dot products per sub-block, scales applied per block.
     fn block_dot(block: &[u8], a: &BlockQ8K) -> f32 {
         let d = read_f16(block, 0);
         let dmin = read_f16(block, 2);
@@ -204,33 +105,6 @@ mod scalar {
             .sum();
         a.d * (d * sumi as f32 - dmin * summ as f32)
     }
-
-    /// # Safety
-    /// As `gemm_to`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        for t in 0..n_tok {
-            let a = &acts[t * blocks_per_row..(t + 1) * blocks_per_row];
-            for r in 0..n_rows {
-                let row = &w[r * row_bytes..r * row_bytes + blocks_per_row * BLOCK_BYTES];
-                let dot = row
-                    .chunks_exact(BLOCK_BYTES)
-                    .zip(a)
-                    .map(|(b, a)| block_dot(b, a))
-                    .sum();
-                unsafe { *out.add(t * ldo + r) = dot };
-            }
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -246,9 +120,9 @@ pub(super) mod avx2 {
     use std::arch::x86_64::*;
 
     /// Q4_K for the shared driver (`kquant_x86::gemm`).
-    pub(in crate::cpu::quant) struct Q4K;
+    pub(crate) struct Q4KAvx2;
 
-    impl Kernel for Q4K {
+    impl Kernel for Q4KAvx2 {
         type Simd = Avx2;
         const BLOCK_BYTES: usize = BLOCK_BYTES;
         type Scales = BlockScales;
@@ -392,7 +266,7 @@ pub(super) mod avx2 {
 
     /// Broadcasts of the 8 scales (one i16 vector per sub-block), dmin * each min, and d.
     #[derive(Clone, Copy)]
-    pub(in crate::cpu::quant) struct BlockScales {
+    pub(crate) struct BlockScales {
         pub(in crate::cpu::quant) scales: [__m256i; 8],
         pub(in crate::cpu::quant) mins: __m256,
         pub(in crate::cpu::quant) d: __m256,
@@ -438,9 +312,9 @@ pub(super) mod avx512 {
     use std::arch::x86_64::*;
 
     /// Q4_K for the shared driver (`kquant_x86::gemm`).
-    pub(in crate::cpu::quant) struct Q4K;
+    pub(crate) struct Q4KAvx512;
 
-    impl Kernel for Q4K {
+    impl Kernel for Q4KAvx512 {
         type Simd = Avx512;
         const BLOCK_BYTES: usize = BLOCK_BYTES;
         type Scales = BlockScales;
@@ -570,7 +444,7 @@ pub(super) mod avx512 {
     }
 
     #[derive(Clone, Copy)]
-    pub(in crate::cpu::quant) struct BlockScales {
+    pub(crate) struct BlockScales {
         /// Per 64-value chunk j: sub-block 2j's scale in the low half, 2j+1's in the high half.
         pub(in crate::cpu::quant) scales: [__m512i; 4],
         /// dmin * min for each 16-value group.
@@ -599,8 +473,10 @@ pub(super) mod avx512 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::kquant::{gemm, gemm_to};
     use super::super::q8_k::test_support::*;
     use super::*;
+    use crate::cpu::Isa;
 
     /// A random block: any scales, mins and quants, edge-case f16 d and dmin.
     fn random_block(rng: &mut Rng, block: &mut [u8]) {
@@ -647,7 +523,7 @@ mod tests {
         let expected = fixture_f32("q4_k.dot.f32")[0];
         for isa in Isa::all_supported() {
             let mut out = [0f32];
-            gemm(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
+            gemm::<Q4K>(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
             assert!(
                 (out[0] - expected).abs() <= 1e-5 * expected.abs(),
                 "{isa:?}: {} vs {expected}",
@@ -668,7 +544,7 @@ mod tests {
         let (_, acts) = random_acts(&mut rng, n_tok, blocks_per_row * QK_K);
         for isa in Isa::all_supported() {
             let mut whole = vec![0f32; n_tok * n_rows];
-            gemm(
+            gemm::<Q4K>(
                 isa,
                 &w,
                 row_bytes,
@@ -690,7 +566,7 @@ mod tests {
                     let (w, acts) = (&w[r0 * row_bytes..], &acts);
                     scope.spawn(move || unsafe {
                         let out = out.0.add(r0);
-                        gemm_to(
+                        gemm_to::<Q4K>(
                             isa,
                             w,
                             row_bytes,
@@ -710,6 +586,6 @@ mod tests {
 
     #[test]
     fn gemm_matches_dequantized_dot_at_every_isa() {
-        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm, random_block, 41);
+        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm::<Q4K>, random_block, 41);
     }
 }

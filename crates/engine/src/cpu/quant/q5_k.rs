@@ -3,9 +3,11 @@
 //! Q4_K's), qh[32] (bit 2j of qh[l] is the high bit of value l of sub-block 2j, bit 2j+1 of
 //! sub-block 2j+1), qs[128] (low nibbles as Q4_K). Multiplied with Q8_K activations.
 
+use super::kquant::Format;
+#[cfg(target_arch = "aarch64")]
+use super::kquant::NeonGemm;
 use super::q4_k::unpack_scales;
-use super::q8_k::{self, read_f16, BlockQ8K, QK_K};
-use crate::cpu::Isa;
+use super::q8_k::{read_f16, BlockQ8K, QK_K};
 
 /// The activation format and its quantizer, under the names every weight module uses.
 #[allow(unused_imports)]
@@ -46,120 +48,19 @@ pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
     }
 }
 
-/// out[t * ldo + r] = dot(row r of `w`, token t of `acts`), for `n_rows` rows `row_bytes` apart
-/// and `n_tok` tokens of `blocks_per_row` activation blocks each.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    q8_k::check_out(out, n_rows, n_tok, ldo);
-    // SAFETY: `out` covers every element written, and the &mut makes them ours alone.
-    unsafe {
-        gemm_to(
-            isa,
-            w,
-            row_bytes,
-            n_rows,
-            acts,
-            blocks_per_row,
-            n_tok,
-            out.as_mut_ptr(),
-            ldo,
-        )
-    }
-}
+/// Q5_K's kernels, for `kquant::gemm` and `kquant::gemm_to`.
+pub(crate) struct Q5K;
 
-/// As `gemm`, writing through a pointer so that threads can fill disjoint rows of one output.
-///
-/// # Safety
-/// `out.add(t * ldo + r)` must be valid for writes for every `t < n_tok` and `r < n_rows`, and
-/// nothing else may access those elements during the call.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_to(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: *mut f32,
-    ldo: usize,
-) {
-    q8_k::check_gemm_args(
-        BLOCK_BYTES,
-        w,
-        row_bytes,
-        n_rows,
-        acts,
-        blocks_per_row,
-        n_tok,
-    );
-    assert!(
-        isa <= crate::cpu::detect(),
-        "{isa:?} kernels asked for on a CPU without them"
-    );
-    // SAFETY (all arms): the weights and activations were bounds-checked above, the output is the
-    // caller's promise, and the CPU has the ISA's features (asserted above).
-    unsafe {
-        match isa {
-            Isa::Scalar => {
-                scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => super::kquant_x86::gemm::<avx2::Q5K>(
-                w,
-                row_bytes,
-                n_rows,
-                acts,
-                blocks_per_row,
-                n_tok,
-                out,
-                ldo,
-            ),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => super::kquant_x86::gemm::<avx512::Q5K>(
-                w,
-                row_bytes,
-                n_rows,
-                acts,
-                blocks_per_row,
-                n_tok,
-                out,
-                ldo,
-            ),
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon | Isa::NeonDotprod => {
-                super::kquant_neon::gemm::<{ super::kquant_neon::Q5K }>(
-                    isa == Isa::NeonDotprod,
-                    w,
-                    row_bytes,
-                    n_rows,
-                    acts,
-                    blocks_per_row,
-                    n_tok,
-                    out,
-                    ldo,
-                )
-            }
-        }
-    }
-}
+impl Format for Q5K {
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = avx2::Q5KAvx2;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = avx512::Q5KAvx512;
+    #[cfg(target_arch = "aarch64")]
+    const NEON: NeonGemm = super::kquant_neon::gemm::<{ super::kquant_neon::Q5K }>;
 
-mod scalar {
-    //! The reference: integer dot products per sub-block, scales applied per block.
-
-    use super::*;
-
-    /// One block's contribution to a dot product.
+    /// The reference: integer dot products per sub-block, scales applied per block.
     fn block_dot(block: &[u8], a: &BlockQ8K) -> f32 {
         let d = read_f16(block, 0);
         let dmin = read_f16(block, 2);
@@ -188,33 +89,6 @@ mod scalar {
             .sum();
         a.d * (d * sumi as f32 - dmin * summ as f32)
     }
-
-    /// # Safety
-    /// As `gemm_to`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        for t in 0..n_tok {
-            let a = &acts[t * blocks_per_row..(t + 1) * blocks_per_row];
-            for r in 0..n_rows {
-                let row = &w[r * row_bytes..r * row_bytes + blocks_per_row * BLOCK_BYTES];
-                let dot = row
-                    .chunks_exact(BLOCK_BYTES)
-                    .zip(a)
-                    .map(|(b, a)| block_dot(b, a))
-                    .sum();
-                unsafe { *out.add(t * ldo + r) = dot };
-            }
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -222,14 +96,14 @@ mod avx2 {
     //! Q4_K's AVX2 kernel with the fifth bit ORed into each unpacked quant.
 
     use super::super::kquant_x86::{Avx2, Kernel, Prepared};
-    use super::super::q4_k::avx2::{hsum, token_sums, BlockScales, TokenSums, Q4K};
+    use super::super::q4_k::avx2::{hsum, token_sums, BlockScales, Q4KAvx2, TokenSums};
     use super::*;
     use std::arch::x86_64::*;
 
     /// Q5_K for the shared driver (`kquant_x86::gemm`).
-    pub(in crate::cpu::quant) struct Q5K;
+    pub(crate) struct Q5KAvx2;
 
-    impl Kernel for Q5K {
+    impl Kernel for Q5KAvx2 {
         type Simd = Avx2;
         const BLOCK_BYTES: usize = BLOCK_BYTES;
         type Scales = BlockScales;
@@ -258,7 +132,7 @@ mod avx2 {
         #[target_feature(enable = "avx2,fma,f16c")]
         #[inline]
         unsafe fn block_scales(block: *const u8) -> BlockScales {
-            unsafe { Q4K::block_scales(block) }
+            unsafe { Q4KAvx2::block_scales(block) }
         }
 
         // Rows and tokens index several arrays each (scales, sums, accumulators).
@@ -378,14 +252,14 @@ mod avx512 {
     //! Q4_K's AVX-512 VNNI kernel with the fifth bit ORed into each unpacked quant.
 
     use super::super::kquant_x86::{dpwssd, Avx512, Kernel, Prepared};
-    use super::super::q4_k::avx512::{token_sums, BlockScales, TokenSums, Q4K};
+    use super::super::q4_k::avx512::{token_sums, BlockScales, Q4KAvx512, TokenSums};
     use super::*;
     use std::arch::x86_64::*;
 
     /// Q5_K for the shared driver (`kquant_x86::gemm`).
-    pub(in crate::cpu::quant) struct Q5K;
+    pub(crate) struct Q5KAvx512;
 
-    impl Kernel for Q5K {
+    impl Kernel for Q5KAvx512 {
         type Simd = Avx512;
         const BLOCK_BYTES: usize = BLOCK_BYTES;
         type Scales = BlockScales;
@@ -419,7 +293,7 @@ mod avx512 {
         #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
         #[inline]
         unsafe fn block_scales(block: *const u8) -> BlockScales {
-            unsafe { Q4K::block_scales(block) }
+            unsafe { Q4KAvx512::block_scales(block) }
         }
 
         // Rows and tokens index several arrays each (scales, sums, accumulators).
@@ -503,8 +377,10 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::kquant::gemm;
     use super::super::q8_k::test_support::*;
     use super::*;
+    use crate::cpu::Isa;
 
     /// A random block: any scales, mins and quants, edge-case f16 d and dmin.
     fn random_block(rng: &mut Rng, block: &mut [u8]) {
@@ -527,7 +403,7 @@ mod tests {
         let expected = fixture_f32("q5_k.dot.f32")[0];
         for isa in Isa::all_supported() {
             let mut out = [0f32];
-            gemm(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
+            gemm::<Q5K>(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
             assert!(
                 (out[0] - expected).abs() <= 1e-5 * expected.abs(),
                 "{isa:?}: {} vs {expected}",
@@ -538,6 +414,6 @@ mod tests {
 
     #[test]
     fn gemm_matches_dequantized_dot_at_every_isa() {
-        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm, random_block, 51);
+        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm::<Q5K>, random_block, 51);
     }
 }

@@ -5,8 +5,10 @@
 //! (k < 2) or high (k >= 2) nibble of ql[64h + 32(k & 1) + l] and bits 2k..2k+2 of qh[32h + l].
 //! Multiplied with Q8_K activations.
 
-use super::q8_k::{self, read_f16, BlockQ8K, QK_K};
-use crate::cpu::Isa;
+use super::kquant::Format;
+#[cfg(target_arch = "aarch64")]
+use super::kquant::NeonGemm;
+use super::q8_k::{read_f16, BlockQ8K, QK_K};
 
 /// The activation format and its quantizer, under the names every weight module uses.
 #[allow(unused_imports)]
@@ -57,120 +59,19 @@ pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
     }
 }
 
-/// out[t * ldo + r] = dot(row r of `w`, token t of `acts`), for `n_rows` rows `row_bytes` apart
-/// and `n_tok` tokens of `blocks_per_row` activation blocks each.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    q8_k::check_out(out, n_rows, n_tok, ldo);
-    // SAFETY: `out` covers every element written, and the &mut makes them ours alone.
-    unsafe {
-        gemm_to(
-            isa,
-            w,
-            row_bytes,
-            n_rows,
-            acts,
-            blocks_per_row,
-            n_tok,
-            out.as_mut_ptr(),
-            ldo,
-        )
-    }
-}
+/// Q6_K's kernels, for `kquant::gemm` and `kquant::gemm_to`.
+pub(crate) struct Q6K;
 
-/// As `gemm`, writing through a pointer so that threads can fill disjoint rows of one output.
-///
-/// # Safety
-/// `out.add(t * ldo + r)` must be valid for writes for every `t < n_tok` and `r < n_rows`, and
-/// nothing else may access those elements during the call.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_to(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: *mut f32,
-    ldo: usize,
-) {
-    q8_k::check_gemm_args(
-        BLOCK_BYTES,
-        w,
-        row_bytes,
-        n_rows,
-        acts,
-        blocks_per_row,
-        n_tok,
-    );
-    assert!(
-        isa <= crate::cpu::detect(),
-        "{isa:?} kernels asked for on a CPU without them"
-    );
-    // SAFETY (all arms): the weights and activations were bounds-checked above, the output is the
-    // caller's promise, and the CPU has the ISA's features (asserted above).
-    unsafe {
-        match isa {
-            Isa::Scalar => {
-                scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => super::kquant_x86::gemm::<avx2::Q6K>(
-                w,
-                row_bytes,
-                n_rows,
-                acts,
-                blocks_per_row,
-                n_tok,
-                out,
-                ldo,
-            ),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => super::kquant_x86::gemm::<avx512::Q6K>(
-                w,
-                row_bytes,
-                n_rows,
-                acts,
-                blocks_per_row,
-                n_tok,
-                out,
-                ldo,
-            ),
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon | Isa::NeonDotprod => {
-                super::kquant_neon::gemm::<{ super::kquant_neon::Q6K }>(
-                    isa == Isa::NeonDotprod,
-                    w,
-                    row_bytes,
-                    n_rows,
-                    acts,
-                    blocks_per_row,
-                    n_tok,
-                    out,
-                    ldo,
-                )
-            }
-        }
-    }
-}
+impl Format for Q6K {
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = avx2::Q6KAvx2;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = avx512::Q6KAvx512;
+    #[cfg(target_arch = "aarch64")]
+    const NEON: NeonGemm = super::kquant_neon::gemm::<{ super::kquant_neon::Q6K }>;
 
-mod scalar {
-    //! The reference: integer dot products per 16-value group, d applied per block.
-
-    use super::*;
-
-    /// One block's contribution to a dot product.
+    /// The reference: integer dot products per 16-value group, d applied per block.
     fn block_dot(block: &[u8], a: &BlockQ8K) -> f32 {
         let q = decode(block);
         let mut sumi = 0i32;
@@ -188,33 +89,6 @@ mod scalar {
         }
         a.d * read_f16(block, D) * sumi as f32
     }
-
-    /// # Safety
-    /// As `gemm_to`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        for t in 0..n_tok {
-            let a = &acts[t * blocks_per_row..(t + 1) * blocks_per_row];
-            for r in 0..n_rows {
-                let row = &w[r * row_bytes..r * row_bytes + blocks_per_row * BLOCK_BYTES];
-                let dot = row
-                    .chunks_exact(BLOCK_BYTES)
-                    .zip(a)
-                    .map(|(b, a)| block_dot(b, a))
-                    .sum();
-                unsafe { *out.add(t * ldo + r) = dot };
-            }
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -228,9 +102,9 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// Q6_K for the shared driver (`kquant_x86::gemm`).
-    pub(in crate::cpu::quant) struct Q6K;
+    pub(crate) struct Q6KAvx2;
 
-    impl Kernel for Q6K {
+    impl Kernel for Q6KAvx2 {
         type Simd = Avx2;
         const BLOCK_BYTES: usize = BLOCK_BYTES;
         type Scales = BlockScales;
@@ -433,7 +307,7 @@ mod avx2 {
     }
 
     #[derive(Clone, Copy)]
-    pub(in crate::cpu::quant) struct BlockScales {
+    pub(crate) struct BlockScales {
         /// Per quarter p (32 values): group 2p's scale in lanes 0..8, group 2p+1's in 8..16.
         pairs: [__m256i; 8],
         /// All 16 scales as i16, for the offset correction.
@@ -454,9 +328,9 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     /// Q6_K for the shared driver (`kquant_x86::gemm`).
-    pub(in crate::cpu::quant) struct Q6K;
+    pub(crate) struct Q6KAvx512;
 
-    impl Kernel for Q6K {
+    impl Kernel for Q6KAvx512 {
         type Simd = Avx512;
         const BLOCK_BYTES: usize = BLOCK_BYTES;
         type Scales = BlockScales;
@@ -594,7 +468,7 @@ mod avx512 {
     }
 
     #[derive(Clone, Copy)]
-    pub(in crate::cpu::quant) struct BlockScales {
+    pub(crate) struct BlockScales {
         /// Per 64 values (half h, quarters 2c and 2c+1, i = 2h + c): the 4 group scales, one per
         /// 128-bit lane.
         quads: [__m512i; 4],
@@ -606,8 +480,10 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::kquant::gemm;
     use super::super::q8_k::test_support::*;
     use super::*;
+    use crate::cpu::Isa;
 
     /// A random block: any quants and scales (i8 -128 included), edge-case f16 d.
     fn random_block(rng: &mut Rng, block: &mut [u8]) {
@@ -629,7 +505,7 @@ mod tests {
         let expected = fixture_f32("q6_k.dot.f32")[0];
         for isa in Isa::all_supported() {
             let mut out = [0f32];
-            gemm(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
+            gemm::<Q6K>(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
             assert!(
                 (out[0] - expected).abs() <= 1e-5 * expected.abs(),
                 "{isa:?}: {} vs {expected}",
@@ -640,6 +516,6 @@ mod tests {
 
     #[test]
     fn gemm_matches_dequantized_dot_at_every_isa() {
-        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm, random_block, 61);
+        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm::<Q6K>, random_block, 61);
     }
 }
