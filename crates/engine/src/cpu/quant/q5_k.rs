@@ -251,8 +251,8 @@ mod avx2 {
 mod avx512 {
     //! Q4_K's AVX-512 VNNI kernel with the fifth bit ORed into each unpacked quant.
 
-    use super::super::kquant_x86::{dpwssd, Avx512, Kernel, Prepared};
-    use super::super::q4_k::avx512::{token_sums, BlockScales, Q4KAvx512, TokenSums};
+    use super::super::kquant_x86::{Avx512, Kernel, Prepared};
+    use super::super::q4_k::avx512::{scale_min_tile, BlockScales, Q4KAvx512};
     use super::*;
     use std::arch::x86_64::*;
 
@@ -296,9 +296,7 @@ mod avx512 {
             unsafe { Q4KAvx512::block_scales(block) }
         }
 
-        // Rows and tokens index several arrays each (scales, sums, accumulators).
-        #[allow(clippy::needless_range_loop)]
-        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        #[inline(always)]
         unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
             w: *const u8,
             row_bytes: usize,
@@ -308,68 +306,17 @@ mod avx512 {
             ldo: usize,
             cached: *const Prepared<Self>,
         ) {
-            let mut acc = [[_mm512_setzero_ps(); T]; R];
-            for b in 0..blocks_per_row {
-                let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-                let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-                // Loops, not closures, around intrinsics: closures don't inherit the target
-                // features.
-                // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
-                let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-                // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row
-                // tile.
-                let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
-                if !CACHED {
-                    for (r, sc) in decoded.iter_mut().enumerate() {
-                        *sc = unsafe { Self::block_scales(block(r)) };
-                    }
-                }
-                let sc: [&BlockScales; R] = std::array::from_fn(|r| {
-                    if !CACHED {
-                        &decoded[r]
-                    } else {
-                        &prepared(r).scales
-                    }
-                });
-                let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
-                for (t, ts) in ts.iter_mut().enumerate() {
-                    *ts = unsafe { token_sums(act(t)) };
-                }
-                let mut unpacked = [[_mm512_setzero_si512(); 4]; R];
-                if !CACHED {
-                    for (r, unpacked) in unpacked.iter_mut().enumerate() {
-                        *unpacked = unsafe { Self::unpack(block(r)) };
-                    }
-                }
-                let mut sumi = [[_mm512_setzero_si512(); T]; R];
-                for j in 0..4 {
-                    for r in 0..R {
-                        let q = if !CACHED {
-                            unpacked[r][j]
-                        } else {
-                            prepared(r).quants[j]
-                        };
-                        for t in 0..T {
-                            let a = unsafe {
-                                _mm512_loadu_si512(act(t).qs.as_ptr().add(64 * j).cast())
-                            };
-                            let p = _mm512_maddubs_epi16(q, a);
-                            sumi[r][t] = dpwssd(sumi[r][t], p, sc[r].scales[j]);
-                        }
-                    }
-                }
-                for r in 0..R {
-                    for t in 0..T {
-                        let dd = _mm512_mul_ps(sc[r].d, ts[t].d);
-                        let x = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
-                        acc[r][t] = _mm512_fnmadd_ps(sc[r].mins, ts[t].sums, x);
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate() {
-                for (t, &v) in acc.iter().enumerate() {
-                    unsafe { *out.add(t * ldo + r) = _mm512_reduce_add_ps(v) };
-                }
+            // SAFETY: the caller's promise.
+            unsafe {
+                scale_min_tile::<Self, R, T, CACHED>(
+                    w,
+                    row_bytes,
+                    acts,
+                    blocks_per_row,
+                    out,
+                    ldo,
+                    cached,
+                )
             }
         }
     }
