@@ -113,7 +113,7 @@ pub(super) mod avx2 {
     //! madd with the sub-block's scale (pairs summed to i32). A tile of rows x tokens unpacks each
     //! weight chunk once and each activation chunk is read once per row of the tile. With more
     //! than one token tile (prefill) a row tile's quants and scales are unpacked once per token
-    //! block into per-thread scratch, and the tiles only multiply.
+    //! block into per-thread scratch (`kquant_x86::gemm`), and the tiles only multiply.
 
     use super::super::kquant_x86::{Avx2, Kernel, Prepared};
     use super::*;
