@@ -13,8 +13,8 @@ use super::quant::float_gemm::{self, FloatWeights};
 use super::quant::packed::{AlignedBytes, GROUP_ROWS};
 use super::quant::q8_k::{BlockQ8K, QK_K};
 use super::quant::{
-    q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0, q8_k, ActFamily, ActsQ8_0, ActsQ8_1, BlockQ8_0,
-    BlockQ8_1, OutTile, WeightType, QK8,
+    kquant, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0, q8_k, ActFamily, ActsQ8_0, ActsQ8_1,
+    BlockQ8_0, BlockQ8_1, OutTile, WeightType, QK8,
 };
 use super::Isa;
 use crate::error::{Error, Result};
@@ -213,9 +213,9 @@ impl QMatrix {
                 let w = &self.data.as_slice()[rows.start * row_bytes..rows.end * row_bytes];
                 let acts = &acts.q8k[blocks];
                 let gemm_to = match self.ty {
-                    WeightType::Q4K => q4_k::gemm_to,
-                    WeightType::Q5K => q5_k::gemm_to,
-                    _ => q6_k::gemm_to,
+                    WeightType::Q4K => kquant::gemm_to::<q4_k::Q4K>,
+                    WeightType::Q5K => kquant::gemm_to::<q5_k::Q5K>,
+                    _ => kquant::gemm_to::<q6_k::Q6K>,
                 };
                 // SAFETY: `out` is this task's own rectangle of the output (see `matmul`).
                 unsafe {

@@ -2,7 +2,7 @@
 //! crate-private, so the example reaches them through this one hidden function).
 
 use super::q8_k::{quantize_acts, BlockQ8K, QK_K};
-use super::{q4_k, q5_k, q6_k};
+use super::{kquant, q4_k, q5_k, q6_k};
 use crate::cpu::{detect, Isa};
 use std::time::Instant;
 
@@ -23,9 +23,9 @@ pub fn gemm_gflops(
     min_seconds: f64,
 ) -> Option<(f64, f64)> {
     let (block_bytes, gemm): (usize, Gemm) = match weight_type {
-        "q4_k" => (q4_k::BLOCK_BYTES, q4_k::gemm),
-        "q5_k" => (q5_k::BLOCK_BYTES, q5_k::gemm),
-        "q6_k" => (q6_k::BLOCK_BYTES, q6_k::gemm),
+        "q4_k" => (q4_k::BLOCK_BYTES, kquant::gemm::<q4_k::Q4K>),
+        "q5_k" => (q5_k::BLOCK_BYTES, kquant::gemm::<q5_k::Q5K>),
+        "q6_k" => (q6_k::BLOCK_BYTES, kquant::gemm::<q6_k::Q6K>),
         _ => return None,
     };
     let isa = Isa::from_name(isa)?;

@@ -76,10 +76,10 @@ macro_rules! dispatch {
     }};
 }
 
-/// `out[t * ldo + r] = dot(row r, token t)`, as the weight module's `gemm_to`.
+/// `out[t * ldo + r] = dot(row r, token t)`, as `kquant::gemm_to`.
 ///
 /// # Safety
-/// As `gemm_to` (arguments checked by `check_gemm_args`); with `dotprod` the CPU must have the
+/// As `kquant::gemm_to` (arguments checked by `check_gemm_args`); with `dotprod` the CPU must have the
 /// dot-product extension.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm<const KIND: u8>(

@@ -6,9 +6,12 @@
 pub(crate) mod act_quant;
 pub(crate) mod float_gemm;
 pub(crate) mod int8_gemm;
+pub(crate) mod kquant;
 pub(crate) mod kquant_bench;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod kquant_neon;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod kquant_x86;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
 pub(crate) mod packed;

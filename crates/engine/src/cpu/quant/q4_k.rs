@@ -4,8 +4,10 @@
 //! (chunk j of 32 bytes holds sub-block 2j in its low nibbles and 2j+1 in its high nibbles).
 //! Multiplied with Q8_K activations.
 
-use super::q8_k::{self, read_f16, BlockQ8K, QK_K};
-use crate::cpu::Isa;
+use super::kquant::Format;
+#[cfg(target_arch = "aarch64")]
+use super::kquant::NeonGemm;
+use super::q8_k::{read_f16, BlockQ8K, QK_K};
 
 /// The activation format and its quantizer, under the names every weight module uses.
 #[allow(unused_imports)]
@@ -64,104 +66,19 @@ pub(crate) fn dequantize_row(w: &[u8], out: &mut [f32]) {
     }
 }
 
-/// out[t * ldo + r] = dot(row r of `w`, token t of `acts`), for `n_rows` rows `row_bytes` apart
-/// and `n_tok` tokens of `blocks_per_row` activation blocks each.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    q8_k::check_out(out, n_rows, n_tok, ldo);
-    // SAFETY: `out` covers every element written, and the &mut makes them ours alone.
-    unsafe {
-        gemm_to(
-            isa,
-            w,
-            row_bytes,
-            n_rows,
-            acts,
-            blocks_per_row,
-            n_tok,
-            out.as_mut_ptr(),
-            ldo,
-        )
-    }
-}
+/// Q4_K's kernels, for `kquant::gemm` and `kquant::gemm_to`.
+pub(crate) struct Q4K;
 
-/// As `gemm`, writing through a pointer so that threads can fill disjoint rows of one output.
-///
-/// # Safety
-/// `out.add(t * ldo + r)` must be valid for writes for every `t < n_tok` and `r < n_rows`, and
-/// nothing else may access those elements during the call.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_to(
-    isa: Isa,
-    w: &[u8],
-    row_bytes: usize,
-    n_rows: usize,
-    acts: &[BlockQ8K],
-    blocks_per_row: usize,
-    n_tok: usize,
-    out: *mut f32,
-    ldo: usize,
-) {
-    q8_k::check_gemm_args(
-        BLOCK_BYTES,
-        w,
-        row_bytes,
-        n_rows,
-        acts,
-        blocks_per_row,
-        n_tok,
-    );
-    assert!(
-        isa <= crate::cpu::detect(),
-        "{isa:?} kernels asked for on a CPU without them"
-    );
-    // SAFETY (all arms): the weights and activations were bounds-checked above, the output is the
-    // caller's promise, and the CPU has the ISA's features (asserted above).
-    unsafe {
-        match isa {
-            Isa::Scalar => {
-                scalar::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => avx2::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => {
-                avx512::gemm(w, row_bytes, n_rows, acts, blocks_per_row, n_tok, out, ldo)
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon | Isa::NeonDotprod => {
-                super::kquant_neon::gemm::<{ super::kquant_neon::Q4K }>(
-                    isa == Isa::NeonDotprod,
-                    w,
-                    row_bytes,
-                    n_rows,
-                    acts,
-                    blocks_per_row,
-                    n_tok,
-                    out,
-                    ldo,
-                )
-            }
-        }
-    }
-}
+impl Format for Q4K {
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = avx2::Q4KAvx2;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = avx512::Q4KAvx512;
+    #[cfg(target_arch = "aarch64")]
+    const NEON: NeonGemm = super::kquant_neon::gemm::<{ super::kquant_neon::Q4K }>;
 
-mod scalar {
-    //! The reference: integer dot products per sub-block, scales applied per block.
-
-    use super::*;
-
-    /// One block's contribution to a dot product.
+    /// The reference: integer dot products per sub-block, scales applied per block.
     fn block_dot(block: &[u8], a: &BlockQ8K) -> f32 {
         let d = read_f16(block, 0);
         let dmin = read_f16(block, 2);
@@ -188,33 +105,6 @@ mod scalar {
             .sum();
         a.d * (d * sumi as f32 - dmin * summ as f32)
     }
-
-    /// # Safety
-    /// As `gemm_to`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        for t in 0..n_tok {
-            let a = &acts[t * blocks_per_row..(t + 1) * blocks_per_row];
-            for r in 0..n_rows {
-                let row = &w[r * row_bytes..r * row_bytes + blocks_per_row * BLOCK_BYTES];
-                let dot = row
-                    .chunks_exact(BLOCK_BYTES)
-                    .zip(a)
-                    .map(|(b, a)| block_dot(b, a))
-                    .sum();
-                unsafe { *out.add(t * ldo + r) = dot };
-            }
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -223,150 +113,163 @@ pub(super) mod avx2 {
     //! madd with the sub-block's scale (pairs summed to i32). A tile of rows x tokens unpacks each
     //! weight chunk once and each activation chunk is read once per row of the tile. With more
     //! than one token tile (prefill) a row tile's quants and scales are unpacked once per token
-    //! block into per-thread scratch, and the tiles only multiply.
+    //! block into per-thread scratch (`kquant_x86::gemm`), and the tiles only multiply.
 
-    use super::super::q8_k::{dispatch_tile, for_each_tile, with_scratch};
+    use super::super::kquant_x86::{Avx2, Kernel, Prepared};
     use super::*;
     use std::arch::x86_64::*;
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        // 2x4 keeps the 8 integer accumulators and the unpacked weights in 16 registers;
-        // a single token (decode) gets 4 rows per activation load instead.
-        let max_rows = if n_tok == 1 { 4 } else { 2 };
-        let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
-        let cached = n_tok > 4;
-        let cache_bytes = if cached {
-            max_rows * blocks_per_row * std::mem::size_of::<Prepared>()
-        } else {
-            0
-        };
-        with_scratch(cache_bytes, |scratch| {
-            let cache = if cached {
-                scratch.cast::<Prepared>()
-            } else {
-                std::ptr::null_mut()
-            };
-            let prepare = |r0: usize, rows: usize| {
-                if cached {
-                    unsafe {
-                        prepare_blocks(
-                            w.add(r0 * row_bytes),
-                            row_bytes,
-                            rows,
-                            blocks_per_row,
-                            cache,
-                        )
-                    };
-                }
-            };
-            for_each_tile(
-                n_rows,
-                n_tok,
-                max_rows,
-                4,
-                blocks_per_row,
-                prepare,
-                |r0, rows, t0, toks| unsafe {
-                    dispatch_tile!(
-                        tile,
-                        rows,
-                        toks,
-                        cached,
-                        w.add(r0 * row_bytes),
-                        row_bytes,
-                        acts.add(t0 * blocks_per_row),
-                        blocks_per_row,
-                        out.add(t0 * ldo + r0),
-                        ldo,
-                        cache,
-                    )
-                },
-            );
-        });
-    }
+    /// Q4_K for the shared driver (`kquant_x86::gemm`).
+    pub(crate) struct Q4KAvx2;
 
-    /// A block unpacked for the tiles: its scales and its quants one byte each, 32 values per
-    /// vector in value order.
-    #[derive(Clone, Copy)]
-    struct Prepared {
-        scales: BlockScales,
-        quants: [__m256i; 8],
-    }
+    impl Kernel for Q4KAvx2 {
+        type Simd = Avx2;
+        const BLOCK_BYTES: usize = BLOCK_BYTES;
+        type Scales = BlockScales;
+        type Quants = [__m256i; 8];
 
-    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn prepare_blocks(
-        w: *const u8,
-        row_bytes: usize,
-        rows: usize,
-        blocks_per_row: usize,
-        cache: *mut Prepared,
-    ) {
-        for b in 0..blocks_per_row {
-            for r in 0..rows {
-                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-                let mut quants = [_mm256_setzero_si256(); 8];
-                for (p, q) in quants.iter_mut().enumerate() {
-                    *q = unsafe { unpack(block, p) };
+        /// Vector p holds sub-block p's 32 quants, one byte each.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn unpack(block: *const u8) -> [__m256i; 8] {
+            let m4 = _mm256_set1_epi8(0x0f);
+            let mut quants = [_mm256_setzero_si256(); 8];
+            // Chunk j holds sub-block 2j in its low nibbles and 2j+1 in its high nibbles.
+            for (j, pair) in quants.chunks_exact_mut(2).enumerate() {
+                let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
+                pair[0] = _mm256_and_si256(q, m4);
+                pair[1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+            quants
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn block_scales(block: *const u8) -> BlockScales {
+            let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
+                block.cast::<i32>().read_unaligned()
+            }));
+            let (scales, mins) =
+                unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
+            let scales16 =
+                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
+            let mut broadcasts = [_mm256_setzero_si256(); 8];
+            for (k, v) in (0i16..).zip(broadcasts.iter_mut()) {
+                *v = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(((2 * k + 1) << 8) | (2 * k)));
+            }
+            let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64)));
+            BlockScales {
+                scales: broadcasts,
+                mins: _mm256_mul_ps(mins, _mm256_broadcastss_ps(_mm_movehdup_ps(dd))),
+                d: _mm256_broadcastss_ps(dd),
+            }
+        }
+
+        // Rows and tokens index several arrays each (scales, sums, accumulators).
+        #[allow(clippy::needless_range_loop)]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
+            w: *const u8,
+            row_bytes: usize,
+            acts: *const BlockQ8K,
+            blocks_per_row: usize,
+            out: *mut f32,
+            ldo: usize,
+            cached: *const Prepared<Self>,
+        ) {
+            let m4 = _mm256_set1_epi8(0x0f);
+            let mut acc = [[_mm256_setzero_ps(); T]; R];
+            for b in 0..blocks_per_row {
+                let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+                let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
+                // Loops, not closures, around intrinsics: closures don't inherit the target
+                // features.
+                // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
+                let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
+                // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row
+                // tile.
+                let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
+                if !CACHED {
+                    for (r, sc) in decoded.iter_mut().enumerate() {
+                        *sc = unsafe { Self::block_scales(block(r)) };
+                    }
                 }
-                let scales = unsafe { block_scales(block) };
-                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
+                let sc: [&BlockScales; R] = std::array::from_fn(|r| {
+                    if !CACHED {
+                        &decoded[r]
+                    } else {
+                        &prepared(r).scales
+                    }
+                });
+                let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
+                for (t, ts) in ts.iter_mut().enumerate() {
+                    *ts = unsafe { token_sums(act(t)) };
+                }
+                let mut sumi = [[_mm256_setzero_si256(); T]; R];
+                if CACHED {
+                    for p in 0..8 {
+                        for r in 0..R {
+                            let q = prepared(r).quants[p];
+                            for t in 0..T {
+                                let a = unsafe {
+                                    _mm256_loadu_si256(act(t).qs.as_ptr().add(32 * p).cast())
+                                };
+                                let prod =
+                                    _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), sc[r].scales[p]);
+                                sumi[r][t] = _mm256_add_epi32(sumi[r][t], prod);
+                            }
+                        }
+                    }
+                } else {
+                    for j in 0..4 {
+                        for r in 0..R {
+                            let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
+                            let lo = _mm256_and_si256(q, m4);
+                            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                            for t in 0..T {
+                                let a = act(t).qs.as_ptr();
+                                let (a_lo, a_hi) = unsafe {
+                                    (
+                                        _mm256_loadu_si256(a.add(64 * j).cast()),
+                                        _mm256_loadu_si256(a.add(64 * j + 32).cast()),
+                                    )
+                                };
+                                let p_lo = _mm256_madd_epi16(
+                                    _mm256_maddubs_epi16(lo, a_lo),
+                                    sc[r].scales[2 * j],
+                                );
+                                let p_hi = _mm256_madd_epi16(
+                                    _mm256_maddubs_epi16(hi, a_hi),
+                                    sc[r].scales[2 * j + 1],
+                                );
+                                sumi[r][t] =
+                                    _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p_lo, p_hi));
+                            }
+                        }
+                    }
+                }
+                for r in 0..R {
+                    for t in 0..T {
+                        let dd = _mm256_mul_ps(sc[r].d, ts[t].d);
+                        let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
+                        acc[r][t] = _mm256_fnmadd_ps(sc[r].mins, ts[t].sums, x);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (t, &v) in acc.iter().enumerate() {
+                    unsafe { *out.add(t * ldo + r) = hsum(v) };
+                }
             }
         }
     }
 
-    /// Values 32p..32p+32 of a block's quants (sub-block p), one byte each.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    unsafe fn unpack(block: *const u8, p: usize) -> __m256i {
-        let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * (p / 2)).cast()) };
-        let q = if p.is_multiple_of(2) {
-            q
-        } else {
-            _mm256_srli_epi16(q, 4)
-        };
-        _mm256_and_si256(q, _mm256_set1_epi8(0x0f))
-    }
-
     /// Broadcasts of the 8 scales (one i16 vector per sub-block), dmin * each min, and d.
     #[derive(Clone, Copy)]
-    pub(in crate::cpu::quant) struct BlockScales {
+    pub(crate) struct BlockScales {
         pub(in crate::cpu::quant) scales: [__m256i; 8],
         pub(in crate::cpu::quant) mins: __m256,
         pub(in crate::cpu::quant) d: __m256,
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    pub(in crate::cpu::quant) unsafe fn block_scales(block: *const u8) -> BlockScales {
-        let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
-            block.cast::<i32>().read_unaligned()
-        }));
-        let (scales, mins) =
-            unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
-        let scales16 =
-            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
-        let mut broadcasts = [_mm256_setzero_si256(); 8];
-        for (k, v) in (0i16..).zip(broadcasts.iter_mut()) {
-            *v = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(((2 * k + 1) << 8) | (2 * k)));
-        }
-        let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64)));
-        BlockScales {
-            scales: broadcasts,
-            mins: _mm256_mul_ps(mins, _mm256_broadcastss_ps(_mm_movehdup_ps(dd))),
-            d: _mm256_broadcastss_ps(dd),
-        }
     }
 
     /// A token's block: d broadcast, and d times each 32-value sub-block sum.
@@ -388,101 +291,6 @@ pub(super) mod avx2 {
         }
     }
 
-    // Rows and tokens index several arrays each (scales, sums, accumulators).
-    #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
-        w: *const u8,
-        row_bytes: usize,
-        acts: *const BlockQ8K,
-        blocks_per_row: usize,
-        out: *mut f32,
-        ldo: usize,
-        cached: *const Prepared,
-    ) {
-        let m4 = _mm256_set1_epi8(0x0f);
-        let mut acc = [[_mm256_setzero_ps(); T]; R];
-        for b in 0..blocks_per_row {
-            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-            let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            // Loops, not closures, around intrinsics: closures don't inherit the target features.
-            // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
-            let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
-            let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
-            if !CACHED {
-                for (r, sc) in decoded.iter_mut().enumerate() {
-                    *sc = unsafe { block_scales(block(r)) };
-                }
-            }
-            let sc: [&BlockScales; R] = std::array::from_fn(|r| {
-                if !CACHED {
-                    &decoded[r]
-                } else {
-                    &prepared(r).scales
-                }
-            });
-            let mut ts: [TokenSums; T] = [unsafe { std::mem::zeroed() }; T];
-            for (t, ts) in ts.iter_mut().enumerate() {
-                *ts = unsafe { token_sums(act(t)) };
-            }
-            let mut sumi = [[_mm256_setzero_si256(); T]; R];
-            if CACHED {
-                for p in 0..8 {
-                    for r in 0..R {
-                        let q = prepared(r).quants[p];
-                        for t in 0..T {
-                            let a = unsafe {
-                                _mm256_loadu_si256(act(t).qs.as_ptr().add(32 * p).cast())
-                            };
-                            let prod =
-                                _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), sc[r].scales[p]);
-                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], prod);
-                        }
-                    }
-                }
-            } else {
-                for j in 0..4 {
-                    for r in 0..R {
-                        let q = unsafe { _mm256_loadu_si256(block(r).add(QS + 32 * j).cast()) };
-                        let lo = _mm256_and_si256(q, m4);
-                        let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                        for t in 0..T {
-                            let a = act(t).qs.as_ptr();
-                            let (a_lo, a_hi) = unsafe {
-                                (
-                                    _mm256_loadu_si256(a.add(64 * j).cast()),
-                                    _mm256_loadu_si256(a.add(64 * j + 32).cast()),
-                                )
-                            };
-                            let p_lo = _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(lo, a_lo),
-                                sc[r].scales[2 * j],
-                            );
-                            let p_hi = _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(hi, a_hi),
-                                sc[r].scales[2 * j + 1],
-                            );
-                            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p_lo, p_hi));
-                        }
-                    }
-                }
-            }
-            for r in 0..R {
-                for t in 0..T {
-                    let dd = _mm256_mul_ps(sc[r].d, ts[t].d);
-                    let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][t]), dd, acc[r][t]);
-                    acc[r][t] = _mm256_fnmadd_ps(sc[r].mins, ts[t].sums, x);
-                }
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            for (t, &v) in acc.iter().enumerate() {
-                unsafe { *out.add(t * ldo + r) = hsum(v) };
-            }
-        }
-    }
-
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     pub(in crate::cpu::quant) fn hsum(v: __m256) -> f32 {
@@ -499,194 +307,127 @@ pub(super) mod avx512 {
     //! instruction. 32 registers allow 4x4 tiles. The mins enter in f32 with one FMA per row and
     //! token: (dmin * min of each 16-value group) x (d_act * the activations' group sum).
 
-    use super::super::q8_k::{dispatch_tile, dpwssd, for_each_tile, with_scratch};
+    use super::super::kquant_x86::{dpwssd, Avx512, Kernel, Prepared};
     use super::*;
     use std::arch::x86_64::*;
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm(
-        w: &[u8],
-        row_bytes: usize,
-        n_rows: usize,
-        acts: &[BlockQ8K],
-        blocks_per_row: usize,
-        n_tok: usize,
-        out: *mut f32,
-        ldo: usize,
-    ) {
-        let (w, acts) = (w.as_ptr(), acts.as_ptr());
-        // More than one token tile: unpack each row tile's quants and scales once, for all of them.
-        let cached = n_tok > 4;
-        let cache_bytes = if cached {
-            4 * blocks_per_row * std::mem::size_of::<Prepared>()
-        } else {
-            0
-        };
-        with_scratch(cache_bytes, |scratch| {
-            let cache = if cached {
-                scratch.cast::<Prepared>()
-            } else {
-                std::ptr::null_mut()
-            };
-            let prepare = |r0: usize, rows: usize| {
-                if cached {
-                    unsafe {
-                        prepare_blocks(
-                            w.add(r0 * row_bytes),
-                            row_bytes,
-                            rows,
-                            blocks_per_row,
-                            cache,
-                        )
-                    };
-                }
-            };
-            for_each_tile(
-                n_rows,
-                n_tok,
-                4,
-                4,
-                blocks_per_row,
-                prepare,
-                |r0, rows, t0, toks| unsafe {
-                    dispatch_tile!(
-                        tile,
-                        rows,
-                        toks,
-                        cached,
-                        w.add(r0 * row_bytes),
-                        row_bytes,
-                        acts.add(t0 * blocks_per_row),
-                        blocks_per_row,
-                        out.add(t0 * ldo + r0),
-                        ldo,
-                        cache,
-                    )
-                },
-            );
-        });
-    }
+    /// Q4_K for the shared driver (`kquant_x86::gemm`).
+    pub(crate) struct Q4KAvx512;
 
-    /// A block unpacked for the tiles: its scales and its quants one byte each.
-    #[derive(Clone, Copy)]
-    struct Prepared {
-        scales: BlockScales,
-        quants: [__m512i; 4],
-    }
+    impl Kernel for Q4KAvx512 {
+        type Simd = Avx512;
+        const BLOCK_BYTES: usize = BLOCK_BYTES;
+        type Scales = BlockScales;
+        type Quants = [__m512i; 4];
 
-    /// Unpacks the blocks of `rows` rows into `cache[b * rows + r]`.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn prepare_blocks(
-        w: *const u8,
-        row_bytes: usize,
-        rows: usize,
-        blocks_per_row: usize,
-        cache: *mut Prepared,
-    ) {
-        for b in 0..blocks_per_row {
-            for r in 0..rows {
-                let block = unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
-                let quants = unsafe { unpack(block) };
-                let scales = unsafe { block_scales(block) };
-                unsafe { *cache.add(b * rows + r) = Prepared { scales, quants } };
+        /// A block's quants one byte each, 64 values per vector: vector j holds sub-block 2j in its
+        /// low half and 2j+1 in its high half.
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        #[inline]
+        unsafe fn unpack(block: *const u8) -> [__m512i; 4] {
+            let m4 = _mm512_set1_epi8(0x0f);
+            let mut quants = [_mm512_setzero_si512(); 4];
+            for (j, quants) in quants.iter_mut().enumerate() {
+                let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
+                let both =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+                *quants = _mm512_and_si512(both, m4);
+            }
+            quants
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        #[inline]
+        unsafe fn block_scales(block: *const u8) -> BlockScales {
+            let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
+                block.cast::<i32>().read_unaligned()
+            }));
+            let (scales, mins) =
+                unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
+            let scales =
+                _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
+            let mut chunks = [_mm512_setzero_si512(); 4];
+            for (j, v) in (0i16..).zip(chunks.iter_mut()) {
+                let idx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set1_epi16(2 * j)),
+                    _mm256_set1_epi16(2 * j + 1),
+                    1,
+                );
+                *v = _mm512_permutexvar_epi16(idx, scales);
+            }
+            let pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            let mins16 = _mm_shuffle_epi8(_mm_cvtsi64_si128(mins as i64), pairs);
+            let dmin = _mm512_broadcastss_ps(_mm_movehdup_ps(dd));
+            BlockScales {
+                scales: chunks,
+                mins: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins16)), dmin),
+                d: _mm512_broadcastss_ps(dd),
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
+            w: *const u8,
+            row_bytes: usize,
+            acts: *const BlockQ8K,
+            blocks_per_row: usize,
+            out: *mut f32,
+            ldo: usize,
+            cached: *const Prepared<Self>,
+        ) {
+            // SAFETY: the caller's promise.
+            unsafe {
+                scale_min_tile::<Self, R, T, CACHED>(
+                    w,
+                    row_bytes,
+                    acts,
+                    blocks_per_row,
+                    out,
+                    ldo,
+                    cached,
+                )
             }
         }
     }
 
-    /// A block's quants one byte each, 64 values per vector: vector j holds sub-block 2j in its
-    /// low half and 2j+1 in its high half.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    unsafe fn unpack(block: *const u8) -> [__m512i; 4] {
-        let m4 = _mm512_set1_epi8(0x0f);
-        let mut quants = [_mm512_setzero_si512(); 4];
-        for (j, quants) in quants.iter_mut().enumerate() {
-            let q = unsafe { _mm256_loadu_si256(block.add(QS + 32 * j).cast()) };
-            let both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-            *quants = _mm512_and_si512(both, m4);
-        }
-        quants
-    }
-
-    #[derive(Clone, Copy)]
-    pub(in crate::cpu::quant) struct BlockScales {
-        /// Per 64-value chunk j: sub-block 2j's scale in the low half, 2j+1's in the high half.
-        pub(in crate::cpu::quant) scales: [__m512i; 4],
-        /// dmin * min for each 16-value group.
-        pub(in crate::cpu::quant) mins: __m512,
-        pub(in crate::cpu::quant) d: __m512,
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    pub(in crate::cpu::quant) unsafe fn block_scales(block: *const u8) -> BlockScales {
-        let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe {
-            block.cast::<i32>().read_unaligned()
-        }));
-        let (scales, mins) =
-            unpack_scales(unsafe { std::slice::from_raw_parts(block.add(SCALES), 12) });
-        let scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
-        let mut chunks = [_mm512_setzero_si512(); 4];
-        for (j, v) in (0i16..).zip(chunks.iter_mut()) {
-            let idx = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_set1_epi16(2 * j)),
-                _mm256_set1_epi16(2 * j + 1),
-                1,
-            );
-            *v = _mm512_permutexvar_epi16(idx, scales);
-        }
-        let pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-        let mins16 = _mm_shuffle_epi8(_mm_cvtsi64_si128(mins as i64), pairs);
-        let dmin = _mm512_broadcastss_ps(_mm_movehdup_ps(dd));
-        BlockScales {
-            scales: chunks,
-            mins: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins16)), dmin),
-            d: _mm512_broadcastss_ps(dd),
-        }
-    }
-
-    /// A token's block: d broadcast, and d times each 16-value group sum.
-    #[derive(Clone, Copy)]
-    pub(in crate::cpu::quant) struct TokenSums {
-        pub(in crate::cpu::quant) d: __m512,
-        pub(in crate::cpu::quant) sums: __m512,
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    pub(in crate::cpu::quant) unsafe fn token_sums(a: &BlockQ8K) -> TokenSums {
-        let d = _mm512_set1_ps(a.d);
-        let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-        TokenSums {
-            d,
-            sums: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bsums)), d),
-        }
-    }
-
+    /// The tile of the formats with Q4_K's scales and mins (Q4_K, Q5_K), which differ only in
+    /// how their quants unpack (`K::unpack`).
+    ///
+    /// # Safety
+    /// As `Kernel::tile`.
     // Rows and tokens index several arrays each (scales, sums, accumulators).
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile<const R: usize, const T: usize, const CACHED: bool>(
+    pub(in crate::cpu::quant) unsafe fn scale_min_tile<
+        K,
+        const R: usize,
+        const T: usize,
+        const CACHED: bool,
+    >(
         w: *const u8,
         row_bytes: usize,
         acts: *const BlockQ8K,
         blocks_per_row: usize,
         out: *mut f32,
         ldo: usize,
-        cached: *const Prepared,
-    ) {
+        cached: *const Prepared<K>,
+    ) where
+        K: Kernel<Simd = Avx512, Scales = BlockScales, Quants = [__m512i; 4]>,
+    {
         let mut acc = [[_mm512_setzero_ps(); T]; R];
         for b in 0..blocks_per_row {
-            let block = |r: usize| unsafe { w.add(r * row_bytes + b * BLOCK_BYTES) };
+            let block = |r: usize| unsafe { w.add(r * row_bytes + b * K::BLOCK_BYTES) };
             let act = |t: usize| unsafe { &*acts.add(t * blocks_per_row + b) };
-            // Loops, not closures, around intrinsics: closures don't inherit the target features.
+            // Loops, not closures, around intrinsics: closures don't inherit the target
+            // features.
             // SAFETY: these structs are plain vectors, for which all-zero bytes are valid.
             let mut decoded: [BlockScales; R] = [unsafe { std::mem::zeroed() }; R];
-            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row tile.
+            // SAFETY (cached): prepare_blocks filled blocks_per_row x R entries for this row
+            // tile.
             let prepared = |r: usize| unsafe { &*cached.add(b * R + r) };
             if !CACHED {
                 for (r, sc) in decoded.iter_mut().enumerate() {
-                    *sc = unsafe { block_scales(block(r)) };
+                    *sc = unsafe { K::block_scales(block(r)) };
                 }
             }
             let sc: [&BlockScales; R] = std::array::from_fn(|r| {
@@ -703,7 +444,7 @@ pub(super) mod avx512 {
             let mut unpacked = [[_mm512_setzero_si512(); 4]; R];
             if !CACHED {
                 for (r, unpacked) in unpacked.iter_mut().enumerate() {
-                    *unpacked = unsafe { unpack(block(r)) };
+                    *unpacked = unsafe { K::unpack(block(r)) };
                 }
             }
             let mut sumi = [[_mm512_setzero_si512(); T]; R];
@@ -736,12 +477,41 @@ pub(super) mod avx512 {
             }
         }
     }
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct BlockScales {
+        /// Per 64-value chunk j: sub-block 2j's scale in the low half, 2j+1's in the high half.
+        pub(in crate::cpu::quant) scales: [__m512i; 4],
+        /// dmin * min for each 16-value group.
+        pub(in crate::cpu::quant) mins: __m512,
+        pub(in crate::cpu::quant) d: __m512,
+    }
+
+    /// A token's block: d broadcast, and d times each 16-value group sum.
+    #[derive(Clone, Copy)]
+    pub(in crate::cpu::quant) struct TokenSums {
+        pub(in crate::cpu::quant) d: __m512,
+        pub(in crate::cpu::quant) sums: __m512,
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    pub(in crate::cpu::quant) unsafe fn token_sums(a: &BlockQ8K) -> TokenSums {
+        let d = _mm512_set1_ps(a.d);
+        let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
+        TokenSums {
+            d,
+            sums: _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bsums)), d),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::kquant::{gemm, gemm_to};
     use super::super::q8_k::test_support::*;
     use super::*;
+    use crate::cpu::Isa;
 
     /// A random block: any scales, mins and quants, edge-case f16 d and dmin.
     fn random_block(rng: &mut Rng, block: &mut [u8]) {
@@ -788,7 +558,7 @@ mod tests {
         let expected = fixture_f32("q4_k.dot.f32")[0];
         for isa in Isa::all_supported() {
             let mut out = [0f32];
-            gemm(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
+            gemm::<Q4K>(isa, &w, w.len(), 1, &fixture_acts(), 2, 1, &mut out, 1);
             assert!(
                 (out[0] - expected).abs() <= 1e-5 * expected.abs(),
                 "{isa:?}: {} vs {expected}",
@@ -809,7 +579,7 @@ mod tests {
         let (_, acts) = random_acts(&mut rng, n_tok, blocks_per_row * QK_K);
         for isa in Isa::all_supported() {
             let mut whole = vec![0f32; n_tok * n_rows];
-            gemm(
+            gemm::<Q4K>(
                 isa,
                 &w,
                 row_bytes,
@@ -831,7 +601,7 @@ mod tests {
                     let (w, acts) = (&w[r0 * row_bytes..], &acts);
                     scope.spawn(move || unsafe {
                         let out = out.0.add(r0);
-                        gemm_to(
+                        gemm_to::<Q4K>(
                             isa,
                             w,
                             row_bytes,
@@ -851,6 +621,6 @@ mod tests {
 
     #[test]
     fn gemm_matches_dequantized_dot_at_every_isa() {
-        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm, random_block, 41);
+        check_gemm_against_dequantized(BLOCK_BYTES, dequantize_row, gemm::<Q4K>, random_block, 41);
     }
 }
