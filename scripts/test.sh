@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 export ALMANAC_TEST_RUN="$$-$(date +%s%N)"
 trap 'scripts/leftover-processes.sh --check ALMANAC_TEST_RUN || exit 1' EXIT
 
+# A cold build and its test binaries fill 4.3 GB of target/ without incremental state (.ci/run turns it
+# off; with it, a warm developer's target/ grows past 15 GB). Say so now rather than after half an
+# hour of compiling: a CI run failed for a full disk on 2026-12-05.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if (( free_kib < 8 * 1024 * 1024 )); then
+    echo "warning: $(( free_kib / 1024 / 1024 )) GB free on the disk of $(pwd); a cold build and the tests need about 5 GB, more with incremental compilation" >&2
+fi
+
 scripts/install-system-packages.sh
 scripts/install-models.sh >/dev/null
 scripts/reference/setup-openai.sh >/dev/null   # OpenAI's Python client (pinned), for tests/serve.rs
