@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets for a set time each (default 600 s): scripts/fuzz.sh [SECONDS] [TARGET...]
-# (no TARGET: all of them). Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`),
+# (no TARGET: all of them that FUZZ_FEATURES builds). Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`),
 # python3 for the seeds, and the installed models for http_api (scripts/install-models.sh).
 #
 # One `cargo fuzz build` builds every target (one dependency tree for all, instead of one per target);
@@ -13,18 +13,39 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 shift || true
+# The fuzz crate's feature (one per crate) that builds each target.
+declare -A feature_of=(
+    [gguf_header]=engine [tokenizer]=engine [chat_template]=engine [html_extract]=fetch
+    [pdf]=documents [docx]=documents [epub]=documents [text_formats]=documents [chunker]=indexes
+    [beir]=eval [settings]=core [http_api]=cli
+)
 all=(gguf_header tokenizer chat_template html_extract pdf docx epub text_formats chunker beir settings http_api)
-targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
-    targets=("${all[@]}")
-fi
 jobs="${FUZZ_JOBS:-2}"
 
 # Rust code is memory-safe, so the default skips AddressSanitizer (builds and runs much faster);
-# FUZZ_SANITIZER=address also checks the C parts (SQLite, zstd). The same flags for build and run,
-# or cargo fuzz rebuilds everything.
+# FUZZ_SANITIZER=address also checks our unsafe code (the CPU kernels) and the C parts (SQLite,
+# zstd). FUZZ_FEATURES builds only some crates' targets (e.g. engine,indexes: a fraction of the
+# cold build; the default is all of them). The build is one `cargo fuzz build`; a change of
+# sanitizer or features rebuilds what they change, and the binaries of fuzz/target are those of
+# the last build.
 sanitizer="${FUZZ_SANITIZER:-none}"
-build_flags=(--sanitizer "$sanitizer" --codegen-units 16 --features engine,fetch,indexes,documents,core,eval,cli)
+features="${FUZZ_FEATURES:-engine,fetch,indexes,documents,core,eval,cli}"
+built() { [[ ",$features," == *",${feature_of[$1]:-?},"* ]]; }
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    for target in "${all[@]}"; do
+        if built "$target"; then targets+=("$target"); fi
+    done
+fi
+for target in "${targets[@]}"; do
+    if ! built "$target"; then
+        echo "fuzz.sh: target $target needs feature ${feature_of[$target]:-?}, not in FUZZ_FEATURES=$features" >&2
+        exit 2
+    fi
+done
+
+build_flags=(--sanitizer "$sanitizer" --codegen-units 16 --features "$features")
 cargo +nightly fuzz build "${build_flags[@]}"
 bin_dir="fuzz/target/x86_64-unknown-linux-gnu/release"
 

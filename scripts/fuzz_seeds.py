@@ -109,9 +109,41 @@ def byte_alphabet():
     return out
 
 
-def tiny_gguf(template=None, spm=False):
+# GGML tensor types the engine runs: (type id, values per block, bytes per block, offsets of the
+# block's f16 scales). The quants between the scales are any bytes.
+GGML_BLOCKS = {
+    "F32": (0, 1, 4, []), "F16": (1, 1, 2, []),
+    "Q4_0": (2, 32, 18, [0]), "Q4_1": (3, 32, 20, [0, 2]), "Q5_0": (6, 32, 22, [0]),
+    "Q5_1": (7, 32, 24, [0, 2]), "Q8_0": (8, 32, 34, [0]),
+    "Q4_K": (12, 256, 144, [0, 2]), "Q5_K": (13, 256, 176, [0, 2]), "Q6_K": (14, 256, 210, [208]),
+}
+
+
+def tensor_bytes(kind, n, seed):
+    """n values of type kind: F32/F16 small values, quantized blocks of pseudo-random quants with
+    small positive scales (so the kernels see real sums, not infinities)."""
+    if kind == "F32":
+        return b"".join(struct.pack("<f", ((i * 37 + seed) % 17 - 8) / 16) for i in range(n))
+    if kind == "F16":
+        return b"".join(struct.pack("<e", ((i * 37 + seed) % 17 - 8) / 16) for i in range(n))
+    _, per_block, size, scales = GGML_BLOCKS[kind]
+    state, out = seed * 2654435761 + 1, bytearray()
+    for _ in range(n // per_block):
+        block = bytearray()
+        for _ in range(size):
+            state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+            block.append(state >> 56)
+        for at in scales:
+            block[at:at + 2] = struct.pack("<e", 0.01 + (block[at] % 8) / 256)
+        out += block
+    return bytes(out)
+
+
+def tiny_gguf(template=None, spm=False, matrices="F32", ffn_down=None, emb=8, ff=16):
     """A complete Llama-shaped model as the engine tests' write_tiny_gguf makes it: 1 layer, 8 wide,
-    F32 weights, a byte-level (or SentencePiece) vocabulary of a few hundred tokens."""
+    F32 weights, a byte-level (or SentencePiece) vocabulary of a few hundred tokens. `matrices`
+    gives the 2-D weights another type (then emb and ff must fit its blocks), `ffn_down` that of
+    the one matrix whose rows are ff long (a K-quant when ff is 256)."""
     arch = "llama"
     if spm:
         tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581h", "\u2581he", "llo"]
@@ -119,7 +151,7 @@ def tiny_gguf(template=None, spm=False):
     else:
         tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] + byte_alphabet() + ["he"]
         types = [3, 3, 3] + [1] * 256 + [1]
-    vocab, emb, heads, kv, ff = len(tokens), 8, 2, 1, 16
+    vocab, heads, kv = len(tokens), 2, 1
     meta = [
         ("general.architecture", arch),
         (f"{arch}.context_length", 128),
@@ -144,24 +176,24 @@ def tiny_gguf(template=None, spm=False):
         meta.append(("tokenizer.chat_template", template))
     hd = emb // heads
     shapes = [
-        ("token_embd.weight", [emb, vocab]), ("output_norm.weight", [emb]),
-        ("blk.0.attn_norm.weight", [emb]), ("blk.0.ffn_norm.weight", [emb]),
-        ("blk.0.attn_q.weight", [emb, emb]), ("blk.0.attn_k.weight", [emb, kv * hd]),
-        ("blk.0.attn_v.weight", [emb, kv * hd]), ("blk.0.attn_output.weight", [emb, emb]),
-        ("blk.0.ffn_gate.weight", [emb, ff]), ("blk.0.ffn_up.weight", [emb, ff]),
-        ("blk.0.ffn_down.weight", [ff, emb]),
+        ("token_embd.weight", [emb, vocab], matrices), ("output_norm.weight", [emb], "F32"),
+        ("blk.0.attn_norm.weight", [emb], "F32"), ("blk.0.ffn_norm.weight", [emb], "F32"),
+        ("blk.0.attn_q.weight", [emb, emb], matrices), ("blk.0.attn_k.weight", [emb, kv * hd], matrices),
+        ("blk.0.attn_v.weight", [emb, kv * hd], matrices), ("blk.0.attn_output.weight", [emb, emb], matrices),
+        ("blk.0.ffn_gate.weight", [emb, ff], matrices), ("blk.0.ffn_up.weight", [emb, ff], matrices),
+        ("blk.0.ffn_down.weight", [ff, emb], ffn_down or matrices),
     ]
     out = b"GGUF" + struct.pack("<IQQ", 3, len(shapes), len(meta))
     for key, v in meta:
         out += gguf_string(key) + gguf_value(v)
     offset, data = 0, b""
-    for name, dims in shapes:
+    for seed, (name, dims, kind) in enumerate(shapes):
         n = 1
         for d in dims:
             n *= d
         out += gguf_string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
-        out += struct.pack("<IQ", 0, offset)  # type 0: F32
-        blob = b"".join(struct.pack("<f", ((i * 37) % 17 - 8) / 16) for i in range(n))
+        out += struct.pack("<IQ", GGML_BLOCKS[kind][0], offset)
+        blob = tensor_bytes(kind, n, seed)
         blob += b"\0" * (-len(blob) % 32)
         data += blob
         offset += len(blob)
@@ -244,6 +276,12 @@ def seeds_gguf_header():
     yield "tiny-gpt2.gguf", tiny_gguf()
     yield "tiny-gpt2-template.gguf", tiny_gguf("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}")
     yield "tiny-spm.gguf", tiny_gguf(spm=True)
+    # Every weight type the kernels run, within -max_len: 32 wide for the 32-value blocks, the
+    # feed-forward 256 wide so that ffn_down's rows are one K-quant block.
+    for matrices, down in [("Q8_0", "Q4_K"), ("Q4_0", "Q5_K"), ("Q4_1", "Q6_K"), ("Q5_0", "Q8_0"),
+                           ("Q5_1", "Q4_K")]:
+        yield f"tiny-{matrices}-{down}.gguf", tiny_gguf(matrices=matrices, ffn_down=down, emb=32, ff=256)
+    yield "tiny-F16.gguf", tiny_gguf(matrices="F16", emb=32, ff=32)
     for p in files("crates/engine/tests/fixtures/**/*.gguf", limit=1 << 40):
         yield p.name + ".head", p.read_bytes()[:MAX]
 
