@@ -75,6 +75,8 @@ fn corrupt_gguf_names_the_file() {
 
 /// Runs `cmd` to its end and returns its output with its peak resident memory (`wait4`'s
 /// `ru_maxrss`, KiB), so a huge allocation shows even when the process survives it.
+// The child is reaped by `wait4` itself, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn output_and_peak_rss(mut cmd: std::process::Command) -> (std::process::Output, i64) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
